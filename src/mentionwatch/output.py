@@ -1,0 +1,180 @@
+"""Writers for table, JSON, JSONL and CSV, and the sanitising that untrusted text needs for each."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import IO, Any
+
+from mentionwatch.models import FIELDS, Mention, format_time
+from mentionwatch.text import excerpt
+
+FORMATS = ("table", "json", "jsonl", "csv")
+EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "table"}
+
+# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences,
+# and their 8-bit C1 forms (CSI = U+009B, OSC = U+009D).
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[PX^_].*?(?:\x1b\\|\x9c|$)"
+    r"|\x1b[ -/]*[0-~]?",
+    re.DOTALL,
+)
+# C0 and C1 control characters (tab and newline handled by the caller), DEL, and the Unicode bidi
+# controls that can make displayed text read differently from what it is ("Trojan Source").
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def sanitize_terminal(text: str, *, newlines: bool = False) -> str:
+    """Text safe to show on a terminal: no escape sequences, control characters or bidi overrides."""
+    text = _ESCAPES.sub("", text)
+    text = _CONTROLS.sub("", text.replace("\t", " "))
+    return text if newlines else " ".join(text.split())
+
+
+def sanitize_cell(value: str) -> str:
+    """A CSV cell no spreadsheet will run as a formula (OWASP: prefix with a single quote)."""
+    value = _ESCAPES.sub("", value)
+    value = _CONTROLS.sub("", value.replace("\t", " ") if not value.startswith("\t") else value)
+    if value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _escape_json_controls(line: str) -> str:
+    # json.dumps escapes C0 controls; C1 and bidi controls pass as raw UTF-8 with ensure_ascii=False.
+    return re.sub(
+        r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", lambda m: f"\\u{ord(m.group()):04x}", line
+    )
+
+
+def format_for_path(path: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    for ext, fmt in EXTENSIONS.items():
+        if path.lower().endswith(ext):
+            return fmt
+    return "jsonl"
+
+
+def write_jsonl(mentions: Sequence[Mention], out: IO[str]) -> None:
+    for m in mentions:
+        out.write(_escape_json_controls(json.dumps(m.to_dict(), ensure_ascii=False)) + "\n")
+
+
+def write_json(mentions: Sequence[Mention], out: IO[str]) -> None:
+    out.write(_escape_json_controls(json.dumps([m.to_dict() for m in mentions], ensure_ascii=False, indent=2)))
+    out.write("\n")
+
+
+def _csv_value(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name == "matched_terms":
+        return "; ".join(value)
+    if name == "also_seen":
+        return " ".join(item["url"] for item in value)
+    return str(value)
+
+
+def write_csv(mentions: Sequence[Mention], out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(FIELDS)
+    for m in mentions:
+        data = m.to_dict()
+        writer.writerow([sanitize_cell(_csv_value(name, data[name])) for name in FIELDS])
+
+
+def _when(published: datetime, now: datetime) -> str:
+    delta = now - published
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return format_time(published)[:16].replace("T", " ")
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    if seconds < 7 * 86400:
+        return f"{seconds // 86400}d ago"
+    return published.strftime("%Y-%m-%d")
+
+
+_SENTIMENT_STYLE = {"positive": "green", "negative": "red", "neutral": "dim"}
+
+
+def write_table(mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None) -> None:
+    """A rich table. Every cell is a `Text`, so rich markup in a post prints literally."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=out, highlight=False, width=width)
+    if console.width < 110:
+        _write_cards(mentions, console, now)
+        return
+    table = Table(expand=True, pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("brand", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("source", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("when", no_wrap=True)
+    table.add_column("author", no_wrap=True, max_width=16, overflow="ellipsis")
+    table.add_column("sentiment", no_wrap=True)
+    # Excerpt and link share a column, the link on its own line: a cut URL is useless, and a
+    # separate link column leaves no room for the text on an 80-column terminal.
+    table.add_column("excerpt / link", ratio=1, min_width=24, overflow="fold")
+    excerpt_chars = max(40, (console.width - 62) * 2)
+    for m in mentions:
+        label = m.sentiment_label or "neutral"
+        sentiment = Text(f"{m.sentiment:+.2f} {label[:3]}" if m.sentiment is not None else label)
+        sentiment.stylize(_SENTIMENT_STYLE.get(label, ""))
+        body = f"{m.title} — {m.text}" if m.title and m.text else (m.title or m.text)
+        cell = Text(sanitize_terminal(excerpt(body, excerpt_chars)))
+        cell.append("\n")
+        cell.append(sanitize_terminal(m.url), style="cyan")
+        table.add_row(
+            Text(sanitize_terminal(m.brand or "")),
+            Text(sanitize_terminal(m.source)),
+            Text(_when(m.published_at, now)),
+            Text(sanitize_terminal(m.author)),
+            sentiment,
+            cell,
+        )
+    console.print(table)
+    console.print(Text(f"{len(mentions)} mention{'s' if len(mentions) != 1 else ''}", style="dim"))
+
+
+def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime) -> None:
+    """The same fields as the table, a mention to a block, for terminals too narrow for columns."""
+    from rich.text import Text
+
+    for m in mentions:
+        label = m.sentiment_label or "neutral"
+        head = Text()
+        head.append(sanitize_terminal(m.brand or ""), style="bold")
+        head.append(
+            f" · {sanitize_terminal(m.source)} · {_when(m.published_at, now)} · {sanitize_terminal(m.author)} · "
+        )
+        head.append(f"{m.sentiment or 0:+.2f} {label}", style=_SENTIMENT_STYLE.get(label, ""))
+        body = f"{m.title} — {m.text}" if m.title and m.text else (m.title or m.text)
+        console.print(head, overflow="ellipsis", no_wrap=True)
+        console.print(Text("  " + sanitize_terminal(excerpt(body, max(40, console.width * 2 - 6)))))
+        console.print(Text("  " + sanitize_terminal(m.url), style="cyan"), overflow="fold")
+    console.print(Text(f"{len(mentions)} mention{'s' if len(mentions) != 1 else ''}", style="dim"))
+
+
+def write(mentions: Sequence[Mention], fmt: str, out: IO[str], *, now: datetime, width: int | None = None) -> None:
+    if fmt == "json":
+        write_json(mentions, out)
+    elif fmt == "jsonl":
+        write_jsonl(mentions, out)
+    elif fmt == "csv":
+        write_csv(mentions, out)
+    else:
+        write_table(mentions, out, now=now, width=width)

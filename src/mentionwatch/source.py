@@ -1,0 +1,82 @@
+"""The adapter contract every source implements (built-in or plugin)."""
+
+from __future__ import annotations
+
+import builtins
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+if TYPE_CHECKING:
+    from mentionwatch.http import SourceHttp
+    from mentionwatch.models import Mention
+
+
+class SourceConfig(BaseModel):
+    """Options every source has. Subclasses add their own and a default `base_url`.
+
+    Unknown keys are rejected, so a typo in the YAML is an error, not a silent default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    name: str | None = None
+    # The API root, with the real API's paths below it: a self-hosted instance or a test server can stand in.
+    base_url: str = ""
+
+    def secret_values(self) -> list[str]:
+        """Every secret this config holds, so that output and logs can redact them."""
+        out: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                out.append(value.get_secret_value())
+        return out
+
+
+@dataclass
+class SourceContext:
+    """What a source instance is handed: nothing global, so tests control every part."""
+
+    http: SourceHttp
+    now: Callable[[], datetime]
+    # Where relative paths in the config are resolved (the config file's folder).
+    base_dir: Path = field(default_factory=Path.cwd)
+    first_seen: Callable[[str, str, datetime], datetime] | None = None
+
+
+class Source(ABC):
+    """A service mentionwatch can search or read.
+
+    Subclasses set `type`, a nested `Config`, and implement `fetch`. Keep the JSON-to-Mention step a pure
+    function so it can be tested on real recorded payloads.
+    """
+
+    type: ClassVar[str]
+    # `builtins.type`: inside this class body, `type` is the adapter's name attribute.
+    Config: ClassVar[builtins.type[SourceConfig]] = SourceConfig
+    # False for feeds and files: fetched once per scan and matched locally, not searched per term.
+    searchable: ClassVar[bool] = True
+    # "no", "optional" (works better with them) or "yes".
+    credentials: ClassVar[str] = "no"
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.type
+
+    @abstractmethod
+    def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        """Yield mentions of `term` published at or after `since`, newest first where the API allows.
+
+        `term` is None for sources that are not searchable. Stop paging once items are older than `since`.
+        """

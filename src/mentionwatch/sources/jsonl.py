@@ -1,0 +1,82 @@
+"""Mentions from a JSON Lines file, stdin, or a URL: the same fields `scan --format jsonl` writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from mentionwatch.errors import BadPayload, FetchError
+from mentionwatch.models import Mention
+from mentionwatch.source import Source, SourceConfig
+
+log = logging.getLogger(__name__)
+
+
+class JsonlConfig(SourceConfig):
+    # Empty: `path` is a local file (or "-" for stdin). Set: `path` is fetched over HTTP below this root.
+    base_url: str = ""
+    path: str = Field(description='a JSON Lines file, "-" for stdin, or a path below `base_url`')
+
+
+def parse_lines(lines: list[str], *, default_source: str, where: str) -> tuple[list[Mention], list[str]]:
+    """Mentions from JSON Lines; a bad line is reported (with its number) and skipped, never fatal."""
+    mentions: list[Mention] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data: Any = json.loads(line)
+            mentions.append(Mention.from_dict(data, default_source=default_source))
+        except (ValueError, TypeError, RecursionError) as exc:
+            problems.append(f"{where}:{number}: skipped: {exc}")
+    return mentions, problems
+
+
+class JsonlSource(Source):
+    """Re-reads exports (to re-score or re-filter them) and takes mentions from any other tool."""
+
+    type = "jsonl"
+    Config = JsonlConfig
+    searchable = False
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        assert isinstance(self.config, JsonlConfig)
+        text, where = await self._read(self.config)
+        mentions, problems = parse_lines(text.splitlines(), default_source=self.name, where=where)
+        for problem in problems[:20]:
+            log.warning("%s", problem)
+        if len(problems) > 20:
+            log.warning("%s: %d more bad lines skipped", where, len(problems) - 20)
+        if problems and not mentions:
+            raise BadPayload(f"{where}: no valid JSON Lines ({len(problems)} bad lines)")
+        for mention in mentions:
+            if mention.published_at >= since:
+                yield mention
+
+    async def _read(self, cfg: JsonlConfig) -> tuple[str, str]:
+        if cfg.base_url:
+            url = f"{cfg.base_url.rstrip('/')}/{cfg.path.lstrip('/')}"
+            resp = await self.context.http.get(url)
+            try:
+                return resp.content.decode("utf-8"), url
+            except UnicodeDecodeError as exc:
+                raise BadPayload(f"{url}: not UTF-8 ({exc.reason})") from None
+        if cfg.path == "-":
+            return await asyncio.to_thread(sys.stdin.read), "<stdin>"
+        path = Path(cfg.path)
+        path = path if path.is_absolute() else self.context.base_dir / path
+        try:
+            return await asyncio.to_thread(path.read_text, "utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise BadPayload(f"{path}: not UTF-8 ({exc.reason})") from None
+        except OSError as exc:
+            raise FetchError(f"cannot read {path}: {exc.strerror}") from None

@@ -1,0 +1,152 @@
+"""Shared test set-up: the network guard, fixture loading, a loopback HTTP server, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import netguard
+
+netguard.install()
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GUARD_PATH = Path(__file__).parent / "sitecustomize_guard"
+
+
+def fixture_path(*parts: str) -> Path:
+    return FIXTURES.joinpath(*parts)
+
+
+def load_json(*parts: str) -> Any:
+    return json.loads(fixture_path(*parts).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's config, cache or state."""
+    home = tmp_path_factory.mktemp("home")
+    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    monkeypatch.delenv("MENTIONWATCH_CONFIG", raising=False)
+
+
+# A handler answers (status, headers, body) for a request path+query; a `Route` may also delay.
+Handler = Callable[["Request"], "Reply"]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 with per-path handlers; records every request it gets."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler] = {}
+        self.requests: list[Request] = []
+        outer = self
+
+        class _H(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                req = Request("GET", path, query, {k.lower(): v for k, v in self.headers.items()})
+                outer.requests.append(req)
+                handler = outer.routes.get(path)
+                reply = handler(req) if handler else Reply(404, b"not found")
+                try:
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def route(self, path: str, handler: Handler | Reply) -> None:
+        self.routes[path] = handler if callable(handler) else (lambda _r, _reply=handler: _reply)
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as srv:
+        yield srv
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., Run]:
+    """Run the installed `mentionwatch` command in a subprocess, with the network guard loaded in it."""
+
+    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTIONWATCH_", "COLUMNS", "PYTHONPATH"))}
+        full_env.update(
+            {
+                "PYTHONPATH": str(GUARD_PATH),
+                "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                "XDG_STATE_HOME": str(tmp_path / "state"),
+                # Belt and braces: anything not on loopback goes to a closed loopback port and fails at once.
+                "HTTP_PROXY": "http://127.0.0.1:9",
+                "HTTPS_PROXY": "http://127.0.0.1:9",
+                "ALL_PROXY": "http://127.0.0.1:9",
+                "NO_PROXY": "127.0.0.1,localhost",
+                "NO_COLOR": "1",
+                "COLUMNS": "200",
+            }
+        )
+        full_env.update(env or {})
+        exe = Path(sys.executable).with_name("mentionwatch")
+        cmd = [str(exe) if exe.exists() else "mentionwatch", *args]
+        proc = subprocess.run(
+            cmd, input=stdin, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=tmp_path
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    return run

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import fixture_path
+from mentionwatch.errors import BadPayload, FetchError, Unauthorized
+from mentionwatch.http import SourceHttp
+from mentionwatch.models import Mention
+from mentionwatch.source import SourceContext
+from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed
+from mentionwatch.store import Store
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ALERTS = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_bytes()
+GNEWS = fixture_path("rss", "google_news_rss_topstories_fr_BE_2020_prof18.xml").read_bytes()
+
+
+def test_google_alerts_links_are_unwrapped_to_the_real_page() -> None:
+    mentions = parse_feed(ALERTS, "https://www.google.com/alerts/feeds/1/2", NOW)
+    assert len(mentions) == 20
+    first = mentions[0]
+    assert first.url == (
+        "https://www.aglobalmarketresearch.com/report-offers-prediction-of-automotive-slack-market-by-top-key-"
+        "players-like-haldex-meritor-bendix-mei-wabco-accuride-stemco-tbk-febi-aydinsan/"
+    )
+    assert not any("google.com/url" in m.url for m in mentions)
+
+
+def test_google_alerts_title_html_is_cleaned_and_dates_are_utc() -> None:
+    first = parse_feed(ALERTS, "https://www.google.com/alerts/feeds/1/2", NOW)[0]
+    assert first.title.startswith("Report offers Prediction of Automotive Slack Market")
+    assert "<b>" not in first.title and "&lt;" not in first.title
+    assert first.published_at == datetime(2019, 7, 10, 11, 53, 37, tzinfo=UTC)
+    assert not first.undated
+    assert first.id == "tag:google.com,2013:googlealerts/feed:8974135267215335962"
+
+
+def test_google_alerts_empty_author_falls_back_to_the_publisher_site() -> None:
+    first = parse_feed(ALERTS, "https://www.google.com/alerts/feeds/1/2", NOW)[0]
+    assert first.author == "aglobalmarketresearch.com"
+
+
+def test_google_news_item_decodes_the_publisher_url_and_names_the_outlet() -> None:
+    [item] = parse_feed(GNEWS, "https://news.google.com/rss?hl=fr", NOW)
+    assert item.url.startswith("https://www.rtbf.be/info/societe/detail_coronavirus-en-belgique-200-cas")
+    assert item.published_at == datetime(2020, 3, 8, 10, 32, 7, tzinfo=UTC)
+    assert item.id == "52782335008021"
+    assert "<li>" not in item.text
+
+
+def test_opaque_google_news_ids_are_left_alone() -> None:
+    url = "https://news.google.com/rss/articles/AU_yqLNotDecodable?oc=5"
+    assert decode_google_news_link(url) == url
+
+
+def test_undated_entries_get_now_and_are_flagged() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+    <item><title>Acme ships</title><link>https://example.org/a</link></item></channel></rss>"""
+    [item] = parse_feed(feed, "https://example.org/feed", NOW)
+    assert item.undated and item.published_at == NOW
+
+
+def test_garbage_is_not_a_feed() -> None:
+    with pytest.raises(BadPayload):
+        parse_feed(b"\x00\x01 this is not xml", "https://example.org/feed", NOW)
+
+
+def _source(handler: object, tmp_path: Path, **cfg: object) -> RssSource:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+    store = Store(tmp_path / "state.sqlite3")
+    ctx = SourceContext(http=SourceHttp(client), now=lambda: NOW, base_dir=tmp_path, first_seen=store.first_seen)
+    return RssSource(RssConfig(type="rss", **cfg), ctx)  # type: ignore[arg-type]
+
+
+def _collect(source: RssSource, since: datetime) -> list[Mention]:
+    async def go() -> list[Mention]:
+        return [m async for m in source.fetch(None, since)]
+
+    return asyncio.run(go())
+
+
+def test_a_failing_feed_does_not_lose_the_healthy_ones(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/good.xml":
+            return httpx.Response(200, content=ALERTS, headers={"content-type": "application/atom+xml"})
+        return httpx.Response(500)
+
+    source = _source(handler, tmp_path, urls=["http://feeds.test/bad.xml", "http://feeds.test/good.xml"])
+    got: list[Mention] = []
+
+    async def go() -> None:
+        async for m in source.fetch(None, datetime(2019, 1, 1, tzinfo=UTC)):
+            got.append(m)
+
+    with pytest.raises(FetchError, match="HTTP 500"):
+        asyncio.run(go())
+    assert len(got) == 20
+
+
+def test_login_wall_served_as_200_is_unauthorized(tmp_path: Path) -> None:
+    wall = b"<!DOCTYPE html><html><body><form>Please log in to continue</form></body></html>"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=wall, headers={"content-type": "text/html"})
+
+    with pytest.raises(Unauthorized):
+        _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), datetime(2019, 1, 1, tzinfo=UTC))
+
+
+def test_feed_served_as_text_html_is_still_read(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=ALERTS, headers={"content-type": "text/html; charset=utf-8"})
+
+    got = _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), datetime(2019, 1, 1, tzinfo=UTC))
+    assert len(got) == 20
+
+
+def test_since_filters_entries(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=ALERTS)
+
+    since = datetime(2019, 7, 10, 11, 0, tzinfo=UTC)
+    got = _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), since)
+    assert got and len(got) < 20 and all(m.published_at >= since for m in got)
+
+
+def test_undated_entries_keep_their_first_seen_time_across_runs(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(
+        b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+        <item><guid>x1</guid><title>Acme ships</title><link>https://example.org/a</link></item></channel></rss>"""
+    )
+    earlier = datetime(2026, 11, 20, tzinfo=UTC)
+    store = Store(tmp_path / "state.sqlite3")
+    assert store.first_seen("rss", "x1", earlier) == earlier
+    store.close()
+    [item] = _collect(
+        _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert item.undated and item.published_at == earlier
+    none = _collect(
+        _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"]),
+        datetime(2026, 11, 24, tzinfo=UTC),
+    )
+    assert none == []
+
+
+def test_google_news_query_builds_the_search_feed_url(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=GNEWS)
+
+    _collect(
+        _source(handler, tmp_path, base_url="http://gnews.test", google_news='"Acme cloud" -coyote'),
+        datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    [req] = seen
+    assert req.url.path == "/rss/search"
+    assert req.url.params["q"] == '"Acme cloud" -coyote'
+    assert req.url.params["ceid"] == "US:en"
+
+
+def test_needs_urls_or_google_news() -> None:
+    with pytest.raises(ValueError, match="urls"):
+        RssConfig(type="rss")
