@@ -95,18 +95,22 @@ class SourceHttp:
     limiter: asyncio.Semaphore | None = None
     requests: int = 0
 
-    async def get(
+    async def request(
         self,
+        method: str,
         url: str,
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        json_body: Any = None,
     ) -> Response:
+        """Send one request and read its body (capped); HTTP and transport failures become FetchErrors."""
         self.requests += 1
         try:
             async with (
                 self.limiter or contextlib.nullcontext(),
-                self.client.stream("GET", url, params=params, headers=headers) as resp,
+                self.client.stream(method, url, params=params, headers=headers, data=data, json=json_body) as resp,
             ):
                 body = await self._read_capped(resp)
                 response = Response(resp.status_code, str(resp.url), resp.headers, body)
@@ -120,6 +124,21 @@ class SourceHttp:
             raise FetchError(f"{public_url(url)}: {type(exc).__name__}: {exc}") from None
         check_status(response)
         return response
+
+    async def get(
+        self, url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        return await self.request("GET", url, params=params, headers=headers)
+
+    async def post(
+        self,
+        url: str,
+        *,
+        data: dict[str, str] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return await self.request("POST", url, data=data, json_body=json_body, headers=headers)
 
     async def get_json(
         self, url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None

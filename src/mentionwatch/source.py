@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +50,10 @@ class SourceContext:
     # Where relative paths in the config are resolved (the config file's folder).
     base_dir: Path = field(default_factory=Path.cwd)
     first_seen: Callable[[str, str, datetime], datetime] | None = None
+    # Awaited to wait (a service's `backoff`, a rate limit): tests pass a fake that records instead.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Where a source may keep small files between runs (e.g. a login session); None: keep nothing.
+    cache_dir: Path | None = None
 
 
 class Source(ABC):
@@ -65,6 +70,8 @@ class Source(ABC):
     searchable: ClassVar[bool] = True
     # "no", "optional" (works better with them) or "yes".
     credentials: ClassVar[str] = "no"
+    # The service's documented request budget; requests are paced to stay under it. None: no known limit.
+    requests_per_minute: ClassVar[float | None] = None
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         self.config = config
