@@ -7,12 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import load_json
 from mentionwatch.errors import BadPayload
 from mentionwatch.http import SourceHttp
 from mentionwatch.models import Mention
 from mentionwatch.source import SourceContext
 from mentionwatch.sources.hackernews import HackerNewsConfig, HackerNewsSource, parse_page
+
+from conftest import load_json
 
 PAYLOAD = load_json("hackernews", "search_by_date_query_nodejs_2017.json")
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import fixture_path
 from mentionwatch.errors import BadPayload, FetchError, Unauthorized
 from mentionwatch.http import SourceHttp
 from mentionwatch.models import Mention
 from mentionwatch.source import SourceContext
 from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed
 from mentionwatch.store import Store
+
+from conftest import fixture_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ALERTS = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_bytes()

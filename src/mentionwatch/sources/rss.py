@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus, urljoin, urlsplit
 
 from pydantic import Field, model_validator
 
@@ -100,9 +100,9 @@ def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
     """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`."""
     import feedparser  # heavy import, kept off the start-up path
 
-    # The feed's URL lets feedparser resolve relative links; a local file has none to give.
-    headers = {"content-location": feed_url} if feed_url.startswith(("http://", "https://")) else {}
-    parsed = feedparser.parse(content, response_headers=headers)
+    # No content-location: feedparser would then also "resolve" plain guids like `h1` into URLs, changing
+    # ids. Relative entry links are joined to the feed URL below instead.
+    parsed = feedparser.parse(content)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
@@ -111,6 +111,8 @@ def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
     out = []
     for entry in parsed.entries:
         link = entry.get("link") or ""
+        if link and feed_url.startswith(("http://", "https://")):
+            link = urljoin(feed_url, link)
         url = decode_google_news_link(unwrap_redirect(link)) if link else ""
         title = html_to_text(entry.get("title"))
         content_html = ""

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mentionwatch.models import FIELDS, Mention
+from mentionwatch.output import (
+    format_for_path,
+    sanitize_cell,
+    sanitize_terminal,
+    write_csv,
+    write_json,
+    write_jsonl,
+    write_table,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def mention(**kw: object) -> Mention:
+    base: dict[str, object] = {
+        "source": "rss",
+        "id": "1",
+        "url": "https://example.org/a",
+        "published_at": datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        "title": "Acme",
+        "text": "Acme is fine",
+        "brand": "Acme",
+        "matched_terms": ["Acme"],
+        "sentiment": 0.2,
+        "sentiment_label": "positive",
+    }
+    base.update(kw)
+    return Mention(**base)  # type: ignore[arg-type]
+
+
+@given(st.text())
+def test_terminal_text_never_carries_controls_or_bidi_overrides(text: str) -> None:
+    assert not UNSAFE.search(sanitize_terminal(text))
+    assert not UNSAFE.search(sanitize_terminal(text, newlines=True).replace("\n", ""))
+
+
+@given(st.text())
+def test_no_csv_cell_can_start_a_formula(text: str) -> None:
+    cell = sanitize_cell(text)
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert "\x1b" not in cell
+
+
+def test_osc8_hyperlinks_and_colours_are_removed_but_text_kept() -> None:
+    raw = "see \x1b]8;;http://evil.test\x07here\x1b]8;;\x07 \x1b[31mred\x1b[0m \x9b31mc1"
+    assert sanitize_terminal(raw) == "see here red c1"
+
+
+def test_table_shows_markup_literally() -> None:
+    out = io.StringIO()
+    write_table([mention(title="[bold red]x[/]", text="")], out, now=NOW, width=160)
+    assert "[bold red]x[/]" in out.getvalue()
+    out = io.StringIO()
+    write_table([mention(title="[bold red]x[/]", text="")], out, now=NOW, width=80)
+    assert "[bold red]x[/]" in out.getvalue()
+
+
+def test_jsonl_is_one_object_per_line_with_the_documented_fields() -> None:
+    out = io.StringIO()
+    write_jsonl([mention(), mention(id="2", text="line\nbreak \u202e bidi")], out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert tuple(first) == FIELDS
+    assert first["published_at"] == "2026-11-25T10:00:00Z"
+    assert "\u202e" not in lines[1] and json.loads(lines[1])["text"] == "line\nbreak \u202e bidi"
+
+
+def test_json_is_an_array() -> None:
+    out = io.StringIO()
+    write_json([mention()], out)
+    assert isinstance(json.loads(out.getvalue()), list)
+
+
+def test_csv_columns_follow_fields_and_lists_are_flattened() -> None:
+    out = io.StringIO()
+    m = mention(matched_terms=["Acme", "@acme"], also_seen=[{"source": "hn", "id": "9", "url": "https://x.test/9"}])
+    write_csv([m], out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == FIELDS
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["matched_terms"] == "Acme; @acme"
+    assert row["also_seen"] == "https://x.test/9"
+    assert row["needs_reply"] == "false"
+
+
+def test_format_from_extension() -> None:
+    assert format_for_path("out.csv", None) == "csv"
+    assert format_for_path("out.JSON", None) == "json"
+    assert format_for_path("out.ndjson", None) == "jsonl"
+    assert format_for_path("out.csv", "json") == "json"
