@@ -57,6 +57,10 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Streamed without a Content-Length (the connection's close ends the body), for huge bodies.
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    # Seconds to stall before answering (bounded: the server's stop event cuts it short).
+    stall: float = 0.0
 
 
 class LoopbackServer:
@@ -65,6 +69,7 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
         self.requests: list[Request] = []
+        self.stopping = threading.Event()
         outer = self
 
         class _H(BaseHTTPRequestHandler):
@@ -74,13 +79,22 @@ class LoopbackServer:
                 outer.requests.append(req)
                 handler = outer.routes.get(path)
                 reply = handler(req) if handler else Reply(404, b"not found")
+                if reply.stall and outer.stopping.wait(reply.stall):
+                    return
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    if reply.chunks is None:
+                        self.send_header("Content-Length", str(len(reply.body)))
+                        self.end_headers()
+                        self.wfile.write(reply.body)
+                        return
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    for chunk in reply.chunks():
+                        if outer.stopping.is_set():
+                            return
+                        self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -103,6 +117,7 @@ class LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -125,28 +140,42 @@ def run_cli(tmp_path: Path) -> Callable[..., Run]:
     """Run the installed `mentionwatch` command in a subprocess, with the network guard loaded in it."""
 
     def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTIONWATCH_", "COLUMNS", "PYTHONPATH"))}
-        full_env.update(
-            {
-                "PYTHONPATH": str(GUARD_PATH),
-                "XDG_CONFIG_HOME": str(tmp_path / "config"),
-                "XDG_CACHE_HOME": str(tmp_path / "cache"),
-                "XDG_STATE_HOME": str(tmp_path / "state"),
-                # Belt and braces: anything not on loopback goes to a closed loopback port and fails at once.
-                "HTTP_PROXY": "http://127.0.0.1:9",
-                "HTTPS_PROXY": "http://127.0.0.1:9",
-                "ALL_PROXY": "http://127.0.0.1:9",
-                "NO_PROXY": "127.0.0.1,localhost",
-                "NO_COLOR": "1",
-                "COLUMNS": "200",
-            }
-        )
-        full_env.update(env or {})
-        exe = Path(sys.executable).with_name("mentionwatch")
-        cmd = [str(exe) if exe.exists() else "mentionwatch", *args]
         proc = subprocess.run(
-            cmd, input=stdin, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=tmp_path
+            cli_command(*args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=cli_env(tmp_path, env),
+            timeout=timeout,
+            cwd=tmp_path,
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+def cli_command(*args: str) -> list[str]:
+    exe = Path(sys.executable).with_name("mentionwatch")
+    return [str(exe) if exe.exists() else "mentionwatch", *args]
+
+
+def cli_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI runs in: the network guard, private XDG dirs, no colour, dead proxies."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTIONWATCH_", "COLUMNS", "PYTHONPATH"))}
+    full_env.update(
+        {
+            "PYTHONPATH": str(GUARD_PATH),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            # Belt and braces: anything not on loopback goes to a closed loopback port and fails at once.
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "ALL_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
+    full_env.update(env or {})
+    return full_env

@@ -171,3 +171,56 @@ def test_google_news_query_builds_the_search_feed_url(tmp_path: Path) -> None:
 def test_needs_urls_or_google_news() -> None:
     with pytest.raises(ValueError, match="urls"):
         RssConfig(type="rss")
+
+
+EDGE_FEEDS = {
+    "rss2 with dc:creator, content:encoded, relative link, no date": b"""<?xml version="1.0"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>Blog &amp; Co</title><link>https://blog.test/</link>
+<item><title>Acme &lt;3 &amp; friends</title><link>/posts/1</link><guid>p1</guid><dc:creator>Jo</dc:creator>
+<description>short</description><content:encoded><![CDATA[<p>Long <b>Acme</b> text</p><script>x()</script>]]></content:encoded>
+</item>
+<item><title>Dated</title><link>https://blog.test/2</link><author>jo@blog.test (Jo)</author>
+<pubDate>Tue, 10 Nov 2026 08:30:00 +0100</pubDate><description>&lt;p&gt;Acme in &lt;i&gt;HTML&lt;/i&gt;&lt;/p&gt;</description></item>
+</channel></rss>""",
+    "atom with text and html constructs": b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">A &lt;b&gt; literal</title><id>urn:x</id>
+<entry><id>urn:e1</id><title type="text">1 &lt; 2 and Acme</title><link rel="self" href="https://x.test/self"/>
+<link href="https://x.test/e1"/><updated>2026-11-10T08:30:00+01:00</updated>
+<summary type="html">&lt;p&gt;Acme &amp;amp; more&lt;/p&gt;</summary><author><name>Ann</name></author></entry>
+</feed>""",
+}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [ALERTS, GNEWS, *EDGE_FEEDS.values()],
+    ids=["google-alerts", "google-news", *EDGE_FEEDS],
+)
+def test_the_fast_reader_and_feedparser_give_the_same_mentions(document: bytes) -> None:
+    from mentionwatch.sources.rss import read_simple_feed, read_with_feedparser, to_mentions
+
+    fast = read_simple_feed(document)
+    assert fast is not None, "plain RSS 2.0 / Atom 1.0 takes the fast path"
+    url = "https://blog.test/feed.xml"
+    assert to_mentions(fast, url, NOW) == to_mentions(read_with_feedparser(document, url), url, NOW)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        b'xmlns="http://purl.org/rss/1.0/"><channel><title>T</title></channel>'
+        b"<item><title>RSS 1.0 Acme</title><link>https://x.test/1</link></item></rdf:RDF>",
+        b'<rss version="2.0"><channel><title>T</title><item><title>broken &nbsp; entity</title></item></channel></rss>',
+        b'<rss version="2.0"><channel><item><title>odd date</title><pubDate>yesterday-ish</pubDate></item></channel></rss>',
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><rss version="2.0"><channel>'
+        b"<item><title>&lol;</title></item></channel></rss>",
+    ],
+    ids=["rss-1.0", "html-entity", "odd-date", "doctype"],
+)
+def test_anything_unusual_goes_to_feedparser(document: bytes) -> None:
+    from mentionwatch.sources.rss import read_simple_feed
+
+    assert read_simple_feed(document) is None
+    assert parse_feed(document, "https://x.test/feed", NOW)  # and feedparser still reads it

@@ -108,18 +108,27 @@ def _fail(exc: BaseException, redactor: Redactor, verbose: bool) -> typer.Exit:
 
         sys.stderr.write(redactor("".join(traceback.format_exception(exc))))
     lines = str(exc).splitlines() or [type(exc).__name__]
+    if not isinstance(exc, MentionwatchError):
+        hint = "" if verbose else "; run with -v for the traceback"
+        lines = [f"internal error, please report it: {type(exc).__name__}: {lines[0]}{hint}"]
     for line in lines:
         sys.stderr.write(f"mentionwatch: error: {sanitize_terminal(redactor(line))}\n")
     return typer.Exit(exc.exit_code if isinstance(exc, MentionwatchError) else 1)
 
 
-def _load(config_path: Path | None, redactor: Redactor) -> tuple[Config, Registry]:
+def _load(config_path: Path | None, redactor: Redactor, unset_env_ok: bool = False) -> tuple[Config, Registry]:
     from mentionwatch.config import find_config, load_config
     from mentionwatch.registry import Registry
 
     registry = Registry.from_entry_points()
-    config = load_config(find_config(config_path), registry)
+    config = load_config(find_config(config_path), registry, unset_env_ok=unset_env_ok)
     redactor.add(config.secrets)
+    if config.secrets_in_file and config.path.exists() and config.path.stat().st_mode & 0o077:
+        log.warning(
+            "%s holds secrets and other users can read it: `chmod 600 %s`, or move them to ${ENV} variables",
+            config.path,
+            config.path,
+        )
     return config, registry
 
 
@@ -128,23 +137,41 @@ def scan(
     config_path: ConfigOpt = None,
     since: Annotated[
         str | None,
-        typer.Option(help="How far back: 24h, 7d, 2w, 2026-11-01, 2026-11-01T08:00Z. Default: the config's, else 7d."),
+        typer.Option(
+            metavar="WHEN",
+            help="How far back: 24h, 7d, 2w, 2026-11-01, 2026-11-01T08:00Z. Default: the config's, else 7d.",
+        ),
     ] = None,
-    brand: Annotated[list[str] | None, typer.Option("--brand", help="Only this brand (repeatable).")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only this source name (repeatable).")] = None,
+    brand: Annotated[
+        list[str] | None, typer.Option("--brand", metavar="NAME", help="Only this brand (repeatable).")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", metavar="NAME", help="Only this source name (repeatable).")
+    ] = None,
     fmt: Annotated[
         Format | None,
         typer.Option("--format", "-f", help="table, json, jsonl or csv. Default: table on a terminal, else jsonl."),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write to FILE (format from its extension unless -f)."),
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (format from its extension unless -f)."),
     ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most N mentions.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, metavar="N", help="At most N mentions.")] = None,
     sort: Annotated[Sort, typer.Option(help="newest first, or highest impact first.")] = Sort.newest,
     health: Annotated[
-        Path | None, typer.Option("--health", help="Also write each source's health as JSON to FILE.")
+        Path | None, typer.Option("--health", metavar="FILE", help="Also write each source's health as JSON to FILE.")
     ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", metavar="DIR", help="Keep every response with its request in DIR (for --replay)."),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option("--replay", metavar="DIR", help="Re-run on the responses recorded in DIR, with no network."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Send unconditional requests (ignore ETag / Last-Modified).")
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -152,49 +179,102 @@ def scan(
 
     Examples:
 
+    \b
       mentionwatch scan
-
       mentionwatch scan --since 24h --brand Acme --sort impact --limit 20
-
       mentionwatch scan -f jsonl | jq -r 'select(.sentiment_label=="negative") | .url'
-
-      mentionwatch scan -q -o mentions.csv     # from cron
+      mentionwatch scan -q -o mentions.csv            # from cron
+      mentionwatch scan --record bundle/ && mentionwatch scan --replay bundle/
     """
     import asyncio
 
     from mentionwatch.config import DEFAULT_SINCE, parse_since
-    from mentionwatch.errors import MentionwatchError, UsageError
-    from mentionwatch.pipeline import ScanRequest, run_scan
+    from mentionwatch.errors import UsageError
+    from mentionwatch.pipeline import ScanEnv, ScanRequest, run_scan
     from mentionwatch.store import Store, default_state_path
 
     redactor = _setup_logging(verbose, quiet)
+    closers: list[Any] = []
     try:
-        config, _ = _load(config_path, redactor)
-        now = datetime.now(UTC)
-        since_text = since or config.since or DEFAULT_SINCE
+        if record is not None and replay is not None:
+            raise UsageError("--record and --replay cannot be used together")
+        config, _ = _load(config_path, redactor, unset_env_ok=replay is not None)
+        env = ScanEnv(now=lambda: datetime.now(UTC), store=Store(_state_path(default_state_path)))
+        closers.append(env.store)
+        if replay is not None:
+            env = _replay_env(replay, redactor)
+        elif record is not None:
+            from mentionwatch.replay import Recorder
+
+            env.recorder = Recorder(record, redactor, env.now())
+            closers.append(env.recorder)
+        elif config.http.cache and not no_cache:
+            from mentionwatch.cache import HttpCache, default_cache_path
+
+            env.cache = HttpCache(default_cache_path())
+            closers.append(env.cache)
+        if replay is None and record is None:
+            # Sources keep login sessions here. Not while recording: a bundle must hold the login exchange
+            # too, or its replay would need a session the recording never saw.
+            from platformdirs import user_cache_path
+
+            env.cache_dir = user_cache_path("mentionwatch")
+        now = env.now()
         try:
-            since_at = parse_since(since_text, now)
+            since_at = parse_since(since or config.since or DEFAULT_SINCE, now)
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
         brands = _select(config.brands, brand, "brand", lambda b: b.name)
         sources = _select(config.sources, source, "source", lambda s: s.name)
         fmt_name = _pick_format(fmt, output)
         request = ScanRequest(since=since_at, brands=brands, sources=sources, sort=sort.value, limit=limit)
-        store = Store(_state_path(default_state_path))
-        try:
-            result = asyncio.run(run_scan(config, request, now=lambda: datetime.now(UTC), store=store))
-        finally:
-            store.close()
+        result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
         _emit(result, fmt_name, output, now)
         if health is not None:
             _write_health(result, health)
         _report_health(result, quiet, redactor)
-    except MentionwatchError as exc:
-        raise _fail(exc, redactor, verbose) from None
     except KeyboardInterrupt:
         sys.stderr.write("mentionwatch: interrupted\n")
         raise typer.Exit(130) from None
+    except Exception as exc:  # one clear line, never a traceback that could carry a secret (-v shows it redacted)
+        raise _fail(exc, redactor, verbose) from None
+    finally:
+        for closer in closers:
+            closer.close()
+    if result.interrupted:
+        sys.stderr.write("mentionwatch: interrupted; printed what was gathered\n")
     raise typer.Exit(result.exit_code)
+
+
+def _replay_env(directory: Path, redactor: Redactor) -> Any:
+    from mentionwatch.errors import UsageError
+    from mentionwatch.pipeline import ScanEnv
+    from mentionwatch.replay import Replayer
+    from mentionwatch.store import Store
+
+    try:
+        replayer = Replayer(directory, redactor)
+        recorded_at = replayer.recorded_at
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"--replay {directory}: {exc}") from None
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    # The recorded scan's clock and no waiting: the same bundle gives the same output, at once.
+    return ScanEnv(now=lambda: recorded_at, store=Store(None), replayer=replayer, sleep=no_wait)
+
+
+def _run_with_progress(run: Any, env: Any, quiet: bool) -> ScanResult:
+    if quiet or not sys.stderr.isatty():
+        result: ScanResult = run()
+        return result
+    from mentionwatch.progress import ProgressDisplay
+
+    with ProgressDisplay() as display:
+        env.on_start = display.start
+        result = run()
+    return result
 
 
 def _state_path(default: Any) -> Path:
@@ -380,6 +460,66 @@ def init(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files("mentionwatch").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     sys.stderr.write(f"mentionwatch: wrote {path}; edit the brands, then run `mentionwatch check -c {path}`\n")
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def explain(
+    mention: Annotated[
+        str, typer.Argument(metavar="ID_OR_URL", help="The mention's id or URL, as in the scan output.")
+    ],
+    config_path: ConfigOpt = None,
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", help="A scan's JSONL (or JSON) output. Default: read it from stdin."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON, for scripts.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Explain one mention of a scan: why it matched (query clause, terms, each exclusion tested), its
+    sentiment and impact with the parts that made them, and its duplicate cluster.
+
+    Exit 2 when no mention in the input has that id or URL.
+
+    Examples:
+
+      mentionwatch scan -o scan.jsonl && mentionwatch explain 15353312 -i scan.jsonl
+
+      mentionwatch scan -f jsonl | mentionwatch explain https://news.ycombinator.com/item?id=15353312
+
+      mentionwatch explain 15353312 -i scan.jsonl --json | jq .impact
+    """
+    from mentionwatch.errors import MentionwatchError, UsageError
+    from mentionwatch.explain import explain as explain_one
+    from mentionwatch.explain import find, read_records, render
+    from mentionwatch.scoring import load_scorer
+
+    redactor = _setup_logging(verbose, False)
+    try:
+        config, _ = _load(config_path, redactor)
+        if input_path is not None:
+            try:
+                text, where = input_path.read_text(encoding="utf-8"), str(input_path)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--input {input_path}: cannot read it: {exc}") from None
+        elif sys.stdin.isatty():
+            raise UsageError("no input: pass --input FILE (a scan's JSONL output) or pipe it on stdin")
+        else:
+            text, where = sys.stdin.read(), "stdin"
+        records = read_records(text, where)
+        found = find(records, mention)
+        if not found:
+            raise UsageError(f"no mention with id or URL {mention!r} among the {len(records)} in {where}")
+        scorer = load_scorer(config.scoring.sentiment)
+        explanations = [explain_one(records, i, config, scorer) for i in found]
+    except MentionwatchError as exc:
+        raise _fail(exc, redactor, verbose) from None
+    if as_json:
+        import json
+
+        payload = explanations[0] if len(explanations) == 1 else explanations
+        sys.stdout.write(redactor(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n")
+        return
+    render(explanations, sys.stdout)
 
 
 def main() -> None:

@@ -8,12 +8,21 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mentionwatch.errors import ConfigError, UsageError
+from mentionwatch.redaction import MASK
 from mentionwatch.registry import Registry
 from mentionwatch.source import Source, SourceConfig
 
@@ -44,25 +53,72 @@ def parse_since(value: str, now: datetime) -> datetime:
 
 
 class BrandConfig(BaseModel):
-    """A brand (or person, or product) to watch."""
+    """A brand (or person, or product) to watch: `terms` and/or a boolean `query`, then filters.
+
+    A mention matches when one of `terms` is in it or the `query` holds (the terms are shorthand for
+    `term OR term ...`); `exclude`, `exclude_authors`, `exclude_domains` and `languages` veto either.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     terms: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    query: str | None = Field(None, description='boolean query: AND OR NOT ( ) "phrase" prefix* NEAR/n site: -site:')
+    exclude_authors: list[str] = Field(default_factory=list, description="authors whose posts are never mentions")
+    exclude_domains: list[str] = Field(default_factory=list, description="hosts (and their subdomains) to ignore")
+    languages: list[str] = Field(
+        default_factory=list, description="ISO 639-1 codes to keep (en, fr); a language not detected passes"
+    )
+    accent_insensitive: bool = Field(False, description="match Café and cafe alike")
+    reply_reach: int = Field(
+        1000, ge=0, description="a negative mention from an author with more reach than this needs a reply"
+    )
 
-    @field_validator("terms", "exclude")
+    @field_validator("terms", "exclude", "exclude_authors", "exclude_domains")
     @classmethod
     def _no_blank_terms(cls, value: list[str]) -> list[str]:
         if any(not t.strip() for t in value):
             raise ValueError("terms must not be empty strings")
         return value
 
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from mentionwatch.matching import QuerySyntaxError, parse_query
+
+        if value is None:
+            return None
+        try:
+            parse_query(value)
+        except QuerySyntaxError as exc:
+            name = info.data.get("name", "?")
+            raise ValueError(f"brand {name!r}: query {value!r}: {exc}") from None
+        return value
+
+    @field_validator("exclude_domains")
+    @classmethod
+    def _bare_hosts(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            host = re.sub(r"^[a-z]+://", "", entry.strip().lower()).split("/")[0].removeprefix("www.")
+            if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", host):
+                raise ValueError(f"{entry!r} is not a domain (write it as example.com)")
+            out.append(host)
+        return out
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", code.strip().lower()):
+                raise ValueError(f"{code!r} is not a language code (use ISO 639-1: en, fr, de, ...)")
+        return [code.strip().lower() for code in value]
+
     @model_validator(mode="after")
     def _has_something_to_match(self) -> BrandConfig:
-        if not self.terms:
-            raise ValueError(f"brand {self.name!r} needs at least one entry in `terms`")
+        if not self.terms and not self.query:
+            raise ValueError(f"brand {self.name!r} needs at least one entry in `terms`, or a `query`")
         return self
 
 
@@ -74,12 +130,27 @@ class HttpConfig(BaseModel):
     concurrency: int = Field(16, ge=1, le=500, description="requests in flight at once, all sources together")
     max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest response body read")
     deadline: float = Field(120.0, gt=0, description="seconds one source may take before it is abandoned")
+    per_host: int = Field(6, ge=1, le=100, description="requests in flight at once to one host")
+    retries: int = Field(3, ge=0, le=10, description="retries of a request after a transport error, 429 or 5xx")
+    max_retry_wait: float = Field(60.0, ge=0, description="seconds one request may spend waiting to retry")
+    cache: bool = Field(True, description="send conditional requests (ETag / Last-Modified) from an HTTP cache")
 
 
 class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sentiment: Literal["textblob"] = "textblob"
+    # VADER is the default: it agrees better with people on social media text (benchmarks/README.md).
+    sentiment: str = Field("vader", description="sentiment scorer: vader, textblob, or an installed plugin")
+
+    @field_validator("sentiment")
+    @classmethod
+    def _installed_scorer(cls, value: str) -> str:
+        from mentionwatch.scoring import scorer_names
+
+        names = scorer_names()
+        if value not in names:
+            raise ValueError(f"unknown sentiment scorer {value!r} (installed: {', '.join(names)})")
+        return value
 
 
 class _FileSchema(BaseModel):
@@ -131,6 +202,8 @@ class Config:
     scoring: ScoringConfig
     # Values that must never be printed: secret fields and everything taken from the environment.
     secrets: list[str] = field(default_factory=list)
+    # True when a secret is written in the file itself rather than taken from ${ENV}.
+    secrets_in_file: bool = False
 
     @property
     def base_dir(self) -> Path:
@@ -157,8 +230,14 @@ def find_config(explicit: Path | None) -> Path:
     )
 
 
-def load_config(path: Path, registry: Registry, environ: dict[str, str] | None = None) -> Config:
-    """Read, interpolate and validate a config file. Raises ConfigError listing every problem found."""
+def load_config(
+    path: Path, registry: Registry, environ: dict[str, str] | None = None, *, unset_env_ok: bool = False
+) -> Config:
+    """Read, interpolate and validate a config file. Raises ConfigError listing every problem found.
+
+    `unset_env_ok` (for `--replay`, where no secret is needed) stands the mask in for unset variables:
+    recordings hold the mask where the secret was.
+    """
     env = dict(os.environ) if environ is None else environ
     try:
         text = path.read_text(encoding="utf-8")
@@ -186,7 +265,7 @@ def load_config(path: Path, registry: Registry, environ: dict[str, str] | None =
     locate = _Locator(path, root)
     problems: list[str] = []
     secrets: list[str] = []
-    data = _interpolate(data, (), env, locate, problems, secrets)
+    data = _interpolate(data, (), env, locate, problems, secrets, unset_env_ok)
     if problems:
         raise ConfigError(problems)
 
@@ -198,8 +277,12 @@ def load_config(path: Path, registry: Registry, environ: dict[str, str] | None =
     sources = _validate_sources(schema.sources, registry, locate, problems)
     if problems:
         raise ConfigError(problems)
+    from_env = set(secrets)
+    in_file = False
     for src in sources:
-        secrets.extend(src.config.secret_values())
+        for value in src.config.secret_values():
+            secrets.append(value)
+            in_file = in_file or (value != MASK and not any(part in value for part in from_env))
     return Config(
         path=path,
         since=schema.since,
@@ -208,6 +291,7 @@ def load_config(path: Path, registry: Registry, environ: dict[str, str] | None =
         http=schema.http,
         scoring=schema.scoring,
         secrets=secrets,
+        secrets_in_file=in_file,
     )
 
 
@@ -260,17 +344,20 @@ def _interpolate(
     locate: _Locator,
     problems: list[str],
     secrets: list[str],
+    unset_ok: bool = False,
 ) -> Any:
     """Replace ${VAR} in every string value from the environment; an unset variable is an error."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, k), env, locate, problems, secrets) for k, v in value.items()}
+        return {k: _interpolate(v, (*loc, k), env, locate, problems, secrets, unset_ok) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*loc, i), env, locate, problems, secrets) for i, v in enumerate(value)]
+        return [_interpolate(v, (*loc, i), env, locate, problems, secrets, unset_ok) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name not in env and unset_ok:
+            return MASK
         if name not in env:
             problems.append(locate.message(loc, f"environment variable ${{{name}}} is not set"))
             return ""

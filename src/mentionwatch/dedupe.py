@@ -1,92 +1,435 @@
-"""Canonical URLs and duplicate clusters: the same thing seen twice is one mention."""
+"""Canonical URLs and duplicate clusters: the same thing seen twice is one mention.
+
+Two mentions of one brand are one cluster when their own URLs (permalinks, not the page they link to: every
+comment under a Hacker News story shares the story's link) are the same page once canonicalised, or when
+their texts are near-duplicates: syndicated copies of an article, a post copy-pasted with a handle or a
+hashtag added, an excerpt. The earliest mention of a cluster is kept; the others are listed in its
+`also_seen` and counted in `duplicates`.
+
+Near-duplicates are found in O(n), never by comparing every pair: each text's word-bigram shingles are
+hashed, the 4 smallest hashes (a bottom-k MinHash sketch) are its index keys, and a mention that shares a key
+with an earlier cluster is compared with it exactly: Jaccard similarity of the shingle sets >= 0.5, or
+containment >= 0.8 of a shorter text of 15+ word pairs in the longer; and no figure in the shorter text that
+the longer one lacks (templated reports that differ only in their numbers are different news). The keys live
+in a flat open-addressing table of 8-byte slots, about 100 bytes a mention in all, where a MinHash-LSH index
+with 128 permutations takes 3-5 KB.
+
+Texts shorter than 8 words never cluster on text alone: "Love Acme!" posted by two people is two mentions.
+They still cluster when their URLs are the same page.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+import heapq
+import itertools
+import re
+import unicodedata
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import blake2b
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from mentionwatch.models import Mention
+from mentionwatch.text import strip_urls_and_handles
 
 # Query parameters that say how someone got to a page, not which page it is.
-_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "_hs")
+_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "mtm_", "hsa_", "_hs", "__hs", "oly_", "vero_")
 _TRACKING = frozenset(
     {
         "fbclid",
         "gclid",
+        "gclsrc",
         "dclid",
+        "gbraid",
+        "wbraid",
         "msclkid",
         "yclid",
         "igshid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "mkt_tok",
         "mc_cid",
         "mc_eid",
         "ref",
         "ref_src",
         "ref_url",
+        "referrer",
         "cmpid",
         "ocid",
         "_ga",
+        "_gl",
         "spm",
         "s_cid",
         "oc",
         "ved",
         "usg",
+        "ei",
     }
 )
+# Share-tracking parameters that are only tracking on one site (elsewhere `s` or `si` may name the page).
+_TRACKING_ON_HOST = {
+    "youtube.com": frozenset({"si", "feature", "pp"}),
+    "x.com": frozenset({"s", "t"}),
+    "reddit.com": frozenset({"share_id", "rdt"}),
+    "instagram.com": frozenset({"igsh"}),
+    "open.spotify.com": frozenset({"si"}),
+}
+# Other names of the same site.
+_HOST_ALIASES = {
+    "twitter.com": "x.com",
+    "mobile.twitter.com": "x.com",
+    "mobile.x.com": "x.com",
+    "m.youtube.com": "youtube.com",
+    "music.youtube.com": "youtube.com",
+    "old.reddit.com": "reddit.com",
+    "new.reddit.com": "reddit.com",
+    "np.reddit.com": "reddit.com",
+    "m.reddit.com": "reddit.com",
+    "m.facebook.com": "facebook.com",
+}
+# Redirect wrappers that carry their target in a query parameter: (host, path, parameters). Shorteners
+# (t.co, bit.ly, lnkd.in, buff.ly) hide the target on their server and cannot be unwrapped offline; nor can
+# Google News' `news.google.com/rss/articles/<id>` links, whose id is resolved by Google.
+_REDIRECTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("news.google.com", "/news/url", ("url",)),
+    ("l.facebook.com", "/l.php", ("u",)),
+    ("lm.facebook.com", "/l.php", ("u",)),
+    ("l.messenger.com", "/l.php", ("u",)),
+    ("l.instagram.com", "/", ("u",)),
+    ("out.reddit.com", "*", ("url",)),
+    ("youtube.com", "/redirect", ("q",)),
+    ("linkedin.com", "/redir/redirect", ("url",)),
+    ("slack-redir.net", "/link", ("url",)),
+    ("t.umblr.com", "/redirect", ("z",)),
+    ("vk.com", "/away.php", ("to",)),
+    ("duckduckgo.com", "/l/", ("uddg",)),
+    ("steamcommunity.com", "/linkfilter/", ("url",)),
+    ("safelinks.protection.outlook.com", "/", ("url",)),
+)
+_GOOGLE = re.compile(r"^(?:www\.)?google\.(?:com|co\.[a-z]{2}|com?\.[a-z]{2}|[a-z]{2})$")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+
+
+def _redirect_target(host: str, path: str, query: str) -> str | None:
+    params = parse_qsl(query)
+    names: tuple[str, ...] = ()
+    if _GOOGLE.match(host) and path == "/url":
+        names = ("url", "q")  # Google Alerts and Google search results
+    else:
+        for wrapper, wpath, wnames in _REDIRECTS:
+            if (host == wrapper or host.endswith("." + wrapper)) and (
+                wpath == "*" or path == wpath or path.rstrip("/") == wpath.rstrip("/")
+            ):
+                names = wnames
+                break
+    for name in names:
+        target = next((v for k, v in params if k == name), "")
+        if "%3a" in target[:12].lower():  # encoded twice on the way
+            target = unquote(target)
+        if target.startswith(("http://", "https://")):
+            return target
+    return None
 
 
 def unwrap_redirect(url: str) -> str:
-    """The real target of a Google Alerts / Google search redirect (`google.com/url?...&url=REAL`)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if (host == "google.com" or host.endswith(".google.com")) and parts.path == "/url":
-        params = dict(parse_qsl(parts.query))
-        target = params.get("url") or params.get("q")
-        if target and target.startswith(("http://", "https://")):
-            return unquote(target) if "%" in target[:12] else target
+    """The real target of a redirect wrapper: Google Alerts / search (`google.com/url?...&url=REAL`),
+    Facebook's `l.facebook.com/l.php?u=`, Reddit's `out.reddit.com`, YouTube's `/redirect?q=`, Outlook safe
+    links, ... (nested wrappers too). Anything else comes back unchanged."""
+    for _ in range(5):
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().removeprefix("www.")
+        target = _redirect_target(host, parts.path, parts.query) if parts.query else None
+        if target is None:
+            return url
+        url = target
     return url
 
 
+def _normalize_percent(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def _canonical_path(path: str) -> str:
+    path = _PERCENT.sub(_normalize_percent, path)
+    path = quote(path, safe=_PATH_SAFE)
+    if "/." in path:
+        # RFC 3986 dot segments; a `//` is kept (it can name a different resource).
+        trailing = path.endswith(("/", "/.", "/.."))
+        parts: list[str] = []
+        for seg in path.split("/")[1:]:
+            if seg == "..":
+                if parts:
+                    parts.pop()
+            elif seg != ".":
+                parts.append(seg)
+        path = "/" + "/".join(parts) + ("/" if trailing and parts else "")
+    path = path.rstrip("/")
+    return path
+
+
 def canonical_url(url: str) -> str:
-    """A key for "the same page": https, lowercase host without www, no default port, fragment,
-    trailing slash or tracking parameters."""
+    """A key for "the same page": redirect wrappers unwrapped, https, lowercase host without `www.` or a
+    default port, no fragment (except `#!` routes), no trailing slash, tracking parameters removed, the
+    rest sorted by name. Non-web URLs come back stripped of surrounding spaces only."""
     url = unwrap_redirect(url.strip())
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return url
-    host = parts.hostname.lower()
-    if host.startswith("www."):
-        host = host[4:]
-    port = parts.port
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname.lower().rstrip(".").removeprefix("www.")
+    host = _HOST_ALIASES.get(host, host)
+    path = _canonical_path(parts.path)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if host == "youtu.be" and path.count("/") == 1 and len(path) > 1:
+        host, pairs, path = "youtube.com", [("v", path[1:]), *pairs], "/watch"
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    path = parts.path or "/"
-    if len(path) > 1:
-        path = path.rstrip("/")
-    query = [
+    on_host = _TRACKING_ON_HOST.get(host, frozenset())
+    kept = [
         (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in _TRACKING and not k.lower().startswith(_TRACKING_PREFIXES)
+        for k, v in pairs
+        if (low := k.lower()) not in _TRACKING and not low.startswith(_TRACKING_PREFIXES) and low not in on_host
     ]
-    return urlunsplit(("https", netloc, path if path != "/" else "", urlencode(sorted(query)), ""))
+    # Sorted by name only: the values of a repeated parameter keep their order, which may matter.
+    query = urlencode(sorted(kept, key=lambda kv: kv[0]), quote_via=quote)
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit(("https", netloc, path, query, fragment))
+
+
+def host_of(url: str) -> str:
+    """The canonical host of a URL (`www.Acme.io` -> `acme.io`), or "" when it has none."""
+    if not url:
+        return ""
+    return urlsplit(canonical_url(url)).hostname or ""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Near-duplicate texts
+
+MIN_TOKENS = 8
+SKETCH_SIZE = 4
+MIN_JACCARD = 0.5
+MIN_CONTAINMENT = 0.8
+MIN_CONTAINED_SHINGLES = 15
+MAX_PER_KEY = 8
+MAX_CANDIDATES = SKETCH_SIZE * MAX_PER_KEY
+_WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_URL_OR_HANDLE = re.compile(r"https?://\S+|www\.\S+|(?<!\w)@[\w.]+", re.IGNORECASE)
+_APOSTROPHES = re.compile(r"(?<=\w)['’ʼ](?=\w)")
+_MASK32 = 0xFFFFFFFF
+
+
+def text_tokens(mention: Mention) -> list[str]:
+    """The words compared for near-duplicates: title and text, casefolded, without URLs and @handles
+    (a copy-paste often adds its own)."""
+    raw = strip_urls_and_handles(f"{mention.title}\n{mention.text}")
+    # "don't" and "dont" are one word: copies lose apostrophes (and curly ones become straight).
+    raw = _APOSTROPHES.sub("", raw)
+    return _WORD.findall(unicodedata.normalize("NFKC", raw).casefold())
+
+
+def _hash64(text: str) -> int:
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def shingles(tokens: Sequence[str]) -> set[int]:
+    """Hashed word bigrams."""
+    return {_hash64(f"{a} {b}") for a, b in itertools.pairwise(tokens)}
+
+
+def sketch(hashes: Iterable[int]) -> list[int]:
+    """The bottom-k MinHash sketch: the smallest shingle hashes. Two texts with Jaccard similarity J share
+    each of them with probability about J."""
+    return heapq.nsmallest(SKETCH_SIZE, hashes)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    jaccard: float
+    containment: float
+
+    smaller: int = 0
+
+    @property
+    def near_duplicate(self) -> bool:
+        # Containment catches an excerpt of a longer text, but only for excerpts long enough that sharing
+        # most of their word pairs is no accident ("haven't been this sore in a while" is in many posts).
+        contained = self.containment >= MIN_CONTAINMENT and self.smaller >= MIN_CONTAINED_SHINGLES
+        return self.jaccard >= MIN_JACCARD or contained
+
+
+def similarity(a: set[int], b: set[int]) -> Similarity:
+    if not a or not b:
+        return Similarity(0.0, 0.0)
+    common = len(a & b)
+    smaller = min(len(a), len(b))
+    return Similarity(common / len(a | b), common / smaller, smaller)
+
+
+def numbers(mention: Mention) -> frozenset[str]:
+    """The figures in a text (not in its URLs or handles), separators dropped: "99,342" is "99342"."""
+    raw = _URL_OR_HANDLE.sub(" ", f"{mention.title}\n{mention.text}")
+    return frozenset(n.replace(",", "").replace(".", "") for n in _NUMBER.findall(raw))
+
+
+def numbers_agree(a: Mention, b: Mention, a_numbers: frozenset[str] | None = None) -> bool:
+    """True unless the texts state different figures. Templated reports ("insider sells 99,342 shares on
+    June 21st" / "... 1,500 shares on July 5th") share most of their words but are different news; a copy or
+    an excerpt keeps the figures it has. So the shorter text's numbers must all be in the longer one."""
+    na = numbers(a) if a_numbers is None else a_numbers
+    nb = numbers(b)
+    small, large = (na, nb) if len(a.title) + len(a.text) <= len(b.title) + len(b.text) else (nb, na)
+    return small <= large
+
+
+class _SlotTable:
+    """A multimap from 32-bit keys to 32-bit values in one flat array of 8-byte slots (open addressing,
+    linear probing, at most half full): 16-32 bytes an entry, where a dict of Python ints takes ~100."""
+
+    def __init__(self) -> None:
+        self._slots = array("Q", bytes(8 * 64))
+        self._used = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._slots.itemsize * len(self._slots)
+
+    def add(self, key: int, value: int) -> None:
+        """Add an entry, unless the key already holds MAX_PER_KEY of them: a key shared that widely (a
+        stock phrase, a template) tells nothing more, and would make every later look-up long."""
+        key = (key & _MASK32) or 1
+        if 2 * (self._used + 1) > len(self._slots):
+            self._grow()
+        slots = self._slots
+        mask = len(slots) - 1
+        i = (key * 0x9E3779B1) & mask
+        held = 0
+        while slot := slots[i]:
+            if slot >> 32 == key:
+                held += 1
+                if held >= MAX_PER_KEY:
+                    return
+            i = (i + 1) & mask
+        slots[i] = key << 32 | (value + 1)
+        self._used += 1
+
+    def get(self, key: int) -> Iterator[int]:
+        key = (key & _MASK32) or 1
+        slots = self._slots
+        mask = len(slots) - 1
+        i = (key * 0x9E3779B1) & mask
+        while slot := slots[i]:
+            if slot >> 32 == key:
+                yield (slot & _MASK32) - 1
+            i = (i + 1) & mask
+
+    @staticmethod
+    def _put(slots: array[int], packed: int) -> None:
+        mask = len(slots) - 1
+        i = ((packed >> 32) * 0x9E3779B1) & mask
+        while slots[i]:
+            i = (i + 1) & mask
+        slots[i] = packed
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(8 * 2 * len(old)))
+        for packed in old:
+            if packed:
+                self._put(self._slots, packed)
+
+
+class DuplicateIndex:
+    """Finds, for each new mention, the earlier cluster it belongs to. Keys are salted with the brand, so
+    clusters never cross brands; every hit is verified, so a hash collision never merges anything."""
+
+    def __init__(self) -> None:
+        self._table = _SlotTable()
+        self.mentions: list[Mention] = []
+        self._root = array("l")  # the cluster each mention belongs to (its own index when it leads one)
+
+    @property
+    def nbytes(self) -> int:
+        return self._table.nbytes + self._root.itemsize * len(self._root) + 8 * len(self.mentions)
+
+    def add(self, mention: Mention) -> int | None:
+        """Index a mention (given in time order); return the index of the cluster it joins, or None when it
+        starts one."""
+        i = len(self.mentions)
+        self.mentions.append(mention)
+        salt = _hash64(mention.brand or "")
+        canon = canonical_url(mention.url)
+        url_key = _hash64(canon) ^ salt
+        root = self._by_url(url_key, canon, mention.brand)
+        text: set[int] | None = None
+        if root is None:
+            tokens = text_tokens(mention)
+            if len(tokens) >= MIN_TOKENS:
+                text = shingles(tokens)
+                root = self._by_text(mention, text, salt)
+        self._root.append(i if root is None else root)
+        self._table.add(url_key, i)
+        if text is None and root is not None:
+            tokens = text_tokens(mention)
+            text = shingles(tokens) if len(tokens) >= MIN_TOKENS else None
+        if text:
+            # Members are indexed too: a later copy may be closer to a member than to the cluster's first.
+            for h in sketch(text):
+                self._table.add(h ^ salt, i)
+        return root
+
+    def _by_url(self, key: int, canon: str, brand: str | None) -> int | None:
+        for j in self._table.get(key):
+            other = self.mentions[j]
+            if other.brand == brand and canonical_url(other.url) == canon:
+                return int(self._root[j])
+        return None
+
+    def _by_text(self, mention: Mention, text: set[int], salt: int) -> int | None:
+        brand = mention.brand
+        seen: set[int] = set()
+        mine: frozenset[str] | None = None
+        for h in sketch(text):
+            for j in self._table.get(h ^ salt):
+                if j in seen:
+                    continue
+                seen.add(j)
+                if len(seen) > MAX_CANDIDATES:
+                    return None
+                other = self.mentions[j]
+                if other.brand != brand:
+                    continue
+                mine = numbers(mention) if mine is None else mine
+                if not numbers_agree(mention, other, mine):  # the cheaper test first
+                    continue
+                if similarity(text, shingles(text_tokens(other))).near_duplicate:
+                    return int(self._root[j])
+        return None
 
 
 def dedupe(mentions: Iterable[Mention]) -> list[Mention]:
-    """Collapse per brand: one mention per (source, id); one per canonical URL, the earliest kept and the
-    rest listed in its `also_seen`."""
+    """Collapse per brand: one mention per (source, id); one per cluster of the same page or near-duplicate
+    text, the earliest kept and the rest listed in its `also_seen`."""
     by_key: dict[tuple[str | None, str, str], Mention] = {}
     for m in mentions:
-        k = (m.brand, m.source, m.id)
-        if k not in by_key:
-            by_key[k] = m
+        by_key.setdefault((m.brand, m.source, m.id), m)
     ordered = sorted(by_key.values(), key=lambda m: (m.published_at, m.source, m.id))
-    clusters: dict[tuple[str | None, str], Mention] = {}
+    index = DuplicateIndex()
     out: list[Mention] = []
     for m in ordered:
-        ck = (m.brand, canonical_url(m.url))
-        first = clusters.get(ck)
-        if first is None:
-            clusters[ck] = m
+        root = index.add(m)
+        if root is None:
             out.append(m)
             continue
+        first = index.mentions[root]
         first.also_seen.append({"source": m.source, "id": m.id, "url": m.url})
         first.duplicates = len(first.also_seen)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MentionwatchError(Exception):
     """An error that ends the command with one clear line on stderr."""
@@ -24,9 +26,23 @@ class ConfigError(MentionwatchError):
 
 
 class FetchError(Exception):
-    """A source could not deliver. Never raised through the pipeline: recorded as the source's health."""
+    """A source could not deliver. Never raised through the pipeline: recorded as the source's health.
+
+    `response` is the HTTP answer behind the error, when there was one, so an adapter can read a
+    service's own error body (Stack Exchange sends every error as HTTP 400 with an `error_id`).
+    """
 
     state = "failed"
+
+    def __init__(self, message: str, response: Any = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status behind the error, if there was one."""
+        status = getattr(self.response, "status", None)
+        return status if isinstance(status, int) else None
 
 
 class Unauthorized(FetchError):
@@ -41,6 +57,12 @@ class RateLimited(FetchError):
 
 class TimedOut(FetchError):
     state = "timed out"
+
+
+class TransientError(FetchError):
+    """A transport error worth retrying (connection refused or reset, a protocol error)."""
+
+    state = "failed"
 
 
 class BadPayload(FetchError):

@@ -1,53 +1,730 @@
-"""Deciding whether a mention is about a brand: whole-word, case-insensitive, Unicode-normalised."""
+"""Deciding whether a mention is about a brand: terms, exclusions, boolean queries and field filters.
+
+Matching is whole-word and Unicode-aware: title and text are NFKC-normalised and casefolded (accents are
+folded too only when the brand says `accent_insensitive: true`), whitespace runs count as one space, and
+obfuscated dots (`acme[.]io`, `acme(dot)io`) read as dots. Handles, hashtags and domains (`@acme`, `#acme`,
+`acme.io`) are terms like any other: "whole word" means no word character touches the term on either side,
+which is exactly the regex `(?<!\\w)TERM(?!\\w)`.
+
+Every word a brand uses (its `terms`, its `exclude` list and the words of its `query`) is compiled into one
+Aho-Corasick automaton, so a post is scanned once whatever the number of terms; the boolean query is then
+evaluated on the set of words found.
+
+Query syntax (Brandwatch / Talkwalker style):
+
+    acme OR "acme cloud"                  either
+    acme AND (outage OR down)             both; parentheses group
+    acme NOT coyote                       `a NOT b` is `a AND NOT b`
+    acme*                                 prefix: acme, acmecloud, acme's (a trailing `*` only)
+    acme NEAR/3 outage                    at most 3 words between them, in either order
+    (acme OR acmecorp) NEAR/5 "is down"   NEAR takes words, phrases or (a OR b) groups
+    acme -site:acme.io                    `site:` / `-site:` test the host of the mention's own URL
+                                          (they need no AND: `acme -site:x` is `acme AND NOT site:x`)
+
+Precedence, tightest first: NEAR, NOT, AND, OR. Operators are upper case; two words with no operator between
+them are an error (quote them to mean a phrase).
+"""
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from mentionwatch.config import BrandConfig
+import ahocorasick
+
+from mentionwatch.dedupe import host_of
+from mentionwatch.text import strip_urls_and_handles
+
+if TYPE_CHECKING:
+    from mentionwatch.config import BrandConfig
+
+# `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`: how people write a domain so that it is not a link.
+_OBFUSCATED_DOT = re.compile(r"\s*[\[({]\s*(?:\.|dot)\s*[\])}]\s*")
+_WORD = re.compile(r"\w+")
 
 
-def normalize(text: str) -> str:
-    """NFKC folds look-alike forms (full-width letters, ligatures); casefold is Unicode-aware lowercasing."""
-    return unicodedata.normalize("NFKC", text).casefold()
+def normalize(text: str, *, fold_accents: bool = False) -> str:
+    """The form text and terms are compared in: NFKC (full-width letters, ligatures), casefold (Unicode-aware
+    lowercasing), optionally without accents, obfuscated dots restored and whitespace runs as one space."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if fold_accents:
+        text = strip_accents(text)
+    if "[" in text or "(" in text or "{" in text:
+        text = _OBFUSCATED_DOT.sub(".", text)
+    return " ".join(text.split())
 
 
-def _compile(terms: list[str]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One pattern per brand, not a `re.search` per term; original spellings kept for reporting."""
-    originals: dict[str, str] = {}
-    for term in terms:
-        originals.setdefault(normalize(term.strip()), term)
-    if not originals:
-        return None, originals
-    alternation = "|".join(re.escape(t) for t in sorted(originals, key=len, reverse=True))
-    # Whole words: no word character may touch the term on either side. `\w` is Unicode-aware, so
-    # "acmeology" and "überacme" do not match `acme`, while "Acme's", "#acme" and "@acme" do.
-    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)"), originals
+def strip_accents(text: str) -> str:
+    """`café` -> `cafe`: decompose, drop the combining marks, recompose."""
+    decomposed = unicodedata.normalize("NFD", text)
+    if decomposed.isascii():
+        return decomposed
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", kept)
+
+
+def is_word_char(ch: str) -> bool:
+    """What the regex `\\w` matches in a str pattern: letters, digits (any script) and `_`."""
+    return ch.isalnum() or ch == "_"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The query language
+
+
+class QuerySyntaxError(ValueError):
+    """A query that does not parse; `column` is 1-based in the query text."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"column {column}: {message}")
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word, a "quoted phrase", or a trailing-`*` prefix."""
+
+    text: str
+    column: int
+    phrase: bool = False
+    prefix: bool = False
+
+    def render(self) -> str:
+        if self.phrase:
+            return f'"{self.text}"'
+        return f"{self.text}*" if self.prefix else self.text
+
+
+@dataclass(frozen=True)
+class Site:
+    """`site:acme.io`: true when the mention's own URL is on that host or a subdomain of it."""
+
+    domain: str
+    column: int
+
+    def render(self) -> str:
+        return f"site:{self.domain}"
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+    column: int = 0
+
+    def render(self) -> str:
+        return f"NOT {_wrap(self.child, (Word, Site, Near, Not))}"
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+    def render(self) -> str:
+        return " AND ".join(_wrap(c, (Word, Site, Near, Not, And)) for c in self.children)
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+    def render(self) -> str:
+        return " OR ".join(c.render() for c in self.children)
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+    def render(self) -> str:
+        return f"{_wrap(self.left, (Word,))} NEAR/{self.distance} {_wrap(self.right, (Word,))}"
+
+
+Node = Word | Site | Not | And | Or | Near
+
+
+def _wrap(node: Node, bare: tuple[type, ...]) -> str:
+    text = node.render()
+    return text if isinstance(node, bare) else f"({text})"
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # ( ) AND OR NOT NEAR WORD PHRASE SITE END
+    text: str
+    column: int
+    value: Any = None
+
+
+_NEAR = re.compile(r"NEAR/(\d+)")
+_SITE = re.compile(r"(-?)site:(.*)", re.IGNORECASE)
+_DOMAIN = re.compile(r"^[\w-]+(\.[\w-]+)*$")
+
+
+def _tokenize(query: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        col = i + 1
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            tokens.append(_Token(ch, ch, col))
+            i += 1
+        elif ch == '"':
+            end = query.find('"', i + 1)
+            if end < 0:
+                raise QuerySyntaxError('this quote is never closed: add the closing "', col)
+            phrase = " ".join(query[i + 1 : end].split())
+            if not phrase:
+                raise QuerySyntaxError('an empty phrase "" matches nothing', col)
+            tokens.append(_Token("PHRASE", query[i : end + 1], col, phrase))
+            i = end + 1
+        else:
+            j = i
+            while j < n and not query[j].isspace() and query[j] not in '()"':
+                j += 1
+            tokens.append(_bare_token(query[i:j], col))
+            i = j
+    tokens.append(_Token("END", "", n + 1))
+    return tokens
+
+
+def _bare_token(text: str, col: int) -> _Token:
+    if text in ("AND", "OR", "NOT"):
+        return _Token(text, text, col)
+    if text.upper().startswith("NEAR/") or text == "NEAR":
+        near = _NEAR.fullmatch(text)
+        if near is None:
+            raise QuerySyntaxError(f"{text!r}: write NEAR/n with the number of words, e.g. NEAR/3", col)
+        return _Token("NEAR", text, col, int(near.group(1)))
+    site = _SITE.fullmatch(text)
+    if site is not None:
+        domain = site.group(2).strip().lower().removeprefix("www.")
+        if not _DOMAIN.match(domain):
+            raise QuerySyntaxError(f"{text!r}: site: needs a domain, e.g. site:example.com", col)
+        return _Token("SITE", text, col, (domain, bool(site.group(1))))
+    star = text.find("*")
+    if star >= 0 and star != len(text) - 1:
+        raise QuerySyntaxError(f"{text!r}: a wildcard * may only end a word (acme*)", col + star)
+    if star >= 0 and (len(text) < 3 or not _WORD.search(text[:-1])):
+        raise QuerySyntaxError(f"{text!r}: a wildcard needs at least two letters before the *", col)
+    return _Token("WORD", text, col)
+
+
+class _Parser:
+    """Recursive descent. or := and (OR and)*; and := not ((AND | NOT) not)*; not := NOT not | near;
+    near := primary (NEAR/n primary)*; primary := ( or ) | word | "phrase" | site:x."""
+
+    def __init__(self, query: str) -> None:
+        self.tokens = _tokenize(query)
+        self.pos = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> _Token:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def parse(self) -> Node:
+        if self.tok.kind == "END":
+            raise QuerySyntaxError("the query is empty", 1)
+        node = self.parse_or()
+        if self.tok.kind == ")":
+            raise QuerySyntaxError("this ) has no matching (", self.tok.column)
+        if self.tok.kind != "END":
+            raise self.missing_operator()
+        return node
+
+    def missing_operator(self) -> QuerySyntaxError:
+        tok = self.tok
+        hint = ""
+        if (tok.kind == "WORD" and tok.text.lower() in ("and", "or", "not")) or tok.text.lower().startswith("near/"):
+            hint = f"; operators are upper case ({tok.text.upper()})"
+        elif tok.kind in ("WORD", "PHRASE"):
+            prev = self.tokens[self.pos - 1]
+            if prev.kind == "WORD" and tok.kind == "WORD":
+                hint = f'; to match the phrase, quote it: "{prev.text} {tok.text}"'
+        return QuerySyntaxError(f"expected AND, OR, NOT or NEAR/n before {tok.text!r}{hint}", tok.column)
+
+    def parse_or(self) -> Node:
+        children = [self.parse_and()]
+        while self.tok.kind == "OR":
+            self.take()
+            children.append(self.parse_and())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def parse_and(self) -> Node:
+        children = [self.parse_not()]
+        while self.tok.kind in ("AND", "NOT", "SITE"):
+            if self.tok.kind == "SITE":  # `acme -site:x` and `acme site:x`, as search engines write them
+                children.append(self.parse_primary())
+                continue
+            op = self.take()
+            if op.kind == "NOT":  # `a NOT b` is `a AND NOT b`
+                children.append(Not(self.parse_not(), op.column))
+            else:
+                children.append(self.parse_not())
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def parse_not(self) -> Node:
+        if self.tok.kind == "NOT":
+            op = self.take()
+            return Not(self.parse_not(), op.column)
+        return self.parse_near()
+
+    def parse_near(self) -> Node:
+        left = self.parse_primary()
+        while self.tok.kind == "NEAR":
+            op = self.take()
+            _check_near_operand(left, op)
+            right = self.parse_primary()
+            _check_near_operand(right, op)
+            left = Near(left, right, int(op.value))
+        return left
+
+    def parse_primary(self) -> Node:
+        tok = self.take()
+        if tok.kind == "(":
+            if self.tok.kind == ")":
+                raise QuerySyntaxError("empty parentheses ()", tok.column)
+            inner = self.parse_or()
+            if self.tok.kind != ")":
+                if self.tok.kind == "END":
+                    raise QuerySyntaxError("this ( is never closed: add a )", tok.column)
+                raise self.missing_operator()
+            self.take()
+            return inner
+        if tok.kind == "WORD":
+            prefix = tok.text.endswith("*")
+            return Word(tok.text[:-1] if prefix else tok.text, tok.column, prefix=prefix)
+        if tok.kind == "PHRASE":
+            return Word(str(tok.value), tok.column, phrase=True)
+        if tok.kind == "SITE":
+            domain, negated = tok.value
+            site = Site(domain, tok.column)
+            return Not(site, tok.column) if negated else site
+        if tok.kind == "END":
+            raise QuerySyntaxError("expected a word, a phrase or ( but the query ended", tok.column)
+        raise QuerySyntaxError(f"expected a word, a phrase or ( before {tok.text!r}", tok.column)
+
+
+def _check_near_operand(node: Node, op: _Token) -> None:
+    if isinstance(node, Word) or (isinstance(node, Or) and all(isinstance(c, Word) for c in node.children)):
+        return
+    raise QuerySyntaxError(f"{op.text} needs words, phrases or (a OR b) groups on both sides", op.column)
+
+
+def _needs_a_word(node: Node) -> bool:
+    """True when the node can only hold if some positive word is found (NOT and site: alone cannot)."""
+    if isinstance(node, (Word, Near)):
+        return True
+    if isinstance(node, And):
+        return any(_needs_a_word(c) for c in node.children)
+    if isinstance(node, Or):
+        return all(_needs_a_word(c) for c in node.children)
+    return False
+
+
+def parse_query(query: str) -> Node:
+    """Parse a brand query; raises QuerySyntaxError with the 1-based column of the problem."""
+    node = _Parser(query).parse()
+    if not _needs_a_word(node):
+        branch = next((c for c in node.children if not _needs_a_word(c)), node) if isinstance(node, Or) else node
+        raise QuerySyntaxError(
+            f"{branch.render()!r} would match almost everything: every alternative needs a word or phrase "
+            "that is not under NOT (a site: filter goes with a word: acme site:example.com)",
+            _first_column(branch),
+        )
+    return node
+
+
+def _first_column(node: Node) -> int:
+    if isinstance(node, (Word, Site)):
+        return node.column
+    if isinstance(node, Not):
+        return node.column or _first_column(node.child)
+    if isinstance(node, Near):
+        return _first_column(node.left)
+    return _first_column(node.children[0])
+
+
+def query_words(node: Node, *, negated: bool = False) -> Iterable[tuple[Word, bool]]:
+    """Every word of a query, with whether it sits under a NOT."""
+    if isinstance(node, Word):
+        yield node, negated
+    elif isinstance(node, Not):
+        yield from query_words(node.child, negated=not negated)
+    elif isinstance(node, Near):
+        yield from query_words(node.left, negated=negated)
+        yield from query_words(node.right, negated=negated)
+    elif isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from query_words(child, negated=negated)
+
+
+def search_terms_of(brand: BrandConfig) -> list[str]:
+    """What to ask a searchable service for: the brand's terms, then its query's positive words (a prefix
+    without its `*`, a phrase as its words)."""
+    out = list(brand.terms)
+    if brand.query:
+        out.extend(w.text for w, negated in query_words(parse_query(brand.query)) if not negated)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Matching
 
 
 @dataclass(frozen=True)
 class Match:
+    """Why a mention belongs to a brand: the words found (as the brand wrote them) and the query clause."""
+
     brand: str
     terms: list[str]
+    # The query alternative that held, e.g. `acme NEAR/3 outage`; None when one of `terms` matched.
+    clause: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One test `explain` reports: what was tested, and whether it vetoed the match."""
+
+    name: str
+    detail: str
+    fired: bool
+
+
+@dataclass
+class MatchReport:
+    """Everything `explain` says about one mention and one brand."""
+
+    brand: str
+    matched: bool
+    reason: str
+    terms_found: list[str] = field(default_factory=list)
+    query: str | None = None
+    clauses: list[tuple[str, bool]] = field(default_factory=list)
+    clause: str | None = None
+    checks: list[Check] = field(default_factory=list)
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class _Needle:
+    key: str
+    prefix: bool
+
+
+Span = tuple[int, int]
+
+
+class Haystack:
+    """A mention's title and text, normalised once and shared by every brand's matcher."""
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = title
+        self.text = text
+        self._forms: dict[bool, str] = {}
+        self._words: dict[bool, tuple[list[int], list[int]]] = {}
+
+    def form(self, fold_accents: bool) -> str:
+        found = self._forms.get(fold_accents)
+        if found is None:
+            # Title and text are normalised apart and joined by a newline, so that a phrase never spans both.
+            parts = (normalize(p, fold_accents=fold_accents) for p in (self.title, self.text) if p)
+            found = self._forms[fold_accents] = "\n".join(parts)
+        return found
+
+    def words(self, fold_accents: bool) -> tuple[list[int], list[int]]:
+        """Start and end offsets of each word, for NEAR/n."""
+        found = self._words.get(fold_accents)
+        if found is None:
+            spans = [m.span() for m in _WORD.finditer(self.form(fold_accents))]
+            found = self._words[fold_accents] = ([s for s, _ in spans], [e for _, e in spans])
+        return found
 
 
 class BrandMatcher:
-    """Matches one brand's `terms`, vetoed by its `exclude` list."""
+    """Matches one brand: its `terms` or its `query`, vetoed by `exclude`, `exclude_authors`,
+    `exclude_domains` and `languages`."""
 
     def __init__(self, brand: BrandConfig) -> None:
         self.brand = brand.name
-        self._terms, self._originals = _compile(brand.terms)
-        self._exclude, _ = _compile(brand.exclude)
+        self.config = brand
+        self.fold = brand.accent_insensitive
+        self.query = parse_query(brand.query) if brand.query else None
+        self._needles: list[_Needle] = []
+        self._needle_ids: dict[_Needle, int] = {}
+        # Each `terms` / `exclude` entry and each query word points at a needle (one per normalised key).
+        self._terms = [(t, self._needle(t, prefix=False)) for t in brand.terms]
+        self._exclude = [(t, self._needle(t, prefix=False)) for t in brand.exclude]
+        self._words: dict[Word, int] = {}
+        if self.query is not None:
+            for word, _ in query_words(self.query):
+                self._words[word] = self._needle(word.text, prefix=word.prefix)
+        # Needles whose presence can make the brand match: without one of them, nothing else is evaluated.
+        self._positive = {i for _, i in self._terms}
+        if self.query is not None:
+            self._positive.update(self._words[w] for w, negated in query_words(self.query) if not negated)
+        # What to report for each needle found, in config order (looked up from the hits, so a post costs
+        # the same whether the brand has ten terms or a thousand).
+        self._reported: dict[int, list[tuple[int, str, bool]]] = {}
+        for order, (term, i) in enumerate(self._terms):
+            self._reported.setdefault(i, []).append((order, term, True))
+        for order, (word, i) in enumerate(self._words.items(), start=len(self._terms)):
+            if i in self._positive:
+                self._reported.setdefault(i, []).append((order, word.render(), False))
+        self._excluded = frozenset(i for _, i in self._exclude)
+        self._automaton = self._build()
+        self._authors = frozenset(_author_key(a) for a in brand.exclude_authors)
+        self._domains = tuple(d.lower().removeprefix("www.") for d in brand.exclude_domains)
+        self._languages = frozenset(_primary_lang(code) for code in brand.languages)
 
-    def match(self, title: str, text: str) -> Match | None:
-        haystack = normalize(f"{title}\n{text}")
-        if self._terms is None:
+    def _needle(self, text: str, *, prefix: bool) -> int:
+        needle = _Needle(normalize(text, fold_accents=self.fold), prefix)
+        found = self._needle_ids.get(needle)
+        if found is None:
+            found = self._needle_ids[needle] = len(self._needles)
+            self._needles.append(needle)
+        return found
+
+    def _build(self) -> Any:
+        # One automaton key per distinct normalised text; its value says which needle is the whole-word
+        # form and which the prefix form, so `acme` and `acme*` share one key.
+        by_key: dict[str, list[int]] = {}
+        for i, needle in enumerate(self._needles):
+            slot = by_key.setdefault(needle.key, [-1, -1])
+            slot[1 if needle.prefix else 0] = i
+        automaton = ahocorasick.Automaton()
+        for key, (exact, prefix) in by_key.items():
+            if key:
+                automaton.add_word(key, (len(key), exact, prefix))
+        if len(automaton):
+            automaton.make_automaton()
+        return automaton
+
+    # -- scanning
+
+    def _scan(self, hay: str) -> dict[int, list[Span]]:
+        """Every whole-word occurrence of every needle: needle id -> spans in the normalised text."""
+        hits: dict[int, list[Span]] = {}
+        if not len(self._automaton):
+            return hits
+        n = len(hay)
+        for end, (length, exact, prefix) in self._automaton.iter(hay):
+            start = end - length + 1
+            if start and (hay[start - 1].isalnum() or hay[start - 1] == "_"):
+                continue
+            stop = end + 1
+            if exact >= 0 and (stop == n or not (hay[stop].isalnum() or hay[stop] == "_")):
+                hits.setdefault(exact, []).append((start, stop))
+            if prefix >= 0:
+                while stop < n and (hay[stop].isalnum() or hay[stop] == "_"):
+                    stop += 1
+                hits.setdefault(prefix, []).append((start, stop))
+        return hits
+
+    # -- the public API
+
+    def match(self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None) -> Match | None:
+        """The brand's Match for this title and text (and author, URL and language), or None."""
+        return self.match_haystack(Haystack(title, text), author=author, url=url, lang=lang)
+
+    def match_haystack(
+        self, hay: Haystack, *, author: str = "", url: str = "", lang: str | None = None
+    ) -> Match | None:
+        form = hay.form(self.fold)
+        hits = self._scan(form)
+        if self._positive.isdisjoint(hits):
+            return None  # the fast path: most posts contain none of the brand's words
+        reported = sorted(r for i in hits for r in self._reported.get(i, ()))
+        clause = None
+        if not any(is_term for _, _, is_term in reported):
+            clause = self._holding_clause(hits, hay, url)
+            if clause is None:
+                return None
+        if not self._excluded.isdisjoint(hits):
             return None
-        found = {self._originals[m.group(0)] for m in self._terms.finditer(haystack)}
-        if not found:
+        if self._authors and _author_key(author) in self._authors:
             return None
-        if self._exclude is not None and self._exclude.search(haystack):
+        if self._domains and _on_domain(host_of(url), self._domains):
             return None
-        return Match(self.brand, sorted(found, key=str.casefold))
+        if self._languages and not self._language_ok(lang, hay):
+            return None
+        return Match(self.brand, _unique(text for _, text, _ in reported), clause)
+
+    def _holding_clause(self, hits: Mapping[int, list[Span]], hay: Haystack, url: str) -> str | None:
+        if self.query is None:
+            return None
+        host = host_of(url)
+        for branch in _branches(self.query):
+            if self._eval(branch, hits, hay, host):
+                return branch.render()
+        return None
+
+    def _language_ok(self, lang: str | None, hay: Haystack) -> bool:
+        code = lang or detect_language(hay.title, hay.text)
+        return code is None or _primary_lang(code) in self._languages
+
+    def _eval(self, node: Node, hits: Mapping[int, list[Span]], hay: Haystack, host: str) -> bool:
+        if isinstance(node, Word):
+            return self._words[node] in hits
+        if isinstance(node, Site):
+            return _on_domain(host, (node.domain,))
+        if isinstance(node, Not):
+            return not self._eval(node.child, hits, hay, host)
+        if isinstance(node, And):
+            return all(self._eval(c, hits, hay, host) for c in node.children)
+        if isinstance(node, Or):
+            return any(self._eval(c, hits, hay, host) for c in node.children)
+        return self._near(node, hits, hay)
+
+    def _spans(self, node: Node, hits: Mapping[int, list[Span]]) -> list[Span]:
+        words = node.children if isinstance(node, Or) else (node,)
+        return [span for w in words if isinstance(w, Word) for span in hits.get(self._words[w], ())]
+
+    def _near(self, node: Near, hits: Mapping[int, list[Span]], hay: Haystack) -> bool:
+        left, right = self._spans(node.left, hits), self._spans(node.right, hits)
+        if not left or not right:
+            return False
+        starts, ends = hay.words(self.fold)
+        lw = [_word_range(s, starts, ends) for s in left]
+        rw = [_word_range(s, starts, ends) for s in right]
+        return any(_gap(a, b) <= node.distance for a in lw for b in rw)
+
+    def positive_terms(self) -> list[str]:
+        return search_terms_of(self.config)
+
+    def explain(
+        self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None
+    ) -> MatchReport:
+        """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired."""
+        hay = Haystack(title, text)
+        hits = self._scan(hay.form(self.fold))
+        host = host_of(url)
+        report = MatchReport(self.brand, matched=False, reason="", query=self.config.query)
+        terms_hit = _unique(t for t, i in self._terms if i in hits)
+        words_hit = [w.render() for w, i in self._words.items() if i in hits and i in self._positive]
+        report.terms_found = _unique([*terms_hit, *words_hit])
+        if self.query is not None:
+            report.clauses = [(b.render(), self._eval(b, hits, hay, host)) for b in _branches(self.query)]
+            for word, negated in query_words(self.query):
+                if negated:
+                    found = self._words[word] in hits
+                    report.checks.append(Check("query NOT", f"{word.render()} in the text", found))
+            for site, negated in _sites(self.query):
+                on = _on_domain(host, (site.domain,))
+                detail = f"{'-' if negated else ''}site:{site.domain} (host {host or 'unknown'})"
+                report.checks.append(Check("query site", detail, on == negated))
+        for term, i in self._exclude:
+            report.checks.append(Check("exclude", term, i in hits))
+        if self._authors:
+            fired = _author_key(author) in self._authors
+            report.checks.append(Check("exclude_authors", f"author {author or 'unknown'}", fired))
+        if self._domains:
+            report.checks.append(Check("exclude_domains", f"host {host or 'unknown'}", _on_domain(host, self._domains)))
+        code = lang or detect_language(title, text)
+        report.lang = code
+        if self._languages:
+            ok = code is None or _primary_lang(code) in self._languages
+            shown = f"{code}{'' if lang else ' (detected)'}" if code else "unknown (passes)"
+            report.checks.append(Check("languages", f"{shown}; wanted {', '.join(sorted(self._languages))}", not ok))
+        held = [clause for clause, ok in report.clauses if ok]
+        vetoes = [c for c in report.checks if c.fired and not c.name.startswith("query ")]
+        if not report.terms_found:
+            report.reason = "none of the brand's terms or query words is in the title or text"
+        elif not terms_hit and not held:
+            report.reason = "query words were found, but no alternative of the query holds"
+        elif vetoes:
+            report.reason = f"vetoed by {vetoes[0].name}: {vetoes[0].detail}"
+        else:
+            report.matched = True
+            if terms_hit:
+                report.reason = "terms found: " + ", ".join(terms_hit)
+            else:
+                report.clause = held[0]
+                report.reason = f"query alternative holds: {held[0]}"
+        return report
+
+
+def _branches(node: Node) -> tuple[Node, ...]:
+    return node.children if isinstance(node, Or) else (node,)
+
+
+def _sites(node: Node, *, negated: bool = False) -> Iterable[tuple[Site, bool]]:
+    if isinstance(node, Site):
+        yield node, negated
+    elif isinstance(node, Not):
+        yield from _sites(node.child, negated=not negated)
+    elif isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from _sites(child, negated=negated)
+
+
+def _word_range(span: Span, starts: Sequence[int], ends: Sequence[int]) -> tuple[int, int]:
+    """The first and last word index a span covers (a handle `@acme` covers the word `acme`)."""
+    first = bisect.bisect_right(ends, span[0])
+    last = bisect.bisect_left(starts, span[1]) - 1
+    return (first, max(first, last))
+
+
+def _gap(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Words strictly between two word ranges (0 when adjacent or overlapping)."""
+    if a[1] < b[0]:
+        return b[0] - a[1] - 1
+    if b[1] < a[0]:
+        return a[0] - b[1] - 1
+    return 0
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _author_key(author: str) -> str:
+    return normalize(author).removeprefix("@")
+
+
+def _on_domain(host: str, domains: Sequence[str]) -> bool:
+    return bool(host) and any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _primary_lang(code: str) -> str:
+    return code.replace("_", "-").split("-")[0].lower()
+
+
+_UNKNOWN_LANGS = frozenset({"un", "xx", "xxx", "und", "zxx"})
+
+
+@lru_cache(maxsize=4096)
+def detect_language(title: str, text: str) -> str | None:
+    """The language of a mention (ISO 639-1, e.g. `en`), or None when CLD2 is not sure.
+
+    CLD2 (pycld2) is Chromium's detector: offline, ~10 MB, ~20 µs a post. It says "not reliable" for short
+    or mixed text; that is None here, and an unknown language passes every `languages` filter.
+    """
+    import pycld2
+
+    sample = strip_urls_and_handles(f"{title}\n{text}")
+    if not _WORD.search(sample):
+        return None
+    try:
+        reliable, _, details = pycld2.detect(sample)
+    except Exception:  # invalid UTF-8 (lone surrogates) or cld2's own refusal: no opinion
+        return None
+    code = str(details[0][1]).lower() if details else ""
+    if not reliable or code in _UNKNOWN_LANGS:
+        return None
+    return code

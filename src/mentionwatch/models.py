@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,7 @@ FIELDS: tuple[str, ...] = (
     "lang",
     "undated",
     "source_type",
+    "matched_query",
 )
 
 # What a source may set; the rest is computed by the pipeline and recomputed when re-read from JSONL.
@@ -107,6 +109,8 @@ class Mention:
     needs_reply: bool = False
     also_seen: list[dict[str, str]] = field(default_factory=list)
     duplicates: int = 0
+    # The brand query's alternative that matched (None when one of the brand's `terms` did).
+    matched_query: str | None = None
 
     def __post_init__(self) -> None:
         if self.published_at.tzinfo is None:
@@ -154,6 +158,9 @@ class Mention:
         return cls(**kwargs)
 
 
+_LONG_FRACTION = re.compile(r"(\.\d{7,})")
+
+
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -163,6 +170,8 @@ def parse_time(value: str) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
+    # Python 3.11 takes at most 6 fractional digits; AT Protocol times can carry more.
+    text = _LONG_FRACTION.sub(lambda m: m.group(1)[:7], text)
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource
 from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import FetchError
-from mentionwatch.http import HttpSettings, SourceHttp
-from mentionwatch.matching import BrandMatcher
+from mentionwatch.http import HttpSettings, Limits, SourceHttp
+from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import Mention
-from mentionwatch.scoring import TextBlobScorer, score_mentions
+from mentionwatch.scoring import DEFAULT_SCORER, SentimentScorer, load_scorer, score_mentions
 from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import Store
+
+if TYPE_CHECKING:
+    from mentionwatch.cache import HttpCache
+    from mentionwatch.replay import Recorder, Replayer
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +60,14 @@ class SourceHealth:
 class ScanResult:
     mentions: list[Mention]
     health: list[SourceHealth] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 every source answered; 3 some failed (the rest is still output); 4 every source failed."""
+        """0 every source answered; 3 some failed (the rest is still output); 4 every source failed;
+        130 interrupted (what was gathered is still output)."""
+        if self.interrupted:
+            return 130
         failed = sum(h.failed for h in self.health)
         if not failed:
             return 0
@@ -69,16 +80,47 @@ class Fetched:
 
     mentions: list[Mention] = field(default_factory=list)
     health: list[SourceHealth] = field(default_factory=list)
-    origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Several configured sources can deliver the same item (a jsonl re-read of an export beside the live
+    # source it came from): each is credited.
+    origin: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 def search_terms(brands: Sequence[BrandConfig]) -> list[str]:
-    """The terms to ask searchable services for: every brand's terms, each once."""
+    """The terms to ask searchable services for: every brand's terms and its query's positive words
+    (a prefix without its `*`), each once."""
     seen: dict[str, str] = {}
     for brand in brands:
-        for term in brand.terms:
+        for term in search_terms_of(brand):
             seen.setdefault(term.casefold(), term)
     return list(seen.values())
+
+
+@dataclass
+class ScanEnv:
+    """What a scan runs with, all passed in (nothing global): tests control time, storage and the network."""
+
+    now: Callable[[], datetime]
+    store: Store
+    cache: HttpCache | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    cache_dir: Path | None = None
+    recorder: Recorder | None = None
+    replayer: Replayer | None = None
+    # Called once with the live health records when fetching starts (a progress display reads them).
+    on_start: Callable[[list[SourceHealth]], None] | None = None
+
+
+def http_settings(config: Config) -> HttpSettings:
+    return HttpSettings(
+        connect_timeout=config.http.connect_timeout,
+        read_timeout=config.http.timeout,
+        max_bytes=config.http.max_bytes,
+        concurrency=config.http.concurrency,
+        per_host=config.http.per_host,
+        retries=config.http.retries,
+        max_retry_wait=config.http.max_retry_wait,
+    )
 
 
 async def fetch_all(
@@ -88,69 +130,103 @@ async def fetch_all(
     since: datetime,
     client: httpx.AsyncClient,
     config: Config,
-    now: Callable[[], datetime],
-    store: Store,
-) -> Fetched:
-    """Fetch from every source at once; one source's failure never loses another's mentions."""
-    settings = HttpSettings(
-        connect_timeout=config.http.connect_timeout,
-        read_timeout=config.http.timeout,
-        max_bytes=config.http.max_bytes,
-    )
-    limiter = asyncio.Semaphore(config.http.concurrency)
+    env: ScanEnv,
+    fetched: Fetched,
+) -> None:
+    """Fetch from every source at once into `fetched`, item by item, so that neither a failing source nor
+    an interrupt loses what the others returned."""
+    settings = http_settings(config)
+    limits = Limits(settings.concurrency, settings.per_host)
     runs = []
     for configured in sources:
-        http = SourceHttp(client, settings, limiter=limiter)
-        context = SourceContext(http=http, now=now, base_dir=config.base_dir, first_seen=store.first_seen)
+        http = SourceHttp(
+            client,
+            settings,
+            limits=limits,
+            cache=env.cache,
+            service=configured.cls.type,
+            requests_per_minute=configured.cls.requests_per_minute,
+            sleep=env.sleep,
+            wall_clock=lambda: env.now().timestamp(),
+            source=configured.name,
+            recorder=env.recorder,
+            replayer=env.replayer,
+        )
+        context = SourceContext(
+            http=http,
+            now=env.now,
+            base_dir=config.base_dir,
+            first_seen=env.store.first_seen,
+            sleep=env.sleep,
+            cache_dir=env.cache_dir,
+        )
         source = configured.cls(configured.config, context)
-        runs.append(_run_source(source, http, terms, since, config.http.deadline))
-    results = await asyncio.gather(*runs)
-    fetched = Fetched()
-    for items, health in results:
+        http.requests_per_minute = source.rate_per_minute()
+        health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
-        for m in items:
-            fetched.mentions.append(m)
-            fetched.origin[m.key] = health.name
-    return fetched
+        runs.append(_run_source(source, http, health, terms, since, config.http.deadline, fetched))
+    if env.on_start is not None:
+        env.on_start(fetched.health)
+    await asyncio.gather(*runs)
 
 
 async def _run_source(
-    source: Source, http: SourceHttp, terms: Sequence[str], since: datetime, deadline: float
-) -> tuple[list[Mention], SourceHealth]:
-    health = SourceHealth(name=source.name, type=source.type)
-    items: dict[str, Mention] = {}
+    source: Source,
+    http: SourceHttp,
+    health: SourceHealth,
+    terms: Sequence[str],
+    since: datetime,
+    deadline: float,
+    fetched: Fetched,
+) -> None:
+    seen: set[str] = set()
     started = time.monotonic()
     queries: list[str | None] = list(terms) if source.searchable else [None]
+
+    def count_requests() -> None:
+        health.requests = http.requests
+
+    http.observer = count_requests
 
     async def one(term: str | None) -> None:
         async for mention in source.fetch(term, since):
             # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
             mention.source = mention.source or source.name
             mention.source_type = mention.source_type or source.type
-            items.setdefault(mention.id, mention)
+            if mention.id in seen:
+                continue
+            seen.add(mention.id)
+            fetched.mentions.append(mention)
+            fetched.origin.setdefault(mention.key, []).append(source.name)
+            health.items = len(seen)
 
-    outcomes: list[BaseException | None]
+    errors: list[BaseException] = []
     try:
         async with asyncio.timeout(deadline):
-            outcomes = list(await asyncio.gather(*(one(q) for q in queries), return_exceptions=True))
+            outcomes = await asyncio.gather(*(one(q) for q in queries), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
     except TimeoutError:
-        outcomes = [TimeoutError(f"gave up after the {deadline:g}s source deadline")]
-    errors = [o for o in outcomes if isinstance(o, BaseException)]
+        errors = [TimeoutError(f"gave up after the {deadline:g}s source deadline")]
+    finally:
+        health.items = len(seen)
+        health.requests = http.requests
+        health.seconds = round(time.monotonic() - started, 3)
     for err in errors:
         if isinstance(err, asyncio.CancelledError):
             raise err
         if not isinstance(err, (FetchError, TimeoutError)):
+            # A bug in an adapter is that source's failure, not the scan's; -v shows the traceback.
             log.debug("source %s crashed", source.name, exc_info=err)
-    health.items = len(items)
-    health.requests = http.requests
-    health.seconds = round(time.monotonic() - started, 3)
     if errors:
         err = errors[0]
         health.state = getattr(err, "state", "timed out" if isinstance(err, TimeoutError) else "failed")
         health.error = str(err) if isinstance(err, (FetchError, TimeoutError)) else f"{type(err).__name__}: {err}"
-    elif not items:
+    elif http.requests and http.not_modified == http.requests:
+        health.state = "not modified"
+    elif not seen:
         health.state = "empty"
-    return list(items.values()), health
+    else:
+        health.state = "ok"
 
 
 def process(
@@ -158,23 +234,36 @@ def process(
     brands: Sequence[BrandConfig],
     *,
     since: datetime,
-    scorer: TextBlobScorer | None = None,
+    scorer: SentimentScorer | None = None,
 ) -> list[Mention]:
-    """Match every item against every brand, then dedupe, then score only what survived."""
+    """Match every item against every brand, then dedupe, then score only what survived.
+
+    Matching sees the clean title and text, the author, the item's own URL and its language (detected
+    when the source gave none, and then kept on the mention). The default scorer is VADER."""
     matchers = [BrandMatcher(b) for b in brands]
     matched: list[Mention] = []
     for item in raw:
         if item.published_at < since:
             continue
+        hay = Haystack(item.title, item.text)
         for matcher in matchers:
-            hit = matcher.match(item.title, item.text)
+            hit = matcher.match_haystack(hay, author=item.author, url=item.url, lang=item.lang)
             if hit is None:
                 continue
             matched.append(
-                dataclasses.replace(item, brand=hit.brand, matched_terms=hit.terms, also_seen=[], duplicates=0)
+                dataclasses.replace(
+                    item,
+                    brand=hit.brand,
+                    matched_terms=hit.terms,
+                    matched_query=hit.clause,
+                    lang=item.lang or detect_language(item.title, item.text),
+                    also_seen=[],
+                    duplicates=0,
+                )
             )
     kept = dedupe(matched)
-    score_mentions(kept, scorer or TextBlobScorer())
+    reply_reach = {b.name: b.reply_reach for b in brands}
+    score_mentions(kept, scorer or load_scorer(DEFAULT_SCORER), reply_reach=reply_reach)
     return kept
 
 
@@ -184,14 +273,15 @@ def sort_mentions(mentions: list[Mention], order: str) -> list[Mention]:
     return sorted(mentions, key=lambda m: m.published_at, reverse=True)
 
 
-def count_mentions(health: list[SourceHealth], mentions: list[Mention], origin: dict[tuple[str, str], str]) -> None:
-    """Credit each kept mention (and each duplicate folded into one) to the configured source it came from."""
+def count_mentions(
+    health: list[SourceHealth], mentions: list[Mention], origin: dict[tuple[str, str], list[str]]
+) -> None:
+    """Credit each kept mention (and each duplicate folded into one) to the configured sources it came from."""
     per_source: dict[str, int] = {}
     for m in mentions:
         keys = [m.key, *((o["source"], o["id"]) for o in m.also_seen)]
         for key in keys:
-            name = origin.get(key)
-            if name is not None:
+            for name in origin.get(key, ()):
                 per_source[name] = per_source.get(name, 0) + 1
     for h in health:
         h.mentions = per_source.get(h.name, 0)
@@ -208,31 +298,49 @@ class ScanRequest:
     limit: int | None = None
 
 
-async def run_scan(
-    config: Config,
-    request: ScanRequest,
-    *,
-    now: Callable[[], datetime],
-    store: Store,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> ScanResult:
-    """Fetch, match, score, dedupe, sort: the whole scan."""
+async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
+    """Fetch, match, score, dedupe, sort: the whole scan. Ctrl-C stops fetching and keeps what was gathered."""
     from mentionwatch.http import build_client
 
-    settings = HttpSettings(connect_timeout=config.http.connect_timeout, read_timeout=config.http.timeout)
-    async with build_client(settings, transport=transport) as client:
-        fetched = await fetch_all(
-            request.sources,
-            search_terms(request.brands),
-            since=request.since,
-            client=client,
-            config=config,
-            now=now,
-            store=store,
+    fetched = Fetched()
+    interrupted = False
+    async with build_client(http_settings(config), transport=env.transport) as client:
+        task = asyncio.create_task(
+            fetch_all(
+                request.sources,
+                search_terms(request.brands),
+                since=request.since,
+                client=client,
+                config=config,
+                env=env,
+                fetched=fetched,
+            )
         )
-    mentions = process(fetched.mentions, request.brands, since=request.since)
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        # Not the main thread, or a platform without loop signal handlers: Ctrl-C then ends the run as usual.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+    for health in fetched.health:
+        if health.state == "fetching":
+            health.state = "interrupted"
+    scorer = load_scorer(config.scoring.sentiment)
+    mentions = process(fetched.mentions, request.brands, since=request.since, scorer=scorer)
     count_mentions(fetched.health, mentions, fetched.origin)
     mentions = sort_mentions(mentions, request.sort)
     if request.limit is not None:
         mentions = mentions[: request.limit]
-    return ScanResult(mentions=mentions, health=fetched.health)
+    return ScanResult(mentions=mentions, health=fetched.health, interrupted=interrupted)

@@ -39,6 +39,10 @@ class RedactingFilter(logging.Filter):
         if self.redactor:
             record.msg = self.redactor(record.getMessage())
             record.args = None
+            if record.exc_info:
+                # Format the traceback now, so that it is redacted too (handlers format it after filters).
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
             if record.exc_text:
                 record.exc_text = self.redactor(record.exc_text)
         return True

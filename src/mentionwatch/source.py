@@ -81,6 +81,10 @@ class Source(ABC):
     def name(self) -> str:
         return self.config.name or self.type
 
+    def rate_per_minute(self) -> float | None:
+        """The budget to pace this instance to; override when it depends on the config (OAuth raises it)."""
+        return self.requests_per_minute
+
     @abstractmethod
     def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         """Yield mentions of `term` published at or after `since`, newest first where the API allows.

@@ -51,6 +51,72 @@ def html_to_text(markup: str | None) -> str:
     return normalize_space("".join(parser.parts))
 
 
+# GitHub (and Lemmy) bodies are Markdown with inline HTML. No renderer is pulled in: the obvious syntax is stripped,
+# code is kept verbatim, and anything unusual is left as the author typed it. Honest plain text, not a renderer.
+
+_FENCED = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^[ \t]{0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
+_LINK_INLINE = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
+_LINK_REFERENCE = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_LINK_DEFINITION = re.compile(r"^[ \t]{0,3}\[[^\]]+\]:[ \t]*\S+.*$", re.MULTILINE)
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>", re.IGNORECASE)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|h[1-6]|details|summary|table|tr|blockquote|pre|hr)\b[^<>]*>", re.IGNORECASE
+)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}(?:[ \t]+|$)", re.MULTILINE)
+_RULE = re.compile(r"^[ \t]{0,3}(?:(?:[-*_][ \t]*){3,}|=+)[ \t]*$", re.MULTILINE)
+_QUOTE = re.compile(r"^(?:[ \t]{0,3}>[ \t]?)+", re.MULTILINE)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+(?:[ \t]*:?-{3,}:?[ \t]*)?\|?[ \t]*$", re.MULTILINE)
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+_EM_STAR = re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", re.DOTALL)
+_EM_UNDERSCORE = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL)
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~", re.DOTALL)
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+
+
+def markdown_to_text(markdown: str | None) -> str:
+    """Plain text from Markdown: markup stripped, link and image text kept, code kept verbatim."""
+    if not markdown:
+        return ""
+    kept: list[str] = []
+
+    def keep(value: str) -> str:
+        kept.append(value)
+        return f"\x00{len(kept) - 1}\x00"
+
+    text = markdown.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    # Code first, so nothing inside it is read as markup; then backslash escapes, which are literal characters.
+    text = _FENCED.sub(lambda m: keep(m.group(2).rstrip("\n")), text)
+    text = _INLINE_CODE.sub(lambda m: keep(m.group(2).strip()), text)
+    text = _ESCAPED.sub(lambda m: keep(m.group(1)), text)
+    text = _HTML_COMMENT.sub("", text)  # issue templates are full of <!-- instructions -->
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK_INLINE.sub(r"\1", text)
+    text = _LINK_REFERENCE.sub(r"\1", text)
+    text = _LINK_DEFINITION.sub("", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _BLOCK_TAG.sub("\n", text)
+    text = _TAG.sub("", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _RULE.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _LIST_ITEM.sub("", text)
+    text = "\n".join(line.replace("|", " ") if line.lstrip().startswith("|") else line for line in text.split("\n"))
+    text = _STRONG.sub(r"\2", text)
+    text = _STRIKE.sub(r"\1", text)
+    text = _EM_STAR.sub(r"\1", text)
+    text = _EM_UNDERSCORE.sub(r"\1", text)
+    text = html.unescape(text)
+    text = _PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
+    return normalize_space(text)
+
+
 def normalize_space(text: str) -> str:
     text = _SPACES.sub(" ", text)
     return _NEWLINES.sub("\n", text).strip()

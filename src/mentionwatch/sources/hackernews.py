@@ -79,6 +79,8 @@ class HackerNewsSource(Source):
 
     type = "hackernews"
     Config = HackerNewsConfig
+    # hn.algolia.com/api: "limited to 10,000 requests per hour per IP address".
+    requests_per_minute = 10_000 / 60
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         assert isinstance(self.config, HackerNewsConfig)

@@ -6,13 +6,18 @@ import asyncio
 import base64
 import binascii
 import calendar
+import email.utils
 import hashlib
+import html
+import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, urljoin, urlsplit
+from xml.etree import ElementTree
 
 from pydantic import Field, model_validator
 
@@ -72,7 +77,106 @@ def decode_google_news_link(url: str) -> str:
     return embedded.group(0).decode("ascii") if embedded else url
 
 
-def _entry_time(entry: Any) -> datetime | None:
+@dataclass(frozen=True)
+class RawEntry:
+    """One feed entry as either parser reads it, before it becomes a Mention."""
+
+    id: str
+    link: str
+    title: str  # may hold HTML (Google Alerts puts <b> in titles)
+    content: str  # HTML
+    author: str
+    source_title: str  # Google News: <source url="...">Publisher</source>
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class RawFeed:
+    title: str
+    id: str
+    entries: list[RawEntry]
+
+
+def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
+    """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`.
+
+    Plain RSS 2.0 and Atom 1.0 documents (nearly every feed) are read with the C XML parser, about 20 times
+    faster than feedparser: a cold scan of hundreds of feeds is otherwise spent parsing. Anything it does not
+    fully understand (RSS 0.9x/1.0, broken XML, odd dates, XHTML content) goes to feedparser, which handles
+    everything; tests check that both give the same mentions.
+    """
+    raw = read_simple_feed(content) or read_with_feedparser(content, feed_url)
+    return to_mentions(raw, feed_url, now)
+
+
+def to_mentions(raw: RawFeed, feed_url: str, now: datetime) -> list[Mention]:
+    feed_title = html_to_text(raw.title)
+    aggregator = raw.id.startswith("tag:google.com") or "news.google.com" in feed_url
+    out = []
+    for entry in raw.entries:
+        link = entry.link
+        if link and feed_url.startswith(("http://", "https://")):
+            link = urljoin(feed_url, link)
+        url = decode_google_news_link(unwrap_redirect(link)) if link else ""
+        title = html_to_text(entry.title)
+        text = html_to_text(entry.content)
+        entry_id = entry.id or link or hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+        out.append(
+            Mention(
+                source="",
+                id=entry_id,
+                url=url or feed_url,
+                title=title,
+                text=text,
+                author=_author(entry, feed_title, url, aggregator),
+                published_at=entry.published or now,
+                undated=entry.published is None,
+                kind="article",
+            )
+        )
+    return out
+
+
+def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str:
+    if entry.author.strip():
+        return html_to_text(entry.author)
+    if entry.source_title.strip():
+        return entry.source_title.strip()
+    if aggregator:
+        # Google Alerts sends an empty <author><name>; the publisher's site is the honest byline.
+        host = urlsplit(url).hostname or ""
+        return host.removeprefix("www.")
+    return feed_title
+
+
+def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
+    import feedparser  # heavy import, kept off the start-up path
+
+    # No content-location: feedparser would then also "resolve" plain guids like `h1` into URLs, changing
+    # ids. Relative entry links are joined to the feed URL in `to_mentions` instead.
+    parsed = feedparser.parse(content)
+    if not parsed.get("version") and not parsed.entries:
+        reason = parsed.get("bozo_exception")
+        raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
+    entries = []
+    for entry in parsed.entries:
+        content_html = entry["content"][0].get("value", "") if entry.get("content") else ""
+        source = entry.get("source") or {}
+        entries.append(
+            RawEntry(
+                id=str(entry.get("id") or ""),
+                link=entry.get("link") or "",
+                title=entry.get("title") or "",
+                content=content_html or entry.get("summary") or "",
+                author=entry.get("author") or "",
+                source_title=str(source.get("title") or ""),
+                published=_feedparser_time(entry),
+            )
+        )
+    return RawFeed(title=parsed.feed.get("title", ""), id=str(parsed.feed.get("id", "")), entries=entries)
+
+
+def _feedparser_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
@@ -81,60 +185,106 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def _entry_author(entry: Any, feed_title: str, url: str, aggregator: bool) -> str:
-    author = (entry.get("author") or "").strip()
-    if author:
-        return html_to_text(author)
-    source = entry.get("source") or {}
-    # Google News names the outlet in <source url="...">Publisher</source>.
-    if source.get("title"):
-        return str(source["title"]).strip()
-    if aggregator:
-        # Google Alerts sends an empty <author><name>; the publisher's site is the honest byline.
-        host = urlsplit(url).hostname or ""
-        return host.removeprefix("www.")
-    return feed_title
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
+_DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 
 
-def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
-    """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`."""
-    import feedparser  # heavy import, kept off the start-up path
+class _NotSimple(Exception):
+    """The document needs feedparser."""
 
-    # No content-location: feedparser would then also "resolve" plain guids like `h1` into URLs, changing
-    # ids. Relative entry links are joined to the feed URL below instead.
-    parsed = feedparser.parse(content)
-    if not parsed.get("version") and not parsed.entries:
-        reason = parsed.get("bozo_exception")
-        raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
-    feed_title = html_to_text(parsed.feed.get("title", ""))
-    aggregator = str(parsed.feed.get("id", "")).startswith("tag:google.com") or "news.google.com" in feed_url
-    out = []
-    for entry in parsed.entries:
-        link = entry.get("link") or ""
-        if link and feed_url.startswith(("http://", "https://")):
-            link = urljoin(feed_url, link)
-        url = decode_google_news_link(unwrap_redirect(link)) if link else ""
-        title = html_to_text(entry.get("title"))
-        content_html = ""
-        if entry.get("content"):
-            content_html = entry["content"][0].get("value", "")
-        text = html_to_text(content_html or entry.get("summary"))
-        entry_id = entry.get("id") or link or hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
-        published = _entry_time(entry)
-        out.append(
-            Mention(
-                source="",
-                id=str(entry_id),
-                url=url or feed_url,
-                title=title,
-                text=text,
-                author=_entry_author(entry, feed_title, url, aggregator),
-                published_at=published or now,
-                undated=published is None,
-                kind="article",
+
+def read_simple_feed(content: bytes) -> RawFeed | None:
+    """A plain RSS 2.0 or Atom 1.0 feed read with the stdlib's C XML parser, or None to use feedparser.
+
+    expat (2.4+) refuses entity-expansion bombs and ElementTree never fetches external entities.
+    """
+    if b"<!DOCTYPE" in content[:1024] or b"<!ENTITY" in content[:4096]:
+        return None
+    try:
+        root = ElementTree.fromstring(content)
+        if root.tag == "rss" and root.get("version", "").startswith("2."):
+            return _read_rss2(root)
+        if root.tag == f"{_ATOM}feed":
+            return _read_atom(root)
+    except (ElementTree.ParseError, _NotSimple, ValueError):
+        return None
+    return None
+
+
+def _text(element: ElementTree.Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _read_rss2(root: ElementTree.Element) -> RawFeed:
+    channel = root.find("channel")
+    if channel is None:
+        raise _NotSimple
+    entries = []
+    for item in channel.iter("item"):
+        date_text = _text(item.find("pubDate")) or _text(item.find("{http://purl.org/dc/elements/1.1/}date"))
+        entries.append(
+            RawEntry(
+                id=_text(item.find("guid")),
+                link=_text(item.find("link")),
+                title=_text(item.find("title")),
+                content=_text(item.find(_CONTENT)) or _text(item.find("description")),
+                author=_text(item.find("author")) or _text(item.find(_DC_CREATOR)),
+                source_title=_text(item.find("source")),
+                published=_rfc822(date_text) if date_text else None,
             )
         )
-    return out
+    return RawFeed(title=_text(channel.find("title")), id="", entries=entries)
+
+
+def _rfc822(text: str) -> datetime:
+    parsed = email.utils.parsedate_to_datetime(text)  # ValueError on anything odd: feedparser then decides
+    if parsed.tzinfo is None:
+        raise _NotSimple
+    return parsed.astimezone(UTC)
+
+
+def _read_atom(root: ElementTree.Element) -> RawFeed:
+    entries = []
+    for entry in root.iter(f"{_ATOM}entry"):
+        link = ""
+        for candidate in entry.findall(f"{_ATOM}link"):
+            if candidate.get("rel", "alternate") == "alternate":
+                link = candidate.get("href", "")
+                break
+        body = entry.find(f"{_ATOM}content")
+        if body is None:
+            body = entry.find(f"{_ATOM}summary")
+        if body is not None and (body.get("type") == "xhtml" or len(body)):
+            raise _NotSimple  # XHTML content is child elements: feedparser serialises those properly
+        date_text = _text(entry.find(f"{_ATOM}published")) or _text(entry.find(f"{_ATOM}updated"))
+        entries.append(
+            RawEntry(
+                id=_text(entry.find(f"{_ATOM}id")),
+                link=link,
+                title=_atom_text(entry.find(f"{_ATOM}title")),
+                content=_atom_text(body),
+                author=_text(entry.find(f"{_ATOM}author/{_ATOM}name")),
+                source_title="",
+                published=_iso(date_text) if date_text else None,
+            )
+        )
+    return RawFeed(title=_atom_text(root.find(f"{_ATOM}title")), id=_text(root.find(f"{_ATOM}id")), entries=entries)
+
+
+def _atom_text(element: ElementTree.Element | None) -> str:
+    """Atom text constructs: `type="text"` is plain text, to be shown as is, so escape it for html_to_text."""
+    if element is None:
+        return ""
+    value = (element.text or "").strip()
+    return html.escape(value, quote=False) if element.get("type", "text") == "text" else value
+
+
+def _iso(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise _NotSimple
+    return parsed.astimezone(UTC)
 
 
 def _is_local(url: str) -> bool:
@@ -152,17 +302,29 @@ class RssSource(Source):
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         assert isinstance(self.config, RssConfig)
         urls = self.config.feed_urls()
-        results = await asyncio.gather(*(self._read(u) for u in urls), return_exceptions=True)
-        errors: list[BaseException] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                errors.append(result)
-                continue
-            for mention in result:
-                if mention.undated and self.context.first_seen is not None:
-                    mention.published_at = self.context.first_seen(self.name, mention.id, mention.published_at)
-                if mention.published_at >= since:
-                    yield mention
+
+        async def read(url: str) -> tuple[list[Mention], FetchError | None]:
+            try:
+                return await self._read(url), None
+            except FetchError as exc:
+                return [], exc
+
+        # Feeds are yielded as each one arrives (progress shows them), and a failing feed loses no other's.
+        tasks = [asyncio.ensure_future(read(u)) for u in urls]
+        errors: list[FetchError] = []
+        try:
+            for done in asyncio.as_completed(tasks):
+                mentions, error = await done
+                if error is not None:
+                    errors.append(error)
+                for mention in mentions:
+                    if mention.undated and self.context.first_seen is not None:
+                        mention.published_at = self.context.first_seen(self.name, mention.id, mention.published_at)
+                    if mention.published_at >= since:
+                        yield mention
+        finally:
+            for task in tasks:
+                task.cancel()
         if errors:
             # The healthy feeds' entries were yielded above; the first failure is this source's health.
             raise errors[0]
@@ -177,9 +339,19 @@ class RssSource(Source):
             except OSError as exc:
                 raise FetchError(f"cannot read feed file {path}: {exc.strerror}") from None
             return await asyncio.to_thread(parse_feed, content, str(path), now)
-        resp: Response = await self.context.http.get(url)
+        http = self.context.http
+        resp: Response = await http.get(url)
+        validator = resp.validator
+        if resp.not_modified and validator:
+            # Unchanged since last run (HTTP 304): reuse what it parsed to instead of parsing it again.
+            remembered = http.recall_parsed(url, validator)
+            if remembered is not None:
+                return [Mention.from_dict(d, default_source="") for d in json.loads(remembered)]
         # Sniff the body, not the header: plenty of real feeds are served as text/html.
         if resp.content.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
             reject_html(resp, "a feed")
         # Parsing costs milliseconds per feed: off the event loop, so other sources keep fetching.
-        return await asyncio.to_thread(parse_feed, resp.content, resp.url, now)
+        mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now)
+        if validator:
+            http.remember_parsed(url, validator, json.dumps([m.to_dict() for m in mentions]).encode())
+        return mentions

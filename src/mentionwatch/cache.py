@@ -1,0 +1,124 @@
+"""The HTTP cache for conditional requests: validators, bodies, and what a body was parsed to.
+
+An unchanged feed then costs a 304 and no parsing. Keys are hashed, so URLs that carry API keys never
+reach the disk. hishel was considered: it stores responses but not "what this version parsed to", and a
+304 is what the health line must report, so 80 lines of SQLite serve better here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from mentionwatch.http import Response
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED_BODY = 8 * 1024 * 1024
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, headers TEXT,"
+    " body BLOB)",
+    "CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, validator TEXT, data BLOB)",
+)
+# Headers worth keeping with a cached body (what adapters read); the rest is per-exchange.
+_KEEP = ("content-type", "etag", "last-modified", "link")
+
+
+def default_cache_path() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("mentionwatch") / "http.sqlite3"
+
+
+@dataclass(frozen=True)
+class Cached:
+    etag: str | None
+    last_modified: str | None
+    headers: httpx.Headers
+    body: bytes
+
+
+def _key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+class HttpCache:
+    """A SQLite file in the user cache dir. If it cannot be opened, requests simply go unconditional."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path)
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("HTTP cache %s unusable (%s); sending unconditional requests", path, exc)
+            self._db = None
+
+    def get(self, url: str) -> Cached | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT etag, last_modified, headers, body FROM responses WHERE key = ?", (_key(url),)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return Cached(row[0], row[1], httpx.Headers(json.loads(row[2])), zlib.decompress(row[3]))
+        except (zlib.error, ValueError):
+            return None
+
+    def put(self, url: str, response: Response) -> None:
+        if self._db is None or len(response.content) > MAX_CACHED_BODY:
+            return
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _KEEP}
+        self._db.execute(
+            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+            (
+                _key(url),
+                response.headers.get("etag"),
+                response.headers.get("last-modified"),
+                json.dumps(headers),
+                zlib.compress(response.content, 1),
+            ),
+        )
+
+    def get_parsed(self, url: str, validator: str) -> bytes | None:
+        """What the body with this validator was parsed to, if it was."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT validator, data FROM parsed WHERE key = ?", (_key(url),)).fetchone()
+        if row is None or row[0] != validator:
+            return None
+        try:
+            return zlib.decompress(row[1])
+        except zlib.error:
+            return None
+
+    def put_parsed(self, url: str, validator: str, data: bytes) -> None:
+        if self._db is None:
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?)", (_key(url), validator, zlib.compress(data, 1))
+        )
+
+    def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            self._db.commit()
+        except sqlite3.Error as exc:
+            log.warning("could not save the HTTP cache: %s", exc)
+        self._db.close()
+        self._db = None

@@ -1,0 +1,266 @@
+"""`mentionwatch explain`: why one mention of a scan matched, how it was scored, what it was clustered with.
+
+Everything is recomputed from the mention as exported and the current config, so the explanation shows the
+parts that made each figure (the query clause, each exclusion tested, the scorer's own numbers, the impact
+formula's terms) and, beside them, the figures the scan wrote. Impact percentiles are taken among the
+mentions of the same input, as the scan took them among its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+from mentionwatch.config import BrandConfig, Config
+from mentionwatch.dedupe import MIN_TOKENS, canonical_url, text_tokens
+from mentionwatch.errors import UsageError
+from mentionwatch.matching import BrandMatcher, MatchReport
+from mentionwatch.models import Mention
+from mentionwatch.output import sanitize_terminal
+from mentionwatch.scoring import (
+    PERCENTILE_HALF_AT,
+    PERCENTILE_SHARE,
+    POINTS_PER_DECADE,
+    REACH_PER_ENGAGEMENT,
+    SentimentScorer,
+    impact_parts,
+    reply_reason,
+    sentiment_label,
+    sentiment_text,
+)
+from mentionwatch.text import excerpt
+
+
+def read_records(text: str, where: str) -> list[dict[str, Any]]:
+    """The mentions of a scan's output: JSONL (one object a line) or a JSON array (`scan -f json`)."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON: {exc}") from None
+        return [r for r in data if isinstance(r, dict)]
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}:{number}: not a JSON object: {exc.msg}") from None
+        if isinstance(data, dict):
+            records.append(data)
+    return records
+
+
+def find(records: Sequence[dict[str, Any]], key: str) -> list[int]:
+    """Indexes of the records whose id or URL is `key` (URLs compared canonically)."""
+    wanted = canonical_url(key) if "://" in key else None
+    found = []
+    for i, record in enumerate(records):
+        url = record.get("url")
+        same_url = wanted is not None and isinstance(url, str) and canonical_url(url) == wanted
+        if str(record.get("id")) == key or url == key or same_url:
+            found.append(i)
+    return found
+
+
+def _mention(record: dict[str, Any]) -> Mention:
+    try:
+        mention = Mention.from_dict(record, default_source=str(record.get("source") or "input"))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"mention {record.get('id')!r}: cannot read it: {exc}") from None
+    mention.brand = record.get("brand")
+    mention.matched_terms = [str(t) for t in record.get("matched_terms") or []]
+    return mention
+
+
+def _match_section(report: MatchReport) -> dict[str, Any]:
+    return {
+        "brand": report.brand,
+        "matched": report.matched,
+        "reason": report.reason,
+        "terms_found": report.terms_found,
+        "query": report.query,
+        "query_alternatives": [{"clause": c, "holds": ok} for c, ok in report.clauses],
+        "clause": report.clause,
+        "checks": [{"name": c.name, "tested": c.detail, "fired": c.fired} for c in report.checks],
+        "lang": report.lang,
+    }
+
+
+def explain(records: Sequence[dict[str, Any]], index: int, config: Config, scorer: SentimentScorer) -> dict[str, Any]:
+    """The explanation of records[index], as plain data (what `--json` prints)."""
+    record = records[index]
+    mention = _mention(record)
+    brands: list[BrandConfig] = [b for b in config.brands if b.name == mention.brand] or list(config.brands)
+
+    match = []
+    for brand in brands:
+        report = BrandMatcher(brand).explain(
+            mention.title, mention.text, author=mention.author, url=mention.url, lang=mention.lang
+        )
+        match.append(_match_section(report))
+
+    text = sentiment_text(mention)
+    found = scorer.score(text) if text else None
+    polarity = found.polarity if found else 0.0
+    sentiment = {
+        "scorer": scorer.name,
+        "polarity": round(polarity, 4),
+        "label": sentiment_label(polarity),
+        "subjectivity": None if found is None or found.subjectivity is None else round(found.subjectivity, 4),
+        "parts": {k: round(v, 4) for k, v in (found.parts if found else {}).items()},
+        "text_scored": text,
+        "in_scan": {"sentiment": record.get("sentiment"), "sentiment_label": record.get("sentiment_label")},
+    }
+
+    everyone = [_mention(r) for r in records]
+    parts = impact_parts(everyone)[index]
+    impact = {**parts.to_dict(), "in_scan": record.get("impact"), "mentions_in_input": len(records)}
+
+    mention.sentiment = round(polarity, 4)
+    mention.sentiment_label = sentiment_label(polarity)
+    mention.reach = parts.reach
+    reply_reach = brands[0].reply_reach if len(brands) == 1 else 1000
+    reason = reply_reason(mention, reply_reach)
+    needs_reply = {
+        "needs_reply": reason is not None,
+        "reason": reason,
+        "reply_reach": reply_reach,
+        "in_scan": record.get("needs_reply"),
+    }
+
+    tokens = len(text_tokens(mention))
+    also_seen = [s for s in record.get("also_seen") or [] if isinstance(s, dict)]
+    duplicates = {
+        "canonical_url": canonical_url(mention.url),
+        "words": tokens,
+        "text_clustering": tokens >= MIN_TOKENS,
+        "duplicates": record.get("duplicates") or len(also_seen),
+        "also_seen": [{k: str(s.get(k, "")) for k in ("source", "id", "url")} for s in also_seen],
+    }
+    return {
+        "mention": {
+            "source": mention.source,
+            "id": mention.id,
+            "url": mention.url,
+            "title": mention.title,
+            "text": excerpt(mention.text, 300),
+            "author": mention.author,
+            "published_at": record.get("published_at"),
+            "brand": mention.brand,
+        },
+        "match": match,
+        "sentiment": sentiment,
+        "impact": impact,
+        "needs_reply": needs_reply,
+        "duplicates": duplicates,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Human-readable form
+
+
+def render(explanations: Iterable[dict[str, Any]], out: IO[str], *, width: int | None = None) -> None:
+    """Print explanations for people. Every string from the internet is sanitised and printed as a rich
+    `Text`, never parsed as markup."""
+    from rich.console import Console
+
+    console = Console(file=out, highlight=False, width=width, soft_wrap=False)
+    for i, data in enumerate(explanations):
+        if i:
+            console.print()
+        for line in _lines(data):
+            console.print(line)
+
+
+def _t(value: Any) -> str:
+    """Text from the internet (or derived from it), made safe for a terminal."""
+    return sanitize_terminal(str(value))
+
+
+def _lines(data: dict[str, Any]) -> Iterable[Any]:
+    from rich.text import Text
+
+    def head(title: str) -> Text:
+        return Text(title, style="bold")
+
+    def row(label: str, value: str, style: str = "") -> Text:
+        # `value` is already sanitised where it holds outside text; Text() never parses markup.
+        line = Text(f"  {label}: ", style="dim")
+        line.append(value, style=style)
+        return line
+
+    m = data["mention"]
+    top = Text(f"{_t(m['source'])} {_t(m['id'])}", style="bold")
+    top.append(f"  {_t(m['url'])}")
+    yield top
+    if m["title"]:
+        yield row("title", _t(m["title"]))
+    if m["text"]:
+        yield row("text", _t(m["text"]))
+    yield row("author", _t(m["author"]) or "unknown")
+    yield row("published", _t(m["published_at"]))
+
+    for match in data["match"]:
+        verdict = "matched" if match["matched"] else "does not match"
+        yield head(f"Why it matched brand {_t(match['brand'])}: {verdict}")
+        yield row("reason", _t(match["reason"]), "green" if match["matched"] else "red")
+        yield row("terms found", _t(", ".join(match["terms_found"])) or "none")
+        if match["query"]:
+            yield row("query", _t(match["query"]))
+            for alt in match["query_alternatives"]:
+                held = "holds" if alt["holds"] else "does not hold"
+                yield row("alternative", f"{_t(alt['clause'])}  ->  {held}")
+        for check in match["checks"]:
+            state = "FIRED" if check["fired"] else "did not fire"
+            yield row(check["name"], f"{_t(check['tested'])}  ->  {state}", "red" if check["fired"] else "")
+        if not match["checks"]:
+            yield row("exclusions", "none configured")
+        yield row("language", _t(match["lang"] or "unknown"))
+
+    s = data["sentiment"]
+    yield head("Sentiment")
+    yield row("scorer", _t(s["scorer"]))
+    yield row("polarity", f"{s['polarity']} ({s['label']}; neutral between -0.05 and 0.05)")
+    if s["subjectivity"] is not None:
+        yield row("subjectivity", str(s["subjectivity"]))
+    if s["parts"]:
+        yield row("parts", ", ".join(f"{_t(k)} {v}" for k, v in s["parts"].items()))
+    yield row("scored text", _t(excerpt(s["text_scored"], 200)) or "(empty)")
+    yield row("in the scan", f"{_t(s['in_scan']['sentiment'])} ({_t(s['in_scan']['sentiment_label'])})")
+
+    p = data["impact"]
+    share = p["percentile_share"]
+    yield head("Impact")
+    yield row("engagement", str(p["engagement"]) if p["engagement"] is not None else "unknown")
+    yield row("reach", str(p["reach"]) if p["reach"] is not None else "unknown")
+    yield row("weight", f"engagement + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
+    yield row("absolute", f"min(100, {POINTS_PER_DECADE:g} * log10(1 + {p['weight']})) = {p['absolute']}")
+    yield row("percentile", f"{p['percentile']} among {p['peers']} {_t(p['group'])} mention(s) in the input")
+    yield row("share", f"{PERCENTILE_SHARE:g} * n / (n + {PERCENTILE_HALF_AT}) = {share}")
+    yield row(
+        "impact",
+        f"(1 - {share}) * {p['absolute']} + {share} * {p['percentile']} = {p['impact']}"
+        f" (in the scan: {_t(p['in_scan'])})",
+        "bold",
+    )
+
+    r = data["needs_reply"]
+    yield head("Needs a reply")
+    if r["reason"]:
+        yield row("verdict", f"yes: {_t(r['reason'])}", "yellow")
+    else:
+        yield row("verdict", f"no: no question to the brand, and not negative with reach > {r['reply_reach']:,}")
+
+    d = data["duplicates"]
+    yield head("Duplicates")
+    yield row("canonical URL", _t(d["canonical_url"]))
+    clustering = "yes" if d["text_clustering"] else f"no (fewer than {MIN_TOKENS} words: URL only)"
+    yield row("words", f"{d['words']}; near-duplicate text clustering: {clustering}")
+    yield row("also seen", f"{d['duplicates']} other(s)" if d["also_seen"] else "nowhere else")
+    for seen in d["also_seen"]:
+        yield Text(f"    - {_t(seen['source'])} {_t(seen['id'])}  {_t(seen['url'])}")

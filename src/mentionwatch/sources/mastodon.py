@@ -1,0 +1,262 @@
+"""Mastodon (and API-compatible servers): hashtag timelines, and status search with an account token."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, quote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from mentionwatch.errors import BadPayload, FetchError, Unauthorized
+from mentionwatch.models import Mention, parse_time
+from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.text import html_to_text
+
+log = logging.getLogger(__name__)
+
+# One `<url>; rel="next"` entry of an RFC 8288 Link header.
+_LINK = re.compile(r"<([^>]*)>\s*;[^,]*?\brel=\"?([^\",;]+)\"?")
+# Hashtag names: letters, digits, underscores and middle dots, as Mastodon's Tag model accepts them.
+_TAG = re.compile(r"^[\w·]+$")
+
+
+class MastodonConfig(SourceConfig):
+    # One instance's API root (the instance's web address). There is no global Mastodon: pick the instance
+    # whose federated view suits you; mastodon.social is the largest.
+    base_url: str = "https://mastodon.social"
+    tags: list[str] = Field(
+        default_factory=list, description="hashtags whose public timelines are read (no login needed)"
+    )
+    token: SecretStr | None = Field(
+        None, description="an access token with read:search (Preferences > Development); enables status search"
+    )
+    max_pages: int = Field(5, ge=1, le=50, description="pages of 40 statuses to read per tag or term at most")
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_names(cls, value: list[str]) -> list[str]:
+        names = []
+        for raw in value:
+            name = raw.strip().removeprefix("#")
+            if not _TAG.match(name):
+                raise ValueError(f"{raw!r} is not a hashtag (letters, digits and _ only)")
+            names.append(name)
+        return names
+
+    @model_validator(mode="after")
+    def _has_something_to_read(self) -> MastodonConfig:
+        if not self.tags and not _secret(self.token):
+            raise ValueError(
+                "a mastodon source needs `tags` (hashtag timelines, readable without login) or a `token`: "
+                "GET /api/v2/search finds statuses only for a logged-in account"
+            )
+        return self
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _author(account: dict[str, Any]) -> str:
+    """`user@domain`: `acct` is bare for the instance's own users, so their domain is taken from their URL."""
+    acct = str(account.get("acct") or account.get("username") or "")
+    if not acct or "@" in acct:
+        return acct
+    host = urlsplit(str(account.get("url") or "")).netloc
+    return f"{acct}@{host}" if host else acct
+
+
+def to_mention(status: dict[str, Any]) -> Mention:
+    """One Status entity as a Mention. Raises KeyError/TypeError/ValueError on a broken one."""
+    if isinstance(status.get("reblog"), dict):
+        # A boost wraps the original status (its own `content` is empty): the original is the mention.
+        status = status["reblog"]
+    # `uri` is the ActivityPub id, the same on every instance the status reaches: the id that dedupes.
+    # `url` (the HTML page) may be null, e.g. for some remote statuses; the `uri` then stands in.
+    uri = str(status["uri"])
+    account = _object(status.get("account"))
+    card = _object(status.get("card"))
+    return Mention(
+        source="",
+        id=uri,
+        url=str(status.get("url") or uri),
+        link=str(card["url"]) if card.get("url") else None,
+        # The content warning (`spoiler_text`) is the status's visible summary line: kept as its title.
+        title=html_to_text(status.get("spoiler_text")),
+        text=html_to_text(status.get("content")),
+        author=_author(account),
+        published_at=parse_time(str(status["created_at"])),
+        kind="reply" if status.get("in_reply_to_id") else "post",
+        lang=status.get("language") or None,
+        comments=_int(status.get("replies_count")),
+        likes=_int(status.get("favourites_count")),
+        reposts=_int(status.get("reblogs_count")),
+        # `quotes_count` only exists on servers with quote posts (Mastodon 4.5+).
+        quotes=_int(status.get("quotes_count")),
+        followers=_int(account.get("followers_count")),
+    )
+
+
+def parse_statuses(payload: Any) -> list[tuple[str, Mention]]:
+    """The statuses of a timeline page as (status id, Mention); the id is the instance-local paging cursor."""
+    if not isinstance(payload, list):
+        raise BadPayload("Mastodon timeline answer is not a list of statuses")
+    out = []
+    for status in payload:
+        if not isinstance(status, dict):
+            continue
+        try:
+            out.append((str(status["id"]), to_mention(status)))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.debug("skipping a Mastodon status without %s", exc)
+    return out
+
+
+def parse_search(payload: Any) -> list[tuple[str, Mention]]:
+    """The statuses of a `/api/v2/search` answer (the `accounts` and `hashtags` are not mentions)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("statuses"), list):
+        raise BadPayload("Mastodon search answer has no `statuses` list")
+    return parse_statuses(payload["statuses"])
+
+
+def next_max_id(link_header: str | None) -> str | None:
+    """The `max_id` of the `rel="next"` page in a timeline's Link header; None when there is no next page."""
+    for url, rel in _LINK.findall(link_header or ""):
+        if "next" in rel.split():
+            values = parse_qs(urlsplit(url).query).get("max_id")
+            return values[0] if values else None
+    return None
+
+
+class MastodonSource(Source):
+    """Mastodon statuses: public hashtag timelines (no login), and full-text status search with a token.
+
+    Hashtag timelines are read once per scan whatever the terms (their statuses are matched locally); search
+    runs per term and needs an account token, since Mastodon's search finds no statuses for anonymous callers
+    (`SearchService#full_text_searchable?` requires an account). Even then it only finds statuses of accounts
+    that opted in to search (Mastodon 4.2+) and statuses the account interacted with.
+    """
+
+    type = "mastodon"
+    Config = MastodonConfig
+    credentials = "optional"
+    # docs.joinmastodon.org/api/rate-limits: 300 requests per 5 minutes per account (or per IP without one).
+    requests_per_minute: ClassVar[float | None] = 60
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._tags_read = False
+        self._warned_no_token = False
+
+    def _headers(self) -> dict[str, str]:
+        assert isinstance(self.config, MastodonConfig)
+        token = _secret(self.config.token)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        assert isinstance(self.config, MastodonConfig)
+        cfg = self.config
+        errors: list[FetchError] = []
+        # Terms are fetched concurrently on one instance; the first call reads the tags for all of them
+        # (the check-and-set has no await in between, so it cannot race).
+        read_tags = bool(cfg.tags) and not self._tags_read
+        self._tags_read = True
+        if read_tags:
+            for tag in cfg.tags:
+                try:
+                    async for mention in self._tag_timeline(tag, since):
+                        yield mention
+                except FetchError as exc:
+                    # One broken tag does not lose the others; the first failure is the source's health.
+                    errors.append(exc)
+        if term:
+            if _secret(cfg.token):
+                try:
+                    async for mention in self._search(term, since):
+                        yield mention
+                except FetchError as exc:
+                    errors.append(exc)
+            elif not self._warned_no_token:
+                self._warned_no_token = True
+                log.warning(
+                    "%s: no token, so status search is skipped and only the tags are read "
+                    "(Mastodon's search finds no statuses without a logged-in account)",
+                    self.name,
+                )
+        if errors:
+            raise errors[0]
+
+    async def _tag_timeline(self, tag: str, since: datetime) -> AsyncIterator[Mention]:
+        assert isinstance(self.config, MastodonConfig)
+        cfg = self.config
+        url = f"{cfg.base_url.rstrip('/')}/api/v1/timelines/tag/{quote(tag, safe='')}"
+        params: dict[str, Any] = {"limit": 40}
+        for _ in range(cfg.max_pages):
+            try:
+                resp = await self.context.http.get(url, params=params, headers=self._headers())
+            except Unauthorized as exc:
+                if _secret(cfg.token):
+                    raise
+                raise Unauthorized(
+                    f"{exc}; this instance hides hashtag timelines from anonymous readers: set `token`"
+                ) from None
+            except FetchError as exc:
+                if _status_of(exc) == 404:
+                    # Newer Mastodon answers 404 for a hashtag nobody has used yet: no statuses, not a failure.
+                    return
+                raise
+            page = parse_statuses(resp.json())
+            reached_since = False
+            for _status_id, mention in page:
+                if mention.published_at < since:
+                    reached_since = True
+                    continue
+                yield mention
+            # Timelines page through the Link header's rel="next" (its URL carries only `max_id`, so our own
+            # URL and `limit` are kept and just the cursor taken). No next link is the end, not a short page.
+            cursor = next_max_id(resp.headers.get("link"))
+            if reached_since or not page or cursor is None:
+                return
+            params["max_id"] = cursor
+
+    async def _search(self, term: str, since: datetime) -> AsyncIterator[Mention]:
+        assert isinstance(self.config, MastodonConfig)
+        cfg = self.config
+        url = f"{cfg.base_url.rstrip('/')}/api/v2/search"
+        params: dict[str, Any] = {"q": term, "type": "statuses", "limit": 40}
+        for _ in range(cfg.max_pages):
+            payload = await self.context.http.get_json(url, params=params, headers=self._headers())
+            page = parse_search(payload)
+            reached_since = False
+            for _status_id, mention in page:
+                if mention.published_at < since:
+                    reached_since = True
+                    continue
+                yield mention
+            # Search sends no Link header. Since 4.2 results come newest first (StatusesSearchService orders by
+            # id desc) and `max_id` pages below the oldest one seen; an empty page is the end.
+            if reached_since or not page:
+                return
+            params["max_id"] = page[-1][0]
+
+
+def _status_of(exc: FetchError) -> int | None:
+    """The HTTP status a FetchError reports. http.check_status writes it into the message (`...: HTTP 404`);
+    a `status` attribute is preferred should FetchError ever carry one."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    found = re.search(r": HTTP (\d{3})\b", str(exc))
+    return int(found.group(1)) if found else None

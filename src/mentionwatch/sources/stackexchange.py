@@ -1,0 +1,186 @@
+"""Stack Overflow and the other Stack Exchange sites, through the API's `/search/advanced` (questions, newest first)."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
+from mentionwatch.models import Mention, from_epoch
+from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.text import html_to_text
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # the API's maximum
+# api.stackexchange.com/docs/error-handling: the error_id values that mean "your credentials" and "slow down".
+_UNAUTHORIZED_ERRORS = frozenset({401, 402, 403, 405, 406})
+_THROTTLE_ERROR = 502  # throttle_violation
+
+
+class StackExchangeConfig(SourceConfig):
+    base_url: str = "https://api.stackexchange.com"
+    site: str = Field("stackoverflow", description="the site's API name: stackoverflow, superuser, serverfault, ...")
+    key: SecretStr | None = Field(
+        None, description="a stackapps.com app key: raises the shared daily quota from 300 to 10,000 requests"
+    )
+    # `withbody` is a built-in filter: the default fields plus `body` (api.stackexchange.com/docs/filters).
+    filter: str = Field("withbody", description="an API filter; it must include `body`")
+    max_pages: int = Field(5, ge=1, le=25, description="pages of 100 per term at most")
+    min_quota: int = Field(
+        10, ge=0, description="stop paging (keeping what was found) once `quota_remaining` falls to this"
+    )
+
+
+def to_mention(item: dict[str, Any]) -> Mention:
+    """One question (as `/search/advanced` or `/questions` return it, with a filter including `body`) as a Mention."""
+    owner = _dict(item.get("owner"))
+    return Mention(
+        source="",
+        id=str(item["question_id"]),
+        # `link` is the question's own permalink; a question points at no external page.
+        url=str(item["link"]),
+        # Titles and display names come HTML-entity-encoded (`&quot;`, `&#39;`): decode, they are plain text.
+        title=html.unescape(str(item.get("title") or "")),
+        text=html_to_text(item.get("body")),
+        author=html.unescape(str(owner.get("display_name") or "")),
+        published_at=from_epoch(int(item["creation_date"])),  # epoch seconds, UTC
+        kind="question",
+        score=_int(item.get("score")),
+        comments=_int(item.get("answer_count")),
+        views=_int(item.get("view_count")),
+        # `owner.reputation` measures the asker's standing, not who sees the question: it is no audience, so
+        # `followers` stays empty and reach is the question's `view_count` (the pipeline falls back to views).
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_wrapper(payload: Any) -> dict[str, Any]:
+    """The common response wrapper, or the error it reports raised as the matching health state."""
+    if not isinstance(payload, dict):
+        raise BadPayload("Stack Exchange answer is not a JSON object")
+    error_id = payload.get("error_id")
+    if error_id is not None:
+        # Errors are reported on the wrapper in error_id / error_name / error_message (docs: error-handling).
+        what = f"Stack Exchange error {error_id} {payload.get('error_name', '')}: {payload.get('error_message', '')}"
+        if error_id == _THROTTLE_ERROR:
+            raise RateLimited(what)
+        if error_id in _UNAUTHORIZED_ERRORS:
+            raise Unauthorized(what)
+        raise FetchError(what)
+    if not isinstance(payload.get("items"), list):
+        raise BadPayload("Stack Exchange answer has no `items` list")
+    return payload
+
+
+def parse_page(payload: Any) -> tuple[list[Mention], bool]:
+    """The questions on one page and the API's `has_more` (the only reliable end-of-results signal)."""
+    wrapper = check_wrapper(payload)
+    mentions = []
+    for item in wrapper["items"]:
+        if not isinstance(item, dict):
+            continue
+        try:
+            mentions.append(to_mention(item))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadPayload(f"Stack Exchange question without a usable {exc}") from None
+    return mentions, wrapper.get("has_more") is True
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class StackExchangeSource(Source):
+    """Stack Overflow (or any Stack Exchange site) questions mentioning a term. App key optional."""
+
+    type = "stackexchange"
+    Config = StackExchangeConfig
+    credentials = "optional"
+    # api.stackexchange.com/docs/throttle: more than 30 requests a second from one IP are dropped. The daily quota
+    # (300 without a key, 10,000 with one) is watched through `quota_remaining` instead.
+    requests_per_minute = 30 * 60
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        # `backoff` applies to the method, whichever term asked: terms are fetched concurrently, so the wait
+        # and the request it guards are serialised through one lock.
+        self._lock = asyncio.Lock()
+        self._backoff = 0.0
+        self._quota_low = False
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        assert isinstance(self.config, StackExchangeConfig)
+        cfg = self.config
+        if not term:
+            return
+        url = f"{cfg.base_url.rstrip('/')}/2.3/search/advanced"
+        for page in range(1, cfg.max_pages + 1):
+            if self._quota_low:
+                return
+            params: dict[str, Any] = {
+                "q": term,
+                # Server-side since filter (epoch seconds), newest questions first.
+                "fromdate": int(since.timestamp()),
+                "sort": "creation",
+                "order": "desc",
+                "site": cfg.site,
+                "filter": cfg.filter,
+                "pagesize": PAGE_SIZE,
+                "page": page,
+            }
+            if cfg.key and cfg.key.get_secret_value():
+                params["key"] = cfg.key.get_secret_value()
+            payload = await self._call(url, params)
+            mentions, has_more = parse_page(payload)
+            older = False
+            for mention in mentions:
+                if mention.published_at < since:
+                    older = True
+                    continue
+                yield mention
+            if self._check_quota(payload) or older or not has_more:
+                return
+
+    async def _call(self, url: str, params: dict[str, Any]) -> Any:
+        async with self._lock:
+            if self._backoff > 0:
+                wait, self._backoff = self._backoff, 0.0
+                await self.context.sleep(wait)
+            payload = await self.context.http.get_json(url, params=params)
+            if isinstance(payload, dict):
+                # "If an application receives a response with the backoff field set, it must wait that many
+                # seconds before hitting the same method again" (api.stackexchange.com/docs/throttle).
+                backoff = _number(payload.get("backoff"))
+                if backoff is not None and backoff > 0:
+                    self._backoff = backoff
+            return payload
+
+    def _check_quota(self, payload: dict[str, Any]) -> bool:
+        """True when the daily quota is (nearly) spent: stop here and keep what was found."""
+        assert isinstance(self.config, StackExchangeConfig)
+        remaining = _number(payload.get("quota_remaining"))
+        if remaining is None or remaining > self.config.min_quota:
+            return False
+        if not self._quota_low:
+            log.warning(
+                "Stack Exchange quota nearly spent (%d of %s requests left today): stopping early%s",
+                remaining,
+                payload.get("quota_max", "?"),
+                "" if self.config.key else "; an app `key` raises the quota",
+            )
+        self._quota_low = True
+        return True

@@ -1,0 +1,288 @@
+"""The shared HTTP layer: retries, rate-limit signals, pacing, caps, the address guard, the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mentionwatch.cache import HttpCache
+from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
+from mentionwatch.http import (
+    AddressGuard,
+    HttpSettings,
+    Limits,
+    SourceHttp,
+    host_is_internal,
+    is_internal_address,
+    rate_limit_pause,
+    seconds_until,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.t += seconds
+
+
+def make_http(
+    handler: Callable[[httpx.Request], httpx.Response],
+    clock: FakeTime,
+    **settings: object,
+) -> SourceHttp:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return SourceHttp(
+        client,
+        HttpSettings(**settings),  # type: ignore[arg-type]
+        limits=Limits(),
+        service="test",
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+        wall_clock=lambda: NOW,
+        rng=random.Random(7),
+    )
+
+
+def sequence(*responses: httpx.Response) -> Callable[[httpx.Request], httpx.Response]:
+    queue = list(responses)
+    return lambda _req: queue.pop(0)
+
+
+def get(http: SourceHttp, url: str = "https://api.test/x") -> object:
+    return asyncio.run(http.get(url))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30", 30.0),  # Retry-After seconds; Reddit's X-Ratelimit-Reset
+        ("12.5", 12.5),
+        (str(int(NOW) + 90), 90.0),  # epoch: GitHub, X, Bluesky
+        ("2026-11-25T12:05:00.000Z", 300.0),  # ISO: Mastodon
+        ("Wed, 25 Nov 2026 12:01:00 GMT", 60.0),  # HTTP date: Retry-After
+        (str(int(NOW) - 10), 0.0),  # already past
+        ("soon", None),
+    ],
+)
+def test_reset_and_retry_after_forms(value: str, expected: float | None) -> None:
+    assert seconds_until(value, NOW) == expected
+
+
+def test_spent_budget_means_a_pause_until_reset() -> None:
+    reddit = httpx.Headers({"x-ratelimit-remaining": "0.0", "x-ratelimit-reset": "42"})
+    bluesky = httpx.Headers({"ratelimit-remaining": "0", "ratelimit-reset": str(int(NOW) + 10)})
+    github_left = httpx.Headers({"x-ratelimit-remaining": "29", "x-ratelimit-reset": str(int(NOW) + 60)})
+    x_twitter = httpx.Headers({"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(NOW) + 5)})
+    assert rate_limit_pause(reddit, NOW) == 42
+    assert rate_limit_pause(bluesky, NOW) == 10
+    assert rate_limit_pause(github_left, NOW) is None
+    assert rate_limit_pause(x_twitter, NOW) == 5
+
+
+def test_429_is_retried_after_what_retry_after_says() -> None:
+    clock = FakeTime()
+    http = make_http(sequence(httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json={})), clock)
+    get(http)
+    assert http.requests == 2 and clock.slept == [7.0]
+
+
+def test_5xx_then_success_is_retried_with_growing_jittered_backoff() -> None:
+    clock = FakeTime()
+    http = make_http(sequence(httpx.Response(500), httpx.Response(503), httpx.Response(200, json={})), clock)
+    get(http)
+    assert http.requests == 3
+    first, second = clock.slept
+    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0
+
+
+def test_retries_are_bounded() -> None:
+    clock = FakeTime()
+    http = make_http(lambda _r: httpx.Response(502), clock, retries=2)
+    with pytest.raises(FetchError, match="HTTP 502 after 3 attempts"):
+        get(http)
+    assert http.requests == 3
+
+
+def test_a_retry_after_beyond_the_wait_budget_fails_at_once_as_rate_limited() -> None:
+    clock = FakeTime()
+    http = make_http(lambda _r: httpx.Response(429, headers={"Retry-After": "3600"}), clock, max_retry_wait=60)
+    with pytest.raises(RateLimited, match="3600"):
+        get(http)
+    assert http.requests == 1 and clock.slept == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, FetchError), (404, FetchError), (401, Unauthorized), (403, Unauthorized)]
+)
+def test_other_4xx_fail_at_once(status: int, error: type[Exception]) -> None:
+    clock = FakeTime()
+    http = make_http(lambda _r: httpx.Response(status), clock)
+    with pytest.raises(error):
+        get(http)
+    assert http.requests == 1
+
+
+def test_transport_errors_and_timeouts_are_retried() -> None:
+    clock = FakeTime()
+    calls = 0
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ConnectError("refused", request=request)
+        if calls == 2:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200, json={})
+
+    get(make_http(flaky, clock))
+    assert calls == 3
+
+    always_slow = make_http(
+        lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=r)), FakeTime(), retries=1
+    )
+    with pytest.raises(TimedOut):
+        get(always_slow)
+
+
+def test_a_spent_budget_holds_the_next_request_until_reset() -> None:
+    clock = FakeTime()
+    spent = httpx.Response(200, json={}, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"})
+    http = make_http(sequence(spent, httpx.Response(200, json={})), clock)
+    get(http)
+    get(http)
+    assert clock.slept == [30.0]
+
+
+def test_requests_are_paced_to_the_documented_rate() -> None:
+    clock = FakeTime()
+    http = make_http(lambda _r: httpx.Response(200, json={}), clock)
+    http.requests_per_minute = 6  # a minute's budget at once, then one every 10 seconds
+
+    async def eight() -> None:
+        for _ in range(8):
+            await http.get("https://api.test/x")
+
+    asyncio.run(eight())
+    assert clock.slept == [10.0, 10.0]
+
+
+def test_pacing_refills_while_idle() -> None:
+    clock = FakeTime()
+    http = make_http(lambda _r: httpx.Response(200, json={}), clock)
+    http.requests_per_minute = 2
+
+    async def go() -> None:
+        for _ in range(2):
+            await http.get("https://api.test/x")
+        clock.t += 30  # idle: one token back
+        await http.get("https://api.test/x")
+        await http.get("https://api.test/x")
+
+    asyncio.run(go())
+    assert clock.slept == [30.0]
+
+
+def test_bodies_are_cut_at_the_size_cap() -> None:
+    http = make_http(lambda _r: httpx.Response(200, content=b"x" * 5000), FakeTime(), max_bytes=4096)
+    with pytest.raises(BadPayload, match="larger than 4096"):
+        get(http)
+
+
+def test_errors_never_print_the_query_string() -> None:
+    http = make_http(lambda _r: httpx.Response(500), FakeTime(), retries=0)
+    with pytest.raises(FetchError) as info:
+        get(http, "https://api.test/search?key=SECRET123")
+    assert "SECRET123" not in str(info.value)
+
+
+def test_internal_addresses() -> None:
+    for internal in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "fd00::1",
+    ):
+        assert is_internal_address(internal), internal
+    for public in ("93.184.216.34", "2606:4700::1111", "8.8.8.8"):
+        assert not is_internal_address(public), public
+    assert host_is_internal("localhost") and host_is_internal("127.0.0.1") and not host_is_internal("example.com")
+
+
+def test_a_redirect_to_a_metadata_endpoint_is_refused_before_connecting() -> None:
+    reached: list[str] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        reached.append(str(request.url))
+        if request.url.host == "feeds.example":
+            return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        return httpx.Response(200, text="secret instance credentials")
+
+    async def fake_resolver(host: str, port: int) -> list[str]:
+        return {"feeds.example": ["93.184.216.34"], "internal.example": ["10.0.0.5"]}.get(host, ["169.254.169.254"])
+
+    transport = AddressGuard(httpx.MockTransport(upstream), resolver=fake_resolver)
+    client = httpx.AsyncClient(transport=transport, follow_redirects=True)
+    http = SourceHttp(client, HttpSettings(retries=0))
+    with pytest.raises(FetchError, match=r"internal address 169\.254\.169\.254"):
+        asyncio.run(http.get("http://feeds.example/feed.xml"))
+    assert reached == ["http://feeds.example/feed.xml"]
+    with pytest.raises(FetchError, match=r"resolves to internal address 10\.0\.0\.5"):
+        asyncio.run(http.get("http://internal.example/"))
+    assert len(reached) == 1
+
+
+def test_a_configured_internal_url_is_allowed() -> None:
+    async def never(host: str, port: int) -> list[str]:
+        raise AssertionError("an IP literal needs no lookup")
+
+    transport = AddressGuard(httpx.MockTransport(lambda r: httpx.Response(200, json={})), resolver=never)
+    http = SourceHttp(httpx.AsyncClient(transport=transport), HttpSettings(retries=0))
+    asyncio.run(http.get("http://127.0.0.1:8080/feed"))
+    asyncio.run(http.get("http://10.0.0.5/intranet-feed"))
+
+
+def test_conditional_requests_use_the_cache(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("if-none-match"))
+        if request.headers.get("if-none-match") == '"abc"':
+            return httpx.Response(304, headers={"ETag": '"abc"'})
+        return httpx.Response(200, content=b"<rss/>", headers={"ETag": '"abc"', "content-type": "application/rss+xml"})
+
+    cache = HttpCache(tmp_path / "http.sqlite3")
+    http = make_http(server, FakeTime())
+    http.cache = cache
+    first = asyncio.run(http.get("https://feeds.test/a.xml"))
+    second = asyncio.run(http.get("https://feeds.test/a.xml"))
+    assert seen == [None, '"abc"']
+    assert not first.not_modified and second.not_modified
+    assert second.content == b"<rss/>" and second.validator == '"abc"'
+    assert http.not_modified == 1
+    cache.close()
+    assert b"feeds.test" not in (tmp_path / "http.sqlite3").read_bytes(), "keys are hashed"

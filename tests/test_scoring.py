@@ -1,0 +1,214 @@
+"""Sentiment scorers (and their plugins), impact across sources, and who needs a reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mentionwatch.config import BrandConfig, ScoringConfig, load_config
+from mentionwatch.errors import ConfigError
+from mentionwatch.models import Mention
+from mentionwatch.pipeline import process
+from mentionwatch.registry import Registry
+from mentionwatch.scoring import (
+    Scorers,
+    Sentiment,
+    TextBlobScorer,
+    VaderScorer,
+    impact_parts,
+    load_scorer,
+    reply_reason,
+    score_mentions,
+    sentiment_text,
+)
+from mentionwatch.sources.hackernews import parse_page
+
+from conftest import load_json
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def mention(i: int = 1, text: str = "", **kwargs: object) -> Mention:
+    fields: dict[str, object] = {"source": "hackernews", "source_type": "hackernews", "brand": "Acme"}
+    fields.update(kwargs)
+    return Mention(id=str(i), url=f"https://example.com/{i}", published_at=T0, text=text, **fields)  # type: ignore[arg-type]
+
+
+class FixedScorer:
+    """A plugin scorer: everything is mildly negative."""
+
+    name = "fixed"
+
+    def score(self, text: str) -> Sentiment:
+        return Sentiment(-0.5, None, {"always": -0.5})
+
+
+# -- scorers
+
+
+def test_vader_is_the_default_scorer() -> None:
+    assert ScoringConfig().sentiment == "vader"
+
+
+def test_the_built_in_scorers_are_registered_as_entry_points() -> None:
+    scorers = Scorers.from_entry_points()
+    assert scorers.names() == sorted({"vader", "textblob", *scorers.names()})
+    assert isinstance(scorers.create("vader"), VaderScorer)
+    assert isinstance(scorers.create("textblob"), TextBlobScorer)
+
+
+def test_a_plugin_scorer_is_used_when_selected() -> None:
+    scorer = load_scorer("fixed", Scorers({"fixed": FixedScorer}))
+    m = mention(text="Acme is the best thing that ever happened to me")
+    score_mentions([m], scorer)
+    assert (m.sentiment, m.sentiment_label, m.subjectivity) == (-0.5, "negative", None)
+
+
+def test_an_unknown_scorer_is_a_config_error_listing_the_installed_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown scorer 'nope'.*installed: fixed"):
+        Scorers({"fixed": FixedScorer}).create("nope")
+
+
+def test_a_plugin_without_score_is_refused() -> None:
+    class NotAScorer:
+        name = "bad"
+
+    with pytest.raises(ConfigError, match="does not provide"):
+        Scorers({"bad": NotAScorer}).create("bad")
+
+
+def test_the_config_names_an_installed_scorer(tmp_path: Path) -> None:
+    base = "brands:\n  - name: Acme\n    terms: [acme]\nsources:\n  - type: hackernews\n"
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(base + "scoring:\n  sentiment: textblob\n", encoding="utf-8")
+    assert load_config(path, Registry.from_entry_points(), environ={}).scoring.sentiment == "textblob"
+    path.write_text(base + "scoring:\n  sentiment: vadr\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, Registry.from_entry_points(), environ={})
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}:7: scoring.sentiment: unknown sentiment scorer 'vadr'")
+
+
+def test_vader_reads_social_media_sentiment() -> None:
+    vader = VaderScorer()
+    assert vader.score("Acme support is AMAZING!!! :)").polarity > 0.5
+    assert vader.score("acme is not good, support sucks").polarity < -0.3
+    found = vader.score("it's ok I guess")
+    assert found.subjectivity is not None and set(found.parts) >= {"compound", "pos", "neg", "neu"}
+
+
+def test_sentiment_text_drops_urls_handles_and_html() -> None:
+    m = mention(text="@acme <b>love</b> it https://acme.io/x?utm=1", title="Review")
+    assert sentiment_text(m) == "Review\nlove it"
+
+
+def test_process_scores_with_the_scorer_it_is_given() -> None:
+    items = [mention(text="acme rockets")]
+    [out] = process(items, [BrandConfig(name="Acme", terms=["acme"])], since=T0, scorer=FixedScorer())
+    assert out.sentiment == -0.5
+
+
+# -- impact
+
+
+def hn_fixture() -> list[Mention]:
+    items, _ = parse_page(load_json("hackernews", "search_by_date_query_nodejs_2017.json"))
+    for m in items:
+        m.source = m.source_type = "hackernews"
+    return items
+
+
+def test_on_the_real_hn_fixture_every_story_with_points_outranks_every_comment() -> None:
+    items = hn_fixture()
+    score_mentions(items, FixedScorer())
+    stories = [m for m in items if m.kind == "story" and m.score]
+    comments = [m for m in items if m.kind == "comment"]
+    assert stories and comments
+    assert min(m.impact or 0 for m in stories) > max(m.impact or 0 for m in comments)
+    assert all(0 <= (m.impact or 0) <= 100 for m in items)
+    assert all(m.engagement is None and m.reach is None for m in comments)  # Algolia gives comments no points
+
+
+def test_a_2000_point_story_outranks_a_one_like_reply_from_another_source() -> None:
+    story = mention(1, score=2000, comments=450)
+    replies = [mention(10 + i, source="mastodon", source_type="mastodon", likes=0) for i in range(20)]
+    reply = mention(2, source="mastodon", source_type="mastodon", likes=1)
+    score_mentions([story, reply, *replies], FixedScorer())
+    assert (story.impact or 0) > 80
+    assert (story.impact or 0) > 3 * (reply.impact or 0)
+    assert (reply.impact or 0) > (replies[0].impact or 0)  # it stands out within its own source
+
+
+def test_a_scan_with_one_item_still_gets_a_sensible_impact() -> None:
+    [big] = impact_parts([mention(1, score=2000)])
+    [small] = impact_parts([mention(1, likes=1, source_type="bluesky")])
+    assert big.impact > 75 and small.impact < 15
+
+
+def test_impact_parts_follow_the_documented_formula() -> None:
+    parts = impact_parts([mention(1, likes=9, followers=1000), mention(2, likes=0)])
+    first = parts[0]
+    assert first.weight == 19.0  # 9 likes + 1,000 followers / 100
+    assert first.absolute == round(25 * 1.30103, 2)  # 25 * log10(20)
+    assert first.percentile == 75.0 and first.peers == 2
+    share = 0.3 * 2 / 12
+    assert first.percentile_share == round(share, 4)
+    assert first.impact == round((1 - share) * 25 * 1.3010299956639813 + share * 75, 1)
+
+
+def test_reach_is_followers_else_views() -> None:
+    [a, b, c] = impact_parts([mention(1, followers=5, views=900), mention(2, views=900), mention(3)])
+    assert (a.reach, b.reach, c.reach) == (5, 900, None)
+
+
+# -- needs a reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Does Acme support SSO?",
+        "How do I export my data from acme",
+        "Ask HN: Is Acme down for everyone?",
+        "anyone know if Acme has an API",
+    ],
+)
+def test_questions_to_the_brand_need_a_reply(text: str) -> None:
+    m = mention(text=text, matched_terms=["Acme"])
+    assert reply_reason(m, 1000) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Acme is great!",
+        "How I migrated off Acme in a weekend",
+        "I can't decide what to learn next (acme? go? rust?)",
+        "Does anyone else love rockets?",  # a question, but not about the brand
+    ],
+)
+def test_statements_and_asides_do_not(text: str) -> None:
+    m = mention(text=text, matched_terms=["Acme"])
+    assert reply_reason(m, 1000) is None
+
+
+def test_a_question_addressed_to_the_brand_handle_needs_a_reply() -> None:
+    m = mention(text="@acme my order is three weeks late, where is it?", matched_terms=["@acme"])
+    assert "addressed to @acme" in (reply_reason(m, 1000) or "")
+
+
+def test_negative_mentions_need_a_reply_only_above_the_brands_reach_threshold() -> None:
+    loud = mention(1, text="Acme lost my luggage, worst airline ever", followers=50_000, matched_terms=["Acme"])
+    quiet = mention(2, text="Acme lost my luggage, worst airline ever", followers=40, matched_terms=["Acme"])
+    score_mentions([loud, quiet], VaderScorer(), reply_reach={"Acme": 1000})
+    assert loud.sentiment_label == "negative"
+    assert loud.needs_reply and not quiet.needs_reply
+
+
+def test_reply_reach_comes_from_the_brand_config() -> None:
+    brand = BrandConfig(name="Acme", terms=["acme"], reply_reach=10)
+    m = mention(text="acme is awful and broken", followers=50)
+    [out] = process([m], [brand], since=T0, scorer=FixedScorer())
+    assert out.needs_reply
