@@ -304,6 +304,9 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
 
     fetched = Fetched()
     interrupted = False
+    # Loading the scorer (VADER's lexicon, TextBlob) takes a few hundred milliseconds of imports: done in a
+    # thread while the network is slow anyway, not after it.
+    scorer_ready = asyncio.ensure_future(asyncio.to_thread(load_scorer, config.scoring.sentiment))
     async with build_client(http_settings(config), transport=env.transport) as client:
         task = asyncio.create_task(
             fetch_all(
@@ -337,7 +340,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     for health in fetched.health:
         if health.state == "fetching":
             health.state = "interrupted"
-    scorer = load_scorer(config.scoring.sentiment)
+    scorer = await scorer_ready
     mentions = process(fetched.mentions, request.brands, since=request.since, scorer=scorer)
     count_mentions(fetched.health, mentions, fetched.origin)
     mentions = sort_mentions(mentions, request.sort)
