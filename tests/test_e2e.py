@@ -258,3 +258,25 @@ def test_check_sources_init_version_help(tmp_path: Path, run_cli: Callable[..., 
     listing = run_cli("sources", "--json")
     types = {row["type"] for row in json.loads(listing.stdout)}
     assert {"hackernews", "rss", "jsonl"} <= types
+
+
+def test_a_world_readable_config_with_a_literal_secret_gets_a_warning(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    path = tmp_path / "mw.yaml"
+    path.write_text(
+        "brands:\n  - name: A\n    terms: [a]\nsources:\n  - type: github\n    token: ghp_literalSecretInTheFile123\n"
+    )
+    path.chmod(0o644)
+    run = run_cli("check", "-c", str(path))
+    assert run.code == 0
+    assert "other users can read it" in run.stderr
+    assert "ghp_literalSecretInTheFile123" not in run.stdout + run.stderr
+    path.chmod(0o600)
+    assert "other users can read it" not in run_cli("check", "-c", str(path)).stderr
+    # From the environment instead of the file: nothing to warn about, whatever the mode.
+    path.write_text("brands:\n  - name: A\n    terms: [a]\nsources:\n  - type: github\n    token: ${GH_TOKEN}\n")
+    path.chmod(0o644)
+    run = run_cli("check", "-c", str(path), env={"GH_TOKEN": "ghp_fromTheEnvironment456"})
+    assert "other users can read it" not in run.stderr
+    assert "ghp_fromTheEnvironment456" not in run.stdout + run.stderr

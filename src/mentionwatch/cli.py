@@ -29,10 +29,12 @@ app = typer.Typer(
     name="mentionwatch",
     help="Watch what people say about your brand: search and read sources, match, score, dedupe, print.\n\n"
     "Examples:\n\n"
-    "  mentionwatch init                       # write a starter mentionwatch.yaml\n\n"
-    "  mentionwatch check                      # validate it\n\n"
-    "  mentionwatch scan --since 24h           # a table of the last day's mentions\n\n"
-    "  mentionwatch scan -f jsonl | jq .url    # data for pipes\n\n" + EXIT_CODES_HELP,
+    "\b\n"
+    "  mentionwatch init                       # write a starter mentionwatch.yaml\n"
+    "  mentionwatch check                      # validate it\n"
+    "  mentionwatch scan --since 24h           # a table of the last day's mentions\n"
+    "  mentionwatch scan -f jsonl | jq .url    # data for pipes\n"
+    "  mentionwatch explain ID -i scan.jsonl   # why a mention matched, how it scored\n\n" + EXIT_CODES_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import ipaddress
 import json
 import logging
@@ -150,6 +151,7 @@ class _Released(httpx.AsyncByteStream):
                 self._on_close = None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_internal_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -165,6 +167,7 @@ def is_internal_address(address: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every request: parsing the address each time showed in profiles
 def host_is_internal(host: str) -> bool:
     """True for `localhost` and internal IP literals (no lookup: used on the configured URL)."""
     if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):

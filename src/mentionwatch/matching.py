@@ -45,18 +45,51 @@ if TYPE_CHECKING:
 
 # `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`: how people write a domain so that it is not a link.
 _OBFUSCATED_DOT = re.compile(r"\s*[\[({]\s*(?:\.|dot)\s*[\])}]\s*")
+# The same without the spaces around it: found when, and only when, the one above is. It starts with a bracket,
+# so a search skips ahead to the next bracket, where the one above tries every position.
+_OBFUSCATED_DOT_CORE = re.compile(r"[\[({]\s*(?:\.|dot)\s*[\])}]")
 _WORD = re.compile(r"\w+")
 
 
 def normalize(text: str, *, fold_accents: bool = False) -> str:
     """The form text and terms are compared in: NFKC (full-width letters, ligatures), casefold (Unicode-aware
     lowercasing), optionally without accents, obfuscated dots restored and whitespace runs as one space."""
+    text = fold(text, fold_accents=fold_accents)
+    return text if _single_spaced(text) else " ".join(text.split())
+
+
+def fold(text: str, *, fold_accents: bool = False) -> str:
+    """`normalize` without its last step: whitespace is left as it is. A term with no space in it is found,
+    whole-word, in exactly the same places either way (whitespace is never a word character), so a brand
+    without phrases or NEAR/n is matched on this, which is cheaper."""
     text = unicodedata.normalize("NFKC", text).casefold()
     if fold_accents:
         text = strip_accents(text)
-    if "[" in text or "(" in text or "{" in text:
+    if ("[" in text or "(" in text or "{" in text) and _OBFUSCATED_DOT_CORE.search(text):
         text = _OBFUSCATED_DOT.sub(".", text)
-    return " ".join(text.split())
+    return text
+
+
+def _single_spaced(text: str) -> bool:
+    """True when `" ".join(text.split()) == text`, found without building a string per word: no whitespace but
+    single spaces between words. Space (U+0020) is the only whitespace character that is printable; in ASCII,
+    the others are these nine."""
+    if text.isascii():
+        if (
+            "\n" in text
+            or "\t" in text
+            or "\r" in text
+            or "\x0b" in text
+            or "\x0c" in text
+            or "\x1c" in text
+            or "\x1d" in text
+            or "\x1e" in text
+            or "\x1f" in text
+        ):
+            return False
+    elif not text.isprintable():
+        return False
+    return "  " not in text and not text.startswith(" ") and not text.endswith(" ")
 
 
 def strip_accents(text: str) -> str:
@@ -433,22 +466,34 @@ Span = tuple[int, int]
 class Haystack:
     """A mention's title and text, normalised once and shared by every brand's matcher."""
 
+    __slots__ = ("_forms", "_words", "text", "title")
+
     def __init__(self, title: str, text: str) -> None:
         self.title = title
         self.text = text
-        self._forms: dict[bool, str] = {}
-        self._words: dict[bool, tuple[list[int], list[int]]] = {}
+        self._forms: list[str | None] = [None, None, None, None]
+        self._words: dict[bool, tuple[list[int], list[int]]] | None = None
 
-    def form(self, fold_accents: bool) -> str:
-        found = self._forms.get(fold_accents)
-        if found is None:
-            # Title and text are normalised apart and joined by a newline, so that a phrase never spans both.
-            parts = (normalize(p, fold_accents=fold_accents) for p in (self.title, self.text) if p)
-            found = self._forms[fold_accents] = "\n".join(parts)
+    def form(self, fold_accents: bool, *, spaces: bool = True) -> str:
+        """Title and text, `normalize`d (`spaces=False`: only `fold`ed, whitespace as it is)."""
+        slot = 2 * fold_accents + spaces
+        found = self._forms[slot]
+        if found is not None:
+            return found
+        clean = normalize if spaces else fold
+        # Title and text are normalised apart and joined by a newline, so that a phrase never spans both.
+        title, text = self.title, self.text
+        if title and text:
+            found = f"{clean(title, fold_accents=fold_accents)}\n{clean(text, fold_accents=fold_accents)}"
+        else:
+            found = clean(title or text, fold_accents=fold_accents) if title or text else ""
+        self._forms[slot] = found
         return found
 
     def words(self, fold_accents: bool) -> tuple[list[int], list[int]]:
         """Start and end offsets of each word, for NEAR/n."""
+        if self._words is None:
+            self._words = {}
         found = self._words.get(fold_accents)
         if found is None:
             spans = [m.span() for m in _WORD.finditer(self.form(fold_accents))]
@@ -488,6 +533,10 @@ class BrandMatcher:
                 self._reported.setdefault(i, []).append((order, word.render(), False))
         self._excluded = frozenset(i for _, i in self._exclude)
         self._automaton = self._build()
+        self._empty = not len(self._automaton)
+        # Whitespace matters only to a phrase (one space in the normalised form stands for any run) and to
+        # NEAR/n (which counts words in the normalised form).
+        self._spaces = any(" " in n.key for n in self._needles) or (self.query is not None and _has_near(self.query))
         self._authors = frozenset(_author_key(a) for a in brand.exclude_authors)
         self._domains = tuple(d.lower().removeprefix("www.") for d in brand.exclude_domains)
         self._languages = frozenset(_primary_lang(code) for code in brand.languages)
@@ -520,7 +569,7 @@ class BrandMatcher:
     def _scan(self, hay: str) -> dict[int, list[Span]]:
         """Every whole-word occurrence of every needle: needle id -> spans in the normalised text."""
         hits: dict[int, list[Span]] = {}
-        if not len(self._automaton):
+        if self._empty:
             return hits
         n = len(hay)
         for end, (length, exact, prefix) in self._automaton.iter(hay):
@@ -545,8 +594,7 @@ class BrandMatcher:
     def match_haystack(
         self, hay: Haystack, *, author: str = "", url: str = "", lang: str | None = None
     ) -> Match | None:
-        form = hay.form(self.fold)
-        hits = self._scan(form)
+        hits = self._scan(hay.form(self.fold, spaces=self._spaces))
         if self._positive.isdisjoint(hits):
             return None  # the fast path: most posts contain none of the brand's words
         reported = sorted(r for i in hits for r in self._reported.get(i, ()))
@@ -657,6 +705,16 @@ class BrandMatcher:
                 report.clause = held[0]
                 report.reason = f"query alternative holds: {held[0]}"
         return report
+
+
+def _has_near(node: Node) -> bool:
+    if isinstance(node, Near):
+        return True
+    if isinstance(node, Not):
+        return _has_near(node.child)
+    if isinstance(node, (And, Or)):
+        return any(_has_near(c) for c in node.children)
+    return False
 
 
 def _branches(node: Node) -> tuple[Node, ...]:

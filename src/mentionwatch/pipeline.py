@@ -229,17 +229,11 @@ async def _run_source(
         health.state = "ok"
 
 
-def process(
-    raw: Iterable[Mention],
-    brands: Sequence[BrandConfig],
-    *,
-    since: datetime,
-    scorer: SentimentScorer | None = None,
-) -> list[Mention]:
-    """Match every item against every brand, then dedupe, then score only what survived.
+def match_mentions(raw: Iterable[Mention], brands: Sequence[BrandConfig], *, since: datetime) -> list[Mention]:
+    """Every item since `since` that a brand matches, as a copy carrying that brand, the words found and the
+    language (detected when the source gave none); an item two brands match is two mentions.
 
-    Matching sees the clean title and text, the author, the item's own URL and its language (detected
-    when the source gave none, and then kept on the mention). The default scorer is VADER."""
+    Matching sees the clean title and text, the author, the item's own URL and its language."""
     matchers = [BrandMatcher(b) for b in brands]
     matched: list[Mention] = []
     for item in raw:
@@ -261,7 +255,19 @@ def process(
                     duplicates=0,
                 )
             )
-    kept = dedupe(matched)
+    return matched
+
+
+def process(
+    raw: Iterable[Mention],
+    brands: Sequence[BrandConfig],
+    *,
+    since: datetime,
+    scorer: SentimentScorer | None = None,
+) -> list[Mention]:
+    """Match every item against every brand, then dedupe, then score only what survived (so neither an
+    unmatched item nor a duplicate is ever scored). The default scorer is VADER."""
+    kept = dedupe(match_mentions(raw, brands, since=since))
     reply_reach = {b.name: b.reply_reach for b in brands}
     score_mentions(kept, scorer or load_scorer(DEFAULT_SCORER), reply_reach=reply_reach)
     return kept

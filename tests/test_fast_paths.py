@@ -1,0 +1,212 @@
+"""The fast paths give exactly the answers of the slow ways they replace (benchmarks/README.md, "Pipeline")."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mentionwatch import dedupe, matching, scoring, text
+from mentionwatch.config import BrandConfig
+from mentionwatch.matching import BrandMatcher, Haystack
+from mentionwatch.models import Mention
+
+TWEETS = Path(__file__).parents[1] / "benchmarks" / "data" / "vader_tweets_GroundTruth.txt"
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def tweets() -> list[str]:
+    lines = TWEETS.read_text(encoding="utf-8").splitlines()
+    return [parts[2] for parts in (line.rstrip("\r").split("\t", 2) for line in lines) if len(parts) == 3]
+
+
+def mention(title: str, body: str) -> Mention:
+    return Mention(source="t", id="1", url="https://example.com/1", published_at=T0, title=title, text=body)
+
+
+# Text that exercises every branch: the words VADER and TextBlob have rules for, handles, URLs, figures,
+# apostrophes, brackets, emoji, and every kind of whitespace.
+_WORDS = [
+    "good", "GOOD", "bad", "not", "isn't", "never", "so", "this", "without", "doubt", "but", "BUT", "kind", "of",
+    "least", "at", "very", "extremely", "sort", "no", "nor", "or", "the", "kiss", "of", "death", "bad", "ass",
+    "yeah", "right", "cut", "me", "some", "slack", "hand", "to", "mouth", "really", "terribly", "happy", "(!)",
+    ":)", ":-(", "!!!", "??", "...", "U.S.", "Mr.", "don't", "it's", "I'm", "we'll", "café", "naïve", "😀", "👍",
+    "@acme", "mail@acme.io", "https://t.co/x1", "WWW.acme.io", "acme[.]io", "acme (dot) io", "99,342", "4.5",
+    "٣", "“quoted”", "‘single’", "don’t", "l'été",
+]  # fmt: skip
+_WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]  # all 29 (U+3000 is the last)
+_SPACES = [" ", " ", " ", " ", " ", "  ", "\n\n", "\r\n", " \n ", *_WHITESPACE]
+posts = st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from(_SPACES)), max_size=40).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+any_text = st.one_of(posts, st.text(max_size=60))
+
+
+# -- text
+
+
+def _old_normalize_space(value: str) -> str:
+    return text._NEWLINES.sub("\n", text._SPACES.sub(" ", value)).strip()
+
+
+def _old_strip_urls_and_handles(value: str) -> str:
+    return _old_normalize_space(re.sub(r"(?<!\w)@[\w.]+", " ", text.URL.sub(" ", value)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=any_text)
+def test_strip_urls_and_handles_is_unchanged(value: str) -> None:
+    assert text.normalize_space(value) == _old_normalize_space(value)
+    assert text.strip_urls_and_handles(value) == _old_strip_urls_and_handles(value)
+
+
+def test_strip_urls_and_handles_is_unchanged_on_real_tweets() -> None:
+    for tweet in tweets():
+        assert text.strip_urls_and_handles(tweet) == _old_strip_urls_and_handles(tweet)
+
+
+# -- matching
+
+
+def _old_normalize(value: str, fold_accents: bool) -> str:
+    value = unicodedata.normalize("NFKC", value).casefold()
+    if fold_accents:
+        value = matching.strip_accents(value)
+    value = matching._OBFUSCATED_DOT.sub(".", value)
+    return " ".join(value.split())
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=any_text, fold=st.booleans())
+def test_normalize_is_unchanged(value: str, fold: bool) -> None:
+    assert matching.normalize(value, fold_accents=fold) == _old_normalize(value, fold)
+
+
+_single_words = st.lists(st.sampled_from([w for w in _WORDS if w.strip() and " " not in w]), min_size=1, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(terms=_single_words, title=any_text, body=any_text, prefix=st.booleans())
+def test_terms_without_spaces_are_found_alike_whatever_the_whitespace(
+    terms: list[str], title: str, body: str, prefix: bool
+) -> None:
+    """A brand with no phrase is matched on the text with its whitespace left as it is."""
+    query = " OR ".join(f"{t}*" if prefix and t.isascii() and t.isalpha() and len(t) > 1 else f'"{t}"' for t in terms)
+    for config in (BrandConfig(name="P", terms=terms), BrandConfig(name="P", query=query)):
+        matcher = BrandMatcher(config)
+        hay = Haystack(title, body)
+        assert not matcher._spaces
+        loose = matcher._scan(hay.form(False, spaces=False))
+        assert set(loose) == set(matcher._scan(hay.form(False)))
+
+
+def test_only_space_is_printable_whitespace() -> None:
+    """What `_single_spaced` rests on, checked over every code point."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert [c for c in spaces if c.isprintable()] == [" "]
+    assert {c for c in spaces if c.isascii()} == set(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f")
+
+
+# -- dedupe
+
+
+def _old_text_tokens(m: Mention) -> list[str]:
+    raw = re.sub(r"(?<=\w)['’ʼ](?=\w)", "", _old_strip_urls_and_handles(f"{m.title}\n{m.text}"))
+    return re.findall(r"\w+", unicodedata.normalize("NFKC", raw).casefold())
+
+
+def _old_numbers(m: Mention) -> frozenset[str]:
+    raw = re.sub(r"https?://\S+|www\.\S+|(?<!\w)@[\w.]+", " ", f"{m.title}\n{m.text}", flags=re.IGNORECASE)
+    return frozenset(n.replace(",", "").replace(".", "") for n in re.findall(r"\d[\d,.]*\d|\d", raw))
+
+
+@settings(max_examples=500, deadline=None)
+@given(title=any_text, body=any_text)
+def test_tokens_and_figures_are_unchanged(title: str, body: str) -> None:
+    m = mention(title, body)
+    assert dedupe.text_tokens(m) == _old_text_tokens(m)
+    assert dedupe.numbers(m) == _old_numbers(m)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.sets(st.integers(0, 60), max_size=40), b=st.sets(st.integers(0, 60), max_size=40))
+def test_near_duplicate_is_similarity_near_duplicate(a: set[int], b: set[int]) -> None:
+    assert dedupe.near_duplicate(a, b) == dedupe.similarity(a, b).near_duplicate
+
+
+def test_word_pair_hashes_are_the_same_on_every_run() -> None:
+    # Python's str hash is salted per process; these are not (the figures are fixed, whatever PYTHONHASHSEED).
+    assert dedupe.shingles(["acme", "rockets", "fly"]) == {13620758948908704820, 14096635905152844287}
+
+
+# -- scoring
+
+
+@pytest.fixture(scope="module")
+def stock_vader() -> object:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+@pytest.fixture(scope="module")
+def fast_vader() -> object:
+    return scoring.vader_analyzer()
+
+
+@pytest.fixture(scope="module")
+def pattern() -> object:
+    return scoring.pattern_sentiment()
+
+
+def test_the_linear_vader_is_used_on_the_release_it_was_checked_against(fast_vader: object) -> None:
+    from importlib.metadata import version
+
+    if version("vaderSentiment") == scoring.LINEAR_VADER_VERSION:
+        assert type(fast_vader).__name__ == "_LinearVader"
+
+
+# A phrase for each of VADER's rules (negation 1-3 words back, "never so/this", "without doubt", "least",
+# boosters, "kind of", idioms, "but", capitals, "no"), before, after and between other words.
+RULES = [
+    "not good", "isn't really good", "never so good", "never this good", "never so very good", "never really so good",
+    "never this really good", "without doubt good", "without doubt very good", "without a doubt good",
+    "no good", "no or bad", "no nor good", "no problem", "at least good", "very least good", "the least good",
+    "least good", "kind of good", "sort of good", "extremely good", "GOOD", "VERY good", "the kiss of death",
+    "yeah right good", "cut me some slack", "hand to mouth", "bad ass", "good but bad", "bad BUT good",
+    "ain't good", "aint good", "never good", "not really not good", "don't NOT good", "good!!!", "good??",
+]  # fmt: skip
+
+
+def test_the_linear_vader_scores_the_real_tweets_as_vader_does(stock_vader: object, fast_vader: object) -> None:
+    texts = [*tweets(), *RULES, *(f"so {r} then" for r in RULES), *(f"{a} and {b}" for a in RULES for b in RULES)]
+    # And long posts, where the quadratic steps were: ten tweets in one.
+    texts += [" ".join(texts[i : i + 10]) for i in range(0, len(texts), 10)]
+    for t in texts:
+        assert fast_vader.polarity_scores(t) == stock_vader.polarity_scores(t), t  # type: ignore[attr-defined]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=any_text)
+def test_the_linear_vader_scores_anything_as_vader_does(stock_vader: object, fast_vader: object, value: str) -> None:
+    assert fast_vader.polarity_scores(value) == stock_vader.polarity_scores(value)  # type: ignore[attr-defined]
+
+
+def test_pattern_sentiment_is_textblobs(pattern: object) -> None:
+    from textblob import TextBlob
+
+    for t in tweets():
+        assert tuple(pattern(t)) == tuple(TextBlob(t).sentiment), t  # type: ignore[operator]
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=any_text)
+def test_pattern_sentiment_is_textblobs_on_anything(pattern: object, value: str) -> None:
+    from textblob import TextBlob
+
+    assert tuple(pattern(value)) == tuple(TextBlob(value).sentiment)  # type: ignore[operator]
