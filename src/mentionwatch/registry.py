@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
+from typing import Any
 
 from mentionwatch.source import Source
 
 log = logging.getLogger(__name__)
 
 SOURCES_GROUP = "mentionwatch.sources"
+
+
+def load_plugins(group: str, kind: str, refuse: Callable[[Any], str | None]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every entry point of `group`, loaded. One that fails to load, or that `refuse` rejects (it returns the
+    reason), is logged and listed as broken: a broken plugin must not take the built-ins down with it."""
+    loaded_by_name: dict[str, Any] = {}
+    broken: dict[str, str] = {}
+    for ep in entry_points(group=group):
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            broken[ep.name] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s plugin %r (%s) failed to load: %s", kind, ep.name, ep.value, exc)
+            continue
+        reason = refuse(loaded)
+        if reason is not None:
+            broken[ep.name] = f"{ep.value} {reason}"
+            log.warning("%s plugin %r: %s", kind, ep.name, broken[ep.name])
+            continue
+        loaded_by_name[ep.name] = loaded
+    return loaded_by_name, broken
 
 
 class Registry:
@@ -22,20 +44,11 @@ class Registry:
 
     @classmethod
     def from_entry_points(cls, group: str = SOURCES_GROUP) -> Registry:
-        sources: dict[str, type[Source]] = {}
-        broken: dict[str, str] = {}
-        for ep in entry_points(group=group):
-            try:
-                loaded = ep.load()
-            except Exception as exc:  # a broken plugin must not take the built-ins down with it
-                broken[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.warning("source plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
-                continue
-            if not (isinstance(loaded, type) and issubclass(loaded, Source)):
-                broken[ep.name] = f"{ep.value} is not a mentionwatch Source subclass"
-                log.warning("source plugin %r: %s", ep.name, broken[ep.name])
-                continue
-            sources[ep.name] = loaded
+        def is_source(loaded: Any) -> str | None:
+            ok = isinstance(loaded, type) and issubclass(loaded, Source)
+            return None if ok else "is not a mentionwatch Source subclass"
+
+        sources, broken = load_plugins(group, "source", is_source)
         return cls(sources, broken)
 
     def get(self, type_name: str) -> type[Source] | None:

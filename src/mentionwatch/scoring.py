@@ -262,19 +262,11 @@ class Scorers:
 
     @classmethod
     def from_entry_points(cls, group: str = SCORERS_GROUP) -> Scorers:
-        factories: dict[str, Callable[[], Any]] = {}
-        broken: dict[str, str] = {}
-        for ep in entry_points(group=group):
-            try:
-                loaded = ep.load()
-            except Exception as exc:  # a broken plugin must not take the built-ins down with it
-                broken[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.warning("scorer plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
-                continue
-            if not callable(loaded):
-                broken[ep.name] = f"{ep.value} is not a class or factory"
-                continue
-            factories[ep.name] = loaded
+        from mentionwatch.registry import load_plugins
+
+        factories, broken = load_plugins(
+            group, "scorer", lambda loaded: None if callable(loaded) else "is not a class or factory"
+        )
         return cls(factories, broken)
 
     def names(self) -> list[str]:

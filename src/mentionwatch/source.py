@@ -9,13 +9,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 if TYPE_CHECKING:
     from mentionwatch.http import SourceHttp
     from mentionwatch.models import Mention
+
+
+def json_int(value: Any) -> int | None:
+    """A count from a JSON payload, or None when the service did not give one (a missing or null field is
+    "unknown", not 0; a boolean is not a count)."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def json_dict(value: Any) -> dict[str, Any]:
+    """A JSON object field, or {} when it is missing, null or not an object: parsers then read on safely."""
+    return value if isinstance(value, dict) else {}
 
 
 class SourceConfig(BaseModel):

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, field_validator
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
 from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import normalize_space
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,6 @@ def _external_link(post: dict[str, Any], record: dict[str, Any]) -> str | None:
             ):
                 return str(feature["uri"])
     return None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def to_mention(post: dict[str, Any]) -> Mention:

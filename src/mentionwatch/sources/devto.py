@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import Mention, parse_time
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import normalize_space
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,6 @@ def to_mention(article: dict[str, Any]) -> Mention:
         likes=likes,
         comments=_int(article.get("comments_count")),
     )
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_page(payload: Any) -> list[Mention]:

@@ -15,6 +15,8 @@ from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorize
 from mentionwatch.http import Response
 from mentionwatch.models import Mention, parse_time
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import json_dict as _dict
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import markdown_to_text
 
 log = logging.getLogger(__name__)
@@ -85,14 +87,6 @@ def to_mention(item: dict[str, Any]) -> Mention:
         comments=_int(item.get("comments")),
         likes=_int(reactions.get("total_count")),
     )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_page(payload: Any) -> tuple[list[Mention], int]:

@@ -11,6 +11,7 @@ from pydantic import Field
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import Mention, from_epoch, parse_time
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
@@ -57,10 +58,6 @@ def to_mention(hit: dict[str, Any]) -> Mention:
         score=_int(hit.get("points")),
         comments=_int(hit.get("num_comments")),
     )
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) else None
 
 
 def parse_page(payload: Any) -> tuple[list[Mention], int]:

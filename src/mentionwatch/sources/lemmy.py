@@ -12,6 +12,8 @@ from pydantic import Field
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import Mention, parse_time
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import json_dict as _dict
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import markdown_to_text
 
 PAGE_LIMIT = 50  # the largest `limit` Lemmy accepts
@@ -76,14 +78,6 @@ def comment_to_mention(view: dict[str, Any]) -> Mention:
         # Replies to the comment; `score` already nets up- and downvotes, so `upvotes` is not added again.
         comments=_int(counts.get("child_count")),
     )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _gone(view: dict[str, Any], key: str) -> bool:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from mentionwatch.errors import BadPayload, FetchError, Unauthorized
 from mentionwatch.models import Mention, parse_time
 from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,6 @@ class MastodonConfig(SourceConfig):
 
 def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from mentionwatch.errors import BadPayload, Unauthorized
 from mentionwatch.models import Mention, from_epoch
 from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,6 @@ def _comment_permalink(data: dict[str, Any]) -> str:
     accepts any title slug between them)."""
     post = str(data["link_id"]).removeprefix("t3_")
     return f"/r/{data['subreddit']}/comments/{post}/_/{data['id']}/"
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def to_mention(kind: str, data: dict[str, Any]) -> Mention:

@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
 from mentionwatch.models import Mention, from_epoch
 from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import json_dict as _dict
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -58,14 +60,6 @@ def to_mention(item: dict[str, Any]) -> Mention:
         # `owner.reputation` measures the asker's standing, not who sees the question: it is no audience, so
         # `followers` stays empty and reach is the question's `view_count` (the pipeline falls back to views).
     )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def check_wrapper(payload: Any) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr, field_validator
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import Mention, from_epoch, parse_time
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import json_dict as _dict
+from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -114,14 +116,6 @@ def _kind(tweet: dict[str, Any]) -> str:
     if "replied_to" in types:
         return "reply"
     return "post"
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def to_mention(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Mention:
