@@ -9,11 +9,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from mentionwatch.http import HttpSettings, SourceHttp
+from mentionwatch.source import SourceContext
 
 import netguard
 
@@ -21,6 +26,15 @@ netguard.install()
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GUARD_PATH = Path(__file__).parent / "sitecustomize_guard"
+
+
+def mock_context(
+    handler: Callable[[httpx.Request], httpx.Response], now: Callable[[], datetime], **extra: Any
+) -> SourceContext:
+    """A source's context whose HTTP goes to `handler` (httpx.MockTransport), with no retries: a 429 or 5xx
+    is reported at once instead of being retried with real waits."""
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=now, **extra)
 
 
 def fixture_path(*parts: str) -> Path:

@@ -15,9 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.bluesky import (
     BlueskyConfig,
     BlueskySource,
@@ -28,7 +26,7 @@ from mentionwatch.sources.bluesky import (
     web_url,
 )
 
-from conftest import fixture_path, load_json
+from conftest import fixture_path, load_json, mock_context
 
 
 def vcr_body(name: str) -> Any:
@@ -231,8 +229,7 @@ class FakePds:
 
 
 def _source(pds: FakePds, cache_dir: Path | None, now: datetime = NOW, **cfg: Any) -> BlueskySource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(pds))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: now, cache_dir=cache_dir)
+    ctx = mock_context(pds, lambda: now, cache_dir=cache_dir)
     cfg.setdefault("followers", False)
     config = BlueskyConfig(
         type="bluesky", base_url="http://pds.test", handle=HANDLE, app_password="abcd-efgh-ijkl-mnop", **cfg

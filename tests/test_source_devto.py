@@ -11,12 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.devto import ACCEPT, DevtoConfig, DevtoSource, parse_page, to_mention, top_days
 
-from conftest import load_json
+from conftest import load_json, mock_context
 
 # A real answer of dev.to's article list (2019, before `public_reactions_count` existed).
 RECORDED = load_json("devto", "devto_api_go_list_response_2019.json")
@@ -121,8 +119,7 @@ NOW = datetime(2019, 9, 5, tzinfo=UTC)
 
 
 def _source(handler: Handler, **cfg: Any) -> DevtoSource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: NOW)
+    ctx = mock_context(handler, lambda: NOW)
     return DevtoSource(DevtoConfig(type="devto", base_url="http://dev.test", **cfg), ctx)
 
 

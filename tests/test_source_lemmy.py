@@ -9,12 +9,10 @@ import httpx
 import pytest
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.lemmy import LemmyConfig, LemmySource, parse_page
 
-from conftest import load_json
+from conftest import load_json, mock_context
 
 # Not recordings from lemmy.world: SearchResponse / GetPostsResponse bodies in the documented Lemmy 0.19 (API v3)
 # shape, from a seeded test instance, as committed in LemmyKit's test fixtures (see fixtures/lemmy/README.md).
@@ -118,9 +116,7 @@ def _page(page: int, size: int = 3, type_: str = "Posts") -> dict[str, Any]:
 
 
 def _source(handler: Any, **cfg: Any) -> LemmySource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    # No retries: a 429 or 5xx is reported at once instead of being retried with real waits.
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: NEWEST)
+    ctx = mock_context(handler, lambda: NEWEST)
     return LemmySource(LemmyConfig(type="lemmy", base_url="http://lemmy.test", **cfg), ctx)
 
 

@@ -14,9 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.mastodon import (
     MastodonConfig,
     MastodonSource,
@@ -26,7 +24,7 @@ from mentionwatch.sources.mastodon import (
     to_mention,
 )
 
-from conftest import fixture_path
+from conftest import fixture_path, mock_context
 
 NOW = datetime(2026, 8, 2, tzinfo=UTC)
 
@@ -163,8 +161,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def _source(handler: Handler, **cfg: Any) -> MastodonSource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: NOW)
+    ctx = mock_context(handler, lambda: NOW)
     return MastodonSource(MastodonConfig(type="mastodon", base_url="http://mastodon.test", **cfg), ctx)
 
 

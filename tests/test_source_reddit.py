@@ -13,12 +13,10 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.reddit import RedditConfig, RedditSource, parse_listing
 
-from conftest import load_json
+from conftest import load_json, mock_context
 
 SEARCH = load_json("reddit", "search_posts_listing_t3.json")
 COMMENTS = load_json("reddit", "user_comments_listing_t1.json")
@@ -176,8 +174,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def _source(handler: Handler, now: Callable[[], datetime] = lambda: NOW, **cfg: Any) -> RedditSource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=now)
+    ctx = mock_context(handler, now)
     config = RedditConfig(
         type="reddit", base_url="http://reddit.test", oauth_base_url="http://oauth.reddit.test", **cfg
     )

@@ -14,9 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.x import (
     TWEET_FIELDS,
     USER_FIELDS,
@@ -30,7 +28,7 @@ from mentionwatch.sources.x import (
     users_by_id,
 )
 
-from conftest import fixture_path, load_json
+from conftest import fixture_path, load_json, mock_context
 
 
 def cassette_body(name: str) -> Any:
@@ -186,8 +184,7 @@ NOW = datetime(2022, 10, 8, tzinfo=UTC)
 
 
 def _source(handler: Handler, **cfg: Any) -> XSource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: NOW)
+    ctx = mock_context(handler, lambda: NOW)
     return XSource(XConfig(type="x", base_url="http://x.test/2", bearer_token=TOKEN, **cfg), ctx)
 
 

@@ -12,9 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import HttpSettings, SourceHttp
 from mentionwatch.models import Mention
-from mentionwatch.source import SourceContext
 from mentionwatch.sources.youtube import (
     YouTubeConfig,
     YouTubeSource,
@@ -24,7 +22,7 @@ from mentionwatch.sources.youtube import (
     to_mention,
 )
 
-from conftest import fixture_path, load_json
+from conftest import fixture_path, load_json, mock_context
 
 # Real search.list answer (5 videos, `nextPageToken`), HTML-entity-encoded titles.
 SEARCH = load_json("youtube", "pyyoutube_search_by_dev.json")
@@ -163,8 +161,7 @@ SINCE = datetime(2018, 1, 1, tzinfo=UTC)
 
 
 def _source(handler: Handler, **cfg: Any) -> YouTubeSource:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    ctx = SourceContext(http=SourceHttp(client, HttpSettings(retries=0)), now=lambda: datetime(2018, 7, 1, tzinfo=UTC))
+    ctx = mock_context(handler, lambda: datetime(2018, 7, 1, tzinfo=UTC))
     config = YouTubeConfig(type="youtube", base_url="http://yt.test/youtube/v3", key=KEY, **cfg)
     return YouTubeSource(config, ctx)
 
