@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +87,30 @@ def test_unknown_source_type_suggests_the_closest(tmp_path: Path, registry: Regi
     [problem] = problems(tmp_path, GOOD.replace("type: hackernews", "type: hackernwes"), registry)
     assert ":7: sources[0].type: unknown source type 'hackernwes'" in problem
     assert "did you mean 'hackernews'" in problem
+
+
+def test_a_source_plugin_that_fails_to_load_is_named_with_its_error(tmp_path: Path) -> None:
+    from importlib.metadata import EntryPoint
+
+    broken = EntryPoint(name="acmefeed", value="no_such_module_xyz:AcmeSource", group="mentionwatch.sources")
+    registry = Registry.from_entry_points()
+    registry = Registry({"rss": registry.get("rss")}, unloaded={"acmefeed": broken})  # type: ignore[dict-item]
+    [problem] = problems(tmp_path, GOOD.replace("type: hackernews", "type: acmefeed"), registry)
+    assert ":7: sources[0].type: source type 'acmefeed' failed to load: ModuleNotFoundError" in problem
+    assert "no_such_module_xyz" in problem
+
+
+def test_only_the_configured_source_adapters_are_imported() -> None:
+    # A fresh interpreter: here, other tests have imported every adapter already.
+    script = (
+        "import sys\n"
+        "from mentionwatch.registry import Registry\n"
+        "r = Registry.from_entry_points()\n"
+        "assert r.get('rss') is not None and 'reddit' in r.names()\n"
+        "print(sorted(n for n in sys.modules if n.startswith('mentionwatch.sources.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['mentionwatch.sources.rss']"
 
 
 def test_second_source_of_a_type_needs_its_own_name(tmp_path: Path, registry: Registry) -> None:

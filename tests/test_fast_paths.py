@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,6 +204,30 @@ def test_pattern_sentiment_is_textblobs(pattern: object) -> None:
 
     for t in tweets():
         assert tuple(pattern(t)) == tuple(TextBlob(t).sentiment), t  # type: ignore[operator]
+
+
+def test_pattern_sentiment_loads_without_nltk_and_leaves_textblob_whole() -> None:
+    # In a fresh interpreter, where textblob was not imported before (here, other tests may have).
+    script = """
+import sys
+from mentionwatch import scoring
+pattern = scoring.pattern_sentiment()
+assert "nltk" not in sys.modules, "nltk was imported"
+assert not [n for n in sys.modules if n.split(".")[0] == "textblob"], "a textblob module was left behind"
+import textblob.en
+from textblob import TextBlob
+assert textblob.en.sentiment is not None and "nltk" in sys.modules
+texts = sys.stdin.read().splitlines()
+for t in texts:
+    assert tuple(pattern(t)) == tuple(TextBlob(t).sentiment), t
+print(len(texts))
+"""
+    texts = tweets()[:300]
+    done = subprocess.run(
+        [sys.executable, "-c", script], input="\n".join(texts), capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(len(texts))
 
 
 @settings(max_examples=500, deadline=None)

@@ -9,12 +9,24 @@ from pathlib import Path
 from typing import ClassVar
 
 import httpx
+import pytest
 from pydantic import Field
 
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, HttpConfig, ScoringConfig
 from mentionwatch.errors import FetchError, Unauthorized
 from mentionwatch.models import Mention
-from mentionwatch.pipeline import ScanEnv, ScanRequest, ScanResult, SourceHealth, run_scan
+from mentionwatch.pipeline import (
+    Fetched,
+    ScanEnv,
+    ScanRequest,
+    ScanResult,
+    SourceHealth,
+    WorkAhead,
+    match_mentions,
+    process,
+    run_scan,
+)
+from mentionwatch.scoring import sentiment_text
 from mentionwatch.source import Source, SourceConfig
 from mentionwatch.store import Store
 
@@ -120,3 +132,51 @@ def test_the_same_item_from_two_configured_sources_credits_both() -> None:
 def test_health_failed_property() -> None:
     assert not SourceHealth("a", "t", state="not modified").failed
     assert SourceHealth("a", "t", state="rate-limited").failed
+
+
+TEXTS = [
+    "Acme support answered in five minutes, great job",
+    "Is Acme down for anyone else?",
+    "nothing to see here",
+    "I hate how slow the Acme dashboard got :(",
+    "Acme, Acme, Acme: all I hear about today",
+    "unrelated post about the weather",
+]
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_work_done_ahead_of_the_fetch_gives_the_same_mentions(idle: bool) -> None:
+    brands = [BrandConfig(name="Acme", terms=["Acme"])]
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    items = [
+        Mention(source="s", id=str(i), url=f"https://x.test/{i}", published_at=NOW, text=f"{TEXTS[i % 6]} #{i % 40}")
+        for i in range(600)
+    ]
+
+    async def go() -> tuple[list[Mention], int, int]:
+        fetched = Fetched()
+        work = WorkAhead(brands, since=since, scorer_name="vader")
+        task = asyncio.ensure_future(work.run(fetched))
+        for i, item in enumerate(items):
+            fetched.mentions.append(item)
+            fetched.arrived.set()
+            if idle and i % 50 == 0:
+                await asyncio.sleep(0.01)  # the network is slow: time to work
+        if idle:
+            await asyncio.sleep(0.2)
+        else:  # the fetch ended with part of the work done: the part a busy loop left time for
+            work.matching.catch_up(fetched.mentions, limit=250)
+            work.memo.prime(work.scorer(), [sentiment_text(m) for m in work.matching.matched[:20]])
+        done, primed = work.matching.done, len(work.memo)
+        task.cancel()
+        out = process(fetched.mentions, brands, since=since, scorer=work.scorer(), matching=work.matching)
+        return out, done, primed
+
+    ahead, done, primed = asyncio.run(go())
+    fresh = process(list(items), brands, since=since)
+    assert [m.to_dict() for m in ahead] == [m.to_dict() for m in fresh] and len(fresh) > 100
+    if idle:  # everything was matched and scored before the fetch ended
+        assert done == len(items)
+        assert primed == len({sentiment_text(m) for m in match_mentions(items, brands, since=since)})
+    else:  # some of it, and `process` did the rest
+        assert done == 250 and 0 < primed < len(fresh)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from mentionwatch.errors import BadPayload, FetchError, Unauthorized
 from mentionwatch.http import SourceHttp
 from mentionwatch.models import Mention
 from mentionwatch.source import SourceContext
+from mentionwatch.sources import rss
 from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed
 from mentionwatch.store import Store
 
@@ -119,6 +121,29 @@ def test_feed_served_as_text_html_is_still_read(tmp_path: Path) -> None:
 
     got = _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), datetime(2019, 1, 1, tzinfo=UTC))
     assert len(got) == 20
+
+
+def test_big_feeds_are_parsed_off_the_loop_to_the_same_mentions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=ALERTS, headers={"content-type": "application/atom+xml"})
+
+    threads: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def to_thread(func: Any, /, *args: Any) -> Any:
+        threads.append(func.__name__)
+        return await real_to_thread(func, *args)
+
+    since = datetime(2019, 1, 1, tzinfo=UTC)
+    monkeypatch.setattr(rss.asyncio, "to_thread", to_thread)
+    inline = _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), since)
+    assert threads == [] and len(ALERTS) <= rss.INLINE_PARSE_BYTES
+    monkeypatch.setattr(rss, "INLINE_PARSE_BYTES", len(ALERTS) - 1)
+    threaded = _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed.xml"]), since)
+    assert threads == ["parse_feed"]
+    assert [m.to_dict() for m in threaded] == [m.to_dict() for m in inline] and len(inline) == 20
 
 
 def test_since_filters_entries(tmp_path: Path) -> None:

@@ -307,6 +307,13 @@ def _validate_sources(
             problems.append(locate.message(loc, "every source needs a `type`"))
             continue
         cls = registry.get(type_name)
+        if cls is None and type_name in registry.broken:
+            problems.append(
+                locate.message(
+                    (*loc, "type"), f"source type {type_name!r} failed to load: {registry.broken[type_name]}"
+                )
+            )
+            continue
         if cls is None:
             hint = difflib.get_close_matches(type_name, registry.names(), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""

@@ -11,9 +11,13 @@ Impact puts every mention on one 0-100 scale, whatever its source (see `impact_p
 from __future__ import annotations
 
 import bisect
+import importlib
+import importlib.util
 import logging
 import math
 import re
+import sys
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +53,36 @@ class SentimentScorer(Protocol):
     name: str
 
     def score(self, text: str) -> Sentiment: ...
+
+
+class SentimentMemo:
+    """Sentiment by text. A scan scores the mentions that have arrived while the network is still busy
+    (`prime`); the scorer it then scores with (`wrap`) looks those up instead of scoring them again."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Sentiment] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def prime(self, scorer: SentimentScorer, texts: Iterable[str]) -> None:
+        for text in texts:
+            if text and text not in self._found:
+                self._found[text] = scorer.score(text)
+
+    def wrap(self, scorer: SentimentScorer) -> SentimentScorer:
+        return _Memoized(scorer, self._found)
+
+
+class _Memoized:
+    def __init__(self, scorer: SentimentScorer, found: dict[str, Sentiment]) -> None:
+        self.name = scorer.name
+        self._scorer = scorer
+        self._found = found
+
+    def score(self, text: str) -> Sentiment:
+        found = self._found.get(text)
+        return found if found is not None else self._scorer.score(text)
 
 
 class TextBlobScorer:
@@ -94,7 +128,7 @@ def pattern_sentiment() -> Callable[[str], tuple[float, float]]:
     after building a blob (a regex pass over the text) and a new namedtuple class, on every call. And that
     `sentiment` is a lazy dict (its lexicon is read on first use), whose every look-up (three a word) first
     checks whether it is loaded. Here: the same lexicon, loaded, in a plain dict's clothes."""
-    from textblob.en import sentiment  # heavy import, kept off the start-up path
+    sentiment = _textblob_en().sentiment
 
     class _Loaded(type(sentiment)):  # type: ignore[misc]
         __contains__ = dict.__contains__
@@ -110,6 +144,29 @@ def pattern_sentiment() -> Callable[[str], tuple[float, float]]:
     # Its settings (tokenizer, negations, modifiers, labels), not the methods the lazy dict bound to itself.
     loaded.__dict__.update((k, v) for k, v in vars(sentiment).items() if not k.startswith("__"))
     return loaded
+
+
+def _textblob_en() -> Any:
+    """`textblob.en`, without running `textblob/__init__.py`.
+
+    That `__init__` imports `textblob.blob` and with it nltk (0.25 s of a 2-core machine's CPU, on every
+    scan), for tokenizers and taggers the sentiment lexicon never uses: `textblob.en` and `textblob._text`
+    import only the standard library. So the package is stood in for while `textblob.en` loads, and every
+    `textblob` module is then taken out of `sys.modules` again: a later `import textblob` gets the real,
+    complete package, as if this had never run."""
+    if "textblob" in sys.modules:  # already imported for real: nothing to save
+        return importlib.import_module("textblob.en")
+    spec = importlib.util.find_spec("textblob")  # finds the package without executing it
+    if spec is None or spec.submodule_search_locations is None:
+        return importlib.import_module("textblob.en")  # raises the usual ImportError
+    stand_in = types.ModuleType("textblob")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    sys.modules["textblob"] = stand_in
+    try:
+        return importlib.import_module("textblob.en")
+    finally:
+        for name in [n for n in sys.modules if n == "textblob" or n.startswith("textblob.")]:
+            del sys.modules[name]
 
 
 class _Words(list[str]):
