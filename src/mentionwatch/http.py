@@ -36,6 +36,7 @@ import httpx
 
 from mentionwatch import USER_AGENT
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, TransientError, Unauthorized
+from mentionwatch.transport import StreamTransport
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -72,83 +73,34 @@ class AddressBlocked(httpx.TransportError):
 def build_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """One client for the whole scan, so connections are pooled across sources.
 
-    The keep-alive pool is bounded to the scan's concurrency: firing hundreds of requests into an unbounded
-    pool is CPU-bound and slow.
+    Requests in flight are capped by `Limits` (a semaphore overall and per host), and the keep-alive pool by
+    the scan's concurrency: firing hundreds of requests at once into a connection pool is CPU-bound and slow.
     """
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
     if transport is None:
-        transport = AddressGuard(ShardedTransport(settings.concurrency))
+        transport = AddressGuard(StreamTransport(tls_context, max_idle=settings.concurrency, proxy_for=proxy_for))
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent},
         timeout=timeout,
         follow_redirects=True,  # httpx refuses redirects to anything but http(s): a `file:` URL is never read
         max_redirects=settings.max_redirects,
         transport=transport,
-        limits=limits,
     )
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Spreads requests over several small connection pools.
-
-    httpcore's pool matches queued requests to connections by scanning all of them on every event: with a
-    hundred connections in one pool a scan of a thousand feeds spent most of its CPU there (measured:
-    26 million `is_idle` calls). Pools of `per_pool` connections keep that scan short; each request goes to
-    the pool with the fewest requests under way.
-    """
-
-    def __init__(self, connections: int, per_pool: int = 8) -> None:
-        count = max(1, -(-connections // per_pool))
-        size = min(per_pool, max(1, connections))
-        pool_limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        # One TLS context for all pools: loading the CA bundle costs ~17 ms each time.
-        tls = ssl.create_default_context(cafile=certifi.where())
-        self._pools = [httpx.AsyncHTTPTransport(limits=pool_limits, verify=tls) for _ in range(count)]
-        self._active = [0] * count
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._pools)), key=self._active.__getitem__)
-        self._active[index] += 1
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            self._active[index] -= 1
-            raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Released(response.stream, lambda: self._release(index)),
-            extensions=response.extensions,
-        )
-
-    def _release(self, index: int) -> None:
-        self._active[index] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every connection (loading the CA bundle costs ~15 ms), made on first use."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-class _Released(httpx.AsyncByteStream):
-    """A response body that tells its pool when it is closed (the request is then no longer under way)."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, on_close: Callable[[], None]) -> None:
-        self._inner = inner
-        self._on_close: Callable[[], None] | None = on_close
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            if self._on_close is not None:
-                self._on_close()
-                self._on_close = None
+def proxy_for(url: httpx.URL) -> str | None:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) names for this URL."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(url.host):
+        return None
+    return proxy
 
 
 @functools.lru_cache(maxsize=4096)
@@ -201,7 +153,7 @@ class AddressGuard(httpx.AsyncBaseTransport):
         self.resolver = resolver
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not request.extensions.get(ALLOW_INTERNAL) and not _proxied(request.url):
+        if not request.extensions.get(ALLOW_INTERNAL) and proxy_for(request.url) is None:
             host = request.url.host
             if host_is_internal(host):
                 raise AddressBlocked(f"refused to connect to internal address {host}", request=request)
@@ -218,11 +170,6 @@ class AddressGuard(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def _proxied(url: httpx.URL) -> bool:
-    proxies = urllib.request.getproxies()
-    return bool(proxies.get(url.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(url.host)
 
 
 @dataclass(frozen=True)
