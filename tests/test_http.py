@@ -20,6 +20,7 @@ from mentionwatch.http import (
     SourceHttp,
     host_is_internal,
     is_internal_address,
+    public_url,
     rate_limit_pause,
     seconds_until,
 )
@@ -245,7 +246,7 @@ def test_a_redirect_to_a_metadata_endpoint_is_refused_before_connecting() -> Non
     async def fake_resolver(host: str, port: int) -> list[str]:
         return {"feeds.example": ["93.184.216.34"], "internal.example": ["10.0.0.5"]}.get(host, ["169.254.169.254"])
 
-    transport = AddressGuard(httpx.MockTransport(upstream), resolver=fake_resolver)
+    transport = AddressGuard(httpx.MockTransport(upstream), resolver=fake_resolver, proxy_for=lambda url: None)
     client = httpx.AsyncClient(transport=transport, follow_redirects=True)
     http = SourceHttp(client, HttpSettings(retries=0))
     with pytest.raises(FetchError, match=r"internal address 169\.254\.169\.254"):
@@ -254,6 +255,39 @@ def test_a_redirect_to_a_metadata_endpoint_is_refused_before_connecting() -> Non
     with pytest.raises(FetchError, match=r"resolves to internal address 10\.0\.0\.5"):
         asyncio.run(http.get("http://internal.example/"))
     assert len(reached) == 1
+
+
+def test_a_proxied_request_is_left_to_the_proxy_to_resolve() -> None:
+    async def never(host: str, port: int) -> list[str]:
+        raise AssertionError("the proxy resolves it, not us")
+
+    reached: list[str] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        reached.append(str(request.url))
+        return httpx.Response(200, json={})
+
+    transport = AddressGuard(httpx.MockTransport(proxy), resolver=never, proxy_for=lambda url: "http://proxy:3128")
+    http = SourceHttp(httpx.AsyncClient(transport=transport), HttpSettings(retries=0))
+    asyncio.run(http.get("http://feeds.example/feed.xml"))
+    assert reached == ["http://feeds.example/feed.xml"]
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("https://api.example/v1/search?q=acme&key=SECRET#frag", "https://api.example/v1/search"),
+        (
+            "https://user:PASSWORD@feeds.example:8443/a%20b/feed.xml?token=x",
+            "https://feeds.example:8443/a%20b/feed.xml",
+        ),
+        ("http://[::1]:8080/x?y", "http://[::1]:8080/x"),
+        ("https://münchen.example/", "https://xn--mnchen-3ya.example/"),
+    ],
+)
+def test_public_url_drops_query_fragment_and_user_info(url: str, public: str) -> None:
+    assert public_url(url) == public
+    assert public_url(httpx.URL(url)) == public
 
 
 def test_a_configured_internal_url_is_allowed() -> None:

@@ -275,15 +275,16 @@ def test_a_proxied_request_goes_to_the_proxy() -> None:
 
 
 def test_the_environment_names_the_proxy_and_no_proxy_bypasses_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mentionwatch.http import proxy_for
+    from mentionwatch.http import Proxies
 
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "intranet.example")
     monkeypatch.setenv("no_proxy", "intranet.example")
-    assert proxy_for(httpx.URL("http://feeds.example/")) is None
+    assert Proxies.from_environment()(httpx.URL("http://feeds.example/")) is None
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:3128")
+    proxy_for = Proxies.from_environment()
     assert proxy_for(httpx.URL("http://feeds.example/")) == "http://127.0.0.1:3128"
     assert proxy_for(httpx.URL("http://intranet.example/")) is None
     assert proxy_for(httpx.URL("https://feeds.example/")) is None  # no HTTPS_PROXY

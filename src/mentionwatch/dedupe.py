@@ -142,6 +142,8 @@ def unwrap_redirect(url: str) -> str:
     """The real target of a redirect wrapper: Google Alerts / search (`google.com/url?...&url=REAL`),
     Facebook's `l.facebook.com/l.php?u=`, Reddit's `out.reddit.com`, YouTube's `/redirect?q=`, Outlook safe
     links, ... (nested wrappers too). Anything else comes back unchanged."""
+    if "?" not in url:  # every wrapper carries its target in the query: most links are done here
+        return url
     for _ in range(5):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().removeprefix("www.")

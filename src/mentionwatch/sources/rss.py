@@ -64,6 +64,8 @@ def decode_google_news_link(url: str) -> str:
     Links like `news.google.com/__i/rss/rd/articles/CBMi...` are base64url protobuf holding the target URL;
     newer opaque ids do not decode to a URL and are returned unchanged.
     """
+    if "news.google.com" not in url.lower():  # the cheap test first: it is asked of every entry's link
+        return url
     parts = urlsplit(url)
     if parts.hostname != "news.google.com":
         return url
