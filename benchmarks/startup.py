@@ -38,6 +38,7 @@ def main() -> None:
     exe = shutil.which("mentionwatch") or "mentionwatch"
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "XDG_STATE_HOME": tmp, "XDG_CACHE_HOME": tmp}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed copies run: with their compiled modules cached
         cases = {
             "--version": [exe, "--version"],
             "--help": [exe, "--help"],

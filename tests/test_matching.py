@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mentionwatch import matching
 from mentionwatch.config import BrandConfig
-from mentionwatch.matching import BrandMatcher, detect_language, normalize
+from mentionwatch.matching import BrandMatcher, Haystack, detect_language, fold, normalize
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process
 
@@ -187,3 +189,193 @@ def test_matching_text_built_from_words_agrees_with_the_regex(words: list[str]) 
     text = " ".join(words)
     hit = BrandMatcher(BrandConfig(name="P", terms=terms)).match("", text)
     assert (set(hit.terms) if hit else set()) == _naive(terms, text)
+
+
+# The fast paths of matching (benchmarks/README.md, "Pipeline"): ASCII folded with lower(), title and text
+# folded in one go, a post scanned in its folded form first and a phrase's longest word standing in for it.
+
+
+def _unicode_fold(value: str, fold_accents: bool) -> str:
+    """`fold` as it is written for any text, without its ASCII shortcut."""
+    value = unicodedata.normalize("NFKC", value).casefold()
+    if fold_accents:
+        value = matching.strip_accents(value)
+    if matching._OBFUSCATED_DOT_CORE.search(value):
+        value = matching._OBFUSCATED_DOT.sub(".", value)
+    return value
+
+
+def _unicode_normalize(value: str, fold_accents: bool) -> str:
+    return " ".join(_unicode_fold(value, fold_accents).split())
+
+
+_PIECES = [
+    "acme", "ACME", "Acme's", "cloud", "Cloud", "is", "down", "acme.io", "acme[.]io", "acme [dot] io", "(dot)",
+    "[", "(", "{", ".]", "dot)", "#acme", "@acme", "acme_bot", "café", "CAFE", "cafe\u0301", "ﬁne", "ＡＣＭＥ",
+    "İstanbul", "ISTANBUL", "istanbul", "straße", "STRASSE", "x", "_", "٣",
+]  # fmt: skip
+_GAPS = ["", " ", " ", " ", "  ", "\n", "\t", "\r\n", " \n ", "\u00a0", "\u3000", "\x1c", "\x0b"]
+_texts = st.one_of(
+    st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_GAPS)), max_size=12).map(
+        lambda pairs: "".join(w + g for w, g in pairs)
+    ),
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=40),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_texts, fold_accents=st.booleans())
+def test_ascii_text_folds_as_unicode_text_does(value: str, fold_accents: bool) -> None:
+    assert fold(value, fold_accents=fold_accents) == _unicode_fold(value, fold_accents)
+    assert normalize(value, fold_accents=fold_accents) == _unicode_normalize(value, fold_accents)
+
+
+def test_the_ascii_shortcut_changes_nothing_that_unicode_folding_would() -> None:
+    for value in ("ACME Cloud", "Acme's #1 (dot) [.] io", "A\tB\n\x1cC", "mixed ÉTÉ", "ﬁne", "İ", "ß"):
+        for accents in (False, True):
+            assert fold(value, fold_accents=accents) == _unicode_fold(value, accents), value
+
+
+@settings(max_examples=500, deadline=None)
+@given(title=_texts, text=_texts, fold_accents=st.booleans())
+def test_a_haystack_is_its_title_and_text_folded_apart(title: str, text: str, fold_accents: bool) -> None:
+    hay = Haystack(title, text)
+    parts = [p for p in (title, text) if p]
+    folded = "\n".join(_unicode_fold(p, fold_accents) for p in parts)
+    spaced = "\n".join(_unicode_normalize(p, fold_accents) for p in parts)
+    assert hay.form(fold_accents, spaces=False) == folded
+    assert hay.form(fold_accents) == spaced
+    assert (hay.form(fold_accents) is hay.form(fold_accents, spaces=False)) == (spaced == folded)
+
+
+def test_an_obfuscated_dot_is_never_read_across_title_and_text() -> None:
+    hay = Haystack("acme [", ".] io")
+    assert hay.form(False, spaces=False) == "acme [\n.] io"
+    m = matcher(terms=["acme.io", "acme"])
+    assert m.match("acme [", ".] io") == m.match("acme", "") != m.match("acme [.] io", "")
+
+
+# (text, terms, accent_insensitive, expected): each is checked alone, in the title and in the text, next to
+# ASCII and to non-ASCII text.
+_UNICODE_CASES: list[tuple[str, list[str], bool, list[str] | None]] = [
+    ("ＡＣＭＥ rocks", ["acme"], False, ["acme"]),
+    ("ACME rocks", ["ＡＣＭＥ"], False, ["ＡＣＭＥ"]),
+    ("the ﬁnest", ["finest"], False, ["finest"]),
+    ("the FINEST", ["ﬁnest"], False, ["ﬁnest"]),
+    ("STRASSE", ["straße"], False, ["straße"]),
+    ("Straße", ["STRASSE"], False, ["STRASSE"]),
+    # Turkish dotted I casefolds to i + U+0307: an accent, so plain `istanbul` needs accent_insensitive.
+    ("İSTANBUL", ["İstanbul"], False, ["İstanbul"]),
+    ("ISTANBUL", ["İstanbul"], False, None),
+    ("ISTANBUL", ["İstanbul"], True, ["İstanbul"]),
+    ("İstanbul", ["istanbul"], True, ["istanbul"]),
+    ("CAFE", ["café"], False, None),
+    ("CAFÉ", ["café"], False, ["café"]),
+    ("CAFE", ["café"], True, ["café"]),
+    ("café", ["CAFE"], True, ["CAFE"]),
+    ("cafe\u0301", ["CAFE"], True, ["CAFE"]),
+]
+
+
+def test_full_width_ligatures_dotted_i_sharp_s_and_accents_in_title_and_text() -> None:
+    for value, terms, accents, expected in _UNICODE_CASES:
+        for title, text in (("", value), (value, ""), (value, "plain"), ("plain", value), ("été", value)):
+            hit = matcher(terms=terms, accent_insensitive=accents).match(title, text)
+            assert (None if hit is None else hit.terms) == expected, (title, text, terms, accents)
+        alone = Haystack("", value).form(accents)
+        assert alone == _unicode_normalize(value, accents)
+
+
+def found_in(title: str, text: str, terms: list[str]) -> list[str] | None:
+    hit = matcher(terms=terms).match(title, text)
+    return None if hit is None else hit.terms
+
+
+def test_a_phrase_is_found_across_any_whitespace_but_never_across_title_and_text() -> None:
+    terms = ["acme cloud", "acme"]
+    for gap in (" ", "  ", "\n", "\t", " \r\n ", "\u00a0", "\u3000"):
+        assert found_in("", f"try acme{gap}cloud now", terms) == ["acme cloud", "acme"], repr(gap)
+        assert found_in(f"try acme{gap}cloud now", "x", terms) == ["acme cloud", "acme"], repr(gap)
+    assert found_in("about acme", "cloud news", terms) == ["acme"]
+    assert found_in("", "acme clouds", ["acme cloud"]) is None  # the stand-in `cloud` alone is no hit
+    assert found_in("", "cloud", ["acme cloud"]) is None
+    assert found_in("", "cloudy acme cloud", ["acme cloud", "cloud"]) == ["acme cloud", "cloud"]
+
+
+def test_near_counts_words_in_the_tidied_text_whatever_the_whitespace() -> None:
+    m = matcher(query="acme NEAR/1 down")
+    for gap in (" ", " " * 10, "\n\n", "\t \u3000"):
+        assert m.match("", f"acme{gap}x{gap}down") is not None, repr(gap)
+        assert m.match(f"{gap}acme{gap}x{gap}y{gap}down", "") is None, repr(gap)
+    assert matcher(query='"acme cloud" NEAR/0 down').match("", "acme \n cloud  down") is not None
+
+
+def _tidied(hay: Haystack, fold_accents: bool) -> Haystack:
+    """The same post, but scanned in its normalised form straight away (as matching did before the folded
+    form was scanned first)."""
+    hay._forms[2 * fold_accents] = hay.form(fold_accents)
+    return hay
+
+
+_words = st.sampled_from(["acme", "cloud", "down", "café", "acme.io", "#acme", "@acme", "straße", "is"])
+_phrases = st.lists(_words, min_size=1, max_size=3).map(" ".join)
+
+
+@st.composite
+def _brands(draw: st.DrawFn) -> BrandConfig:
+    terms = draw(st.lists(_phrases, max_size=3))
+    a, b, c = draw(_phrases), draw(_phrases), draw(_words)
+    query = draw(
+        st.sampled_from(
+            [None, f'"{a}" NEAR/{len(b) % 4} "{b}"', f'"{a}" OR {c}', f'({c} OR "{b}") NEAR/1 "{a}"', f'"{a}" NOT {c}']
+        )
+    )
+    exclude = draw(st.lists(_phrases, max_size=1))
+    accents = draw(st.booleans())
+    if query is None:
+        terms = terms or [a]
+    return BrandConfig(name="P", terms=terms, query=query, exclude=exclude, accent_insensitive=accents)
+
+
+@settings(max_examples=600, deadline=None)
+@given(brand=_brands(), title=_texts, text=_texts)
+def test_scanning_the_folded_form_first_changes_no_match(brand: BrandConfig, title: str, text: str) -> None:
+    m = BrandMatcher(brand)
+    fast = m.match_haystack(Haystack(title, text))
+    assert fast == m.match_haystack(_tidied(Haystack(title, text), brand.accent_insensitive))
+
+
+_near_text = st.lists(
+    st.tuples(st.sampled_from(["acme", "cloud", "down", "x", "#acme", "acme cloud"]), st.sampled_from(_GAPS[1:])),
+    max_size=10,
+).map(lambda pairs: "".join(w + g for w, g in pairs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    left=st.sampled_from(["acme", "acme*", '"acme cloud"', "#acme"]),
+    right=st.sampled_from(["down", "cloud", '"cloud down"', "(x OR down)"]),
+    distance=st.integers(0, 3),
+    title=_near_text,
+    text=_near_text,
+)
+def test_near_holds_alike_in_the_folded_and_the_normalised_form(
+    left: str, right: str, distance: int, title: str, text: str
+) -> None:
+    m = matcher(query=f"{left} NEAR/{distance} {right}")
+    assert m.match_haystack(Haystack(title, text)) == m.match_haystack(_tidied(Haystack(title, text), False))
+
+
+def _naive_in(terms: list[str], title: str, text: str) -> set[str]:
+    hay = "\n".join(normalize(p) for p in (title, text) if p)
+    return {t for t in terms if normalize(t) and re.search(rf"(?<!\w){re.escape(normalize(t))}(?!\w)", hay)}
+
+
+@settings(max_examples=400, deadline=None)
+@given(terms=st.lists(_phrases, min_size=1, max_size=6), title=_texts, text=_texts)
+def test_terms_and_phrases_in_title_and_text_agree_with_the_naive_regex(
+    terms: list[str], title: str, text: str
+) -> None:
+    hit = BrandMatcher(BrandConfig(name="P", terms=terms)).match(title, text)
+    assert (set(hit.terms) if hit else set()) == _naive_in(terms, title, text)

@@ -7,8 +7,8 @@ obfuscated dots (`acme[.]io`, `acme(dot)io`) read as dots. Handles, hashtags and
 which is exactly the regex `(?<!\\w)TERM(?!\\w)`.
 
 Every word a brand uses (its `terms`, its `exclude` list and the words of its `query`) is compiled into one
-Aho-Corasick automaton, so a post is scanned once whatever the number of terms; the boolean query is then
-evaluated on the set of words found.
+Aho-Corasick automaton, so a post is scanned once whatever the number of terms (twice when whitespace must be
+tidied for a phrase: see `_stand_in`); the boolean query is then evaluated on the set of words found.
 
 Query syntax (Brandwatch / Talkwalker style):
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -54,20 +54,42 @@ _WORD = re.compile(r"\w+")
 def normalize(text: str, *, fold_accents: bool = False) -> str:
     """The form text and terms are compared in: NFKC (full-width letters, ligatures), casefold (Unicode-aware
     lowercasing), optionally without accents, obfuscated dots restored and whitespace runs as one space."""
-    text = fold(text, fold_accents=fold_accents)
-    return text if _single_spaced(text) else " ".join(text.split())
+    return _tidy(fold(text, fold_accents=fold_accents))
 
 
 def fold(text: str, *, fold_accents: bool = False) -> str:
     """`normalize` without its last step: whitespace is left as it is. A term with no space in it is found,
-    whole-word, in exactly the same places either way (whitespace is never a word character), so a brand
-    without phrases or NEAR/n is matched on this, which is cheaper."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if fold_accents:
-        text = strip_accents(text)
-    if ("[" in text or "(" in text or "{" in text) and _OBFUSCATED_DOT_CORE.search(text):
+    whole-word, in exactly the same places either way (whitespace is never a word character), so a post is
+    scanned in this form, which is cheaper, and in the normalised one only when it may hold a phrase."""
+    if text.isascii():
+        # ASCII is NFKC-invariant and has no accents, and its casefold is lower(): skip the Unicode work.
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).casefold()
+        if fold_accents:
+            text = strip_accents(text)
+    if _has_obfuscated_dot(text):
         text = _OBFUSCATED_DOT.sub(".", text)
     return text
+
+
+def _has_obfuscated_dot(text: str) -> bool:
+    """`_OBFUSCATED_DOT_CORE.search(text)`, but tried only where a bracket is: str.find skips to one far
+    faster than the regex engine tests each character against the pattern's first set."""
+    match = _OBFUSCATED_DOT_CORE.match
+    for bracket in "[({":
+        at = text.find(bracket)
+        while at >= 0:
+            if match(text, at):
+                return True
+            at = text.find(bracket, at + 1)
+    return False
+
+
+def _tidy(text: str) -> str:
+    """Whitespace runs as one space, none at either end: the last step of `normalize` (the same object when
+    there is nothing to tidy)."""
+    return text if _single_spaced(text) else " ".join(text.split())
 
 
 def _single_spaced(text: str) -> bool:
@@ -472,33 +494,71 @@ class Haystack:
         self.title = title
         self.text = text
         self._forms: list[str | None] = [None, None, None, None]
-        self._words: dict[bool, tuple[list[int], list[int]]] | None = None
+        self._words: dict[str, tuple[list[int], list[int]]] | None = None
 
     def form(self, fold_accents: bool, *, spaces: bool = True) -> str:
         """Title and text, `normalize`d (`spaces=False`: only `fold`ed, whitespace as it is)."""
         slot = 2 * fold_accents + spaces
         found = self._forms[slot]
-        if found is not None:
-            return found
-        clean = normalize if spaces else fold
-        # Title and text are normalised apart and joined by a newline, so that a phrase never spans both.
-        title, text = self.title, self.text
-        if title and text:
-            found = f"{clean(title, fold_accents=fold_accents)}\n{clean(text, fold_accents=fold_accents)}"
-        else:
-            found = clean(title or text, fold_accents=fold_accents) if title or text else ""
-        self._forms[slot] = found
+        if found is None:
+            found = self._forms[slot] = self._spaced(fold_accents) if spaces else self._folded(fold_accents)
         return found
 
-    def words(self, fold_accents: bool) -> tuple[list[int], list[int]]:
-        """Start and end offsets of each word, for NEAR/n."""
+    def _folded(self, fold_accents: bool) -> str:
+        title, text = self.title, self.text
+        # Title and text are folded apart and joined by a newline, so that a phrase never spans both.
+        joined = f"{title}\n{text}" if title and text else title or text
+        if joined.isascii():
+            folded = joined.lower()
+            # Folding ASCII is lower(), which may as well run once on both; but an obfuscated dot must be
+            # read in its own part (its pattern eats whitespace, so it could reach across the newline).
+            if ("[" not in folded and "(" not in folded and "{" not in folded) or not _has_obfuscated_dot(folded):
+                return folded
+        if title and text:
+            return f"{fold(title, fold_accents=fold_accents)}\n{fold(text, fold_accents=fold_accents)}"
+        return fold(joined, fold_accents=fold_accents)
+
+    def _spaced(self, fold_accents: bool) -> str:
+        # The same object as the folded form when whitespace needs no tidying: a matcher then knows that its
+        # scan of the folded form stands.
+        folded = self.form(fold_accents, spaces=False)
+        title, text = self.title, self.text
+        if title and text:
+            spaced = f"{normalize(title, fold_accents=fold_accents)}\n{normalize(text, fold_accents=fold_accents)}"
+        else:
+            spaced = _tidy(folded)  # one part: `normalize` is `fold` and then `_tidy`
+        return folded if spaced == folded else spaced
+
+    def words(self, form: str) -> tuple[list[int], list[int]]:
+        """Start and end offsets of each word of `form` (one of this haystack's forms), for NEAR/n."""
         if self._words is None:
             self._words = {}
-        found = self._words.get(fold_accents)
+        found = self._words.get(form)
         if found is None:
-            spans = [m.span() for m in _WORD.finditer(self.form(fold_accents))]
-            found = self._words[fold_accents] = ([s for s, _ in spans], [e for _, e in spans])
+            spans = [m.span() for m in _WORD.finditer(form)]
+            found = self._words[form] = ([s for s, _ in spans], [e for _, e in spans])
         return found
+
+
+# What the automaton yields: (end, (length, exact needle, prefix needle, a phrase's stand-in)); -1: no needle.
+_Output = tuple[int, tuple[int, int, int, bool]]
+
+
+# A post is scanned in its folded form first, which skips the costly whitespace check, though a phrase is
+# looked for in the normalised form (whitespace runs as one space). Each word of a phrase is in the folded
+# form when the phrase is in the normalised one, so one word stands in for the phrase: only when a stand-in
+# is found is the normalised form needed. A word shorter than this is in too many posts to be worth it.
+_MIN_STAND_IN = 4
+
+
+def _stand_in(phrase: str) -> str:
+    """The word of a (normalised) phrase most likely to be rare: the longest, the last of equals (`with acme`)."""
+    return max(reversed(phrase.split(" ")), key=len)
+
+
+def _nothing(hay: str) -> Iterator[_Output]:
+    """What a brand with no words to look for finds (an empty automaton cannot scan)."""
+    return iter(())
 
 
 class BrandMatcher:
@@ -532,11 +592,15 @@ class BrandMatcher:
             if i in self._positive:
                 self._reported.setdefault(i, []).append((order, word.render(), False))
         self._excluded = frozenset(i for _, i in self._exclude)
-        self._automaton = self._build()
-        self._empty = not len(self._automaton)
-        # Whitespace matters only to a phrase (one space in the normalised form stands for any run) and to
-        # NEAR/n (which counts words in the normalised form).
-        self._spaces = any(" " in n.key for n in self._needles) or (self.query is not None and _has_near(self.query))
+        # Whitespace matters only to a phrase: one space in the normalised form stands for any run. (NEAR/n
+        # counts the same words in either form: whitespace is never part of a word.)
+        stand_ins = {_stand_in(n.key) for n in self._needles if " " in n.key}
+        self._spaces = bool(stand_ins)
+        # A phrase of short words only (`is up`) has no stand-in worth the name: found in most posts, it would
+        # send nearly every post to the whitespace check anyway, so such a brand scans the normalised form.
+        self._tidy_first = any(len(word) < _MIN_STAND_IN for word in stand_ins)
+        self._automaton = self._build(set() if self._tidy_first else stand_ins)
+        self._find: Callable[[str], Iterator[_Output]] = self._automaton.iter if len(self._automaton) else _nothing
         self._authors = frozenset(_author_key(a) for a in brand.exclude_authors)
         self._domains = tuple(d.lower().removeprefix("www.") for d in brand.exclude_domains)
         self._languages = frozenset(_primary_lang(code) for code in brand.languages)
@@ -549,30 +613,32 @@ class BrandMatcher:
             self._needles.append(needle)
         return found
 
-    def _build(self) -> Any:
+    def _build(self, stand_ins: set[str]) -> Any:
         # One automaton key per distinct normalised text; its value says which needle is the whole-word
         # form and which the prefix form, so `acme` and `acme*` share one key.
         by_key: dict[str, list[int]] = {}
         for i, needle in enumerate(self._needles):
             slot = by_key.setdefault(needle.key, [-1, -1])
             slot[1 if needle.prefix else 0] = i
+        # The stand-ins of phrases (see `_stand_in`), found alone, stand for no needle.
+        for key in stand_ins:
+            by_key.setdefault(key, [-1, -1])
         automaton = ahocorasick.Automaton()
         for key, (exact, prefix) in by_key.items():
             if key:
-                automaton.add_word(key, (len(key), exact, prefix))
+                automaton.add_word(key, (len(key), exact, prefix, key in stand_ins))
         if len(automaton):
             automaton.make_automaton()
         return automaton
 
     # -- scanning
 
-    def _scan(self, hay: str) -> dict[int, list[Span]]:
-        """Every whole-word occurrence of every needle: needle id -> spans in the normalised text."""
+    def _scan(self, hay: str, outputs: Iterable[_Output] | None = None) -> dict[int, list[Span]]:
+        """Every whole-word occurrence of every needle: needle id -> spans in `hay`. `outputs` are what the
+        automaton found in `hay`, when that is known already."""
         hits: dict[int, list[Span]] = {}
-        if self._empty:
-            return hits
         n = len(hay)
-        for end, (length, exact, prefix) in self._automaton.iter(hay):
+        for end, (length, exact, prefix, _) in self._find(hay) if outputs is None else outputs:
             start = end - length + 1
             if start and (hay[start - 1].isalnum() or hay[start - 1] == "_"):
                 continue
@@ -594,13 +660,26 @@ class BrandMatcher:
     def match_haystack(
         self, hay: Haystack, *, author: str = "", url: str = "", lang: str | None = None
     ) -> Match | None:
-        hits = self._scan(hay.form(self.fold, spaces=self._spaces))
+        form = hay.form(self.fold, spaces=self._tidy_first)
+        outputs = list(self._find(form))
+        if not outputs:
+            return None  # the fast path: most posts contain none of the brand's words, nor a phrase's stand-in
+        # A needle without a space is found in the same places in either form (whitespace is never a word
+        # character); a phrase can be in the normalised form only if its stand-in is in the folded one.
+        if self._spaces and not self._tidy_first and any(stand_in for _, (_, _, _, stand_in) in outputs):
+            spaced = hay.form(self.fold)
+            if spaced is not form:  # whitespace was tidied up: the positions found in the folded form are off
+                form, outputs = spaced, list(self._find(spaced))
+        hits = self._scan(form, outputs)
         if self._positive.isdisjoint(hits):
-            return None  # the fast path: most posts contain none of the brand's words
-        reported = sorted(r for i in hits for r in self._reported.get(i, ()))
+            return None
+        reported_of = self._reported
+        reported = [r for i in hits if i in reported_of for r in reported_of[i]]
+        reported.sort()
         clause = None
-        if not any(is_term for _, _, is_term in reported):
-            clause = self._holding_clause(hits, hay, url)
+        # Without a query, every needle that can make the brand match is one of its terms.
+        if self.query is not None and not any(is_term for _, _, is_term in reported):
+            clause = self._holding_clause(hits, form, hay, url)
             if clause is None:
                 return None
         if not self._excluded.isdisjoint(hits):
@@ -611,14 +690,16 @@ class BrandMatcher:
             return None
         if self._languages and not self._language_ok(lang, hay):
             return None
-        return Match(self.brand, _unique(text for _, text, _ in reported), clause)
+        texts = [text for _, text, _ in reported]
+        return Match(self.brand, texts if len(texts) == 1 else _unique(texts), clause)
 
-    def _holding_clause(self, hits: Mapping[int, list[Span]], hay: Haystack, url: str) -> str | None:
+    def _holding_clause(self, hits: Mapping[int, list[Span]], form: str, hay: Haystack, url: str) -> str | None:
+        """The first alternative of the query that holds; `hits` are the spans found in `form`."""
         if self.query is None:
             return None
         host = host_of(url)
         for branch in _branches(self.query):
-            if self._eval(branch, hits, hay, host):
+            if self._eval(branch, hits, form, hay, host):
                 return branch.render()
         return None
 
@@ -626,28 +707,28 @@ class BrandMatcher:
         code = lang or detect_language(hay.title, hay.text)
         return code is None or _primary_lang(code) in self._languages
 
-    def _eval(self, node: Node, hits: Mapping[int, list[Span]], hay: Haystack, host: str) -> bool:
+    def _eval(self, node: Node, hits: Mapping[int, list[Span]], form: str, hay: Haystack, host: str) -> bool:
         if isinstance(node, Word):
             return self._words[node] in hits
         if isinstance(node, Site):
             return _on_domain(host, (node.domain,))
         if isinstance(node, Not):
-            return not self._eval(node.child, hits, hay, host)
+            return not self._eval(node.child, hits, form, hay, host)
         if isinstance(node, And):
-            return all(self._eval(c, hits, hay, host) for c in node.children)
+            return all(self._eval(c, hits, form, hay, host) for c in node.children)
         if isinstance(node, Or):
-            return any(self._eval(c, hits, hay, host) for c in node.children)
-        return self._near(node, hits, hay)
+            return any(self._eval(c, hits, form, hay, host) for c in node.children)
+        return self._near(node, hits, form, hay)
 
     def _spans(self, node: Node, hits: Mapping[int, list[Span]]) -> list[Span]:
         words = node.children if isinstance(node, Or) else (node,)
         return [span for w in words if isinstance(w, Word) for span in hits.get(self._words[w], ())]
 
-    def _near(self, node: Near, hits: Mapping[int, list[Span]], hay: Haystack) -> bool:
+    def _near(self, node: Near, hits: Mapping[int, list[Span]], form: str, hay: Haystack) -> bool:
         left, right = self._spans(node.left, hits), self._spans(node.right, hits)
         if not left or not right:
             return False
-        starts, ends = hay.words(self.fold)
+        starts, ends = hay.words(form)
         lw = [_word_range(s, starts, ends) for s in left]
         rw = [_word_range(s, starts, ends) for s in right]
         return any(_gap(a, b) <= node.distance for a in lw for b in rw)
@@ -660,14 +741,15 @@ class BrandMatcher:
     ) -> MatchReport:
         """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired."""
         hay = Haystack(title, text)
-        hits = self._scan(hay.form(self.fold))
+        form = hay.form(self.fold)
+        hits = self._scan(form)
         host = host_of(url)
         report = MatchReport(self.brand, matched=False, reason="", query=self.config.query)
         terms_hit = _unique(t for t, i in self._terms if i in hits)
         words_hit = [w.render() for w, i in self._words.items() if i in hits and i in self._positive]
         report.terms_found = _unique([*terms_hit, *words_hit])
         if self.query is not None:
-            report.clauses = [(b.render(), self._eval(b, hits, hay, host)) for b in _branches(self.query)]
+            report.clauses = [(b.render(), self._eval(b, hits, form, hay, host)) for b in _branches(self.query)]
             for word, negated in query_words(self.query):
                 if negated:
                     found = self._words[word] in hits
@@ -705,16 +787,6 @@ class BrandMatcher:
                 report.clause = held[0]
                 report.reason = f"query alternative holds: {held[0]}"
         return report
-
-
-def _has_near(node: Node) -> bool:
-    if isinstance(node, Near):
-        return True
-    if isinstance(node, Not):
-        return _has_near(node.child)
-    if isinstance(node, (And, Or)):
-        return any(_has_near(c) for c in node.children)
-    return False
 
 
 def _branches(node: Node) -> tuple[Node, ...]:
