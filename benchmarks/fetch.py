@@ -6,7 +6,9 @@ side by side with the tools a user would pick instead.
 
 Compared: `mentionwatch scan` (cold cache, then warm), newsboat (`newsboat -x reload`, reload-threads set to
 the same concurrency; Debian package), rss2email (`r2e run --no-send`; PyPI), a sequential feedparser loop, and
-the ideal `latency x ceil(requests / concurrency)`. Tools that are not installed are reported as skipped.
+the ideal `latency x ceil(requests / concurrency)`. mentionwatch and newsboat run `--repeat` times (3), each
+time from a fresh cache, and their median run is reported beside every run's time; rss2email and the loop,
+forty times slower, run once. Tools that are not installed are reported as skipped.
 Writes benchmarks/results/fetch.json. Traffic stays on 127.0.0.1: the server is benchmarks/feedserver.py.
 """
 
@@ -58,7 +60,8 @@ def timed(
     return time.perf_counter() - started, done
 
 
-def run_mentionwatch(urls: list[str], concurrency: int, work: Path) -> dict[str, Any]:
+def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any]:
+    """Repetition `n`: a first scan from a fresh cache, then a second against what it kept."""
     cfg = work / "mw.yaml"
     cfg.write_text(
         "since: 30d\nbrands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    urls:\n"
@@ -66,15 +69,17 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path) -> dict[str,
         + f"http:\n  concurrency: {concurrency}\n  per_host: {concurrency}\n  timeout: 60\n  deadline: 900\n",
         encoding="utf-8",
     )
-    env = {**os.environ, **ENV_SAFE, "XDG_CACHE_HOME": str(work / "cache"), "XDG_STATE_HOME": str(work / "state")}
+    env = {
+        **os.environ,
+        **ENV_SAFE,
+        "XDG_CACHE_HOME": str(work / f"cache{n}"),
+        "XDG_STATE_HOME": str(work / f"state{n}"),
+    }
     # Python caches compiled modules unless told not to; some sandboxes and CI images tell it not to, and
     # then every run compiles mentionwatch's modules again (80 ms). Measure what an installed copy costs.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    import mentionwatch
-
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *mentionwatch.__path__], check=False)
     exe = shutil.which("mentionwatch") or "mentionwatch"
-    out: dict[str, Any] = {}
+    run: dict[str, Any] = {}
     outputs = []
     for label in ("first", "second"):
         target = work / f"{label}.jsonl"
@@ -82,7 +87,7 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path) -> dict[str,
             [exe, "scan", "-c", str(cfg), "-q", "-o", str(target), "--health", str(work / "h.json")], env, work
         )
         health = json.loads((work / "h.json").read_text())["sources"][0]
-        out[label] = {
+        run[label] = {
             "seconds": round(seconds, 3),
             "exit": done.returncode,
             "state": health["state"],
@@ -90,18 +95,30 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path) -> dict[str,
             "mentions": sum(1 for _ in target.open()),
         }
         outputs.append(target.read_text())
-    out["same_output"] = outputs[0] == outputs[1]
+    run["same_output"] = outputs[0] == outputs[1]
+    return run
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run's figures for each scan, with every run's seconds beside them."""
+    out: dict[str, Any] = {}
+    for label in ("first", "second"):
+        ordered = sorted(runs, key=lambda r: float(r[label]["seconds"]))
+        out[label] = {**ordered[len(ordered) // 2][label], "runs": [r[label]["seconds"] for r in runs]}
+    if "same_output" in runs[0]:
+        out["same_output"] = all(r["same_output"] for r in runs)
     return out
 
 
-def run_newsboat(urls: list[str], concurrency: int, work: Path) -> dict[str, Any] | None:
+def run_newsboat(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any] | None:
+    """Repetition `n`: a first reload into a fresh cache, then a second."""
     exe = shutil.which("newsboat")
     if exe is None:
         return None
     (work / "urls").write_text("".join(f"{u}\n" for u in urls))
     (work / "config").write_text(f"reload-threads {concurrency}\n")
     env = {**os.environ, **ENV_SAFE, "HOME": str(work)}
-    cmd = [exe, "-u", str(work / "urls"), "-c", str(work / "cache.db"), "-C", str(work / "config"), "-x", "reload"]
+    cmd = [exe, "-u", str(work / "urls"), "-c", str(work / f"cache{n}.db"), "-C", str(work / "config"), "-x", "reload"]
     first, done1 = timed(cmd, env, work)
     second, done2 = timed(cmd, env, work)
     return {
@@ -150,7 +167,7 @@ def run_feedparser_loop(urls: list[str]) -> dict[str, Any] | None:
     return {"first": {"seconds": round(time.perf_counter() - started, 3), "entries": entries}}
 
 
-def scenario(feeds: int, concurrency: int, latency: float, tools: set[str]) -> dict[str, Any]:
+def scenario(feeds: int, concurrency: int, latency: float, tools: set[str], repeat: int) -> dict[str, Any]:
     server, port = start_server(feeds, latency)
     urls = [f"http://127.0.0.1:{port}/feed/{n}.xml" for n in range(feeds)]
     result: dict[str, Any] = {
@@ -163,18 +180,36 @@ def scenario(feeds: int, concurrency: int, latency: float, tools: set[str]) -> d
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
+            for name in ("mentionwatch", "newsboat", "rss2email", "feedparser_loop"):
+                (work / name).mkdir()
+            import mentionwatch
+
+            subprocess.run([sys.executable, "-m", "compileall", "-q", *mentionwatch.__path__], check=False)
+            # mentionwatch and newsboat take turns, so that both meet the same moments of a shared machine.
+            repeated: dict[str, list[dict[str, Any]]] = {"mentionwatch": [], "newsboat": []}
+            for n in range(repeat):
+                for name in ("mentionwatch", "newsboat"):
+                    if name not in tools:
+                        continue
+                    print(f"  {feeds} feeds, concurrency {concurrency}: {name} ({n + 1}/{repeat})", file=sys.stderr)
+                    if name == "mentionwatch":
+                        done = run_mentionwatch(urls, concurrency, work / name, n)
+                    else:
+                        done = run_newsboat(urls, concurrency, work / name, n)
+                    if done is None:
+                        result[name] = "not installed"
+                        continue
+                    repeated[name].append(done)
+            for name, runs in repeated.items():
+                if runs:
+                    result[name] = summarise(runs)
             for name, run in (
-                ("mentionwatch", lambda d: run_mentionwatch(urls, concurrency, d)),
-                ("newsboat", lambda d: run_newsboat(urls, concurrency, d)),
                 ("rss2email", lambda d: run_rss2email(urls, d)),
                 ("feedparser_loop", lambda d: run_feedparser_loop(urls)),
             ):
-                if name not in tools:
-                    continue
-                sub = work / name
-                sub.mkdir()
-                print(f"  {feeds} feeds, concurrency {concurrency}: {name} ...", file=sys.stderr, flush=True)
-                result[name] = run(sub) or "not installed"
+                if name in tools:
+                    print(f"  {feeds} feeds, concurrency {concurrency}: {name} ...", file=sys.stderr, flush=True)
+                    result[name] = run(work / name) or "not installed"
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -186,12 +221,13 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, nargs="*", default=None)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of mentionwatch and newsboat (median kept)")
     parser.add_argument("--only", nargs="*", default=["mentionwatch", "newsboat", "rss2email", "feedparser_loop"])
     args = parser.parse_args()
     plan = [(200, 100, set(args.only)), (1000, 100, {"mentionwatch", "newsboat"} & set(args.only))]
     if args.feeds:
         plan = [(n, args.concurrency or 100, set(args.only)) for n in args.feeds]
-    results = [scenario(n, c, args.latency, tools) for n, c, tools in plan]
+    results = [scenario(n, c, args.latency, tools, args.repeat) for n, c, tools in plan]
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),

@@ -335,3 +335,25 @@ def test_httpcore_finds_sniffio() -> None:
         return current_async_library()
 
     assert asyncio.run(detect()) == "asyncio"
+
+
+def test_a_request_waiting_for_a_slot_goes_out_before_the_answer_that_freed_it_is_worked_on() -> None:
+    events: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        events.append(f"send {request.url.path}")
+        return httpx.Response(200, text="ok")
+
+    http = SourceHttp(httpx.AsyncClient(transport=httpx.MockTransport(server)), limits=Limits(total=1, per_host=1))
+
+    async def fetch(path: str) -> None:
+        await http.get(f"http://feeds.test{path}")
+        events.append(f"parse {path}")  # a feed's parsing: CPU work on the event loop
+
+    async def scan() -> None:
+        await asyncio.gather(fetch("/a"), fetch("/b"), fetch("/c"))
+
+    asyncio.run(scan())
+    # Network first: each freed slot is taken by the next request before the answer is parsed (without the
+    # hand-over, each request would wait for the parsing of the one before: send a, parse a, send b, ...).
+    assert events == ["send /a", "send /b", "send /c", "parse /a", "parse /b", "parse /c"]

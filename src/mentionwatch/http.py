@@ -512,7 +512,11 @@ class SourceHttp:
                     body = await self._read_capped(resp)
                 finally:
                     await resp.aclose()
-                return Response(resp.status_code, str(resp.url), resp.headers, body)
+            if self.limits is not None:
+                # The slot is free: let a request waiting for it go out before this answer is worked on
+                # (network first; otherwise each round of requests waits for the last round's parsing).
+                await asyncio.sleep(0)
+            return Response(resp.status_code, str(resp.url), resp.headers, body)
         except httpx.TimeoutException:
             raise TimedOut(f"{where} did not answer in time") from None
         except httpx.TooManyRedirects:
