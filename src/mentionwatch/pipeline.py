@@ -431,12 +431,10 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
             ahead.cancel()
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
-    try:
-        await ahead
-    except asyncio.CancelledError:
-        pass
-    except Exception:  # a bug there is met again, and reported, where `process` redoes that work
-        log.debug("matching ahead of the fetch failed", exc_info=True)
+    await asyncio.wait([ahead])  # cancelled with the fetch: let it stop (its own error is not this scan's)
+    if not ahead.cancelled() and ahead.exception() is not None:
+        # A bug there is met again, and reported, where `process` redoes that work.
+        log.debug("work ahead of the fetch failed", exc_info=ahead.exception())
     for health in fetched.health:
         if health.state == "fetching":
             health.state = "interrupted"
