@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,8 +14,9 @@ import httpx
 import pytest
 import trustme
 
-from mentionwatch.http import AddressGuard, HttpSettings, build_client, tls_context
-from mentionwatch.transport import StreamTransport
+from mentionwatch.errors import FetchError
+from mentionwatch.http import AddressGuard, HttpSettings, SourceHttp, build_client, tls_context
+from mentionwatch.transport import AddressBlocked, StreamTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
@@ -288,3 +290,54 @@ def test_the_environment_names_the_proxy_and_no_proxy_bypasses_it(monkeypatch: p
     assert proxy_for(httpx.URL("http://feeds.example/")) == "http://127.0.0.1:3128"
     assert proxy_for(httpx.URL("http://intranet.example/")) is None
     assert proxy_for(httpx.URL("https://feeds.example/")) is None  # no HTTPS_PROXY
+
+
+def test_a_connection_to_a_refused_address_sends_nothing() -> None:
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        received.append(await reader.read(1024))
+
+    async def test(base: str) -> None:
+        transport = StreamTransport(tls_context, allow_address=lambda request, address: address != "127.0.0.1")
+        async with client(transport) as c:
+            with pytest.raises(AddressBlocked, match=r"connected to internal address 127\.0\.0\.1"):
+                await c.get(base)
+        await asyncio.sleep(0.05)  # the server sees the connection end
+
+    asyncio.run(serve(handler, test))
+    assert received == [b""]  # the connection was made and closed, and not a byte of the request was sent
+
+
+def test_a_name_that_rebinds_to_an_internal_address_after_the_check_gets_nothing() -> None:
+    # The guard's lookup answers a public address; the connection's own lookup, a moment later, answers
+    # loopback (DNS rebinding). Neither lookup leaves the machine: both resolvers are fakes.
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        received.append(await reader.read(1024))
+        writer.write(ok(b"internal admin page"))
+
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    async def test(base: str) -> None:
+        port = int(base.rsplit(":", 1)[1])
+        loop = asyncio.get_running_loop()
+
+        async def rebound(host: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            assert host == "rebind.example"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+        loop.getaddrinfo = rebound  # type: ignore[method-assign]
+        transport = build_client(HttpSettings())._transport
+        assert isinstance(transport, AddressGuard)
+        transport.resolver = public
+        transport.proxy_for = lambda url: None
+        http = SourceHttp(httpx.AsyncClient(transport=transport), HttpSettings(retries=0))
+        with pytest.raises(FetchError, match=r"connected to internal address 127\.0\.0\.1"):
+            await http.get(f"http://rebind.example:{port}/admin")
+        await asyncio.sleep(0.05)
+
+    asyncio.run(serve(handler, test))
+    assert received == [b""]

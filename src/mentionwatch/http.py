@@ -36,7 +36,7 @@ import httpx
 
 from mentionwatch import USER_AGENT
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, TransientError, Unauthorized
-from mentionwatch.transport import StreamTransport
+from mentionwatch.transport import AddressBlocked, StreamTransport
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -66,10 +66,6 @@ class HttpSettings:
     backoff: float = 0.5
 
 
-class AddressBlocked(httpx.TransportError):
-    """A request that would reach an internal address it was not configured for."""
-
-
 def build_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """One client for the whole scan, so connections are pooled across sources.
 
@@ -79,9 +75,10 @@ def build_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | N
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
     if transport is None:
         proxies = Proxies.from_environment()
-        transport = AddressGuard(
-            StreamTransport(tls_context, max_idle=settings.concurrency, proxy_for=proxies), proxy_for=proxies
+        direct = StreamTransport(
+            tls_context, max_idle=settings.concurrency, proxy_for=proxies, allow_address=may_connect_to
         )
+        transport = AddressGuard(direct, proxy_for=proxies)
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent},
         timeout=timeout,
@@ -114,6 +111,13 @@ class Proxies:
         if not proxy or urllib.request.proxy_bypass(url.host):
             return None
         return proxy
+
+
+def may_connect_to(request: httpx.Request, address: str) -> bool:
+    """Whether the transport may keep a connection it made for `request` to `address`: the check of
+    `AddressGuard` again, on the address actually connected to, so that a name answering a public address to
+    the guard and an internal one a moment later (DNS rebinding) still gets nothing sent."""
+    return bool(request.extensions.get(ALLOW_INTERNAL)) or not is_internal_address(address)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,7 +162,8 @@ class AddressGuard(httpx.AsyncBaseTransport):
     to make the monitor read a cloud metadata endpoint or an admin page on the local network.
 
     Requests sent through an HTTP proxy are resolved by the proxy, not here. The name is resolved here and
-    again by the connection pool, so a DNS answer that changes in between (rebinding) is not caught.
+    again when the transport connects; the transport checks the address it reached too (`may_connect_to`),
+    before a byte of the request is sent, so a DNS answer that changes in between (rebinding) gains nothing.
     """
 
     def __init__(

@@ -32,6 +32,10 @@ _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 Key = tuple[str, str, int]
 
 
+class AddressBlocked(httpx.TransportError):
+    """A request that would reach an internal address it was not configured for."""
+
+
 class _Connection:
     """One socket and its HTTP/1.1 state."""
 
@@ -56,7 +60,8 @@ class _Stale(Exception):
 class StreamTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over asyncio streams, idle connections kept per (scheme, host, port), at most `max_idle`.
 
-    How many requests are under way at once is the caller's to cap (`http.Limits`)."""
+    How many requests are under way at once is the caller's to cap (`http.Limits`). `allow_address` is asked
+    about every new connection's peer address before the request is written (`http.may_connect_to`)."""
 
     def __init__(
         self,
@@ -64,10 +69,12 @@ class StreamTransport(httpx.AsyncBaseTransport):
         *,
         max_idle: int = 100,
         proxy_for: Callable[[httpx.URL], str | None] = lambda url: None,
+        allow_address: Callable[[httpx.Request, str], bool] = lambda request, address: True,
     ) -> None:
         self._tls = tls  # asked for on the first https request: plain http:// never loads the CA bundle
         self._max_idle = max_idle
         self._proxy_for = proxy_for
+        self._allow_address = allow_address
         self._proxied: dict[str, httpx.AsyncHTTPTransport] = {}
         self._idle: dict[Key, list[_Connection]] = {}
         self._idle_count = 0
@@ -156,7 +163,13 @@ class StreamTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from None
         except OSError as exc:  # ssl.SSLError (a bad certificate) is an OSError too
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}", request=request) from None
-        return _Connection(reader, writer)
+        conn = _Connection(reader, writer)
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self._allow_address(request, address):
+            conn.close()  # before a byte of the request is sent
+            raise AddressBlocked(f"refused: {host} connected to internal address {address}", request=request)
+        return conn
 
 
 def _message(request: httpx.Request, body: bytes) -> Callable[[h11.Connection], bytes]:
