@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -248,4 +249,6 @@ def test_anything_unusual_goes_to_feedparser(document: bytes) -> None:
     from mentionwatch.sources.rss import read_simple_feed
 
     assert read_simple_feed(document) is None
-    assert parse_feed(document, "https://x.test/feed", NOW)  # and feedparser still reads it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and without feedparser's deprecated fallbacks
+        assert parse_feed(document, "https://x.test/feed", NOW)  # and feedparser still reads it

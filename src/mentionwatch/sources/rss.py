@@ -182,7 +182,9 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
 
 def _feedparser_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # The plain dict look-up: feedparser's own answers a missing `updated_parsed` with `published_parsed`
+        # and a DeprecationWarning (its issue 310) when the published date did not parse.
+        value = dict.get(entry, key)
         if value:
             # feedparser normalises every date format to a UTC struct_time.
             return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
