@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,19 @@ def json_int(value: Any) -> int | None:
 def json_dict(value: Any) -> dict[str, Any]:
     """A JSON object field, or {} when it is missing, null or not an object: parsers then read on safely."""
     return value if isinstance(value, dict) else {}
+
+
+def since_split(mentions: Iterable[Mention], since: datetime) -> tuple[list[Mention], bool]:
+    """A page's mentions from `since` on, and whether the page also held older ones: for services that
+    answer newest first, the walk back through the pages is then over."""
+    fresh: list[Mention] = []
+    older = False
+    for mention in mentions:
+        if mention.published_at < since:
+            older = True
+        else:
+            fresh.append(mention)
+    return fresh, older
 
 
 class SourceConfig(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
 from mentionwatch.http import Response
 from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import Source, SourceConfig, since_split
 from mentionwatch.source import json_dict as _dict
 from mentionwatch.source import json_int as _int
 from mentionwatch.text import markdown_to_text
@@ -164,11 +164,8 @@ class GitHubSource(Source):
                 # The search timed out on GitHub's side and returned what it had (docs: "Timeouts and incomplete
                 # results"); the items are still good.
                 log.info("GitHub search for %r returned incomplete results", term)
-            older = False
-            for mention in mentions:
-                if mention.published_at < since:
-                    older = True
-                    continue
+            fresh, older = since_split(mentions, since)
+            for mention in fresh:
                 yield mention
             following = next_page(resp.headers.get("link"))
             if older or following is None or following <= page:

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import Source, SourceConfig, since_split
 from mentionwatch.source import json_dict as _dict
 from mentionwatch.source import json_int as _int
 from mentionwatch.text import markdown_to_text
@@ -137,11 +137,8 @@ class LemmySource(Source):
             payload = await self.context.http.get_json(url, params=params)
             mentions = parse_page(payload, type_)
             returned = payload[_KINDS[type_][0]]  # before deleted and removed items were dropped
-            older = False
-            for mention in mentions:
-                if mention.published_at < since:
-                    older = True
-                    continue
+            fresh, older = since_split(mentions, since)
+            for mention in fresh:
                 yield mention
             # Lemmy's page/limit paging says nothing about the end except by returning an empty page.
             if older or not returned:

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from mentionwatch.errors import BadPayload, FetchError, Unauthorized
 from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
 from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
@@ -215,11 +215,8 @@ class MastodonSource(Source):
                     return
                 raise
             page = parse_statuses(resp.json())
-            reached_since = False
-            for _status_id, mention in page:
-                if mention.published_at < since:
-                    reached_since = True
-                    continue
+            fresh, reached_since = since_split((mention for _status_id, mention in page), since)
+            for mention in fresh:
                 yield mention
             # Timelines page through the Link header's rel="next" (its URL carries only `max_id`, so our own
             # URL and `limit` are kept and just the cursor taken). No next link is the end, not a short page.
@@ -236,11 +233,8 @@ class MastodonSource(Source):
         for _ in range(cfg.max_pages):
             payload = await self.context.http.get_json(url, params=params, headers=self._headers())
             page = parse_search(payload)
-            reached_since = False
-            for _status_id, mention in page:
-                if mention.published_at < since:
-                    reached_since = True
-                    continue
+            fresh, reached_since = since_split((mention for _status_id, mention in page), since)
+            for mention in fresh:
                 yield mention
             # Search sends no Link header. Since 4.2 results come newest first (StatusesSearchService orders by
             # id desc) and `max_id` pages below the oldest one seen; an empty page is the end.

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from mentionwatch.errors import BadPayload, Unauthorized
 from mentionwatch.models import Mention, from_epoch
-from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
 from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
 
@@ -224,11 +224,8 @@ class RedditSource(Source):
         for _ in range(cfg.max_pages):
             payload = await self._get(url, params)
             mentions, after = parse_listing(payload)
-            reached_since = False
-            for mention in mentions:
-                if mention.published_at < since:
-                    reached_since = True
-                    continue
+            fresh, reached_since = since_split(mentions, since)
+            for mention in fresh:
                 yield mention
             # The end is Reddit saying so (`after: null`), never a short page.
             if reached_since or after is None or not mentions:

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
 from mentionwatch.models import Mention, from_epoch
-from mentionwatch.source import Source, SourceConfig, SourceContext
+from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
 from mentionwatch.source import json_dict as _dict
 from mentionwatch.source import json_int as _int
 from mentionwatch.text import html_to_text
@@ -140,11 +140,8 @@ class StackExchangeSource(Source):
                 params["key"] = cfg.key.get_secret_value()
             payload = await self._call(url, params)
             mentions, has_more = parse_page(payload)
-            older = False
-            for mention in mentions:
-                if mention.published_at < since:
-                    older = True
-                    continue
+            fresh, older = since_split(mentions, since)
+            for mention in fresh:
                 yield mention
             if self._check_quota(payload) or older or not has_more:
                 return

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
 from mentionwatch.http import Response, public_url
 from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import Source, SourceConfig, since_split
 from mentionwatch.text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -227,12 +227,9 @@ class YouTubeSource(Source):
                 ids = ",".join(str(item["id"]["videoId"]) for item in items)
                 videos = await self._get_json(f"{base}/videos", {"part": "statistics", "id": ids, "key": key})
                 stats = statistics_by_id(videos)
-            older = False
-            for item in items:
-                mention = to_mention(item, stats.get(str(item["id"]["videoId"])))
-                if mention.published_at < since:
-                    older = True
-                    continue
+            page = [to_mention(item, stats.get(str(item["id"]["videoId"]))) for item in items]
+            fresh, older = since_split(page, since)
+            for mention in fresh:
                 yield mention
             if older or token is None:
                 return
