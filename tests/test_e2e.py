@@ -109,15 +109,20 @@ def test_same_url_from_two_sources_is_one_mention_with_also_seen(
     assert {r["also_seen"][0]["source"] for r in rows} | {r["source"] for r in rows} == {"rss", "alerts-copy"}
 
 
-def test_csv_has_a_stable_header_and_defuses_formulas(
-    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
-) -> None:
+def serve_hostile_feed(server: LoopbackServer) -> str:
+    """The fixtures plus a feed of hostile text; returns the config lines of a source reading that feed."""
     serve_fixtures(server)
     server.route("/hostile.xml", Reply(200, HOSTILE_FEED.encode()))
-    extra = f"""  - type: rss
+    return f"""  - type: rss
     name: hostile
     urls: [{server.url}/hostile.xml]
 """
+
+
+def test_csv_has_a_stable_header_and_defuses_formulas(
+    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+) -> None:
+    extra = serve_hostile_feed(server)
     out = tmp_path / "mentions.csv"
     run = run_cli("scan", "-c", str(config(tmp_path, server, extra_sources=extra)), "-o", str(out), "-q")
     assert run.code == 0, run.stderr
@@ -136,12 +141,7 @@ def test_csv_has_a_stable_header_and_defuses_formulas(
 def test_table_prints_markup_literally_and_strips_escapes(
     tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
 ) -> None:
-    serve_fixtures(server)
-    server.route("/hostile.xml", Reply(200, HOSTILE_FEED.encode()))
-    extra = f"""  - type: rss
-    name: hostile
-    urls: [{server.url}/hostile.xml]
-"""
+    extra = serve_hostile_feed(server)
     run = run_cli(
         "scan", "-c", str(config(tmp_path, server, extra_sources=extra)), "-f", "table", "--source", "hostile"
     )
