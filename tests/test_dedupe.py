@@ -11,10 +11,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mentionwatch.dedupe import DuplicateIndex, canonical_url, dedupe, unwrap_redirect
+from mentionwatch.dedupe import DuplicateIndex, dedupe
 from mentionwatch.models import Mention
 from mentionwatch.sources.jsonl import parse_lines
 from mentionwatch.sources.rss import parse_feed
+from mentionwatch.urls import canonical_url, unwrap_redirect
 
 from conftest import fixture_path
 

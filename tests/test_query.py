@@ -8,8 +8,9 @@ import pytest
 
 from mentionwatch.config import BrandConfig, load_config
 from mentionwatch.errors import ConfigError
-from mentionwatch.matching import And, BrandMatcher, Near, Not, Or, QuerySyntaxError, Site, Word, parse_query
+from mentionwatch.matching import BrandMatcher
 from mentionwatch.pipeline import search_terms
+from mentionwatch.query import And, Near, Not, Or, QuerySyntaxError, Site, Word, parse_query
 from mentionwatch.registry import Registry
 
 

@@ -85,7 +85,7 @@ class BrandConfig(BaseModel):
     @field_validator("query")
     @classmethod
     def _query_parses(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from mentionwatch.matching import QuerySyntaxError, parse_query
+        from mentionwatch.query import QuerySyntaxError, parse_query
 
         if value is None:
             return None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from mentionwatch.config import BrandConfig, Config
-from mentionwatch.dedupe import MIN_TOKENS, canonical_url, text_tokens
+from mentionwatch.dedupe import MIN_TOKENS, text_tokens
 from mentionwatch.errors import UsageError
 from mentionwatch.matching import BrandMatcher, MatchReport
 from mentionwatch.models import Mention
@@ -30,6 +30,7 @@ from mentionwatch.scoring import (
     sentiment_text,
 )
 from mentionwatch.text import excerpt
+from mentionwatch.urls import canonical_url
 
 
 def read_records(text: str, where: str) -> list[dict[str, Any]]:

@@ -21,12 +21,12 @@ from xml.etree import ElementTree
 
 from pydantic import Field, model_validator
 
-from mentionwatch.dedupe import unwrap_redirect
 from mentionwatch.errors import BadPayload, FetchError
 from mentionwatch.http import Response, reject_html
 from mentionwatch.models import Mention
 from mentionwatch.source import Source, SourceConfig
 from mentionwatch.text import html_to_text
+from mentionwatch.urls import unwrap_redirect
 
 # Feeds up to this size are parsed on the event loop (64 KB: a few milliseconds); bigger ones in a thread.
 INLINE_PARSE_BYTES = 64 * 1024
