@@ -24,8 +24,8 @@ A near-duplicate that falls under 8 words (which never clusters on text, by desi
 
 Stages, 100,000 posts at 10, 100 and 1,000 brand terms, each timed over the whole set with the real functions:
 `BrandMatcher.match_haystack` alone; `pipeline.match_mentions` (matching, plus language detection and the copy
-for each matched post); `dedupe.dedupe`; `scoring.score_sentiment` (VADER + TextBlob subjectivity);
-`scoring.score_impact` (impact and needs-a-reply); `output.write_jsonl` to /dev/null. Best of three runs. Then
+for each matched post); `dedupe.dedupe`; `sentiment.score_sentiment` (VADER + TextBlob subjectivity);
+`impact.score_impact` (impact and needs-a-reply); `output.write_jsonl` to /dev/null. Best of three runs. Then
 `pipeline.process` + `write_jsonl` end to end. µs/post is per input post; dedupe and scoring also per mention.
 Memory per stage: the peak of tracemalloc's traced allocations during the stage, above what was allocated
 when it began (a separate, untimed pass: tracemalloc slows Python down). Matching agreement: on every post, the
@@ -77,11 +77,12 @@ from matching import posts
 
 from mentionwatch.config import BrandConfig
 from mentionwatch.dedupe import MIN_TOKENS, DuplicateIndex, dedupe, text_tokens
+from mentionwatch.impact import score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, normalize
 from mentionwatch.models import Mention
 from mentionwatch.output import write_jsonl
 from mentionwatch.pipeline import match_mentions, process
-from mentionwatch.scoring import SentimentScorer, load_scorer, score_impact, score_sentiment
+from mentionwatch.sentiment import SentimentScorer, load_scorer, score_sentiment
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "pipeline.json"

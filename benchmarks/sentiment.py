@@ -7,7 +7,7 @@ snippets, movie review snippets, NYT editorial snippets) are read from the sdist
 with `pip download --no-deps --no-binary :all: vaderSentiment==3.3.2`.
 
 Each text is cleaned the way mentionwatch cleans a mention before scoring (HTML entities decoded, URLs and
-@handles removed: `scoring.sentiment_text`), then scored. Reported per scorer: Pearson r against the mean
+@handles removed: `sentiment.sentiment_text`), then scored. Reported per scorer: Pearson r against the mean
 human rating; 3-class accuracy and macro-F1 with a neutral band of +-0.05 on both sides (the scorer's
 [-1, 1] output, and the human mean divided by 4); texts per second.
 
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mentionwatch.scoring import NEUTRAL_BAND, TextBlobScorer, VaderScorer, sentiment_label
+from mentionwatch.sentiment import NEUTRAL_BAND, TextBlobScorer, VaderScorer, sentiment_label
 from mentionwatch.text import strip_urls_and_handles
 
 HERE = Path(__file__).parent

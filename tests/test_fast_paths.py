@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mentionwatch import dedupe, matching, scoring, text
+from mentionwatch import dedupe, matching, sentiment, text
 from mentionwatch.config import BrandConfig
 from mentionwatch.matching import BrandMatcher, Haystack
 from mentionwatch.models import Mention
@@ -158,18 +158,18 @@ def stock_vader() -> object:
 
 @pytest.fixture(scope="module")
 def fast_vader() -> object:
-    return scoring.vader_analyzer()
+    return sentiment.vader_analyzer()
 
 
 @pytest.fixture(scope="module")
 def pattern() -> object:
-    return scoring.pattern_sentiment()
+    return sentiment.pattern_sentiment()
 
 
 def test_the_linear_vader_is_used_on_the_release_it_was_checked_against(fast_vader: object) -> None:
     from importlib.metadata import version
 
-    if version("vaderSentiment") == scoring.LINEAR_VADER_VERSION:
+    if version("vaderSentiment") == sentiment.LINEAR_VADER_VERSION:
         assert type(fast_vader).__name__ == "_LinearVader"
 
 
@@ -210,8 +210,8 @@ def test_pattern_sentiment_loads_without_nltk_and_leaves_textblob_whole() -> Non
     # In a fresh interpreter, where textblob was not imported before (here, other tests may have).
     script = """
 import sys
-from mentionwatch import scoring
-pattern = scoring.pattern_sentiment()
+from mentionwatch import sentiment
+pattern = sentiment.pattern_sentiment()
 assert "nltk" not in sys.modules, "nltk was imported"
 assert not [n for n in sys.modules if n.split(".")[0] == "textblob"], "a textblob module was left behind"
 import textblob.en

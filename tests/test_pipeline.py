@@ -26,7 +26,7 @@ from mentionwatch.pipeline import (
     process,
     run_scan,
 )
-from mentionwatch.scoring import sentiment_text
+from mentionwatch.sentiment import sentiment_text
 from mentionwatch.source import Source, SourceConfig
 from mentionwatch.store import Store
 

@@ -9,20 +9,11 @@ import pytest
 
 from mentionwatch.config import BrandConfig, ScoringConfig, load_config
 from mentionwatch.errors import ConfigError
+from mentionwatch.impact import impact_parts, reply_reason
 from mentionwatch.models import Mention
-from mentionwatch.pipeline import process
+from mentionwatch.pipeline import process, score_mentions
 from mentionwatch.registry import Registry
-from mentionwatch.scoring import (
-    Scorers,
-    Sentiment,
-    TextBlobScorer,
-    VaderScorer,
-    impact_parts,
-    load_scorer,
-    reply_reason,
-    score_mentions,
-    sentiment_text,
-)
+from mentionwatch.sentiment import Scorers, Sentiment, TextBlobScorer, VaderScorer, load_scorer, sentiment_text
 from mentionwatch.sources.hackernews import parse_page
 
 from conftest import load_json

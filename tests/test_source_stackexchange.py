@@ -11,8 +11,8 @@ import pytest
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
 from mentionwatch.http import HttpSettings, SourceHttp
+from mentionwatch.impact import reach_of
 from mentionwatch.models import Mention
-from mentionwatch.scoring import reach_of
 from mentionwatch.source import SourceContext
 from mentionwatch.sources.stackexchange import StackExchangeConfig, StackExchangeSource, parse_page
 

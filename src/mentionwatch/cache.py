@@ -12,14 +12,9 @@ import json
 import logging
 import sqlite3
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import httpx
-
-if TYPE_CHECKING:
-    from mentionwatch.http import Response
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +38,8 @@ def default_cache_path() -> Path:
 class Cached:
     etag: str | None
     last_modified: str | None
-    headers: httpx.Headers
+    # The headers worth keeping (see _KEEP), as plain pairs: the cache knows nothing of the HTTP layer above it.
+    headers: dict[str, str]
     body: bytes
 
 
@@ -75,22 +71,23 @@ class HttpCache:
         if row is None:
             return None
         try:
-            return Cached(row[0], row[1], httpx.Headers(json.loads(row[2])), zlib.decompress(row[3]))
+            return Cached(row[0], row[1], dict(json.loads(row[2])), zlib.decompress(row[3]))
         except (zlib.error, ValueError):
             return None
 
-    def put(self, url: str, response: Response) -> None:
-        if self._db is None or len(response.content) > MAX_CACHED_BODY:
+    def put(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Keep a 200 answer's body and validators, for the next run's conditional request."""
+        if self._db is None or len(body) > MAX_CACHED_BODY:
             return
-        headers = {k: v for k, v in response.headers.items() if k.lower() in _KEEP}
+        kept = {k.lower(): v for k, v in headers.items() if k.lower() in _KEEP}
         self._db.execute(
             "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
             (
                 _key(url),
-                response.headers.get("etag"),
-                response.headers.get("last-modified"),
-                json.dumps(headers),
-                zlib.compress(response.content, 1),
+                kept.get("etag"),
+                kept.get("last-modified"),
+                json.dumps(kept),
+                zlib.compress(body, 1),
             ),
         )
 

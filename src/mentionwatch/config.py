@@ -145,7 +145,7 @@ class ScoringConfig(BaseModel):
     @field_validator("sentiment")
     @classmethod
     def _installed_scorer(cls, value: str) -> str:
-        from mentionwatch.scoring import scorer_names
+        from mentionwatch.sentiment import scorer_names
 
         names = scorer_names()
         if value not in names:

@@ -1,24 +1,70 @@
-"""The exception tree. Errors that end a run carry their exit code; fetch errors become source health."""
+"""The exception tree and the one table of exit codes it maps to.
+
+    MentionwatchError              ends the command: one clear line per problem on stderr
+    ├── UsageError                 2  USAGE          a bad flag or argument
+    └── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
+    FetchError                     -  (never raised through the pipeline: the source's health records it)
+    ├── Unauthorized                  401/403, or a login wall served with 200
+    ├── RateLimited                   429, or a service's own throttling answer
+    ├── TimedOut                      no answer in time
+    ├── TransientError                connection refused or reset, protocol errors (retried)
+    └── BadPayload                    garbage, truncated, or not what the API promises
+    any other exception            1  INTERNAL       a bug: reported with a hint to run with -v
+
+A scan's own outcome adds SOME_FAILED (3), ALL_FAILED (4) and INTERRUPTED (130). New ways to fail get a row in
+`ExitCode` and an exception class here, never a literal in the caller.
+"""
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
+
+
+class ExitCode(IntEnum):
+    """What the process's exit status says. `describe()` gives the help text and README table its lines."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    SOME_FAILED = 3
+    ALL_FAILED = 4
+    INTERRUPTED = 130
+
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "every source answered",
+    ExitCode.INTERNAL: "internal error (a bug: please report it with the -v output)",
+    ExitCode.USAGE: "bad usage or config",
+    ExitCode.SOME_FAILED: "some sources failed (the rest is still printed)",
+    ExitCode.ALL_FAILED: "every source failed",
+    ExitCode.INTERRUPTED: "interrupted (what was gathered is still printed)",
+}
+
+
+def describe_exit_codes() -> str:
+    """The exit-code table as one line of help text."""
+    return "Exit codes: " + " · ".join(f"{code.value} {code.meaning}" for code in ExitCode if code.value != 1) + "."
 
 
 class MentionwatchError(Exception):
     """An error that ends the command with one clear line on stderr."""
 
-    exit_code = 1
+    exit_code = ExitCode.INTERNAL
 
 
 class UsageError(MentionwatchError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(MentionwatchError):
     """A broken config: one problem per line, each naming file, line and key path."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems

@@ -15,20 +15,18 @@ from typing import IO, Any
 from mentionwatch.config import BrandConfig, Config
 from mentionwatch.dedupe import MIN_TOKENS, text_tokens
 from mentionwatch.errors import UsageError
-from mentionwatch.matching import BrandMatcher, MatchReport
-from mentionwatch.models import Mention
-from mentionwatch.output import sanitize_terminal
-from mentionwatch.scoring import (
+from mentionwatch.impact import (
     PERCENTILE_HALF_AT,
     PERCENTILE_SHARE,
     POINTS_PER_DECADE,
     REACH_PER_ENGAGEMENT,
-    SentimentScorer,
     impact_parts,
     reply_reason,
-    sentiment_label,
-    sentiment_text,
 )
+from mentionwatch.matching import BrandMatcher, MatchReport
+from mentionwatch.models import Mention
+from mentionwatch.output import sanitize_terminal
+from mentionwatch.sentiment import SentimentScorer, sentiment_label, sentiment_text
 from mentionwatch.text import excerpt
 from mentionwatch.urls import canonical_url
 

@@ -437,11 +437,11 @@ class SourceHttp:
                 self._observe_limits(response, request.url.host)
                 if response.status == 304 and cached is not None:
                     self.not_modified += 1
-                    return Response(200, response.url, cached.headers, cached.body, not_modified=True)
+                    return Response(200, response.url, httpx.Headers(cached.headers), cached.body, not_modified=True)
                 if response.status not in _RETRY_STATUSES:
                     check_status(response)
                     if self.cache is not None and cache_key and response.status == 200 and response.validator:
-                        self.cache.put(cache_key, response)
+                        self.cache.put(cache_key, response.headers, response.content)
                     return response
                 retry_after = response.headers.get("retry-after")
                 hinted = seconds_until(retry_after, self.wall_clock()) if retry_after else None

@@ -21,16 +21,13 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import ahocorasick
 
 from mentionwatch.query import And, Near, Node, Not, Or, Site, Word, parse_query, query_words
 from mentionwatch.text import strip_urls_and_handles
 from mentionwatch.urls import host_of
-
-if TYPE_CHECKING:
-    from mentionwatch.config import BrandConfig
 
 # `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`: how people write a domain so that it is not a link.
 _OBFUSCATED_DOT = re.compile(r"\s*[\[({]\s*(?:\.|dot)\s*[\])}]\s*")
@@ -117,7 +114,29 @@ def is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def search_terms_of(brand: BrandConfig) -> list[str]:
+class BrandRules(Protocol):
+    """What matching reads of a brand (config's `BrandConfig` is one): matching sits below config, so it names
+    the fields it needs instead of importing the config schema."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def terms(self) -> Sequence[str]: ...
+    @property
+    def exclude(self) -> Sequence[str]: ...
+    @property
+    def query(self) -> str | None: ...
+    @property
+    def exclude_authors(self) -> Sequence[str]: ...
+    @property
+    def exclude_domains(self) -> Sequence[str]: ...
+    @property
+    def languages(self) -> Sequence[str]: ...
+    @property
+    def accent_insensitive(self) -> bool: ...
+
+
+def search_terms_of(brand: BrandRules) -> list[str]:
     """What to ask a searchable service for: the brand's terms, then its query's positive words (a prefix
     without its `*`, a phrase as its words)."""
     out = list(brand.terms)
@@ -253,7 +272,7 @@ class BrandMatcher:
     """Matches one brand: its `terms` or its `query`, vetoed by `exclude`, `exclude_authors`,
     `exclude_domains` and `languages`."""
 
-    def __init__(self, brand: BrandConfig) -> None:
+    def __init__(self, brand: BrandRules) -> None:
         self.brand = brand.name
         self.config = brand
         self.fold = brand.accent_insensitive

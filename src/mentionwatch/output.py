@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from mentionwatch.models import FIELDS, Mention, format_time
 from mentionwatch.text import excerpt
+
+if TYPE_CHECKING:
+    from mentionwatch.pipeline import ScanResult
 
 FORMATS = ("table", "json", "jsonl", "csv")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "table"}
@@ -178,3 +182,37 @@ def write(mentions: Sequence[Mention], fmt: str, out: IO[str], *, now: datetime,
         write_csv(mentions, out)
     else:
         write_table(mentions, out, now=now, width=width)
+
+
+def write_file(mentions: Sequence[Mention], fmt: str, path: Path, *, now: datetime) -> None:
+    """Write to `path` atomically: beside the target, then renamed into place, so a cron job never leaves
+    half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    newline = "" if fmt == "csv" else None
+    with tmp.open("w", encoding="utf-8", newline=newline) as out:
+        write(mentions, fmt, out, now=now, width=160)
+    tmp.replace(path)
+
+
+def write_health(result: ScanResult, path: Path) -> None:
+    """Each source's health as JSON, for monitoring (`scan --health FILE`)."""
+    data = {"exit_code": result.exit_code, "sources": [h.to_dict() for h in result.health]}
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str]) -> None:
+    """A line per source on stderr: people read it; `--health FILE` is the same for machines."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(stderr=True, highlight=False)
+    for h in result.health:
+        if quiet and not h.failed:
+            continue
+        style = "red" if h.failed else ("yellow" if h.state == "empty" else "green")
+        line = Text()
+        line.append(f"{h.state:<12}", style=style)
+        line.append(f" {h.name:<16} {h.items} items, {h.mentions} mentions, {h.requests} requests, {h.seconds:.1f}s")
+        if h.error:
+            line.append(f" — {sanitize_terminal(redact(h.error))}", style=style)
+        console.print(line)

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,16 +18,17 @@ import httpx
 
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource
 from mentionwatch.dedupe import dedupe
-from mentionwatch.errors import FetchError
+from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
+from mentionwatch.impact import score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import Mention
-from mentionwatch.scoring import (
+from mentionwatch.sentiment import (
     DEFAULT_SCORER,
     SentimentMemo,
     SentimentScorer,
     load_scorer,
-    score_mentions,
+    score_sentiment,
     sentiment_text,
 )
 from mentionwatch.source import Source, SourceContext
@@ -70,15 +71,14 @@ class ScanResult:
     interrupted: bool = False
 
     @property
-    def exit_code(self) -> int:
-        """0 every source answered; 3 some failed (the rest is still output); 4 every source failed;
-        130 interrupted (what was gathered is still output)."""
+    def exit_code(self) -> ExitCode:
+        """What the scan's exit status says (the table is `errors.ExitCode`)."""
         if self.interrupted:
-            return 130
+            return ExitCode.INTERRUPTED
         failed = sum(h.failed for h in self.health)
         if not failed:
-            return 0
-        return 4 if failed == len(self.health) else 3
+            return ExitCode.OK
+        return ExitCode.ALL_FAILED if failed == len(self.health) else ExitCode.SOME_FAILED
 
 
 @dataclass
@@ -287,6 +287,16 @@ def match_mentions(raw: Iterable[Mention], brands: Sequence[BrandConfig], *, sin
     matching = Matching(brands, since=since)
     matching.catch_up(list(raw))
     return matching.matched
+
+
+def score_mentions(
+    mentions: Sequence[Mention], scorer: SentimentScorer, *, reply_reach: Mapping[str, int] | None = None
+) -> None:
+    """Set sentiment, subjectivity, reach, engagement, impact and needs_reply on every mention, sentiment
+    first (a negative mention from a loud author needs a reply). `reply_reach` is each brand's threshold
+    (default 1,000)."""
+    score_sentiment(mentions, scorer)
+    score_impact(mentions, reply_reach=reply_reach)
 
 
 def process(

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from mentionwatch.entrypoints import load_plugins
 from mentionwatch.source import Source
 
 log = logging.getLogger(__name__)
 
 SOURCES_GROUP = "mentionwatch.sources"
-
-
-def load_plugins(
-    group: str | Iterable[EntryPoint], kind: str, refuse: Callable[[Any], str | None]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every entry point of `group` (a group name, or the entry points themselves), loaded. One that fails to
-    load, or that `refuse` rejects (it returns the reason), is logged and listed as broken: a broken plugin
-    must not take the built-ins down with it."""
-    loaded_by_name: dict[str, Any] = {}
-    broken: dict[str, str] = {}
-    for ep in entry_points(group=group) if isinstance(group, str) else group:
-        try:
-            loaded = ep.load()
-        except Exception as exc:
-            broken[ep.name] = f"{type(exc).__name__}: {exc}"
-            log.warning("%s plugin %r (%s) failed to load: %s", kind, ep.name, ep.value, exc)
-            continue
-        reason = refuse(loaded)
-        if reason is not None:
-            broken[ep.name] = f"{ep.value} {reason}"
-            log.warning("%s plugin %r: %s", kind, ep.name, broken[ep.name])
-            continue
-        loaded_by_name[ep.name] = loaded
-    return loaded_by_name, broken
 
 
 class Registry:
@@ -85,3 +62,31 @@ class Registry:
 def _refuse_non_source(loaded: Any) -> str | None:
     ok = isinstance(loaded, type) and issubclass(loaded, Source)
     return None if ok else "is not a mentionwatch Source subclass"
+
+
+def catalog(registry: Registry, configured: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """Every installed source: its options and their defaults, whether it needs credentials, whether it
+    searches or reads, and which configured sources use it (`mentionwatch sources`)."""
+    from pydantic_core import PydanticUndefined
+
+    rows: list[dict[str, Any]] = []
+    for type_name, cls in registry.items():
+        options = {}
+        for field_name, info in cls.Config.model_fields.items():
+            if field_name == "type":
+                continue
+            default = None if info.default is PydanticUndefined else info.default
+            if info.default_factory is not None:
+                default = info.default_factory()  # type: ignore[call-arg,unused-ignore]
+            options[field_name] = {"default": default, "help": info.description or ""}
+        rows.append(
+            {
+                "type": type_name,
+                "about": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+                "credentials": cls.credentials,
+                "searchable": cls.searchable,
+                "configured": list(configured.get(type_name, [])),
+                "options": options,
+            }
+        )
+    return rows

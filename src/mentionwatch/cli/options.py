@@ -1,0 +1,120 @@
+"""What every command shares: the common options, logging set-up, loading the config, and turning an error
+into one clear line on stderr and its exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from mentionwatch.errors import ExitCode, MentionwatchError, UsageError
+
+if TYPE_CHECKING:
+    from mentionwatch.config import Config
+    from mentionwatch.redaction import Redactor
+    from mentionwatch.registry import Registry
+
+log = logging.getLogger("mentionwatch")
+T = TypeVar("T")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class Sort(StrEnum):
+    newest = "newest"
+    impact = "impact"
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file. Default: $MENTIONWATCH_CONFIG, else ./mentionwatch.yaml, else config.yaml "
+        "in the user config dir.",
+        show_default=False,
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")]
+
+
+def setup_logging(verbose: bool, quiet: bool) -> Redactor:
+    """Log to stderr through the redactor; returns it, so the command can add the config's secrets."""
+    from mentionwatch.redaction import RedactingFilter, Redactor
+
+    redactor = Redactor()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mentionwatch: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    root = logging.getLogger("mentionwatch")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
+    return redactor
+
+
+def fail(exc: BaseException, redactor: Redactor, verbose: bool) -> typer.Exit:
+    """One clear line per problem on stderr (a traceback only with -v), and the error's exit code."""
+    from mentionwatch.output import sanitize_terminal
+
+    if verbose:
+        import traceback
+
+        sys.stderr.write(redactor("".join(traceback.format_exception(exc))))
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    if not isinstance(exc, MentionwatchError):
+        hint = "" if verbose else "; run with -v for the traceback"
+        lines = [f"internal error, please report it: {type(exc).__name__}: {lines[0]}{hint}"]
+    for line in lines:
+        sys.stderr.write(f"mentionwatch: error: {sanitize_terminal(redactor(line))}\n")
+    return typer.Exit(exc.exit_code if isinstance(exc, MentionwatchError) else ExitCode.INTERNAL)
+
+
+def load(config_path: Path | None, redactor: Redactor, unset_env_ok: bool = False) -> tuple[Config, Registry]:
+    """The config and the installed sources; the config's secrets join the redactor."""
+    from mentionwatch.config import find_config, load_config
+    from mentionwatch.registry import Registry
+
+    registry = Registry.from_entry_points()
+    config = load_config(find_config(config_path), registry, unset_env_ok=unset_env_ok)
+    redactor.add(config.secrets)
+    if config.secrets_in_file and config.path.exists() and config.path.stat().st_mode & 0o077:
+        log.warning(
+            "%s holds secrets and other users can read it: `chmod 600 %s`, or move them to ${ENV} variables",
+            config.path,
+            config.path,
+        )
+    return config, registry
+
+
+def select(items: Sequence[T], wanted: list[str] | None, what: str, name: Callable[[T], str]) -> list[T]:
+    """The items `--brand`/`--source` name (all when none is named); a name not in the config is an error."""
+    if not wanted:
+        return list(items)
+    names = {name(i) for i in items}
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise UsageError(f"--{what} {', '.join(unknown)}: not in the config (configured: {', '.join(sorted(names))})")
+    return [i for i in items if name(i) in wanted]
+
+
+def pick_format(fmt: Format | None, output: Path | None) -> str:
+    """-f if given, else the output file's extension, else a table on a terminal and JSONL in a pipe."""
+    from mentionwatch.output import format_for_path
+
+    if output is not None:
+        return format_for_path(str(output), fmt.value if fmt else None)
+    if fmt is not None:
+        return fmt.value
+    return "table" if sys.stdout.isatty() else "jsonl"

@@ -1,0 +1,189 @@
+"""`mentionwatch scan`: fetch, match, score, dedupe and print."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mentionwatch.cli.app import EXIT_CODES_HELP, app
+from mentionwatch.cli.options import (
+    ConfigOpt,
+    Format,
+    QuietOpt,
+    Sort,
+    VerboseOpt,
+    fail,
+    load,
+    pick_format,
+    select,
+    setup_logging,
+)
+from mentionwatch.errors import ExitCode
+
+if TYPE_CHECKING:
+    from mentionwatch.pipeline import ScanEnv, ScanResult
+    from mentionwatch.redaction import Redactor
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def scan(
+    config_path: ConfigOpt = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WHEN",
+            help="How far back: 24h, 7d, 2w, 2026-11-01, 2026-11-01T08:00Z. Default: the config's, else 7d.",
+        ),
+    ] = None,
+    brand: Annotated[
+        list[str] | None, typer.Option("--brand", metavar="NAME", help="Only this brand (repeatable).")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", metavar="NAME", help="Only this source name (repeatable).")
+    ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="table, json, jsonl or csv. Default: table on a terminal, else jsonl."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (format from its extension unless -f)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, metavar="N", help="At most N mentions.")] = None,
+    sort: Annotated[Sort, typer.Option(help="newest first, or highest impact first.")] = Sort.newest,
+    health: Annotated[
+        Path | None, typer.Option("--health", metavar="FILE", help="Also write each source's health as JSON to FILE.")
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", metavar="DIR", help="Keep every response with its request in DIR (for --replay)."),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option("--replay", metavar="DIR", help="Re-run on the responses recorded in DIR, with no network."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Send unconditional requests (ignore ETag / Last-Modified).")
+    ] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fetch, match, score, dedupe and print mentions.
+
+    Examples:
+
+    \b
+      mentionwatch scan
+      mentionwatch scan --since 24h --brand Acme --sort impact --limit 20
+      mentionwatch scan -f jsonl | jq -r 'select(.sentiment_label=="negative") | .url'
+      mentionwatch scan -q -o mentions.csv            # from cron
+      mentionwatch scan --record bundle/ && mentionwatch scan --replay bundle/
+    """
+    import asyncio
+
+    from mentionwatch.config import DEFAULT_SINCE, parse_since
+    from mentionwatch.errors import UsageError
+    from mentionwatch.output import print_health, write, write_file, write_health
+    from mentionwatch.pipeline import ScanEnv, ScanRequest, run_scan
+    from mentionwatch.store import Store, default_state_path
+
+    redactor = setup_logging(verbose, quiet)
+    closers: list[Any] = []
+    try:
+        if record is not None and replay is not None:
+            raise UsageError("--record and --replay cannot be used together")
+        config, _ = load(config_path, redactor, unset_env_ok=replay is not None)
+        env = ScanEnv(now=lambda: datetime.now(UTC), store=Store(_state_path(default_state_path)))
+        closers.append(env.store)
+        if replay is not None:
+            env = _replay_env(replay, redactor)
+        elif record is not None:
+            from mentionwatch.replay import Recorder
+
+            env.recorder = Recorder(record, redactor, env.now())
+            closers.append(env.recorder)
+        elif config.http.cache and not no_cache:
+            from mentionwatch.cache import HttpCache, default_cache_path
+
+            env.cache = HttpCache(default_cache_path())
+            closers.append(env.cache)
+        if replay is None and record is None:
+            # Sources keep login sessions here. Not while recording: a bundle must hold the login exchange
+            # too, or its replay would need a session the recording never saw.
+            from platformdirs import user_cache_path
+
+            env.cache_dir = user_cache_path("mentionwatch")
+        now = env.now()
+        try:
+            since_at = parse_since(since or config.since or DEFAULT_SINCE, now)
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
+        brands = select(config.brands, brand, "brand", lambda b: b.name)
+        sources = select(config.sources, source, "source", lambda s: s.name)
+        fmt_name = pick_format(fmt, output)
+        request = ScanRequest(since=since_at, brands=brands, sources=sources, sort=sort.value, limit=limit)
+        # What is loaded by now (modules, config) lives until the process exits: frozen, the cyclic
+        # collector stops re-walking it during the scan and at exit (measured: 60-90 ms of a 0.7 s scan).
+        gc.freeze()
+        result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
+        if output is None:
+            write(result.mentions, fmt_name, sys.stdout, now=now)
+            sys.stdout.flush()
+        else:
+            write_file(result.mentions, fmt_name, output, now=now)
+        if health is not None:
+            write_health(result, health)
+        print_health(result, quiet=quiet, redact=redactor)
+    except KeyboardInterrupt:
+        sys.stderr.write("mentionwatch: interrupted\n")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except Exception as exc:  # one clear line, never a traceback that could carry a secret (-v shows it redacted)
+        raise fail(exc, redactor, verbose) from None
+    finally:
+        for closer in closers:
+            closer.close()
+    if result.interrupted:
+        sys.stderr.write("mentionwatch: interrupted; printed what was gathered\n")
+    raise typer.Exit(result.exit_code)
+
+
+def _replay_env(directory: Path, redactor: Redactor) -> ScanEnv:
+    from mentionwatch.errors import UsageError
+    from mentionwatch.pipeline import ScanEnv
+    from mentionwatch.replay import Replayer
+    from mentionwatch.store import Store
+
+    try:
+        replayer = Replayer(directory, redactor)
+        recorded_at = replayer.recorded_at
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"--replay {directory}: {exc}") from None
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    # The recorded scan's clock and no waiting: the same bundle gives the same output, at once.
+    return ScanEnv(now=lambda: recorded_at, store=Store(None), replayer=replayer, sleep=no_wait)
+
+
+def _run_with_progress(run: Any, env: ScanEnv, quiet: bool) -> ScanResult:
+    if quiet or not sys.stderr.isatty():
+        result: ScanResult = run()
+        return result
+    from mentionwatch.progress import ProgressDisplay
+
+    with ProgressDisplay() as display:
+        env.on_start = display.start
+        result = run()
+    return result
+
+
+def _state_path(default: Any) -> Path:
+    override = os.environ.get("MENTIONWATCH_STATE")
+    return Path(override) if override else Path(default())

@@ -1,0 +1,192 @@
+"""Impact and "needs a reply": what to act on first.
+
+Impact puts every mention on one 0-100 scale, whatever its source (see `impact_parts`); a mention needs a reply
+when it asks the brand something, or is negative and loud (see `reply_reason`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from mentionwatch.models import Mention
+from mentionwatch.text import URL
+
+
+def engagement_of(mention: Mention) -> int | None:
+    """The source's own engagement figures, added up: score/points, comments, likes, reposts, quotes."""
+    figures = [mention.score, mention.comments, mention.likes, mention.reposts, mention.quotes]
+    known = [max(0, f) for f in figures if f is not None]
+    return sum(known) if known else None
+
+
+def reach_of(mention: Mention) -> int | None:
+    """The audience: the author's followers, else the views the source counts, else unknown."""
+    if mention.followers is not None:
+        return max(0, mention.followers)
+    if mention.views is not None:
+        return max(0, mention.views)
+    return None
+
+
+# 100 followers or views are worth one engagement (a like, a point, a comment): ~1% is a typical rate.
+REACH_PER_ENGAGEMENT = 100
+# The absolute scale: 25 points per decade, 100 at 10,000 engagement-equivalents.
+POINTS_PER_DECADE = 25.0
+# How much the within-source percentile counts: at most 30%, less when the source gave few mentions (a
+# percentile among three is noise). The absolute scale keeps the larger share, so sources stay comparable.
+PERCENTILE_SHARE = 0.3
+PERCENTILE_HALF_AT = 10
+
+
+@dataclass(frozen=True)
+class ImpactParts:
+    """The terms of the impact formula for one mention (what `mentionwatch explain` prints)."""
+
+    group: str
+    engagement: int | None
+    reach: int | None
+    weight: float
+    absolute: float
+    percentile: float
+    peers: int
+    percentile_share: float
+    impact: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def absolute_impact(weight: float) -> float:
+    return min(100.0, POINTS_PER_DECADE * math.log10(1 + weight))
+
+
+def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
+    """Impact in [0, 100] for each mention, comparable across sources.
+
+        weight     = engagement + reach / 100
+        absolute   = min(100, 25 * log10(1 + weight))          100 at 10,000 engagement-equivalents
+        percentile = mid-rank of weight among the n mentions of the same source type in this scan, 0-100
+        share      = 0.3 * n / (n + 10)                         0.03 for one mention, 0.15 for ten, -> 0.3
+        impact     = (1 - share) * absolute + share * percentile
+
+    The absolute log scale makes a 2,000-point Hacker News story (~83 alone, ~89 atop 100 HN items)
+    outrank a reply with one like (~7 alone, ~26 atop 20 silent Mastodon posts) in any scan, even one with
+    a single item; the percentile lifts what stands out within its own source, so sources whose figures
+    run small (a Mastodon boost vs a Reddit upvote) still surface their best. A mention with no figures at
+    all weighs 0 and sits at its source's median: its impact is the percentile's share of 50.
+    """
+    groups: dict[str, list[float]] = {}
+    weights: list[tuple[str, int | None, int | None, float]] = []
+    for m in mentions:
+        engagement, reach = engagement_of(m), reach_of(m)
+        weight = (engagement or 0) + (reach or 0) / REACH_PER_ENGAGEMENT
+        group = m.source_type or m.source
+        groups.setdefault(group, []).append(weight)
+        weights.append((group, engagement, reach, weight))
+    sorted_groups = {g: sorted(ws) for g, ws in groups.items()}
+    out = []
+    for group, engagement, reach, weight in weights:
+        peers = sorted_groups[group]
+        n = len(peers)
+        below = bisect.bisect_left(peers, weight)
+        equal = bisect.bisect_right(peers, weight) - below
+        percentile = 100.0 * (below + 0.5 * equal) / n
+        share = PERCENTILE_SHARE * n / (n + PERCENTILE_HALF_AT)
+        absolute = absolute_impact(weight)
+        impact = round((1 - share) * absolute + share * percentile, 1)
+        out.append(
+            ImpactParts(
+                group=group,
+                engagement=engagement,
+                reach=reach,
+                weight=round(weight, 2),
+                absolute=round(absolute, 2),
+                percentile=round(percentile, 2),
+                peers=n,
+                percentile_share=round(share, 4),
+                impact=impact,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Needs a reply
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_LEAD_IN = re.compile(r"^(?:ask hn|ask reddit|q|question|help|psa)\s*:\s*|^[\"'“(\[]+", re.IGNORECASE)
+# A question to someone starts like one: "does Acme ...?", "how do I ...?", "anyone know ...?"
+_INTERROGATIVE = re.compile(
+    r"^(?:how|why|what|where|when|which|who|does|do|did|is|are|was|can|could|should|would|will|has|have"
+    r"|any(?:one|body| one)|some(?:one|body)|help)\b",
+    re.IGNORECASE,
+)
+# ... and these ask even without a question mark: "how do I export from Acme", "anyone know if Acme ...".
+_ASKING = re.compile(
+    r"^(?:how (?:do|can|does|should|would|to)\b|why (?:does|do|is|are|won't|doesn't|isn't|can't)\b"
+    r"|where (?:do|can|is|are)\b|is there\b|can (?:i|you|someone|anyone)\b"
+    r"|(?:does |has )?any(?:one|body| one) (?:know|have|tried|else)\b|please help\b)",
+    re.IGNORECASE,
+)
+
+
+def _term_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
+    return _compiled_term_pattern(tuple(terms))
+
+
+# `re` keeps 512 compiled patterns; a brand of a thousand terms makes more distinct ones than that, and
+# compiling one costs as much as the rest of a mention's scoring.
+@lru_cache(maxsize=4096)
+def _compiled_term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    alternatives = []
+    for term in terms:
+        term = term.strip().strip('"').casefold()
+        if term.endswith("*"):
+            alternatives.append(re.escape(term[:-1]) + r"\w*")
+        elif term:
+            alternatives.append(re.escape(term))
+    if not alternatives:
+        return None
+    return re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alternatives, key=len, reverse=True))})(?!\w)")
+
+
+def reply_reason(mention: Mention, reply_reach: int) -> str | None:
+    """Why the brand should answer this mention, or None: a question addressed to it (`@acme ...?`, "does
+    Acme ...?", "how do I ... in Acme"), or a negative mention from an author whose reach exceeds the
+    brand's `reply_reach`. English phrasing only; a question mark works in any language."""
+    text = URL.sub(" ", f"{mention.title}\n{mention.text}")
+    sentences = [_LEAD_IN.sub("", s.strip()) for s in _SENTENCE_BREAK.split(text) if s.strip()]
+    handles = [t.casefold() for t in mention.matched_terms if t.startswith("@")]
+    if handles:
+        # Addressed to the brand's handle: any question in it is for the brand.
+        asked = [s for s in sentences if s.endswith("?") or _ASKING.match(s)]
+        if asked:
+            return f"a question addressed to {handles[0]}: {asked[0][:120]!r}"
+    pattern = _term_pattern(mention.matched_terms)
+    if pattern is not None:
+        for sentence in sentences:
+            asks = (sentence.endswith("?") and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
+            if asks and pattern.search(sentence.casefold()):
+                return f"a question to the brand: {sentence[:120]!r}"
+    if mention.sentiment_label == "negative" and (mention.reach or 0) > reply_reach:
+        return f"negative ({mention.sentiment}) from an author with reach {mention.reach:,} > {reply_reach:,}"
+    return None
+
+
+
+
+def score_impact(mentions: Sequence[Mention], *, reply_reach: Mapping[str, int] | None = None) -> None:
+    """Set reach, engagement, impact and needs_reply on every mention (after sentiment: a negative mention
+    from a loud author needs a reply)."""
+    for mention, parts in zip(mentions, impact_parts(mentions), strict=True):
+        mention.engagement = parts.engagement
+        mention.reach = parts.reach
+        mention.impact = parts.impact
+        threshold = (reply_reach or {}).get(mention.brand or "", 1000)
+        mention.needs_reply = reply_reason(mention, threshold) is not None
