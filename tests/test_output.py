@@ -102,3 +102,13 @@ def test_format_from_extension() -> None:
     assert format_for_path("out.JSON", None) == "json"
     assert format_for_path("out.ndjson", None) == "jsonl"
     assert format_for_path("out.csv", "json") == "json"
+
+
+def test_the_output_fields_and_their_order_are_the_published_contract() -> None:
+    # Scripts index CSV columns: the order never changes, and new fields are appended (README, "Output").
+    assert FIELDS[:31] == (
+        "source", "id", "url", "link", "title", "text", "author", "published_at", "brand", "matched_terms",
+        "sentiment", "sentiment_label", "subjectivity", "impact", "reach", "engagement", "needs_reply", "score",
+        "comments", "likes", "reposts", "quotes", "views", "followers", "duplicates", "also_seen", "kind", "lang",
+        "undated", "source_type", "matched_query",
+    )  # fmt: skip

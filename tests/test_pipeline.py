@@ -41,15 +41,13 @@ class FakeConfig(SourceConfig):
     keep_source: str = ""
 
 
-class FakeSource(Source):
+class FakeSource(Source[FakeConfig]):
     """Yields the configured items as mentions, then fails or hangs if told to."""
 
     type = "fake"
-    Config = FakeConfig
     searchable: ClassVar[bool] = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, FakeConfig)
         for i, text in enumerate(self.config.items):
             yield Mention(
                 source=self.config.keep_source,

@@ -184,7 +184,7 @@ class _FileSchema(BaseModel):
 class ConfiguredSource:
     """One source entry: its adapter class and its validated config."""
 
-    cls: type[Source]
+    cls: type[Source[Any]]
     config: SourceConfig
 
     @property

@@ -3,114 +3,61 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-# Output field names and their order: a contract with scripts and spreadsheets (README documents it).
-FIELDS: tuple[str, ...] = (
-    "source",
-    "id",
-    "url",
-    "link",
-    "title",
-    "text",
-    "author",
-    "published_at",
-    "brand",
-    "matched_terms",
-    "sentiment",
-    "sentiment_label",
-    "subjectivity",
-    "impact",
-    "reach",
-    "engagement",
-    "needs_reply",
-    "score",
-    "comments",
-    "likes",
-    "reposts",
-    "quotes",
-    "views",
-    "followers",
-    "duplicates",
-    "also_seen",
-    "kind",
-    "lang",
-    "undated",
-    "source_type",
-    "matched_query",
-)
-
-# What a source may set; the rest is computed by the pipeline and recomputed when re-read from JSONL.
-SOURCE_FIELDS: frozenset[str] = frozenset(
-    {
-        "source",
-        "id",
-        "url",
-        "link",
-        "title",
-        "text",
-        "author",
-        "published_at",
-        "score",
-        "comments",
-        "likes",
-        "reposts",
-        "quotes",
-        "views",
-        "followers",
-        "kind",
-        "lang",
-        "undated",
-        "source_type",
-    }
-)
-_INT_FIELDS = ("score", "comments", "likes", "reposts", "quotes", "views", "followers")
+# Field metadata: whether a source adapter may set the field (and the `jsonl` source reads it back from an
+# export), or the pipeline computes it (dropped when an export is read back, and made again).
+_SOURCE = {"source": True}
+_COMPUTED = {"source": False}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Mention:
     """One post, comment, article or video that may mention a brand.
 
     `url` is the permalink of the mention itself; `link` is the external page it points to, if any.
+
+    The fields are declared once, here, in their output order: that order is a contract with scripts and
+    spreadsheets (FIELDS, the CSV header, the README), so a new field goes at the end. Each field's metadata
+    says whether a source sets it or the pipeline computes it.
     """
 
-    source: str
-    id: str
-    url: str
-    published_at: datetime
-    title: str = ""
-    text: str = ""
-    author: str = ""
-    link: str | None = None
-    kind: str = ""
-    lang: str | None = None
-    source_type: str = ""
-    # True when the source gave no date and `published_at` is when mentionwatch first saw it.
-    undated: bool = False
+    source: str = field(metadata=_SOURCE)
+    id: str = field(metadata=_SOURCE)
+    url: str = field(metadata=_SOURCE)
+    link: str | None = field(default=None, metadata=_SOURCE)
+    title: str = field(default="", metadata=_SOURCE)
+    text: str = field(default="", metadata=_SOURCE)
+    author: str = field(default="", metadata=_SOURCE)
+    published_at: datetime = field(metadata=_SOURCE)
+    brand: str | None = field(default=None, metadata=_COMPUTED)
+    matched_terms: list[str] = field(default_factory=list, metadata=_COMPUTED)
+    sentiment: float | None = field(default=None, metadata=_COMPUTED)
+    sentiment_label: str | None = field(default=None, metadata=_COMPUTED)
+    subjectivity: float | None = field(default=None, metadata=_COMPUTED)
+    impact: float | None = field(default=None, metadata=_COMPUTED)
+    reach: int | None = field(default=None, metadata=_COMPUTED)
+    engagement: int | None = field(default=None, metadata=_COMPUTED)
+    needs_reply: bool = field(default=False, metadata=_COMPUTED)
     # Engagement figures as the source gives them (None: the source does not say).
-    score: int | None = None
-    comments: int | None = None
-    likes: int | None = None
-    reposts: int | None = None
-    quotes: int | None = None
-    views: int | None = None
-    followers: int | None = None
-    # Set by the pipeline.
-    brand: str | None = None
-    matched_terms: list[str] = field(default_factory=list)
-    sentiment: float | None = None
-    sentiment_label: str | None = None
-    subjectivity: float | None = None
-    reach: int | None = None
-    engagement: int | None = None
-    impact: float | None = None
-    needs_reply: bool = False
-    also_seen: list[dict[str, str]] = field(default_factory=list)
-    duplicates: int = 0
+    score: int | None = field(default=None, metadata=_SOURCE)
+    comments: int | None = field(default=None, metadata=_SOURCE)
+    likes: int | None = field(default=None, metadata=_SOURCE)
+    reposts: int | None = field(default=None, metadata=_SOURCE)
+    quotes: int | None = field(default=None, metadata=_SOURCE)
+    views: int | None = field(default=None, metadata=_SOURCE)
+    followers: int | None = field(default=None, metadata=_SOURCE)
+    duplicates: int = field(default=0, metadata=_COMPUTED)
+    also_seen: list[dict[str, Any]] = field(default_factory=list, metadata=_COMPUTED)
+    kind: str = field(default="", metadata=_SOURCE)
+    lang: str | None = field(default=None, metadata=_SOURCE)
+    # True when the source gave no date and `published_at` is when mentionwatch first saw it.
+    undated: bool = field(default=False, metadata=_SOURCE)
+    source_type: str = field(default="", metadata=_SOURCE)
     # The brand query's alternative that matched (None when one of the brand's `terms` did).
-    matched_query: str | None = None
+    matched_query: str | None = field(default=None, metadata=_COMPUTED)
 
     def __post_init__(self) -> None:
         if self.published_at.tzinfo is None:
@@ -149,7 +96,7 @@ class Mention:
         for name in _INT_FIELDS:
             if name in kwargs:
                 kwargs[name] = int(kwargs[name])
-        for name in ("id", "url", "title", "text", "author", "source", "kind", "source_type"):
+        for name in _STR_FIELDS:
             if name in kwargs:
                 kwargs[name] = str(kwargs[name])
         kwargs["published_at"] = parse_time(str(kwargs["published_at"]))
@@ -157,6 +104,14 @@ class Mention:
         kwargs["undated"] = bool(kwargs.get("undated", False))
         return cls(**kwargs)
 
+
+# Output field names and their order (see the class docstring).
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Mention))
+# What a source may set; the rest is computed by the pipeline and recomputed when re-read from JSONL.
+SOURCE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Mention) if f.metadata["source"])
+# How the export form's values are read back (annotations are strings under `from __future__ import annotations`).
+_INT_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type == "int | None")
+_STR_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type == "str")
 
 _LONG_FRACTION = re.compile(r"(\.\d{7,})")
 

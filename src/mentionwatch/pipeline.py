@@ -180,7 +180,7 @@ async def fetch_all(
 
 
 async def _run_source(
-    source: Source,
+    source: Source[Any],
     http: SourceHttp,
     health: SourceHealth,
     terms: Sequence[str],

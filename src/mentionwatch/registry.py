@@ -23,7 +23,7 @@ class Registry:
 
     def __init__(
         self,
-        sources: Mapping[str, type[Source]],
+        sources: Mapping[str, type[Source[Any]]],
         broken: Mapping[str, str] | None = None,
         *,
         unloaded: Mapping[str, EntryPoint] | None = None,
@@ -39,7 +39,7 @@ class Registry:
             found[ep.name] = ep
         return cls({}, unloaded=found)
 
-    def get(self, type_name: str) -> type[Source] | None:
+    def get(self, type_name: str) -> type[Source[Any]] | None:
         ep = self._unloaded.pop(type_name, None)
         if ep is not None:
             self._load(ep)
@@ -48,7 +48,7 @@ class Registry:
     def names(self) -> list[str]:
         return sorted({*self._sources, *self._unloaded})
 
-    def items(self) -> list[tuple[str, type[Source]]]:
+    def items(self) -> list[tuple[str, type[Source[Any]]]]:
         for name in list(self._unloaded):
             self.get(name)
         return sorted(self._sources.items())

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -80,15 +80,20 @@ class SourceContext:
     cache_dir: Path | None = None
 
 
-class Source(ABC):
+ConfigT = TypeVar("ConfigT", bound=SourceConfig)
+
+
+class Source(ABC, Generic[ConfigT]):
     """A service mentionwatch can search or read.
 
-    Subclasses set `type`, a nested `Config`, and implement `fetch`. Keep the JSON-to-Mention step a pure
-    function so it can be tested on real recorded payloads.
+    Subclass `Source[YourConfig]`, set `type`, and implement `fetch`; `self.config` is then typed as your
+    config, and `Config` (what the YAML is validated against) is taken from that parameter. Keep the
+    JSON-to-Mention step a pure function so it can be tested on real recorded payloads.
     """
 
     type: ClassVar[str]
-    # `builtins.type`: inside this class body, `type` is the adapter's name attribute.
+    # `builtins.type`: inside this class body, `type` is the adapter's name attribute. Set from the class's
+    # `Source[...]` parameter by __init_subclass__, so it is declared once.
     Config: ClassVar[builtins.type[SourceConfig]] = SourceConfig
     # False for feeds and files: fetched once per scan and matched locally, not searched per term.
     searchable: ClassVar[bool] = True
@@ -97,7 +102,15 @@ class Source(ABC):
     # The service's documented request budget; requests are paced to stay under it. None: no known limit.
     requests_per_minute: ClassVar[float | None] = None
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Source:
+                (config,) = get_args(base)
+                if isinstance(config, builtins.type) and issubclass(config, SourceConfig):
+                    cls.Config = config
+
+    def __init__(self, config: ConfigT, context: SourceContext) -> None:
         self.config = config
         self.context = context
 

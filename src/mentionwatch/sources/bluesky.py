@@ -17,11 +17,22 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
-from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
-from mentionwatch.models import Mention, format_time, from_epoch, parse_time
-from mentionwatch.source import Source, SourceConfig, SourceContext
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import normalize_space
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    RateLimited,
+    Source,
+    SourceConfig,
+    SourceContext,
+    TimedOut,
+    Unauthorized,
+    format_time,
+    from_epoch,
+    normalize_space,
+    parse_time,
+)
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +208,7 @@ def parse_profiles(payload: Any) -> dict[str, int]:
     return out
 
 
-class BlueskySource(Source):
+class BlueskySource(Source[BlueskyConfig]):
     """Bluesky posts matching a term, newest first (searchPosts; needs a handle and an app password).
 
     Search needs a login: the public AppView (public.api.bsky.app) has refused anonymous `searchPosts` with 403
@@ -208,13 +219,12 @@ class BlueskySource(Source):
     """
 
     type = "bluesky"
-    Config = BlueskyConfig
     credentials = "yes"
     # docs.bsky.app "Rate Limits": 3000 requests per 5 minutes per IP across all routes (the recorded answers
     # carry `RateLimit-Policy: 3000;w=300`).
     requests_per_minute: ClassVar[float | None] = 600
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(self, config: BlueskyConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._session: Session | None = None
         self._cache_read = False
@@ -230,7 +240,6 @@ class BlueskySource(Source):
         return self.config.base_url.rstrip("/")
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, BlueskyConfig)
         cfg = self.config
         if not term:
             return
@@ -335,7 +344,6 @@ class BlueskySource(Source):
         return Session.from_api(resp.json())
 
     async def _login(self) -> Session:
-        assert isinstance(self.config, BlueskyConfig)
         cfg = self.config
         try:
             resp = await self.context.http.post(
@@ -349,7 +357,6 @@ class BlueskySource(Source):
         return Session.from_api(resp.json())
 
     def _cache_path(self) -> Path | None:
-        assert isinstance(self.config, BlueskyConfig)
         if self.context.cache_dir is None:
             return None
         # One file per account and server; the name reveals neither.

@@ -10,11 +10,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mentionwatch.errors import BadPayload
-from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import normalize_space
+from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, normalize_space, parse_time
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +100,7 @@ def top_days(since: datetime, now: datetime) -> int:
     return max(1, math.ceil((now - since) / timedelta(days=1)))
 
 
-class DevtoSource(Source):
+class DevtoSource(Source[DevtoConfig]):
     """DEV Community (dev.to) articles: the site's newest, or chosen tags'. No credentials.
 
     Not searchable: the public API has no full-text search, so the articles are read once per scan and the
@@ -111,7 +108,6 @@ class DevtoSource(Source):
     """
 
     type = "devto"
-    Config = DevtoConfig
     searchable = False
     credentials = "no"
     # forem/forem config/initializers/rack_attack.rb: `throttle("api_throttle", limit: 3, period: 1)` on GET /api/*
@@ -119,7 +115,6 @@ class DevtoSource(Source):
     requests_per_minute = 180.0
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, DevtoConfig)
         if not self.config.tags:
             async for mention in self._latest(since):
                 yield mention
@@ -134,7 +129,6 @@ class DevtoSource(Source):
 
     async def _latest(self, since: datetime) -> AsyncIterator[Mention]:
         """`/api/articles/latest`: every published article, newest first (`sort=desc` on the index)."""
-        assert isinstance(self.config, DevtoConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/articles/latest"
         for page in range(1, cfg.max_pages + 1):
@@ -155,7 +149,6 @@ class DevtoSource(Source):
         (forem/forem app/services/article_api_index_service.rb, `tag_articles`): there is no newest-first order
         to stop in, so `top` is the server-side since filter (whole days) and every page is read, filtered here.
         """
-        assert isinstance(self.config, DevtoConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/articles"
         days = top_days(since, self.context.now())

@@ -11,13 +11,21 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr
 
-from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import Response
-from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig, since_split
-from mentionwatch.source import json_dict as _dict
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import markdown_to_text
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    RateLimited,
+    Response,
+    Source,
+    SourceConfig,
+    Unauthorized,
+    markdown_to_text,
+    parse_time,
+    since_split,
+)
+from mentionwatch.plugin import json_dict as _dict
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +132,7 @@ def _message(response: Response | None) -> str:
     return message if isinstance(message, str) else ""
 
 
-class GitHubSource(Source):
+class GitHubSource(Source[GitHubConfig]):
     """GitHub issues and pull requests mentioning a term (REST search). Token optional.
 
     Discussions are not searched: the REST API has no discussion search (only GraphQL's `search(type: DISCUSSION)`,
@@ -132,17 +140,14 @@ class GitHubSource(Source):
     """
 
     type = "github"
-    Config = GitHubConfig
     credentials = "optional"
     # docs.github.com/rest/search/search#rate-limit: 10 search requests/min unauthenticated, 30/min with a token.
     requests_per_minute = 10
 
     def rate_per_minute(self) -> float | None:
-        assert isinstance(self.config, GitHubConfig)
         return 30 if self.config.token and self.config.token.get_secret_value() else self.requests_per_minute
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, GitHubConfig)
         if not term:
             return
         for kind in self.config.kinds:
@@ -150,7 +155,6 @@ class GitHubSource(Source):
                 yield mention
 
     async def _search(self, term: str, kind: str, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, GitHubConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/search/issues"
         query = build_query(term, kind, since, cfg.qualifiers)
@@ -182,7 +186,6 @@ class GitHubSource(Source):
             page = following
 
     def _headers(self) -> dict[str, str]:
-        assert isinstance(self.config, GitHubConfig)
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         token = self.config.token.get_secret_value() if self.config.token else ""
         if token:

@@ -8,11 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.errors import BadPayload
-from mentionwatch.models import Mention, from_epoch, parse_time
-from mentionwatch.source import Source, SourceConfig
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, from_epoch, html_to_text, parse_time
+from mentionwatch.plugin import json_int as _int
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
 
@@ -71,16 +68,14 @@ def parse_page(payload: Any) -> tuple[list[Mention], int]:
     return mentions, int(payload.get("nbPages") or 0)
 
 
-class HackerNewsSource(Source):
+class HackerNewsSource(Source[HackerNewsConfig]):
     """Hacker News stories and comments via hn.algolia.com `search_by_date`. No credentials."""
 
     type = "hackernews"
-    Config = HackerNewsConfig
     # hn.algolia.com/api: "limited to 10,000 requests per hour per IP address".
     requests_per_minute = 10_000 / 60
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, HackerNewsConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/search_by_date"
         page = 0

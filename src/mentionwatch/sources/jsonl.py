@@ -13,9 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.errors import BadPayload, FetchError
-from mentionwatch.models import Mention
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.plugin import BadPayload, FetchError, Mention, Source, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +39,13 @@ def parse_lines(lines: list[str], *, default_source: str, where: str) -> tuple[l
     return mentions, problems
 
 
-class JsonlSource(Source):
+class JsonlSource(Source[JsonlConfig]):
     """Re-reads exports (to re-score or re-filter them) and takes mentions from any other tool."""
 
     type = "jsonl"
-    Config = JsonlConfig
     searchable = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, JsonlConfig)
         text, where = await self._read(self.config)
         mentions, problems = parse_lines(text.splitlines(), default_source=self.name, where=where)
         for problem in problems[:20]:

@@ -9,12 +9,9 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.errors import BadPayload
-from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig, since_split
-from mentionwatch.source import json_dict as _dict
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import markdown_to_text
+from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, markdown_to_text, parse_time, since_split
+from mentionwatch.plugin import json_dict as _dict
+from mentionwatch.plugin import json_int as _int
 
 PAGE_LIMIT = 50  # the largest `limit` Lemmy accepts
 
@@ -108,18 +105,16 @@ def parse_page(payload: Any, type_: str = "Posts") -> list[Mention]:
     return mentions
 
 
-class LemmySource(Source):
+class LemmySource(Source[LemmyConfig]):
     """Lemmy posts (and optionally comments) mentioning a term, via any instance's search. No credentials."""
 
     type = "lemmy"
-    Config = LemmyConfig
     credentials = "no"
     # Lemmy's default search rate limit is 60 requests per 600 s per IP (local_site_rate_limit.search /
     # search_per_second); each instance's admin can change it.
     requests_per_minute = 6
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, LemmyConfig)
         if not term:
             return
         types = ("Posts", "Comments") if self.config.include_comments else ("Posts",)
@@ -128,7 +123,6 @@ class LemmySource(Source):
                 yield mention
 
     async def _search(self, term: str, type_: str, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, LemmyConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/v3/search"
         for page in range(1, cfg.max_pages + 1):

@@ -11,11 +11,19 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mentionwatch.errors import BadPayload, FetchError, Unauthorized
-from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    Source,
+    SourceConfig,
+    SourceContext,
+    Unauthorized,
+    html_to_text,
+    parse_time,
+    since_split,
+)
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +145,7 @@ def next_max_id(link_header: str | None) -> str | None:
     return None
 
 
-class MastodonSource(Source):
+class MastodonSource(Source[MastodonConfig]):
     """Mastodon statuses: public hashtag timelines (no login), and full-text status search with a token.
 
     Hashtag timelines are read once per scan whatever the terms (their statuses are matched locally); search
@@ -147,23 +155,20 @@ class MastodonSource(Source):
     """
 
     type = "mastodon"
-    Config = MastodonConfig
     credentials = "optional"
     # docs.joinmastodon.org/api/rate-limits: 300 requests per 5 minutes per account (or per IP without one).
     requests_per_minute: ClassVar[float | None] = 60
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(self, config: MastodonConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._tags_read = False
         self._warned_no_token = False
 
     def _headers(self) -> dict[str, str]:
-        assert isinstance(self.config, MastodonConfig)
         token = _secret(self.config.token)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, MastodonConfig)
         cfg = self.config
         errors: list[FetchError] = []
         # Terms are fetched concurrently on one instance; the first call reads the tags for all of them
@@ -196,7 +201,6 @@ class MastodonSource(Source):
             raise errors[0]
 
     async def _tag_timeline(self, tag: str, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, MastodonConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/v1/timelines/tag/{quote(tag, safe='')}"
         params: dict[str, Any] = {"limit": 40}
@@ -226,7 +230,6 @@ class MastodonSource(Source):
             params["max_id"] = cursor
 
     async def _search(self, term: str, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, MastodonConfig)
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/v2/search"
         params: dict[str, Any] = {"q": term, "type": "statuses", "limit": 40}

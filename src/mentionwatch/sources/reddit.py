@@ -14,11 +14,18 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mentionwatch.errors import BadPayload, Unauthorized
-from mentionwatch.models import Mention, from_epoch
-from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import (
+    BadPayload,
+    Mention,
+    Source,
+    SourceConfig,
+    SourceContext,
+    Unauthorized,
+    from_epoch,
+    html_to_text,
+    since_split,
+)
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +182,7 @@ def parse_listing(payload: Any) -> tuple[list[Mention], str | None]:
     return mentions, after if isinstance(after, str) and after else None
 
 
-class RedditSource(Source):
+class RedditSource(Source[RedditConfig]):
     """Reddit posts matching a term, newest first (search API; OAuth app credentials optional).
 
     Without `client_id`/`client_secret` it reads the public `www.reddit.com/search.json`, which Reddit limits
@@ -184,17 +191,15 @@ class RedditSource(Source):
     """
 
     type = "reddit"
-    Config = RedditConfig
     credentials = "optional"
     # Reddit Data API Wiki (support.reddithelp.com, in force since 2023-07-01): 100 queries per minute per OAuth
     # client id, 10 per minute without OAuth. The class states the anonymous one; `rate_per_minute` the OAuth one.
     requests_per_minute: ClassVar[float | None] = 10
 
     def rate_per_minute(self) -> float | None:
-        assert isinstance(self.config, RedditConfig)
         return 100 if self.config.uses_oauth else self.requests_per_minute
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(self, config: RedditConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         self._token: str | None = None
         self._token_expires: datetime | None = None
@@ -202,7 +207,6 @@ class RedditSource(Source):
         self._token_lock = asyncio.Lock()
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, RedditConfig)
         cfg = self.config
         # `/r/a+b/search` with `restrict_sr=1` searches several subreddits at once (a multireddit path).
         scope = f"/r/{'+'.join(cfg.subreddits)}" if cfg.subreddits else ""
@@ -233,7 +237,6 @@ class RedditSource(Source):
             params["after"] = after
 
     async def _get(self, url: str, params: dict[str, Any]) -> Any:
-        assert isinstance(self.config, RedditConfig)
         if not self.config.uses_oauth:
             try:
                 return await self.context.http.get_json(url, params=params)
@@ -259,7 +262,6 @@ class RedditSource(Source):
 
     async def _access_token(self) -> str:
         """An app-only OAuth token (Reddit OAuth2 wiki, "Application Only OAuth": client credentials grant)."""
-        assert isinstance(self.config, RedditConfig)
         cfg = self.config
         async with self._token_lock:
             now = self.context.now()

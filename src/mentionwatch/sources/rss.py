@@ -21,12 +21,17 @@ from xml.etree import ElementTree
 
 from pydantic import Field, model_validator
 
-from mentionwatch.errors import BadPayload, FetchError
-from mentionwatch.http import Response, reject_html
-from mentionwatch.models import Mention
-from mentionwatch.source import Source, SourceConfig
-from mentionwatch.text import html_to_text
-from mentionwatch.urls import unwrap_redirect
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    Response,
+    Source,
+    SourceConfig,
+    html_to_text,
+    reject_html,
+    unwrap_redirect,
+)
 
 # Feeds up to this size are parsed on the event loop (64 KB: a few milliseconds); bigger ones in a thread.
 INLINE_PARSE_BYTES = 64 * 1024
@@ -298,15 +303,13 @@ def _is_local(url: str) -> bool:
     return scheme in ("", "file") or (len(scheme) == 1 and url[1:3] in (":\\", ":/"))  # C:\ paths
 
 
-class RssSource(Source):
+class RssSource(Source[RssConfig]):
     """Any RSS or Atom feed: news sites, blogs, Google Alerts (feed delivery), Google News searches."""
 
     type = "rss"
-    Config = RssConfig
     searchable = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, RssConfig)
         urls = self.config.feed_urls()
 
         async def read(url: str) -> tuple[list[Mention], FetchError | None]:

@@ -11,12 +11,21 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.models import Mention, from_epoch
-from mentionwatch.source import Source, SourceConfig, SourceContext, since_split
-from mentionwatch.source import json_dict as _dict
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    RateLimited,
+    Source,
+    SourceConfig,
+    SourceContext,
+    Unauthorized,
+    from_epoch,
+    html_to_text,
+    since_split,
+)
+from mentionwatch.plugin import json_dict as _dict
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +107,16 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-class StackExchangeSource(Source):
+class StackExchangeSource(Source[StackExchangeConfig]):
     """Stack Overflow (or any Stack Exchange site) questions mentioning a term. App key optional."""
 
     type = "stackexchange"
-    Config = StackExchangeConfig
     credentials = "optional"
     # api.stackexchange.com/docs/throttle: more than 30 requests a second from one IP are dropped. The daily quota
     # (300 without a key, 10,000 with one) is watched through `quota_remaining` instead.
     requests_per_minute = 30 * 60
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(self, config: StackExchangeConfig, context: SourceContext) -> None:
         super().__init__(config, context)
         # `backoff` applies to the method, whichever term asked: terms are fetched concurrently, so the wait
         # and the request it guards are serialised through one lock.
@@ -117,7 +125,6 @@ class StackExchangeSource(Source):
         self._quota_low = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, StackExchangeConfig)
         cfg = self.config
         if not term:
             return
@@ -162,7 +169,6 @@ class StackExchangeSource(Source):
 
     def _check_quota(self, payload: dict[str, Any]) -> bool:
         """True when the daily quota is (nearly) spent: stop here and keep what was found."""
-        assert isinstance(self.config, StackExchangeConfig)
         remaining = _number(payload.get("quota_remaining"))
         if remaining is None or remaining > self.config.min_quota:
             return False

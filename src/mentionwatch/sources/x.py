@@ -10,12 +10,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from mentionwatch.errors import BadPayload
-from mentionwatch.models import Mention, from_epoch, parse_time
-from mentionwatch.source import Source, SourceConfig
-from mentionwatch.source import json_dict as _dict
-from mentionwatch.source import json_int as _int
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, from_epoch, html_to_text, parse_time
+from mentionwatch.plugin import json_dict as _dict
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +169,10 @@ def parse_page(payload: Any) -> tuple[list[Mention], str | None]:
     return mentions, token if isinstance(token, str) and token else None
 
 
-class XSource(Source):
+class XSource(Source[XConfig]):
     """X (Twitter) posts matching a term from the last 7 days (API v2 recent search; a bearer token is required)."""
 
     type = "x"
-    Config = XConfig
     credentials = "yes"
     # developer.x.com GET /2/tweets/search/recent reference: "450 requests per 15-minute window" with app-only
     # auth (the recorded answer's `x-rate-limit-limit: 450`), i.e. 30 a minute. Lower plans allow less; their 429s
@@ -185,7 +181,6 @@ class XSource(Source):
     _told_window = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, XConfig)
         if not term:
             return
         cfg = self.config

@@ -10,11 +10,20 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from mentionwatch.errors import BadPayload, FetchError, RateLimited, Unauthorized
-from mentionwatch.http import Response, public_url
-from mentionwatch.models import Mention, parse_time
-from mentionwatch.source import Source, SourceConfig, since_split
-from mentionwatch.text import html_to_text
+from mentionwatch.plugin import (
+    BadPayload,
+    FetchError,
+    Mention,
+    RateLimited,
+    Response,
+    Source,
+    SourceConfig,
+    Unauthorized,
+    html_to_text,
+    parse_time,
+    public_url,
+    since_split,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +191,7 @@ def reclassify(exc: FetchError) -> FetchError | None:
     return classify_error(response.status, response.url, payload)
 
 
-class YouTubeSource(Source):
+class YouTubeSource(Source[YouTubeConfig]):
     """YouTube videos matching a term, newest first (YouTube Data API v3; an API key is required).
 
     Quota (developers.google.com/youtube/v3/determine_quota_cost): a search.list call costs 100 of a project's
@@ -192,13 +201,11 @@ class YouTubeSource(Source):
     """
 
     type = "youtube"
-    Config = YouTubeConfig
     credentials = "yes"
     # The documented limit is a daily quota (above), not a rate: no per-minute pacing would keep within it.
     requests_per_minute = None
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        assert isinstance(self.config, YouTubeConfig)
         if not term:
             return
         cfg = self.config

@@ -1,0 +1,51 @@
+"""The plugin API: everything a third-party source or sentiment scorer may import from mentionwatch.
+
+Write `from mentionwatch.plugin import Source, SourceConfig, Mention, ...`. What is listed in `__all__` is
+kept compatible across releases; every other module is internal and may change. The built-in adapters
+import from here only (tests/test_plugin_api.py checks that, and the exact list below).
+
+- A source: subclass `Source[YourConfig]` (your config subclasses `SourceConfig`), set `type`, implement the
+  async generator `fetch(term, since)`, and register the class under the `mentionwatch.sources` entry point.
+  `self.context.http` (a `SourceHttp`) is the shared client: `get`, `get_json`, `post` return a `Response` or
+  raise a `FetchError` subclass, which becomes the source's health state.
+- A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
+  under the `mentionwatch.scorers` entry point.
+"""
+
+from __future__ import annotations
+
+from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
+from mentionwatch.http import Response, SourceHttp, public_url, reject_html
+from mentionwatch.models import Mention, format_time, from_epoch, parse_time
+from mentionwatch.sentiment import Sentiment, SentimentScorer
+from mentionwatch.source import Source, SourceConfig, SourceContext, json_dict, json_int, since_split
+from mentionwatch.text import html_to_text, markdown_to_text, normalize_space
+from mentionwatch.urls import unwrap_redirect
+
+__all__ = [
+    "BadPayload",
+    "FetchError",
+    "Mention",
+    "RateLimited",
+    "Response",
+    "Sentiment",
+    "SentimentScorer",
+    "Source",
+    "SourceConfig",
+    "SourceContext",
+    "SourceHttp",
+    "TimedOut",
+    "Unauthorized",
+    "format_time",
+    "from_epoch",
+    "html_to_text",
+    "json_dict",
+    "json_int",
+    "markdown_to_text",
+    "normalize_space",
+    "parse_time",
+    "public_url",
+    "reject_html",
+    "since_split",
+    "unwrap_redirect",
+]
