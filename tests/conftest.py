@@ -168,6 +168,40 @@ def run_cli(tmp_path: Path) -> Callable[..., Run]:
     return run
 
 
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    """Run the `mentionwatch` app in this process (Typer's CliRunner): the same environment as `run_cli`, at a
+    fraction of a subprocess's cost. For what needs a real process (the installed script, signals, the
+    subprocess network guard), use `run_cli` and mark the test `e2e`."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    from mentionwatch.cli import app
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+        # `timeout` is run_cli's; in-process, a stuck scan is cut short by its own source deadlines.
+        full_env = {k: v for k, v in cli_env(tmp_path, env).items() if k != "PYTHONPATH"}
+        gone = [k for k in os.environ if k.startswith("MENTIONWATCH_") and k not in full_env]
+        result = CliRunner().invoke(app, list(args), input=stdin, env={**full_env, **dict.fromkeys(gone)})
+        # `scan` freezes what is alive for the rest of its process (see cli/scan.py); this process goes on.
+        gc.unfreeze()
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs the real command in a subprocess is an end-to-end test: it must say so (`-m e2e`)."""
+    unmarked = [i.nodeid for i in items if "run_cli" in getattr(i, "fixturenames", ()) and not i.get_closest_marker("e2e")]
+    if unmarked:
+        raise pytest.UsageError(f"tests using run_cli must be marked e2e: {', '.join(unmarked)}")
+
+
 def cli_command(*args: str) -> list[str]:
     exe = Path(sys.executable).with_name("mentionwatch")
     return [str(exe) if exe.exists() else "mentionwatch", *args]

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 from conftest import LoopbackServer, Reply, Request, Run, cli_command, cli_env, fixture_path
 
 HN = fixture_path("hackernews", "search_by_date_query_nodejs_2017.json").read_bytes()
@@ -96,9 +98,9 @@ http:
     return path
 
 
-def test_every_fault_at_once(tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]) -> None:
+def test_every_fault_at_once(tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]) -> None:
     health_file = tmp_path / "health.json"
-    run = run_cli(
+    run = cli(
         "scan", "-c", str(fault_config(tmp_path, server)), "-f", "jsonl", "--health", str(health_file), timeout=60
     )
     assert run.code == 3, run.stderr
@@ -122,19 +124,19 @@ def test_every_fault_at_once(tmp_path: Path, server: LoopbackServer, run_cli: Ca
         assert f"{state:<12} {name}" in run.stderr
 
 
-def test_redirect_to_file_never_reads_it(tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]) -> None:
+def test_redirect_to_file_never_reads_it(tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]) -> None:
     server.route("/api/v1/search_by_date", Reply(302, b"", {"Location": "file:///etc/passwd"}))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         f"brands:\n  - name: R\n    terms: [root]\nsources:\n  - type: hackernews\n    base_url: {server.url}/api/v1\n"
     )
-    run = run_cli("scan", "-c", str(cfg), "-f", "jsonl")
+    run = cli("scan", "-c", str(cfg), "-f", "jsonl")
     assert run.code == 4
     assert "root:" not in run.stdout + run.stderr
 
 
 def test_unchanged_feed_costs_a_304_and_prints_the_same(
-    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
 ) -> None:
     def feed(req: Request) -> Reply:
         if req.headers.get("if-none-match") == '"v1"':
@@ -148,18 +150,18 @@ def test_unchanged_feed_costs_a_304_and_prints_the_same(
         f"sources:\n  - type: rss\n    urls: [{server.url}/feed.xml]\n"
     )
     health = tmp_path / "h.json"
-    first = run_cli("scan", "-c", str(cfg), "-f", "jsonl")
-    second = run_cli("scan", "-c", str(cfg), "-f", "jsonl", "--health", str(health))
+    first = cli("scan", "-c", str(cfg), "-f", "jsonl")
+    second = cli("scan", "-c", str(cfg), "-f", "jsonl", "--health", str(health))
     assert first.code == second.code == 0
     assert second.stdout == first.stdout and len(first.stdout.splitlines()) == 20
     assert json.loads(health.read_text())["sources"][0]["state"] == "not modified"
     assert [r.headers.get("if-none-match") for r in server.requests] == [None, '"v1"']
-    third = run_cli("scan", "-c", str(cfg), "-f", "jsonl", "--no-cache")
+    third = cli("scan", "-c", str(cfg), "-f", "jsonl", "--no-cache")
     assert third.stdout == first.stdout and server.requests[-1].headers.get("if-none-match") is None
 
 
 def test_record_then_replay_gives_the_same_output_with_no_network(
-    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
 ) -> None:
     server.route("/api/v1/search_by_date", Reply(200, HN, JSON))
     server.route("/feed.xml", Reply(200, ALERTS))
@@ -171,10 +173,10 @@ def test_record_then_replay_gives_the_same_output_with_no_network(
     )
     bundle = tmp_path / "bundle"
     env = {"FEED_KEY": "very-secret-feed-key"}
-    recorded = run_cli("scan", "-c", str(cfg), "-f", "jsonl", "--since", "2017-01-01", "--record", str(bundle), env=env)
+    recorded = cli("scan", "-c", str(cfg), "-f", "jsonl", "--since", "2017-01-01", "--record", str(bundle), env=env)
     assert recorded.code == 0 and recorded.stdout
     served = len(server.requests)
-    replayed = run_cli("scan", "-c", str(cfg), "-f", "jsonl", "--since", "2017-01-01", "--replay", str(bundle))
+    replayed = cli("scan", "-c", str(cfg), "-f", "jsonl", "--since", "2017-01-01", "--replay", str(bundle))
     assert replayed.code == 0, replayed.stderr
     assert replayed.stdout == recorded.stdout
     assert len(server.requests) == served, "replay sent no request"
@@ -182,6 +184,7 @@ def test_record_then_replay_gives_the_same_output_with_no_network(
     assert "very-secret-feed-key" not in stored
 
 
+@pytest.mark.e2e
 def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: LoopbackServer) -> None:
     server.route("/fast/api/v1/search_by_date", Reply(200, HN, JSON))
     server.route("/slow/api/v1/search_by_date", Reply(200, HN, JSON, stall=60))

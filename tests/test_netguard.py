@@ -54,6 +54,7 @@ def test_an_adapter_left_on_its_real_default_url_fails_fast() -> None:
     assert time.monotonic() - started < 30  # a bound against hanging, not a timing assertion
 
 
+@pytest.mark.e2e
 def test_the_cli_subprocess_is_guarded_too(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
     cfg = tmp_path / "mw.yaml"
     cfg.write_text("brands:\n  - name: A\n    terms: [acme]\nsources:\n  - type: hackernews\n")
