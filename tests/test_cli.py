@@ -258,3 +258,21 @@ def test_a_world_readable_config_with_a_literal_secret_gets_a_warning(
     run = cli("check", "-c", str(path), env={"GH_TOKEN": "ghp_fromTheEnvironment456"})
     assert "other users can read it" not in run.stderr
     assert "ghp_fromTheEnvironment456" not in run.stdout + run.stderr
+
+
+def test_the_readme_exit_code_table_is_the_exit_code_enum() -> None:
+    from mentionwatch.errors import ExitCode
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Exit codes") : readme.index("## stdout is data")]
+    codes = {int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()}
+    assert codes == {code.value for code in ExitCode}
+
+
+def test_help_lists_every_exit_code(cli: Callable[..., Run]) -> None:
+    from mentionwatch.errors import ExitCode
+
+    helptext = " ".join(cli("scan", "--help").stdout.split())
+    for code in ExitCode:
+        if code is not ExitCode.INTERNAL:
+            assert f"{code.value} {code.meaning}" in helptext
