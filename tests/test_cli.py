@@ -135,8 +135,20 @@ def test_csv_has_a_stable_header_and_defuses_formulas(
     assert titles["h2"] == '\'=HYPERLINK("http://evil.test","Slack")'
     texts = {r[1]: r[5] for r in rows[1:]}
     assert texts["h2"] == "'-2+3 Slack formula"
-    assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows[1:] for cell in r)
+    assert not any(cell.startswith(("=", "+", "-", "@")) and not is_number(cell) for r in rows[1:] for cell in r)
+    # Numbers stay numbers, negative ones included, so a spreadsheet can sort them.
+    sentiment = rows[0].index("sentiment")
+    assert all(is_number(r[sentiment]) for r in rows[1:])
+    assert any(r[sentiment].startswith("-") for r in rows[1:])
     assert "\x1b" not in text
+
+
+def is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def test_table_prints_markup_literally_and_strips_escapes(

@@ -76,7 +76,8 @@ def test_strip_urls_and_handles_is_unchanged_on_real_tweets() -> None:
 
 
 def _old_normalize(value: str, fold_accents: bool) -> str:
-    value = unicodedata.normalize("NFKC", value).casefold()
+    # Invisible characters are dropped before anything else (issue #11): the one change to what normalize means.
+    value = unicodedata.normalize("NFKC", value.translate(text.INVISIBLE)).casefold()
     if fold_accents:
         value = matching.strip_accents(value)
     value = matching._OBFUSCATED_DOT.sub(".", value)

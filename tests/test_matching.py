@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from mentionwatch.config import BrandConfig
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, fold, normalize
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process
+from mentionwatch.text import INVISIBLE
 
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -197,7 +199,7 @@ def test_matching_text_built_from_words_agrees_with_the_regex(words: list[str]) 
 
 def _unicode_fold(value: str, fold_accents: bool) -> str:
     """`fold` as it is written for any text, without its ASCII shortcut."""
-    value = unicodedata.normalize("NFKC", value).casefold()
+    value = unicodedata.normalize("NFKC", value.translate(INVISIBLE)).casefold()
     if fold_accents:
         value = matching.strip_accents(value)
     if matching._OBFUSCATED_DOT_CORE.search(value):
@@ -379,3 +381,12 @@ def test_terms_and_phrases_in_title_and_text_agree_with_the_naive_regex(
 ) -> None:
     hit = BrandMatcher(BrandConfig(name="P", terms=terms)).match(title, text)
     assert (set(hit.terms) if hit else set()) == _naive_in(terms, title, text)
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad"])
+def test_an_invisible_character_neither_hides_a_brand_nor_makes_one(char: str) -> None:
+    acme = BrandMatcher(BrandConfig(name="Acme", terms=["Acme"]))
+    assert acme.match("", f"we switched to a{char}cme last week") is not None
+    assert acme.match("", f"a{char}cme{char}") is not None
+    # Shown as "acmecloud" to a reader, it is not the word "acme": the invisible character does not split it.
+    assert acme.match("", f"acme{char}cloud rocks") is None

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -112,3 +113,34 @@ def test_the_output_fields_and_their_order_are_the_published_contract() -> None:
         "comments", "likes", "reposts", "quotes", "views", "followers", "duplicates", "also_seen", "kind", "lang",
         "undated", "source_type", "matched_query",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+1", " =1+1", "\n=HYPERLINK(x)", "\u200b=cmd", "\u00a0 @SUM(A1)", "\r\n-2+3", "\ufeff+1"]
+)
+def test_a_formula_behind_spaces_breaks_or_invisible_characters_is_defused(text: str) -> None:
+    assert sanitize_cell(text).startswith("'")
+
+
+def test_numbers_stay_numbers_in_csv_and_text_is_guarded() -> None:
+    m = mention(text="-2+3 is a formula", sentiment=-0.9764, impact=12.5, score=-3)
+    out = io.StringIO()
+    write_csv([m], out)
+    header, row = list(csv.reader(io.StringIO(out.getvalue())))
+    cells = dict(zip(header, row, strict=True))
+    assert (cells["sentiment"], cells["impact"], cells["score"]) == ("-0.9764", "12.5", "-3")
+    assert cells["text"] == "'-2+3 is a formula"
+
+
+def test_jsonl_escapes_line_and_paragraph_separators() -> None:
+    m = mention(text="one\u2028two\u2029three")
+    out = io.StringIO()
+    write_jsonl([m], out)
+    assert "\u2028" not in out.getvalue() and "\u2029" not in out.getvalue()
+    assert len(out.getvalue().splitlines()) == 1  # str.splitlines breaks at U+2028: it must find one line
+    assert json.loads(out.getvalue())["text"] == "one\u2028two\u2029three"
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad", "\u202e"])
+def test_invisible_characters_never_reach_the_terminal(char: str) -> None:
+    assert sanitize_terminal(f"a{char}cme") == "acme"

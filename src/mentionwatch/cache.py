@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch.store.sqlite import connect
+
 log = logging.getLogger(__name__)
 
 MAX_CACHED_BODY = 8 * 1024 * 1024
@@ -55,7 +57,7 @@ class HttpCache:
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path)
+            self._db = connect(path)
             for statement in _SCHEMA:
                 self._db.execute(statement)
         except (OSError, sqlite3.Error) as exc:
@@ -113,9 +115,5 @@ class HttpCache:
     def close(self) -> None:
         if self._db is None:
             return
-        try:
-            self._db.commit()
-        except sqlite3.Error as exc:
-            log.warning("could not save the HTTP cache: %s", exc)
         self._db.close()
         self._db = None

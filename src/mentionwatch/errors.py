@@ -1,8 +1,9 @@
 """The exception tree and the one table of exit codes it maps to.
 
     MentionwatchError              ends the command: one clear line per problem on stderr
-    ├── UsageError                 2  USAGE          a bad flag or argument
-    └── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
+    ├── UsageError                 2  USAGE          a bad flag or argument, an output path that cannot be used
+    ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
+    └── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
     FetchError                     -  (never raised through the pipeline: the source's health records it)
     ├── Unauthorized                  401/403, or a login wall served with 200
     ├── RateLimited                   429, or a service's own throttling answer
@@ -11,8 +12,10 @@
     └── BadPayload                    garbage, truncated, or not what the API promises
     any other exception            1  INTERNAL       a bug: reported with a hint to run with -v
 
-A scan's own outcome adds SOME_FAILED (3), ALL_FAILED (4) and INTERRUPTED (130). New ways to fail get a row in
-`ExitCode` and an exception class here, never a literal in the caller.
+A scan's own outcome adds SOME_FAILED (3), ALL_FAILED (4), INTERRUPTED (130, Ctrl-C) and TERMINATED (143,
+SIGTERM); a reader that closed the pipe (`scan | head -1`) ends it quietly with BROKEN_PIPE (141), as a shell
+reports a command killed by SIGPIPE. New ways to fail get a row in `ExitCode` and an exception class here, never
+a literal in the caller.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ class ExitCode(IntEnum):
     USAGE = 2
     SOME_FAILED = 3
     ALL_FAILED = 4
+    WRITE_FAILED = 5
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
+    TERMINATED = 143
 
     @property
     def meaning(self) -> str:
@@ -42,7 +48,10 @@ _MEANINGS = {
     ExitCode.USAGE: "bad usage or config",
     ExitCode.SOME_FAILED: "some sources failed (the rest is still printed)",
     ExitCode.ALL_FAILED: "every source failed",
-    ExitCode.INTERRUPTED: "interrupted (what was gathered is still printed)",
+    ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
+    ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
+    ExitCode.BROKEN_PIPE: "the reader closed the pipe (scan | head)",
+    ExitCode.TERMINATED: "terminated by SIGTERM (what was gathered is still printed)",
 }
 
 
@@ -59,6 +68,12 @@ class MentionwatchError(Exception):
 
 class UsageError(MentionwatchError):
     exit_code = ExitCode.USAGE
+
+
+class OutputError(MentionwatchError):
+    """Writing the results failed after the scan (a full disk, an I/O error): nothing half-written is left."""
+
+    exit_code = ExitCode.WRITE_FAILED
 
 
 class ConfigError(MentionwatchError):

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import ahocorasick
 
 from mentionwatch.query import And, Near, Node, Not, Or, Site, Word, parse_query, query_words
-from mentionwatch.text import strip_urls_and_handles
+from mentionwatch.text import INVISIBLE, strip_urls_and_handles
 from mentionwatch.urls import host_of
 
 # `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`: how people write a domain so that it is not a link.
@@ -51,7 +51,8 @@ def fold(text: str, *, fold_accents: bool = False) -> str:
         # ASCII is NFKC-invariant and has no accents, and its casefold is lower(): skip the Unicode work.
         text = text.lower()
     else:
-        text = unicodedata.normalize("NFKC", text).casefold()
+        # Invisible characters go first: `a\u200bcme` is "acme" to a reader, so it must be to the matcher too.
+        text = unicodedata.normalize("NFKC", text.translate(INVISIBLE)).casefold()
         if fold_accents:
             text = strip_accents(text)
     if _has_obfuscated_dot(text):

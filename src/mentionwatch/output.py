@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mentionwatch.errors import OutputError, UsageError
 from mentionwatch.models import FIELDS, Mention, format_time
 from mentionwatch.text import excerpt
 
@@ -28,10 +33,15 @@ _ESCAPES = re.compile(
     r"|\x1b[ -/]*[0-~]?",
     re.DOTALL,
 )
-# C0 and C1 control characters (tab and newline handled by the caller), DEL, and the Unicode bidi
-# controls that can make displayed text read differently from what it is ("Trojan Source").
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 control characters (tab and newline handled by the caller), DEL, the Unicode bidi controls that can
+# make displayed text read differently from what it is ("Trojan Source"), and the invisible format characters
+# (zero-width space, joiners, word joiner, BOM, Mongolian vowel separator) that hide a word's real spelling.
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# What a spreadsheet skips before it decides a cell is a formula: spaces, line breaks, invisible characters.
+_BEFORE_FORMULA = " \t\r\n\x0b\x0c\u00a0\u180e\u200b\u200c\u200d\u2060\ufeff\u2028\u2029"
 
 
 def sanitize_terminal(text: str, *, newlines: bool = False) -> str:
@@ -42,19 +52,23 @@ def sanitize_terminal(text: str, *, newlines: bool = False) -> str:
 
 
 def sanitize_cell(value: str) -> str:
-    """A CSV cell no spreadsheet will run as a formula (OWASP: prefix with a single quote)."""
+    """A CSV text cell no spreadsheet will run as a formula (OWASP: prefix with a single quote), even when the
+    formula character comes after spaces, a line break or an invisible character."""
     value = _ESCAPES.sub("", value)
     value = _CONTROLS.sub("", value.replace("\t", " ") if not value.startswith("\t") else value)
-    if value.startswith(_FORMULA_START):
+    if value.startswith(_FORMULA_START) or value.lstrip(_BEFORE_FORMULA).startswith(_FORMULA_START):
         return "'" + value
     return value
 
 
+# json.dumps escapes C0 controls; with ensure_ascii=False, C1 and bidi controls pass as raw UTF-8, and so do
+# U+2028/U+2029, which line-based readers (JavaScript's, Python's str.splitlines) take for line breaks: a JSONL
+# record would be cut in two.
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _escape_json_controls(line: str) -> str:
-    # json.dumps escapes C0 controls; C1 and bidi controls pass as raw UTF-8 with ensure_ascii=False.
-    return re.sub(
-        r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", lambda m: f"\\u{ord(m.group()):04x}", line
-    )
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def format_for_path(path: str, explicit: str | None) -> str:
@@ -88,12 +102,19 @@ def _csv_value(name: str, value: Any) -> str:
     return str(value)
 
 
+def _csv_cell(name: str, value: Any) -> str:
+    # Numbers stay numbers (a spreadsheet must sort sentiment, -0.9764 included); only text can be a formula.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return sanitize_cell(_csv_value(name, value))
+
+
 def write_csv(mentions: Sequence[Mention], out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(FIELDS)
     for m in mentions:
         data = m.to_dict()
-        writer.writerow([sanitize_cell(_csv_value(name, data[name])) for name in FIELDS])
+        writer.writerow([_csv_cell(name, data[name]) for name in FIELDS])
 
 
 def _when(published: datetime, now: datetime) -> str:
@@ -184,20 +205,84 @@ def write(mentions: Sequence[Mention], fmt: str, out: IO[str], *, now: datetime,
         write_table(mentions, out, now=now, width=width)
 
 
+def usable_output_path(path: Path, flag: str) -> Path:
+    """Check, before any fetching, that results can be written to `path`; returns the real target (a symlink is
+    written through, not replaced). Its folder is created; a device, folder or pipe, an unwritable folder or a
+    read-only file is a UsageError (exit 2), so a cron job learns of a bad path without losing a scan."""
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        raise UsageError(f"{flag} {path}: not a regular file (a device, folder or pipe); name a file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create its folder {target.parent}: {exc.strerror}") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in its folder {target.parent}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise UsageError(f"{flag} {path}: the file is read-only")
+    return target
+
+
+@contextmanager
+def atomic_file(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
+    """A text file written beside `path` under a unique name, then renamed into place: readers (and a cron job
+    killed half-way) only ever see the old file or the whole new one, and two writers never share a temp file.
+
+    The new file keeps the old one's mode (a 0600 file stays 0600); a symlink is written through to its target;
+    the temp file is removed on every way out. A write that fails (a full disk) is an OutputError."""
+    target = Path(os.path.realpath(path))
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        # mkstemp makes 0600; a new file gets what the user's umask gives any other file.
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def write_file(mentions: Sequence[Mention], fmt: str, path: Path, *, now: datetime) -> None:
-    """Write to `path` atomically: beside the target, then renamed into place, so a cron job never leaves
-    half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    newline = "" if fmt == "csv" else None
-    with tmp.open("w", encoding="utf-8", newline=newline) as out:
+    """Write the mentions to `path` atomically (see `atomic_file`)."""
+    with atomic_file(path, newline="" if fmt == "csv" else None) as out:
         write(mentions, fmt, out, now=now, width=160)
-    tmp.replace(path)
+
+
+class BrokenStdout(Exception):
+    """The reader of stdout went away (`scan | head -1`): not an error, the command just ends."""
+
+
+def write_stdout(writer: Callable[[IO[str]], None]) -> None:
+    """Run `writer` on stdout. A closed pipe raises BrokenStdout (and stdout is pointed at /dev/null, so the
+    interpreter's last flush at exit cannot complain); a full disk or an I/O error is an OutputError."""
+    try:
+        writer(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise BrokenStdout from None
+    except OSError as exc:
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def write_health(result: ScanResult, path: Path) -> None:
-    """Each source's health as JSON, for monitoring (`scan --health FILE`)."""
+    """Each source's health as JSON, for monitoring (`scan --health FILE`), written atomically."""
     data = {"exit_code": result.exit_code, "sources": [h.to_dict() for h in result.health]}
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    with atomic_file(path) as out:
+        out.write(json.dumps(data, indent=2) + "\n")
 
 
 def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str]) -> None:

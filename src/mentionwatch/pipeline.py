@@ -68,11 +68,18 @@ class SourceHealth:
 class ScanResult:
     mentions: list[Mention]
     health: list[SourceHealth] = field(default_factory=list)
-    interrupted: bool = False
+    # The signal that stopped the fetch (SIGINT or SIGTERM), if one did: what was gathered is still output.
+    stopped_by: int | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
 
     @property
     def exit_code(self) -> ExitCode:
         """What the scan's exit status says (the table is `errors.ExitCode`)."""
+        if self.stopped_by == signal.SIGTERM:
+            return ExitCode.TERMINATED
         if self.interrupted:
             return ExitCode.INTERRUPTED
         failed = sum(h.failed for h in self.health)
@@ -407,7 +414,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     from mentionwatch.http import build_client
 
     fetched = Fetched()
-    interrupted = False
+    stopped_by: int | None = None
     work = WorkAhead(request.brands, since=request.since, scorer_name=config.scoring.sentiment)
     ahead = asyncio.ensure_future(work.run(fetched))
     async with build_client(http_settings(config), transport=env.transport) as client:
@@ -423,24 +430,28 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
             )
         )
 
-        def interrupt() -> None:
-            nonlocal interrupted
-            interrupted = True
+        def stop(signum: int) -> None:
+            nonlocal stopped_by
+            stopped_by = signum
             task.cancel()
 
         loop = asyncio.get_running_loop()
-        # Not the main thread, or a platform without loop signal handlers: Ctrl-C then ends the run as usual.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, interrupt)
+        # Ctrl-C, and SIGTERM (what cron daemons, systemd and `timeout` send), stop the fetch and keep what was
+        # gathered. Not the main thread, or a platform without loop signal handlers: they end the run as usual.
+        stoppers = (signal.SIGINT, signal.SIGTERM)
+        for signum in stoppers:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stop, signum)
         try:
             await task
         except asyncio.CancelledError:
-            if not interrupted:
+            if stopped_by is None:
                 raise
         finally:
             ahead.cancel()
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGINT)
+            for signum in stoppers:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signum)
     await asyncio.wait([ahead])  # cancelled with the fetch: let it stop (its own error is not this scan's)
     if not ahead.cancelled() and ahead.exception() is not None:
         # A bug there is met again, and reported, where `process` redoes that work.
@@ -455,4 +466,4 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     mentions = sort_mentions(mentions, request.sort)
     if request.limit is not None:
         mentions = mentions[: request.limit]
-    return ScanResult(mentions=mentions, health=fetched.health, interrupted=interrupted)
+    return ScanResult(mentions=mentions, health=fetched.health, stopped_by=stopped_by)

@@ -13,6 +13,16 @@ _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+# Invisible format characters: zero-width space, non-joiner and joiner, word joiner and its kin, the BOM, the
+# Mongolian vowel separator, the soft hyphen, and the bidi marks and overrides. Inside a word they hide its real
+# spelling from a reader (`a\u200bcme` shows as "acme"), so matching and the terminal both drop them.
+INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    )
+)
 # `(?<!\w)@[\w.]+`, written with the `@` first so that a search jumps from one `@` to the next (the look-behind
 # then checks the character before the `@`): seven times faster, the same matches.
 HANDLE = re.compile(r"@(?<!\w@)[\w.]+")

@@ -89,7 +89,15 @@ def scan(
 
     from mentionwatch.config import DEFAULT_SINCE, parse_since
     from mentionwatch.errors import UsageError
-    from mentionwatch.output import print_health, write, write_file, write_health
+    from mentionwatch.output import (
+        BrokenStdout,
+        print_health,
+        usable_output_path,
+        write,
+        write_file,
+        write_health,
+        write_stdout,
+    )
     from mentionwatch.pipeline import ScanEnv, ScanRequest, run_scan
     from mentionwatch.store import Store, default_state_path
 
@@ -127,14 +135,21 @@ def scan(
         brands = select(config.brands, brand, "brand", lambda b: b.name)
         sources = select(config.sources, source, "source", lambda s: s.name)
         fmt_name = pick_format(fmt, output)
+        # A path that cannot be written is found now, not after a scan whose results would then be lost.
+        if output is not None:
+            usable_output_path(output, "-o")
+        if health is not None:
+            usable_output_path(health, "--health")
         request = ScanRequest(since=since_at, brands=brands, sources=sources, sort=sort.value, limit=limit)
         # What is loaded by now (modules, config) lives until the process exits: frozen, the cyclic
         # collector stops re-walking it during the scan and at exit (measured: 60-90 ms of a 0.7 s scan).
         gc.freeze()
         result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
         if output is None:
-            write(result.mentions, fmt_name, sys.stdout, now=now)
-            sys.stdout.flush()
+            write_stdout(lambda out: write(result.mentions, fmt_name, out, now=now))
+        elif result.exit_code == ExitCode.ALL_FAILED:
+            # Nothing came in: the last good file is worth more to a cron job than an empty one.
+            sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
         else:
             write_file(result.mentions, fmt_name, output, now=now)
         if health is not None:
@@ -143,13 +158,17 @@ def scan(
     except KeyboardInterrupt:
         sys.stderr.write("mentionwatch: interrupted\n")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenStdout:
+        # The reader has what it wanted (`scan | head -1`): end quietly, as grep does.
+        raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except Exception as exc:  # one clear line, never a traceback that could carry a secret (-v shows it redacted)
         raise fail(exc, redactor, verbose) from None
     finally:
         for closer in closers:
             closer.close()
     if result.interrupted:
-        sys.stderr.write("mentionwatch: interrupted; printed what was gathered\n")
+        what = "terminated" if result.exit_code == ExitCode.TERMINATED else "interrupted"
+        sys.stderr.write(f"mentionwatch: {what}; printed what was gathered\n")
     raise typer.Exit(result.exit_code)
 
 

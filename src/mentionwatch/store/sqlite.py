@@ -12,6 +12,17 @@ from mentionwatch.models import format_time, parse_time
 log = logging.getLogger(__name__)
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection that lets two scans share the file (two cron jobs at once): WAL, so readers never wait for a
+    writer; autocommit, so no write lock is held between writes; and a busy timeout, so a writer waits its turn
+    instead of failing with "database is locked". synchronous=NORMAL: a crash can lose the last writes to the
+    cache, never corrupt it (sqlite.org/wal.html)."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
 def default_state_path() -> Path:
     from platformdirs import user_state_path
 
@@ -30,7 +41,7 @@ class Store:
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path)
+                db = connect(path)
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS first_seen (source TEXT, id TEXT, at TEXT, PRIMARY KEY (source, id))"
                 )
@@ -46,12 +57,9 @@ class Store:
         row = self._db.execute("SELECT at FROM first_seen WHERE source = ? AND id = ?", (source, item_id)).fetchone()
         if row:
             return parse_time(row[0])
-        self._db.execute("INSERT INTO first_seen VALUES (?, ?, ?)", (source, item_id, format_time(now)))
+        # Another scan may have seen it in the meantime: the earlier time wins.
+        self._db.execute("INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", (source, item_id, format_time(now)))
         return now
 
     def close(self) -> None:
-        try:
-            self._db.commit()
-        except sqlite3.Error as exc:
-            log.warning("could not save state: %s", exc)
         self._db.close()
