@@ -74,6 +74,7 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> d
         **ENV_SAFE,
         "XDG_CACHE_HOME": str(work / f"cache{n}"),
         "XDG_STATE_HOME": str(work / f"state{n}"),
+        "XDG_DATA_HOME": str(work / f"data{n}"),
     }
     # Python caches compiled modules unless told not to; some sandboxes and CI images tell it not to, and
     # then every run compiles mentionwatch's modules again (80 ms). Measure what an installed copy costs.

@@ -37,7 +37,7 @@ def measure(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
 def main() -> None:
     exe = shutil.which("mentionwatch") or "mentionwatch"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "XDG_STATE_HOME": tmp, "XDG_CACHE_HOME": tmp}
+        env = {**os.environ, "XDG_STATE_HOME": tmp, "XDG_CACHE_HOME": tmp, "XDG_DATA_HOME": tmp}
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed copies run: with their compiled modules cached
         cases = {
             "--version": [exe, "--version"],

@@ -216,6 +216,7 @@ def cli_env(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, str]
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "XDG_CACHE_HOME": str(tmp_path / "cache"),
             "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
             # Belt and braces: anything not on loopback goes to a closed loopback port and fails at once.
             "HTTP_PROXY": "http://127.0.0.1:9",
             "HTTPS_PROXY": "http://127.0.0.1:9",

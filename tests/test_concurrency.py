@@ -33,28 +33,36 @@ def write_config(path: Path, server: LoopbackServer, *, slow: bool) -> Path:
     return path
 
 
-def test_a_second_scan_does_not_wait_for_the_first_to_finish(tmp_path: Path, server: LoopbackServer) -> None:
-    # The first scan keeps running for 6 s (a slow feed) after it has written to the state and the cache; the
-    # second, started meanwhile, writes to both too. SQLite's default 5 s lock wait would fail it if the first
-    # held its write transaction open for the whole scan.
-    server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml", "etag": '"v1"'}))
-    server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
-    env = cli_env(tmp_path)  # one XDG state and cache folder for both
-    first = subprocess.Popen(
-        cli_command("scan", "-c", str(write_config(tmp_path / "a.yaml", server, slow=True)), "-f", "jsonl"),
+def start(config: Path, env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cli_command("scan", "-c", str(config), "-f", "jsonl", *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
     )
+
+
+def wait_for_request(server: LoopbackServer, path: str) -> None:
+    deadline = time.monotonic() + 30
+    while not any(r.path == path for r in server.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the first scan has read the undated feed and written to the cache by now
+
+
+def test_two_scans_without_a_store_share_the_http_cache(tmp_path: Path, server: LoopbackServer) -> None:
+    # The first scan keeps running for 6 s (a slow feed) after it has written to the HTTP cache; the second,
+    # started meanwhile, writes to it too. SQLite's default 5 s lock wait would fail it if the first held its
+    # write transaction open for the whole scan.
+    server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml", "etag": '"v1"'}))
+    server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
+    env = cli_env(tmp_path)  # one XDG cache folder for both
+    first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path, "--no-store")
     try:
-        deadline = time.monotonic() + 30
-        while not any(r.path == "/slow.xml" for r in server.requests) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the first scan has read the undated feed and written its state by now
+        wait_for_request(server, "/slow.xml")
         second = subprocess.run(
-            cli_command("scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "-f", "jsonl"),
+            cli_command("scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "--no-store"),
             capture_output=True,
             text=True,
             env=env,
@@ -62,11 +70,58 @@ def test_a_second_scan_does_not_wait_for_the_first_to_finish(tmp_path: Path, ser
             timeout=60,
         )
         assert first.poll() is None, "the first scan is still running while the second one ran"
-        out, err = first.communicate(timeout=60)
+        _, err = first.communicate(timeout=60)
     finally:
         first.kill()
     assert second.returncode == 0, second.stderr
     assert first.returncode == 0, err
-    a = {r["id"]: r["published_at"] for r in map(json.loads, out.splitlines()) if r["source"] == "blog"}
-    b = {r["id"]: r["published_at"] for r in map(json.loads, second.stdout.splitlines())}
-    assert a == b and len(a) == 2, "both scans give an undated item the same first-seen time"
+
+
+def test_a_second_scan_of_one_store_waits_for_the_first(tmp_path: Path, server: LoopbackServer) -> None:
+    # Both would report the same new mentions if they ran side by side: the second waits for the first, then
+    # finds nothing new.
+    server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml", "etag": '"v1"'}))
+    server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=3))
+    env = cli_env(tmp_path)
+    first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path, "--new")
+    try:
+        wait_for_request(server, "/slow.xml")
+        second = subprocess.run(
+            cli_command(
+                "scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "-f", "jsonl", "--new"
+            ),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    assert second.returncode == 0, second.stderr
+    firsts = [json.loads(line) for line in out.splitlines()]
+    assert sorted(r["id"] for r in firsts if r["source"] == "blog") == ["post-1", "post-2"]
+    assert second.stdout == "", "the second scan waited, and then had nothing new to say"
+
+
+def test_a_scan_that_waits_too_long_for_the_store_exits_6(tmp_path: Path, server: LoopbackServer) -> None:
+    server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}))
+    server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
+    env = cli_env(tmp_path)
+    first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path)
+    impatient = tmp_path / "b.yaml"
+    write_config(impatient, server, slow=False)
+    impatient.write_text(impatient.read_text() + "store:\n  lock_timeout: 1\n")
+    try:
+        wait_for_request(server, "/slow.xml")
+        second = subprocess.run(
+            cli_command("scan", "-c", str(impatient)), capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
+        first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert second.returncode == 6
+    assert second.stderr.strip().endswith("did not finish within 1s")
+    assert "Traceback" not in second.stderr

@@ -146,7 +146,10 @@ def test_the_same_page_at_two_urls_is_one_mention_the_earliest_kept() -> None:
     kept = dedupe([second, first])
     assert kept == [first]
     assert first.duplicates == 1
-    assert first.also_seen == [{"source": "reddit", "id": "2", "url": "https://www.example.com/a/"}]
+    # `source_type` with the source's name: the store keys duplicates by the service, not the configured name.
+    assert first.also_seen == [
+        {"source": "reddit", "id": "2", "url": "https://www.example.com/a/", "source_type": second.source_type}
+    ]
 
 
 def test_syndicated_copies_are_one_cluster() -> None:

@@ -28,7 +28,7 @@ from mentionwatch.pipeline import (
 )
 from mentionwatch.sentiment import sentiment_text
 from mentionwatch.source import Source, SourceConfig
-from mentionwatch.store import Store
+from mentionwatch.store import memory_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def scan(*sources: FakeConfig, deadline: float = 30) -> ScanResult:
         scoring=ScoringConfig(),
     )
     request = ScanRequest(since=datetime(2026, 1, 1, tzinfo=UTC), brands=config.brands, sources=config.sources)
-    env = ScanEnv(now=lambda: NOW, store=Store(None), transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    env = ScanEnv(now=lambda: NOW, store=memory_store(), transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     return asyncio.run(run_scan(config, request, env))
 
 

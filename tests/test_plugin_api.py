@@ -18,7 +18,7 @@ from mentionwatch.config import load_config
 from mentionwatch.errors import ConfigError
 from mentionwatch.pipeline import ScanEnv, ScanRequest, run_scan
 from mentionwatch.registry import Registry
-from mentionwatch.store import Store
+from mentionwatch.store import memory_store
 
 from conftest import LoopbackServer, Reply, fixture_path
 
@@ -119,7 +119,7 @@ def test_the_readme_plugin_example_scans_a_recorded_lobsters_page(tmp_path: Path
         request = ScanRequest(
             since=datetime(2018, 3, 3, tzinfo=UTC), brands=config.brands, sources=config.sources
         )
-        env = ScanEnv(now=lambda: datetime(2018, 3, 4, tzinfo=UTC), store=Store(None))
+        env = ScanEnv(now=lambda: datetime(2018, 3, 4, tzinfo=UTC), store=memory_store())
         result = asyncio.run(run_scan(config, request, env))
         requested = [r.path for r in server.requests]
     assert [h.state for h in result.health] == ["ok"]

@@ -15,7 +15,7 @@ from mentionwatch.models import Mention
 from mentionwatch.source import SourceContext
 from mentionwatch.sources import rss
 from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed
-from mentionwatch.store import Store
+from mentionwatch.store.sqlite import SqliteStore
 
 from conftest import fixture_path
 
@@ -76,7 +76,7 @@ def test_garbage_is_not_a_feed() -> None:
 
 def _source(handler: object, tmp_path: Path, **cfg: object) -> RssSource:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
-    store = Store(tmp_path / "state.sqlite3")
+    store = SqliteStore.open(tmp_path / "state.sqlite3")
     ctx = SourceContext(http=SourceHttp(client), now=lambda: NOW, base_dir=tmp_path, first_seen=store.first_seen)
     return RssSource(RssConfig(type="rss", **cfg), ctx)  # type: ignore[arg-type]
 
@@ -163,7 +163,7 @@ def test_undated_entries_keep_their_first_seen_time_across_runs(tmp_path: Path) 
         <item><guid>x1</guid><title>Acme ships</title><link>https://example.org/a</link></item></channel></rss>"""
     )
     earlier = datetime(2026, 11, 20, tzinfo=UTC)
-    store = Store(tmp_path / "state.sqlite3")
+    store = SqliteStore.open(tmp_path / "state.sqlite3")
     assert store.first_seen("rss", "x1", earlier) == earlier
     store.close()
     [item] = _collect(

@@ -52,6 +52,14 @@ def parse_since(value: str, now: datetime) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def parse_duration(value: str) -> timedelta:
+    """`10m`, `2h`, `7d`, `2w`: a length of time."""
+    rel = _RELATIVE.match(value)
+    if rel is None:
+        raise ValueError(f"cannot read {value!r} as a length of time: use 30m, 2h, 7d or 2w")
+    return timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
+
+
 class BrandConfig(BaseModel):
     """A brand (or person, or product) to watch: `terms` and/or a boolean `query`, then filters.
 
@@ -153,6 +161,27 @@ class ScoringConfig(BaseModel):
         return value
 
 
+class StoreConfig(BaseModel):
+    """Where mentions are kept between runs (`store: PATH` is short for `store: {path: PATH}`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | None = Field(None, description="the store's file; default: mentions.sqlite3 in the user data dir")
+    overlap: str = Field("10m", description="`--since last` starts this much before each watermark")
+    lock_timeout: float = Field(300.0, gt=0, description="seconds a scan waits for another scan of the same store")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_path_alone(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap_is_a_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class _FileSchema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -161,6 +190,7 @@ class _FileSchema(BaseModel):
     sources: list[dict[str, Any]] = Field(min_length=1)
     http: HttpConfig = Field(default_factory=HttpConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
     @field_validator("since", mode="before")
     @classmethod
@@ -200,6 +230,7 @@ class Config:
     sources: list[ConfiguredSource]
     http: HttpConfig
     scoring: ScoringConfig
+    store: StoreConfig = field(default_factory=StoreConfig)
     # Values that must never be printed: secret fields and everything taken from the environment.
     secrets: list[str] = field(default_factory=list)
     # True when a secret is written in the file itself rather than taken from ${ENV}.
@@ -290,6 +321,10 @@ def load_config(
         sources=sources,
         http=schema.http,
         scoring=schema.scoring,
+        # A relative store path is relative to the config file, like every other path in it.
+        store=schema.store.model_copy(update={"path": str(path.parent / schema.store.path)})
+        if schema.store.path and not Path(schema.store.path).expanduser().is_absolute()
+        else schema.store,
         secrets=secrets,
         secrets_in_file=in_file,
     )

@@ -386,6 +386,6 @@ def dedupe(mentions: Iterable[Mention]) -> list[Mention]:
             out.append(m)
             continue
         first = index.mentions[root]
-        first.also_seen.append({"source": m.source, "id": m.id, "url": m.url})
+        first.also_seen.append({"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type})
         first.duplicates = len(first.also_seen)
     return out

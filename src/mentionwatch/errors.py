@@ -3,7 +3,8 @@
     MentionwatchError              ends the command: one clear line per problem on stderr
     ├── UsageError                 2  USAGE          a bad flag or argument, an output path that cannot be used
     ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
-    └── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
+    ├── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
+    └── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
     FetchError                     -  (never raised through the pipeline: the source's health records it)
     ├── Unauthorized                  401/403, or a login wall served with 200
     ├── RateLimited                   429, or a service's own throttling answer
@@ -33,6 +34,7 @@ class ExitCode(IntEnum):
     SOME_FAILED = 3
     ALL_FAILED = 4
     WRITE_FAILED = 5
+    STORE = 6
     INTERRUPTED = 130
     BROKEN_PIPE = 141
     TERMINATED = 143
@@ -49,6 +51,7 @@ _MEANINGS = {
     ExitCode.SOME_FAILED: "some sources failed (the rest is still printed)",
     ExitCode.ALL_FAILED: "every source failed",
     ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
+    ExitCode.STORE: "the store could not be used (another scan held it too long, or it cannot be opened)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
     ExitCode.BROKEN_PIPE: "the reader closed the pipe (scan | head)",
     ExitCode.TERMINATED: "terminated by SIGTERM (what was gathered is still printed)",
@@ -74,6 +77,12 @@ class OutputError(MentionwatchError):
     """Writing the results failed after the scan (a full disk, an I/O error): nothing half-written is left."""
 
     exit_code = ExitCode.WRITE_FAILED
+
+
+class StoreError(MentionwatchError):
+    """The store cannot be opened or read, or another scan held it past `store.lock_timeout`."""
+
+    exit_code = ExitCode.STORE
 
 
 class ConfigError(MentionwatchError):

@@ -58,6 +58,11 @@ class Mention:
     source_type: str = field(default="", metadata=_SOURCE)
     # The brand query's alternative that matched (None when one of the brand's `terms` did).
     matched_query: str | None = field(default=None, metadata=_COMPUTED)
+    # From the store (None without one): when mentionwatch first saw this mention, its triage status
+    # (new, read, done, ignored) and its tags.
+    first_seen: datetime | None = field(default=None, metadata=_COMPUTED)
+    status: str | None = field(default=None, metadata=_COMPUTED)
+    tags: list[str] = field(default_factory=list, metadata=_COMPUTED)
 
     def __post_init__(self) -> None:
         if self.published_at.tzinfo is None:
@@ -74,7 +79,7 @@ class Mention:
         out: dict[str, Any] = {}
         for name in FIELDS:
             value = getattr(self, name)
-            if name == "published_at":
+            if isinstance(value, datetime):
                 value = format_time(value)
             elif isinstance(value, list):
                 value = [dict(v) if isinstance(v, dict) else v for v in value]

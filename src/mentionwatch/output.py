@@ -95,7 +95,7 @@ def _csv_value(name: str, value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if name == "matched_terms":
+    if name in ("matched_terms", "tags"):
         return "; ".join(value)
     if name == "also_seen":
         return " ".join(item["url"] for item in value)

@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from mentionwatch.sentiment import (
     sentiment_text,
 )
 from mentionwatch.source import Source, SourceContext
-from mentionwatch.store import Store
+from mentionwatch.store import MentionStore, SourceRun, key_of
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -70,6 +70,8 @@ class ScanResult:
     health: list[SourceHealth] = field(default_factory=list)
     # The signal that stopped the fetch (SIGINT or SIGTERM), if one did: what was gathered is still output.
     stopped_by: int | None = None
+    # How many mentions the scan found, before `--new` and `--limit` (the table says "3 of 7").
+    total: int = 0
 
     @property
     def interrupted(self) -> bool:
@@ -99,6 +101,8 @@ class Fetched:
     origin: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # Set whenever items arrive, so work on them can start before the fetch ends.
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # The newest publication time each source returned (for its watermark).
+    newest: dict[str, datetime] = field(default_factory=dict)
 
 
 def search_terms(brands: Sequence[BrandConfig]) -> list[str]:
@@ -116,7 +120,8 @@ class ScanEnv:
     """What a scan runs with, all passed in (nothing global): tests control time, storage and the network."""
 
     now: Callable[[], datetime]
-    store: Store
+    # Where mentions are saved; `store.memory_store()` for a scan that keeps nothing (`--no-store`).
+    store: MentionStore
     cache: HttpCache | None = None
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -148,9 +153,11 @@ async def fetch_all(
     config: Config,
     env: ScanEnv,
     fetched: Fetched,
+    request_since: Mapping[str, datetime] | None = None,
 ) -> None:
     """Fetch from every source at once into `fetched`, item by item, so that neither a failing source nor
-    an interrupt loses what the others returned."""
+    an interrupt loses what the others returned. `request_since`: a source's own `since` (its watermark),
+    by name; `since` for the others."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
     runs = []
@@ -172,7 +179,7 @@ async def fetch_all(
             http=http,
             now=env.now,
             base_dir=config.base_dir,
-            first_seen=env.store.first_seen,
+            first_seen=_first_seen_by_type(env.store, configured.cls.type),
             sleep=env.sleep,
             cache_dir=env.cache_dir,
         )
@@ -180,10 +187,21 @@ async def fetch_all(
         http.requests_per_minute = source.rate_per_minute()
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
-        runs.append(_run_source(source, http, health, terms, since, config.http.deadline, fetched))
+        since_here = request_since.get(configured.name, since) if request_since else since
+        runs.append(_run_source(source, http, health, terms, since_here, config.http.deadline, fetched))
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
+
+
+def _first_seen_by_type(store: MentionStore, source_type: str) -> Callable[[str, str, datetime], datetime]:
+    """A source's first-seen look-up, keyed by its type, not its name: renaming a source keeps the first-seen
+    times of its undated items."""
+
+    def first_seen(_name: str, item_id: str, now: datetime) -> datetime:
+        return store.first_seen(source_type, item_id, now)
+
+    return first_seen
 
 
 async def _run_source(
@@ -214,6 +232,9 @@ async def _run_source(
             seen.add(mention.id)
             fetched.mentions.append(mention)
             fetched.origin.setdefault(mention.key, []).append(source.name)
+            newest = fetched.newest.get(source.name)
+            if newest is None or mention.published_at > newest:
+                fetched.newest[source.name] = mention.published_at
             fetched.arrived.set()
             health.items = len(seen)
 
@@ -407,6 +428,15 @@ class ScanRequest:
     sources: Sequence[ConfiguredSource]
     sort: str = "newest"
     limit: int | None = None
+    # Each source's own `since` by name (`--since last`: its watermark less the overlap); `since` for the rest.
+    source_since: Mapping[str, datetime] = field(default_factory=dict)
+    # Save what was found in the store.
+    save: bool = True
+    # When the scan began (what the store records as first seen); None: the clock at the end of the scan.
+    started: datetime | None = None
+    # Output only what the store had never seen (`--new`, `--backfill`); nothing at all (`--seed`).
+    new_only: bool = False
+    quiet_seed: bool = False
 
 
 async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
@@ -427,6 +457,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
                 config=config,
                 env=env,
                 fetched=fetched,
+                request_since=request.source_since,
             )
         )
 
@@ -463,7 +494,70 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
         fetched.mentions, request.brands, since=request.since, scorer=work.scorer(), matching=work.matching
     )
     count_mentions(fetched.health, mentions, fetched.origin)
+    total = len(mentions)
+    if request.save:
+        now = request.started or env.now()
+        mentions = remember(env.store, request, mentions, fetched, now, interrupted=stopped_by is not None)
+    if request.quiet_seed:
+        mentions = []
     mentions = sort_mentions(mentions, request.sort)
     if request.limit is not None:
         mentions = mentions[: request.limit]
-    return ScanResult(mentions=mentions, health=fetched.health, stopped_by=stopped_by)
+    return ScanResult(mentions=mentions, health=fetched.health, stopped_by=stopped_by, total=total)
+
+
+def remember(
+    store: MentionStore,
+    request: ScanRequest,
+    mentions: list[Mention],
+    fetched: Fetched,
+    now: datetime,
+    *,
+    interrupted: bool,
+) -> list[Mention]:
+    """Save the scan in the store and return what to output: every mention, or only the new ones.
+
+    Each source that answered moves its (source, brand) watermarks to the newest time it returned (never past
+    `now`: a post dated next year must not make the next scan skip a year); a source that failed, or a scan
+    that was interrupted, leaves them where they were, so the next run catches up."""
+    recorded = store.record(mentions, now)
+    by_name = {s.name: s for s in request.sources}
+    runs = []
+    marks: dict[tuple[str, str], datetime] = {}
+    for health in fetched.health:
+        configured = by_name.get(health.name)
+        if configured is None:
+            continue
+        identity = configured.config.identity()
+        runs.append(SourceRun(identity, health.name, health.state, health.error, ok=not health.failed))
+        newest = fetched.newest.get(health.name)
+        if health.failed or interrupted or newest is None:
+            continue
+        for brand in request.brands:
+            marks[(identity, brand.name)] = min(newest, now)
+    store.record_runs(runs, now)
+    if marks:
+        store.advance_watermarks(marks, now)
+    if request.new_only:
+        return [m for m in mentions if key_of(m) in recorded.new]
+    return mentions
+
+
+def plan_since(
+    store: MentionStore,
+    sources: Sequence[ConfiguredSource],
+    brands: Sequence[BrandConfig],
+    default: datetime,
+    overlap: timedelta,
+) -> tuple[datetime, dict[str, datetime]]:
+    """`--since last`: each source starts from the oldest watermark of its brands less the overlap (posts indexed
+    late are not missed, and the store knows the ones seen before). A source or brand without one starts from
+    `default`. Returns the earliest of them (what matching filters on) and each source's own."""
+    marks = store.watermarks()
+    own: dict[str, datetime] = {}
+    for configured in sources:
+        identity = configured.config.identity()
+        found = [marks.get((identity, b.name)) for b in brands]
+        known = [m for m in found if m is not None]
+        own[configured.name] = min(known) - overlap if known and len(known) == len(found) else default
+    return (min(own.values(), default=default), own)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +56,16 @@ class SourceConfig(BaseModel):
     name: str | None = None
     # The API root, with the real API's paths below it: a self-hosted instance or a test server can stand in.
     base_url: str = ""
+
+    def identity(self) -> str:
+        """What this source is, whatever the user calls it: its type and a digest of its options, without its
+        `name` (renaming a source keeps its watermarks) and without its secrets (a rotated token too)."""
+        options = self.model_dump(mode="json", exclude={"name"})
+        for name in type(self).model_fields:
+            if isinstance(getattr(self, name), SecretStr):
+                options.pop(name, None)
+        digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return f"{self.type}:{digest}"
 
     def secret_values(self) -> list[str]:
         """Every secret this config holds, so that output and logs can redact them."""

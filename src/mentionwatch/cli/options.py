@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mentionwatch.config import Config
     from mentionwatch.redaction import Redactor
     from mentionwatch.registry import Registry
+    from mentionwatch.store import MentionStore
 
 log = logging.getLogger("mentionwatch")
 T = TypeVar("T")
@@ -42,6 +43,16 @@ ConfigOpt = Annotated[
         "-c",
         help="Config file. Default: $MENTIONWATCH_CONFIG, else ./mentionwatch.yaml, else config.yaml "
         "in the user config dir.",
+        show_default=False,
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        help="The store. Default: $MENTIONWATCH_DB, else the config's `store`, else mentions.sqlite3 in the user "
+        "data dir.",
         show_default=False,
     ),
 ]
@@ -96,6 +107,16 @@ def load(config_path: Path | None, redactor: Redactor, unset_env_ok: bool = Fals
             config.path,
         )
     return config, registry
+
+
+def open_scan_store(config: Config, db: str | None, *, none: bool = False) -> MentionStore:
+    """The store a command works on (--db, $MENTIONWATCH_DB, the config's `store`, the default), or one that
+    keeps nothing (`none`)."""
+    from mentionwatch.store import memory_store, open_store, resolve_location
+
+    if none:
+        return memory_store()
+    return open_store(resolve_location(db, config.store.path))
 
 
 def select(items: Sequence[T], wanted: list[str] | None, what: str, name: Callable[[T], str]) -> list[T]:

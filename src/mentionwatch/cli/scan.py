@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +13,14 @@ import typer
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
 from mentionwatch.cli.options import (
     ConfigOpt,
+    DbOpt,
     Format,
     QuietOpt,
     Sort,
     VerboseOpt,
     fail,
     load,
+    open_scan_store,
     pick_format,
     select,
     setup_logging,
@@ -29,6 +30,7 @@ from mentionwatch.errors import ExitCode
 if TYPE_CHECKING:
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
+    from mentionwatch.store import MentionStore
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -71,6 +73,20 @@ def scan(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Send unconditional requests (ignore ETag / Last-Modified).")
     ] = False,
+    db: DbOpt = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Keep nothing: no store is read or written (ad-hoc re-scoring, tests).")
+    ] = False,
+    new: Annotated[
+        bool, typer.Option("--new", help="Only mentions the store has never seen (for cron and alerts).")
+    ] = False,
+    seed: Annotated[
+        bool, typer.Option("--seed", help="Fill the store and print nothing (the first cron run must not flood).")
+    ] = False,
+    backfill: Annotated[
+        bool,
+        typer.Option("--backfill", help="Re-read the --since window (after an outage); print only what was missed."),
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -83,40 +99,47 @@ def scan(
       mentionwatch scan --since 24h --brand Acme --sort impact --limit 20
       mentionwatch scan -f jsonl | jq -r 'select(.sentiment_label=="negative") | .url'
       mentionwatch scan -q -o mentions.csv            # from cron
+      mentionwatch scan --seed && mentionwatch scan --new --since last   # cron: only what is new
+      mentionwatch scan --since 2d --backfill         # after an outage: only what was missed
       mentionwatch scan --record bundle/ && mentionwatch scan --replay bundle/
     """
     import asyncio
 
-    from mentionwatch.config import DEFAULT_SINCE, parse_since
+    from mentionwatch.config import DEFAULT_SINCE, parse_duration, parse_since
     from mentionwatch.errors import UsageError
     from mentionwatch.output import (
         BrokenStdout,
         print_health,
+        sanitize_terminal,
         usable_output_path,
         write,
         write_file,
         write_health,
         write_stdout,
     )
-    from mentionwatch.pipeline import ScanEnv, ScanRequest, run_scan
-    from mentionwatch.store import Store, default_state_path
+    from mentionwatch.pipeline import ScanEnv, ScanRequest, plan_since, run_scan
 
     redactor = setup_logging(verbose, quiet)
     closers: list[Any] = []
     try:
         if record is not None and replay is not None:
             raise UsageError("--record and --replay cannot be used together")
+        _check_store_flags(no_store=no_store, db=db, new=new, seed=seed, backfill=backfill, since=since)
         config, _ = load(config_path, redactor, unset_env_ok=replay is not None)
-        env = ScanEnv(now=lambda: datetime.now(UTC), store=Store(_state_path(default_state_path)))
-        closers.append(env.store)
+        # A replay re-runs an old scan: it keeps nothing unless a store is named (--db).
+        store = open_scan_store(config, db, none=no_store or (replay is not None and db is None))
+        closers.append(store)
+        env = ScanEnv(now=lambda: datetime.now(UTC), store=store)
         if replay is not None:
-            env = _replay_env(replay, redactor)
-        elif record is not None:
+            env = _replay_env(replay, redactor, store)
+        # The scan's one start time: what the store records as first seen, and a recording's clock.
+        now = env.now()
+        if record is not None:
             from mentionwatch.replay import Recorder
 
-            env.recorder = Recorder(record, redactor, env.now())
+            env.recorder = Recorder(record, redactor, now)
             closers.append(env.recorder)
-        elif config.http.cache and not no_cache:
+        elif replay is None and config.http.cache and not no_cache and not backfill:
             from mentionwatch.cache import HttpCache, default_cache_path
 
             env.cache = HttpCache(default_cache_path())
@@ -127,24 +150,45 @@ def scan(
             from platformdirs import user_cache_path
 
             env.cache_dir = user_cache_path("mentionwatch")
-        now = env.now()
-        try:
-            since_at = parse_since(since or config.since or DEFAULT_SINCE, now)
-        except ValueError as exc:
-            raise UsageError(f"--since: {exc}") from None
         brands = select(config.brands, brand, "brand", lambda b: b.name)
         sources = select(config.sources, source, "source", lambda s: s.name)
+        since_last = since == "last"
+        try:
+            since_at = parse_since(
+                config.since or DEFAULT_SINCE if since_last else since or config.since or DEFAULT_SINCE, now
+            )
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
         fmt_name = pick_format(fmt, output)
         # A path that cannot be written is found now, not after a scan whose results would then be lost.
         if output is not None:
             usable_output_path(output, "-o")
         if health is not None:
             usable_output_path(health, "--health")
-        request = ScanRequest(since=since_at, brands=brands, sources=sources, sort=sort.value, limit=limit)
         # What is loaded by now (modules, config) lives until the process exits: frozen, the cyclic
         # collector stops re-walking it during the scan and at exit (measured: 60-90 ms of a 0.7 s scan).
         gc.freeze()
-        result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
+        with store.scan_lock(config.store.lock_timeout):
+            source_since: dict[str, datetime] = {}
+            if since_last:
+                overlap = parse_duration(config.store.overlap)
+                since_at, source_since = plan_since(store, sources, brands, since_at, overlap)
+            request = ScanRequest(
+                since=since_at,
+                brands=brands,
+                sources=sources,
+                sort=sort.value,
+                limit=limit,
+                source_since=source_since,
+                # A store that keeps nothing still gives the output its store fields, as a fresh store would:
+                # a replay prints what the recorded scan printed.
+                save=True,
+                started=now,
+                new_only=new or backfill,
+                quiet_seed=seed,
+            )
+            result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
+            broken = _broken_sources(store, [s.name for s in sources])
         if output is None:
             write_stdout(lambda out: write(result.mentions, fmt_name, out, now=now))
         elif result.exit_code == ExitCode.ALL_FAILED:
@@ -155,6 +199,8 @@ def scan(
         if health is not None:
             write_health(result, health)
         print_health(result, quiet=quiet, redact=redactor)
+        for line in broken:
+            sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
     except KeyboardInterrupt:
         sys.stderr.write("mentionwatch: interrupted\n")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -172,11 +218,38 @@ def scan(
     raise typer.Exit(result.exit_code)
 
 
-def _replay_env(directory: Path, redactor: Redactor) -> ScanEnv:
+BROKEN_AFTER = 3
+
+
+def _check_store_flags(
+    *, no_store: bool, db: str | None, new: bool, seed: bool, backfill: bool, since: str | None
+) -> None:
+    from mentionwatch.errors import UsageError
+
+    if no_store and (db or new or seed or backfill or since == "last"):
+        raise UsageError("--no-store keeps nothing: --db, --new, --seed, --backfill and --since last need the store")
+    if sum((new, seed, backfill)) > 1:
+        raise UsageError("--new, --seed and --backfill are different runs: choose one")
+    if backfill and (since is None or since == "last"):
+        raise UsageError("--backfill re-reads a window you name: add --since (e.g. --since 2d)")
+
+
+def _broken_sources(store: MentionStore, names: list[str]) -> list[str]:
+    """A source that has failed in several scans in a row is broken, not unlucky: say since when, and why."""
+    from mentionwatch.models import format_time
+
+    return [
+        f"source {s.name} is broken: it failed in {s.failures} scans in a row since "
+        f"{format_time(s.failing_since) if s.failing_since else '?'}; last error: {s.last_error or s.last_state}"
+        for s in store.source_status()
+        if s.failures >= BROKEN_AFTER and s.name in names
+    ]
+
+
+def _replay_env(directory: Path, redactor: Redactor, store: MentionStore) -> ScanEnv:
     from mentionwatch.errors import UsageError
     from mentionwatch.pipeline import ScanEnv
     from mentionwatch.replay import Replayer
-    from mentionwatch.store import Store
 
     try:
         replayer = Replayer(directory, redactor)
@@ -188,7 +261,7 @@ def _replay_env(directory: Path, redactor: Redactor) -> ScanEnv:
         return None
 
     # The recorded scan's clock and no waiting: the same bundle gives the same output, at once.
-    return ScanEnv(now=lambda: recorded_at, store=Store(None), replayer=replayer, sleep=no_wait)
+    return ScanEnv(now=lambda: recorded_at, store=store, replayer=replayer, sleep=no_wait)
 
 
 def _run_with_progress(run: Any, env: ScanEnv, quiet: bool) -> ScanResult:
@@ -201,8 +274,3 @@ def _run_with_progress(run: Any, env: ScanEnv, quiet: bool) -> ScanResult:
         env.on_start = display.start
         result = run()
     return result
-
-
-def _state_path(default: Any) -> Path:
-    override = os.environ.get("MENTIONWATCH_STATE")
-    return Path(override) if override else Path(default())

@@ -1,7 +1,186 @@
-"""What mentionwatch remembers between runs, behind one interface; `sqlite` is the embedded engine."""
+"""What mentionwatch remembers between runs: every mention it found, its triage, and each source's progress.
+
+One interface (`MentionStore`) that the scan, `list`, triage and reports all go through; no SQL anywhere else.
+`sqlite` is the embedded engine (one file in the user data dir, nothing to install).
+
+A mention's identity in the store is (brand, source type, the service's own id): never the name the user gave
+the source in config, so renaming a source or moving a feed to another list keeps its history. Seen again, a
+mention keeps its `first_seen`, its text and its triage; its engagement and `last_seen` are updated.
+"""
 
 from __future__ import annotations
 
-from mentionwatch.store.sqlite import Store, default_state_path
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["Store", "default_state_path"]
+from mentionwatch.errors import StoreError
+from mentionwatch.models import Mention
+
+STATUSES = ("new", "read", "done", "ignored")
+DB_ENV = "MENTIONWATCH_DB"
+
+# (brand, source type, id): a mention's identity in the store.
+Key = tuple[str, str, str]
+
+
+def key_of(mention: Mention) -> Key:
+    return (mention.brand or "", mention.source_type or mention.source, mention.id)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What `list` (and reports) ask the store for. Empty sequences mean "any"."""
+
+    brands: Sequence[str] = ()
+    # Source names as configured, or source types.
+    sources: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    sentiment: str | None = None
+    needs_reply: bool = False
+    statuses: Sequence[str] = ()
+    tags: Sequence[str] = ()
+    search: str | None = None
+    sort: str = "newest"
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """How one configured source did in one scan, for the broken-source call-out and `stats`."""
+
+    identity: str
+    name: str
+    state: str
+    error: str | None
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    identity: str
+    name: str
+    last_run: datetime | None
+    last_state: str | None
+    last_success: datetime | None
+    # Failed scans in a row (0 when the last one answered), since when, and the last error.
+    failures: int
+    failing_since: datetime | None
+    last_error: str | None
+
+
+@dataclass
+class Recorded:
+    """What saving a scan's mentions found: which were new to the store (and not joining a known cluster)."""
+
+    new: set[Key] = field(default_factory=set)
+    updated: int = 0
+
+
+class StoreBusy(StoreError):
+    """Another scan holds the store and did not let go in time."""
+
+
+class MentionStore(Protocol):
+    """The storage interface; engines implement it (`sqlite.SqliteStore`)."""
+
+    location: str
+
+    def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime: ...
+
+    def scan_lock(self, timeout: float) -> AbstractContextManager[None]: ...
+
+    def record(self, mentions: Sequence[Mention], now: datetime) -> Recorded: ...
+
+    def watermarks(self) -> dict[tuple[str, str], datetime]: ...
+
+    def advance_watermarks(self, marks: Mapping[tuple[str, str], datetime], now: datetime) -> None: ...
+
+    def record_runs(self, runs: Sequence[SourceRun], now: datetime) -> None: ...
+
+    def source_status(self) -> list[SourceStatus]: ...
+
+    def query(self, query: Query) -> list[Mention]: ...
+
+    def count(self, query: Query) -> int: ...
+
+    def iter_mentions(self, query: Query) -> Iterator[Mention]: ...
+
+    def resolve(self, ref: str) -> list[Key]: ...
+
+    def set_status(self, keys: Sequence[Key], status: str, now: datetime) -> int: ...
+
+    def set_tag(self, keys: Sequence[Key], tag: str, *, remove: bool = False) -> int: ...
+
+    def ignore_where(self, brand: str, *, author: str | None, domain: str | None, term: str | None) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def prune(self, before: datetime, *, keep_tagged: bool) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("mentionwatch") / "mentions.sqlite3"
+
+
+def legacy_state_path() -> Path:
+    """Where scans before the store kept first-seen times of undated items (imported once into a new store)."""
+    from platformdirs import user_state_path
+
+    return user_state_path("mentionwatch") / "state.sqlite3"
+
+
+def resolve_location(explicit: str | None, configured: str | None) -> str:
+    """--db, else $MENTIONWATCH_DB, else the config's `store`, else the user data dir."""
+    for candidate in (explicit, os.environ.get(DB_ENV), configured):
+        if candidate:
+            return candidate
+    return str(default_db_path())
+
+
+def open_store(location: str) -> MentionStore:
+    """The store at `location` (a path; a PostgreSQL URL once that engine lands), created and migrated."""
+    import sqlite3
+
+    from mentionwatch.store.sqlite import SqliteStore
+
+    path = Path(location).expanduser()
+    try:
+        return SqliteStore.open(path, legacy=legacy_state_path() if not path.exists() else None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the store {location}: {exc}") from None
+
+
+def memory_store() -> MentionStore:
+    """A store that forgets at exit: `--no-store` and `--replay` (undated items still get one first-seen time)."""
+    from mentionwatch.store.sqlite import SqliteStore
+
+    return SqliteStore.open(None)
+
+
+__all__ = [
+    "DB_ENV",
+    "STATUSES",
+    "Key",
+    "MentionStore",
+    "Query",
+    "Recorded",
+    "SourceRun",
+    "SourceStatus",
+    "StoreBusy",
+    "default_db_path",
+    "key_of",
+    "legacy_state_path",
+    "memory_store",
+    "open_store",
+    "resolve_location",
+]

@@ -1,65 +1,684 @@
-"""What mentionwatch remembers between runs (SQLite): when an undated item was first seen."""
+"""The SQLite engine of the store: one file, WAL, a versioned schema with forward migrations, FTS5 search.
+
+The SQL here is kept portable where callers could notice (upserts with ON CONFLICT, plain joins); what is
+SQLite's own (FTS5, PRAGMAs, the lock file) stays inside this module, so a PostgreSQL engine can stand behind
+the same interface.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
 import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from mentionwatch.models import format_time, parse_time
+from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
+from mentionwatch.models import Mention, format_time, parse_time
+from mentionwatch.store import Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
+from mentionwatch.urls import canonical_url, host_of
 
 log = logging.getLogger(__name__)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection that lets two scans share the file (two cron jobs at once): WAL, so readers never wait for a
-    writer; autocommit, so no write lock is held between writes; and a busy timeout, so a writer waits its turn
-    instead of failing with "database is locked". synchronous=NORMAL: a crash can lose the last writes to the
-    cache, never corrupt it (sqlite.org/wal.html)."""
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    """A connection that lets two processes share the file (two cron jobs at once): WAL, so readers never wait
+    for a writer; autocommit, so no write lock is held between writes; and a busy timeout, so a writer waits its
+    turn instead of failing with "database is locked". synchronous=NORMAL: a crash can lose the last commits,
+    never corrupt the file (sqlite.org/wal.html)."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
     return db
 
 
-def default_state_path() -> Path:
-    from platformdirs import user_state_path
+# Each entry moves the schema one version forward; never edit one that has shipped, add the next.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: mentions, their clusters' other members, tags, watermarks, source runs, first-seen times, search.
+    """
+    CREATE TABLE IF NOT EXISTS first_seen (source TEXT NOT NULL, id TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (source, id));
+    CREATE TABLE mentions (
+        rowid INTEGER PRIMARY KEY,
+        brand TEXT NOT NULL, source_type TEXT NOT NULL, id TEXT NOT NULL,
+        source TEXT NOT NULL, url TEXT NOT NULL, link TEXT, host TEXT NOT NULL,
+        canon INTEGER NOT NULL, link_canon INTEGER,
+        title TEXT NOT NULL, text TEXT NOT NULL, author TEXT NOT NULL, published_at TEXT NOT NULL,
+        kind TEXT NOT NULL, lang TEXT, undated INTEGER NOT NULL,
+        matched_terms TEXT NOT NULL, matched_query TEXT,
+        sentiment REAL, sentiment_label TEXT, subjectivity REAL,
+        impact REAL, impact_absolute REAL, impact_weight REAL, reach INTEGER, engagement INTEGER,
+        needs_reply INTEGER NOT NULL,
+        score INTEGER, comments INTEGER, likes INTEGER, reposts INTEGER, quotes INTEGER, views INTEGER,
+        followers INTEGER,
+        also_seen TEXT NOT NULL, cluster INTEGER,
+        first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'new', status_at TEXT,
+        UNIQUE (brand, source_type, id)
+    );
+    CREATE INDEX mentions_by_brand_status_time ON mentions (brand, status, published_at);
+    CREATE INDEX mentions_by_time ON mentions (published_at);
+    CREATE INDEX mentions_by_canon ON mentions (brand, canon);
+    CREATE INDEX mentions_by_link ON mentions (brand, link_canon) WHERE link_canon IS NOT NULL;
+    CREATE INDEX mentions_by_cluster ON mentions (cluster);
+    CREATE TABLE members (
+        brand TEXT NOT NULL, source_type TEXT NOT NULL, id TEXT NOT NULL, cluster INTEGER NOT NULL,
+        PRIMARY KEY (brand, source_type, id)
+    );
+    CREATE TABLE tags (
+        mention INTEGER NOT NULL REFERENCES mentions (rowid) ON DELETE CASCADE, tag TEXT NOT NULL,
+        PRIMARY KEY (mention, tag)
+    );
+    CREATE INDEX tags_by_tag ON tags (tag);
+    CREATE TABLE watermarks (
+        source TEXT NOT NULL, brand TEXT NOT NULL, newest TEXT NOT NULL, updated TEXT NOT NULL,
+        PRIMARY KEY (source, brand)
+    );
+    CREATE TABLE source_runs (
+        source TEXT PRIMARY KEY, name TEXT NOT NULL, last_run TEXT NOT NULL, last_state TEXT NOT NULL,
+        last_success TEXT, failures INTEGER NOT NULL DEFAULT 0, failing_since TEXT, last_error TEXT
+    );
+    CREATE VIRTUAL TABLE mentions_search USING fts5 (
+        title, text, author, content='mentions', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER mentions_search_insert AFTER INSERT ON mentions BEGIN
+        INSERT INTO mentions_search (rowid, title, text, author) VALUES (new.rowid, new.title, new.text, new.author);
+    END;
+    CREATE TRIGGER mentions_search_delete AFTER DELETE ON mentions BEGIN
+        INSERT INTO mentions_search (mentions_search, rowid, title, text, author)
+        VALUES ('delete', old.rowid, old.title, old.text, old.author);
+    END;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 
-    return user_state_path("mentionwatch") / "state.sqlite3"
+# The columns a mention is rebuilt from, in this order.
+_COLUMNS = (
+    "rowid, brand, source_type, id, source, url, link, title, text, author, published_at, kind, lang, undated, "
+    "matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact, reach, engagement, "
+    "needs_reply, score, comments, likes, reposts, quotes, views, followers, also_seen, first_seen, status"
+)
+_FIGURES = ("score", "comments", "likes", "reposts", "quotes", "views", "followers")
 
 
-class Store:
-    """A small SQLite file. If it cannot be opened, the scan still runs with memory only."""
+def seen_entry(m: Mention) -> dict[str, Any]:
+    """How a mention is listed in the `also_seen` of the cluster it joins."""
+    return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
 
-    def __init__(self, path: Path | None) -> None:
+
+def url_key(url: str | None) -> int | None:
+    """A 64-bit key for "the same page" (the canonical URL's hash): 8 bytes a row instead of the URL again."""
+    if not url:
+        return None
+    digest = hashlib.blake2b(canonical_url(url).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class SqliteStore:
+    """The embedded engine. `open(None)` is an in-memory store that forgets at exit."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
+        self._db = db
         self.path = path
-        self._db = self._open(path)
+        self.location = str(path) if path is not None else ":memory:"
+
+    @classmethod
+    def open(cls, path: Path | None, *, legacy: Path | None = None) -> SqliteStore:
+        if path is None:
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = connect(path)
+        store = cls(db, path)
+        store.migrate()
+        if legacy is not None and legacy.exists():
+            store._import_legacy_first_seen(legacy)
+        return store
+
+    # -- schema
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not had, each in its own transaction."""
+        with self._write():
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"{self.location} has schema version {version}, newer than this mentionwatch knows "
+                    f"({SCHEMA_VERSION}): upgrade mentionwatch"
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _import_legacy_first_seen(self, legacy: Path) -> None:
+        try:
+            old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
+            rows = old.execute("SELECT source, id, at FROM first_seen").fetchall()
+            old.close()
+        except sqlite3.Error as exc:
+            log.warning("could not import first-seen times from %s: %s", legacy, exc)
+            return
+        with self._write():
+            self._db.executemany("INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", rows)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE), so two writers queue instead of deadlocking."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- the scan
+
+    def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime:
+        """When this undated item was first seen: now, unless an earlier run (or a concurrent one) saw it."""
+        self._db.execute("INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", (source_type, item_id, format_time(now)))
+        row = self._db.execute(
+            "SELECT at FROM first_seen WHERE source = ? AND id = ?", (source_type, item_id)
+        ).fetchone()
+        return parse_time(row[0])
+
+    @contextlib.contextmanager
+    def scan_lock(self, timeout: float) -> Iterator[None]:
+        """Held for a whole scan: a second scan on the same store waits for the first (up to `timeout` seconds),
+        so two cron runs never report the same new mention twice. A lock file beside the database (flock), so a
+        killed scan releases it with its process."""
+        if self.path is None:
+            yield
+            return
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(
+                            f"another scan is using {self.location} and did not finish within {timeout:g}s"
+                        ) from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def record(self, mentions: Sequence[Mention], now: datetime) -> Recorded:
+        """Save a scan's mentions (the heads of its duplicate clusters, their duplicates in `also_seen`).
+
+        A mention already stored is updated (engagement, impact, last_seen, the source name it came under, the
+        duplicates found since) and keeps the rest; a new one is inserted, joining the cluster of a stored mention
+        of the same brand that is the same page (canonical URL), the page it links to, or one of its duplicates.
+        Each mention gets its `first_seen`, `status` and `tags` from the store. `Recorded.new`: the ones that
+        were neither stored nor joined a stored cluster."""
+        result = Recorded()
+        stamp = format_time(now)
+        with self._write():
+            found = self._find(mentions)
+            updates: list[tuple[Any, ...]] = []
+            for m in mentions:
+                row = found.get(key_of(m))
+                if row is not None:
+                    rowid, first_seen, status, cluster = row
+                    updates.append((*self._figures(m), m.source, stamp, rowid))
+                    m.first_seen, m.status = parse_time(first_seen), status
+                    self._join(cluster, m.brand or "", m.also_seen)
+                    continue
+                joins = self._cluster_of(m)
+                m.first_seen, m.status = now, "new"
+                rowid = self._insert(m, joins, stamp)
+                if joins is None:
+                    result.new.add(key_of(m))
+                else:
+                    self._join(joins, m.brand or "", [seen_entry(m)])
+                self._join(joins if joins is not None else rowid, m.brand or "", m.also_seen)
+                # Two configured sources of one type can bring the same item: the second is this one again.
+                found[key_of(m)] = (rowid, stamp, "new", joins if joins is not None else rowid)
+            self._db.executemany(
+                "UPDATE mentions SET impact = ?, impact_absolute = ?, impact_weight = ?, reach = ?, engagement = ?,"
+                " score = ?, comments = ?, likes = ?, reposts = ?, quotes = ?, views = ?, followers = ?,"
+                " source = ?, last_seen = ? WHERE rowid = ?",
+                updates,
+            )
+            result.updated = len(updates)
+            self._attach_tags([m for m in mentions if key_of(m) not in result.new], found)
+        return result
+
+    def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int]]:
+        """The stored (rowid, first_seen, status, cluster) of each mention that is stored, looked up in batches."""
+        found: dict[Key, tuple[int, str, str, int]] = {}
+        keys = list({key_of(m) for m in mentions})
+        for start in range(0, len(keys), 300):
+            batch = keys[start : start + 300]
+            where = " OR ".join(["(brand = ? AND source_type = ? AND id = ?)"] * len(batch))
+            params = [part for key in batch for part in key]
+            for row in self._db.execute(
+                f"SELECT brand, source_type, id, rowid, first_seen, status, cluster FROM mentions WHERE {where}", params
+            ):
+                found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6])
+        return found
+
+    def _join(self, cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Add duplicates to a stored cluster: as members (so a later scan knows them) and to the `also_seen` of
+        the cluster's first mention (so `list` shows them), each once."""
+        entries = [e for e in entries if e.get("id") is not None]
+        if not entries:
+            return
+        self._db.executemany(
+            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(brand, str(e.get("source_type") or e.get("source")), str(e["id"]), cluster) for e in entries],
+        )
+        row = self._db.execute("SELECT also_seen, source_type, id FROM mentions WHERE rowid = ?", (cluster,)).fetchone()
+        if row is None:
+            return
+        also: list[dict[str, Any]] = json.loads(row[0])
+        known = {(a.get("source_type") or a.get("source"), str(a.get("id"))) for a in also} | {(row[1], row[2])}
+        added = [dict(e) for e in entries if (e.get("source_type") or e.get("source"), str(e["id"])) not in known]
+        if added:
+            self._db.execute(
+                "UPDATE mentions SET also_seen = ? WHERE rowid = ?",
+                (json.dumps(also + added, ensure_ascii=False), cluster),
+            )
+
+    def _cluster_of(self, m: Mention) -> int | None:
+        """The stored cluster a new mention belongs to, if any: one of its duplicates is stored (or is a member of
+        a stored cluster), or a stored mention is the same page, links to this page, or is the page this links to."""
+        brand = m.brand or ""
+        for seen in m.also_seen:
+            row = self._db.execute(
+                "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ? UNION ALL "
+                "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ? LIMIT 1",
+                (brand, seen.get("source_type") or seen.get("source"), seen.get("id")) * 2,
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+        row = self._db.execute(
+            "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ?", key_of(m)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        page, link = url_key(m.url), url_key(m.link)
+        candidates = [("canon", page), ("link_canon", page)]
+        if link is not None:
+            candidates += [("canon", link), ("link_canon", link)]
+        for column, value in candidates:
+            row = self._db.execute(
+                f"SELECT cluster FROM mentions WHERE brand = ? AND {column} = ? LIMIT 1", (brand, value)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+        return None
 
     @staticmethod
-    def _open(path: Path | None) -> sqlite3.Connection:
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = connect(path)
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS first_seen (source TEXT, id TEXT, at TEXT, PRIMARY KEY (source, id))"
-                )
-                return db
-            except (OSError, sqlite3.Error) as exc:
-                log.warning("state file %s unusable (%s); undated items get this run's time", path, exc)
-        db = sqlite3.connect(":memory:")
-        db.execute("CREATE TABLE first_seen (source TEXT, id TEXT, at TEXT, PRIMARY KEY (source, id))")
-        return db
+    def _figures(m: Mention) -> tuple[Any, ...]:
+        # Impact depends on the scan it was made in (its percentile part); the absolute part and the weight do
+        # not, so reports can compare like with like.
+        weight = (m.engagement or 0) + (m.reach or 0) / REACH_PER_ENGAGEMENT
+        return (
+            m.impact,
+            round(absolute_impact(weight), 2),
+            round(weight, 2),
+            m.reach,
+            m.engagement,
+            *(getattr(m, name) for name in _FIGURES),
+        )
 
-    def first_seen(self, source: str, item_id: str, now: datetime) -> datetime:
-        """When this item was first seen: now, unless an earlier run saw it."""
-        row = self._db.execute("SELECT at FROM first_seen WHERE source = ? AND id = ?", (source, item_id)).fetchone()
-        if row:
-            return parse_time(row[0])
-        # Another scan may have seen it in the meantime: the earlier time wins.
-        self._db.execute("INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", (source, item_id, format_time(now)))
-        return now
+    def _insert(self, m: Mention, cluster: int | None, stamp: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO mentions (brand, source_type, id, source, url, link, host, canon, link_canon, title, text,"
+            " author, published_at, kind, lang, undated, matched_terms, matched_query, sentiment, sentiment_label,"
+            " subjectivity, impact, impact_absolute, impact_weight, reach, engagement, score, comments, likes,"
+            " reposts, quotes, views, followers, needs_reply, also_seen, cluster, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *key_of(m),
+                m.source,
+                m.url,
+                m.link,
+                host_of(m.link or m.url),
+                url_key(m.url),
+                url_key(m.link),
+                m.title,
+                m.text,
+                m.author,
+                format_time(m.published_at),
+                m.kind,
+                m.lang,
+                int(m.undated),
+                json.dumps(m.matched_terms, ensure_ascii=False),
+                m.matched_query,
+                m.sentiment,
+                m.sentiment_label,
+                m.subjectivity,
+                *self._figures(m),
+                int(m.needs_reply),
+                json.dumps(m.also_seen, ensure_ascii=False),
+                cluster,
+                stamp,
+                stamp,
+            ),
+        )
+        rowid = int(cursor.lastrowid or 0)
+        if cluster is None:
+            self._db.execute("UPDATE mentions SET cluster = rowid WHERE rowid = ?", (rowid,))
+        return rowid
+
+    def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int]]) -> None:
+        rowids = {found[key_of(m)][0]: m for m in mentions}
+        if not rowids:
+            return
+        for start in range(0, len(rowids), 500):
+            batch = list(rowids)[start : start + 500]
+            marks = ", ".join("?" * len(batch))
+            for rowid, tag in self._db.execute(
+                f"SELECT mention, tag FROM tags WHERE mention IN ({marks}) ORDER BY tag", batch
+            ):
+                rowids[rowid].tags.append(tag)
+
+    # -- watermarks and source runs
+
+    def watermarks(self) -> dict[tuple[str, str], datetime]:
+        return {(s, b): parse_time(t) for s, b, t in self._db.execute("SELECT source, brand, newest FROM watermarks")}
+
+    def advance_watermarks(self, marks: Mapping[tuple[str, str], datetime], now: datetime) -> None:
+        """Move each (source, brand) watermark forward to the given time; never back."""
+        with self._write():
+            self._db.executemany(
+                "INSERT INTO watermarks VALUES (?, ?, ?, ?) ON CONFLICT (source, brand) DO UPDATE SET"
+                " newest = MAX(newest, excluded.newest), updated = excluded.updated",
+                [(s, b, format_time(t), format_time(now)) for (s, b), t in marks.items()],
+            )
+
+    def record_runs(self, runs: Sequence[SourceRun], now: datetime) -> None:
+        stamp = format_time(now)
+        with self._write():
+            for run in runs:
+                if run.ok:
+                    self._db.execute(
+                        "INSERT INTO source_runs (source, name, last_run, last_state, last_success, failures)"
+                        " VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (source) DO UPDATE SET name = excluded.name,"
+                        " last_run = excluded.last_run, last_state = excluded.last_state,"
+                        " last_success = excluded.last_success, failures = 0, failing_since = NULL",
+                        (run.identity, run.name, stamp, run.state, stamp),
+                    )
+                else:
+                    self._db.execute(
+                        "INSERT INTO source_runs (source, name, last_run, last_state, failures, failing_since,"
+                        " last_error) VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (source) DO UPDATE SET"
+                        " name = excluded.name, last_run = excluded.last_run, last_state = excluded.last_state,"
+                        " failures = source_runs.failures + 1,"
+                        " failing_since = COALESCE(source_runs.failing_since, excluded.failing_since),"
+                        " last_error = excluded.last_error",
+                        (run.identity, run.name, stamp, run.state, stamp, run.error),
+                    )
+
+    def source_status(self) -> list[SourceStatus]:
+        def when(value: str | None) -> datetime | None:
+            return parse_time(value) if value else None
+
+        return [
+            SourceStatus(
+                identity=row[0],
+                name=row[1],
+                last_run=when(row[2]),
+                last_state=row[3],
+                last_success=when(row[4]),
+                failures=int(row[5]),
+                failing_since=when(row[6]),
+                last_error=row[7],
+            )
+            for row in self._db.execute(
+                "SELECT source, name, last_run, last_state, last_success, failures, failing_since, last_error"
+                " FROM source_runs ORDER BY name"
+            )
+        ]
+
+    # -- reading
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        clauses = ["m.cluster = m.rowid"]  # a cluster shows as its first mention, the rest in its also_seen
+        params: list[Any] = []
+
+        def any_of(column: str, values: Sequence[Any]) -> None:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+
+        if query.brands:
+            any_of("m.brand", list(query.brands))
+        if query.sources:
+            clauses.append(
+                f"(m.source IN ({', '.join('?' * len(query.sources))})"
+                f" OR m.source_type IN ({', '.join('?' * len(query.sources))}))"
+            )
+            params.extend([*query.sources, *query.sources])
+        if query.statuses:
+            any_of("m.status", list(query.statuses))
+        if query.since is not None:
+            clauses.append("m.published_at >= ?")
+            params.append(format_time(query.since))
+        if query.until is not None:
+            clauses.append("m.published_at < ?")
+            params.append(format_time(query.until))
+        if query.sentiment:
+            clauses.append("m.sentiment_label = ?")
+            params.append(query.sentiment)
+        if query.needs_reply:
+            clauses.append("m.needs_reply = 1")
+        for tag in query.tags:
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.mention = m.rowid AND t.tag = ?)")
+            params.append(tag)
+        if query.search:
+            clauses.append("m.rowid IN (SELECT rowid FROM mentions_search WHERE mentions_search MATCH ?)")
+            params.append(_fts_query(query.search))
+        return " AND ".join(clauses), params
+
+    def iter_mentions(self, query: Query) -> Iterator[Mention]:
+        where, params = self._where(query)
+        order = "m.impact DESC, m.published_at DESC" if query.sort == "impact" else "m.published_at DESC"
+        limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
+        cursor = self._db.execute(
+            f"SELECT {_m(_COLUMNS)} FROM mentions m WHERE {where} ORDER BY {order}{limit}", params
+        )
+        while rows := cursor.fetchmany(500):
+            mentions = {row[0]: _mention(row) for row in rows}
+            marks = ", ".join("?" * len(mentions))
+            for rowid, tag in self._db.execute(
+                f"SELECT mention, tag FROM tags WHERE mention IN ({marks}) ORDER BY tag", list(mentions)
+            ):
+                mentions[rowid].tags.append(tag)
+            yield from mentions.values()
+
+    def query(self, query: Query) -> list[Mention]:
+        return list(self.iter_mentions(query))
+
+    def count(self, query: Query) -> int:
+        where, params = self._where(query)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0])
+
+    # -- triage
+
+    def resolve(self, ref: str) -> list[Key]:
+        """The stored mentions an id names: `ID`, or `SOURCE:ID` (a source's name or type) when two sources share
+        an id. Every brand's mention of that item."""
+        rows = self._db.execute(
+            "SELECT brand, source_type, id FROM mentions WHERE id = ? ORDER BY brand, source_type", (ref,)
+        ).fetchall()
+        if not rows and ":" in ref:
+            source, _, item = ref.partition(":")
+            rows = self._db.execute(
+                "SELECT brand, source_type, id FROM mentions WHERE id = ? AND (source = ? OR source_type = ?)"
+                " ORDER BY brand, source_type",
+                (item, source, source),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def set_status(self, keys: Sequence[Key], status: str, now: datetime) -> int:
+        with self._write():
+            cursor = self._db.executemany(
+                "UPDATE mentions SET status = ?, status_at = ? WHERE brand = ? AND source_type = ? AND id = ?",
+                [(status, format_time(now), *key) for key in keys],
+            )
+            return int(cursor.rowcount)
+
+    def set_tag(self, keys: Sequence[Key], tag: str, *, remove: bool = False) -> int:
+        changed = 0
+        with self._write():
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT rowid FROM mentions WHERE brand = ? AND source_type = ? AND id = ?", key
+                ).fetchone()
+                if row is None:
+                    continue
+                if remove:
+                    cursor = self._db.execute("DELETE FROM tags WHERE mention = ? AND tag = ?", (row[0], tag))
+                else:
+                    cursor = self._db.execute("INSERT INTO tags VALUES (?, ?) ON CONFLICT DO NOTHING", (row[0], tag))
+                changed += cursor.rowcount
+        return changed
+
+    def ignore_where(self, brand: str, *, author: str | None, domain: str | None, term: str | None) -> int:
+        """Mark a brand's stored mentions by this author, on this domain, or holding this term, ignored."""
+        clauses, params = ["brand = ?", "status != 'ignored'"], [brand]
+        if author is not None:
+            clauses.append("lower(author) = lower(?)")
+            params.append(author.lstrip("@"))
+        if domain is not None:
+            host = domain.lower().removeprefix("www.")
+            clauses.append("(host = ? OR host LIKE ?)")
+            params += [host, f"%.{host}"]
+        if term is not None:
+            clauses.append("rowid IN (SELECT rowid FROM mentions_search WHERE mentions_search MATCH ?)")
+            params.append(_fts_query(f'"{term}"'))
+        with self._write():
+            cursor = self._db.execute(f"UPDATE mentions SET status = 'ignored' WHERE {' AND '.join(clauses)}", params)
+            return int(cursor.rowcount)
+
+    # -- upkeep
+
+    def stats(self) -> dict[str, Any]:
+        db = self._db
+
+        def grouped(sql: str) -> list[dict[str, Any]]:
+            cursor = db.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+
+        size = 0
+        if self.path is not None:
+            size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {
+            "store": self.location,
+            "schema_version": self.schema_version(),
+            "bytes": size,
+            "mentions": int(db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]),
+            "by_brand_and_source": grouped(
+                "SELECT brand, source, COUNT(*) AS mentions FROM mentions GROUP BY brand, source ORDER BY brand, source"
+            ),
+            "by_status": grouped("SELECT status, COUNT(*) AS mentions FROM mentions GROUP BY status ORDER BY status"),
+        }
+
+    def prune(self, before: datetime, *, keep_tagged: bool) -> int:
+        """Forget mentions published before `before` (those with a tag are kept unless `keep_tagged` is False)."""
+        keep = " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.mention = mentions.rowid)" if keep_tagged else ""
+        with self._write():
+            cursor = self._db.execute(f"DELETE FROM mentions WHERE published_at < ?{keep}", (format_time(before),))
+            self._db.execute("DELETE FROM members WHERE cluster NOT IN (SELECT rowid FROM mentions)")
+            return int(cursor.rowcount)
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA optimize")
         self._db.close()
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one (executescript would commit on its own, outside our transaction)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current)
+        if sqlite3.complete_statement(joined):
+            statements.append(joined.strip())
+            current = []
+    return statements
+
+
+def _m(columns: str) -> str:
+    return ", ".join(f"m.{c.strip()}" for c in columns.split(","))
+
+
+def _fts_query(text: str) -> str:
+    """The user's words as an FTS5 query of quoted terms, all required: no FTS syntax error from a stray `-` or
+    `"`, and no operator injection. A "quoted phrase" stays a phrase."""
+    words: list[str] = []
+    for i, part in enumerate(text.split('"')):
+        if i % 2:
+            if part.strip():
+                words.append('"' + part.strip().replace('"', "") + '"')
+        else:
+            words.extend('"' + w + '"' for w in part.split() if w.strip('"'))
+    return " ".join(words) or '""'
+
+
+def _mention(row: Sequence[Any]) -> Mention:
+    (
+        _rowid, brand, source_type, item_id, source, url, link, title, text, author, published_at, kind, lang,
+        undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact, reach, engagement,
+        needs_reply, score, comments, likes, reposts, quotes, views, followers, also_seen, first_seen, status,
+    ) = row  # fmt: skip
+    also = json.loads(also_seen)
+    return Mention(
+        source=source,
+        id=item_id,
+        url=url,
+        link=link,
+        title=title,
+        text=text,
+        author=author,
+        published_at=parse_time(published_at),
+        brand=brand,
+        matched_terms=json.loads(matched_terms),
+        sentiment=sentiment,
+        sentiment_label=sentiment_label,
+        subjectivity=subjectivity,
+        impact=impact,
+        reach=reach,
+        engagement=engagement,
+        needs_reply=bool(needs_reply),
+        score=score,
+        comments=comments,
+        likes=likes,
+        reposts=reposts,
+        quotes=quotes,
+        views=views,
+        followers=followers,
+        duplicates=len(also),
+        also_seen=also,
+        kind=kind,
+        lang=lang,
+        undated=bool(undated),
+        source_type=source_type,
+        matched_query=matched_query,
+        first_seen=parse_time(first_seen),
+        status=status,
+    )
