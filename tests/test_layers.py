@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"source", "registry", "plugin", "sources"},
     {"config"},
     {"pipeline"},
-    {"output", "explain", "progress", "report", "notify"},
+    {"output", "explain", "progress", "report", "notify", "config_edit"},
     {"cli", "__main__"},
 ]
 

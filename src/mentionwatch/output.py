@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -134,7 +135,14 @@ def _when(published: datetime, now: datetime) -> str:
 _SENTIMENT_STYLE = {"positive": "green", "negative": "red", "neutral": "dim"}
 
 
-def write_table(mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None) -> None:
+def _count_line(shown: int, total: int | None) -> str:
+    noun = "mention" if (total or shown) == 1 else "mentions"
+    return f"{shown} of {total} {noun}" if total is not None and total > shown else f"{shown} {noun}"
+
+
+def write_table(
+    mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None, total: int | None = None
+) -> None:
     """A rich table. Every cell is a `Text`, so rich markup in a post prints literally."""
     from rich import box
     from rich.console import Console
@@ -143,7 +151,7 @@ def write_table(mentions: Sequence[Mention], out: IO[str], *, now: datetime, wid
 
     console = Console(file=out, highlight=False, width=width)
     if console.width < 110:
-        _write_cards(mentions, console, now)
+        _write_cards(mentions, console, now, total)
         return
     table = Table(expand=True, pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("brand", no_wrap=True, max_width=14, overflow="ellipsis")
@@ -172,10 +180,10 @@ def write_table(mentions: Sequence[Mention], out: IO[str], *, now: datetime, wid
             cell,
         )
     console.print(table)
-    console.print(Text(f"{len(mentions)} mention{'s' if len(mentions) != 1 else ''}", style="dim"))
+    console.print(Text(_count_line(len(mentions), total), style="dim"))
 
 
-def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime) -> None:
+def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total: int | None) -> None:
     """The same fields as the table, a mention to a block, for terminals too narrow for columns."""
     from rich.text import Text
 
@@ -191,10 +199,19 @@ def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime) -> No
         console.print(head, overflow="ellipsis", no_wrap=True)
         console.print(Text("  " + sanitize_terminal(excerpt(body, max(40, console.width * 2 - 6)))))
         console.print(Text("  " + sanitize_terminal(m.url), style="cyan"), overflow="fold")
-    console.print(Text(f"{len(mentions)} mention{'s' if len(mentions) != 1 else ''}", style="dim"))
+    console.print(Text(_count_line(len(mentions), total), style="dim"))
 
 
-def write(mentions: Sequence[Mention], fmt: str, out: IO[str], *, now: datetime, width: int | None = None) -> None:
+def write(
+    mentions: Sequence[Mention],
+    fmt: str,
+    out: IO[str],
+    *,
+    now: datetime,
+    width: int | None = None,
+    total: int | None = None,
+) -> None:
+    """Write in one of FORMATS. `total`: how many there were before a limit (the table says "3 of 7")."""
     if fmt == "json":
         write_json(mentions, out)
     elif fmt == "jsonl":
@@ -202,7 +219,7 @@ def write(mentions: Sequence[Mention], fmt: str, out: IO[str], *, now: datetime,
     elif fmt == "csv":
         write_csv(mentions, out)
     else:
-        write_table(mentions, out, now=now, width=width)
+        write_table(mentions, out, now=now, width=width, total=total)
 
 
 def usable_output_path(path: Path, flag: str) -> Path:
@@ -257,6 +274,61 @@ def write_file(mentions: Sequence[Mention], fmt: str, path: Path, *, now: dateti
     """Write the mentions to `path` atomically (see `atomic_file`)."""
     with atomic_file(path, newline="" if fmt == "csv" else None) as out:
         write(mentions, fmt, out, now=now, width=160)
+
+
+def append_file(mentions: Sequence[Mention], fmt: str, path: Path) -> int:
+    """Add to a CSV or JSONL file the mentions it has not had (by source and id); the CSV header only when the
+    file is new or empty. The file is rewritten whole under a temp name and renamed, so a crash mid-write never
+    leaves a half line. Returns how many were added."""
+    if fmt not in ("csv", "jsonl"):
+        raise UsageError(f"--append works with csv and jsonl files, not {fmt}")
+    target = Path(os.path.realpath(path))
+    try:
+        old = target.read_bytes() if target.exists() else b""
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
+    text = old.decode("utf-8", errors="replace")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # a half line from a crash of some other writer: dropped
+    had = _keys_in(text, fmt)
+    fresh = [m for m in mentions if (m.source, m.id) not in had]
+    if not fresh and text:
+        return 0
+    with atomic_file(path, newline="" if fmt == "csv" else None) as out:
+        out.write(text)
+        if fmt == "jsonl":
+            write_jsonl(fresh, out)
+        else:
+            writer = csv.writer(out, lineterminator="\r\n")
+            if not text:
+                writer.writerow(FIELDS)
+            for m in fresh:
+                data = m.to_dict()
+                writer.writerow([_csv_cell(name, data[name]) for name in FIELDS])
+    return len(fresh)
+
+
+def _keys_in(text: str, fmt: str) -> set[tuple[str, str]]:
+    """The (source, id) of every mention an export file holds."""
+    keys: set[tuple[str, str]] = set()
+    if fmt == "jsonl":
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                keys.add((str(record.get("source")), str(record.get("id"))))
+        return keys
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    if "source" not in header or "id" not in header:
+        return keys
+    source, ident = header.index("source"), header.index("id")
+    for row in rows:
+        if len(row) > max(source, ident):
+            keys.add((row[source].removeprefix("'"), row[ident].removeprefix("'")))
+    return keys
 
 
 class BrokenStdout(Exception):

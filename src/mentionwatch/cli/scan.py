@@ -73,6 +73,10 @@ def scan(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Send unconditional requests (ignore ETag / Last-Modified).")
     ] = False,
+    append: Annotated[
+        bool,
+        typer.Option("--append", help="With -o FILE (csv or jsonl): add the mentions the file has not had yet."),
+    ] = False,
     db: DbOpt = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Keep nothing: no store is read or written (ad-hoc re-scoring, tests).")
@@ -109,6 +113,7 @@ def scan(
     from mentionwatch.errors import UsageError
     from mentionwatch.output import (
         BrokenStdout,
+        append_file,
         print_health,
         sanitize_terminal,
         usable_output_path,
@@ -160,6 +165,8 @@ def scan(
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
         fmt_name = pick_format(fmt, output)
+        if append and (output is None or fmt_name not in ("csv", "jsonl")):
+            raise UsageError("--append needs -o FILE in csv or jsonl")
         # A path that cannot be written is found now, not after a scan whose results would then be lost.
         if output is not None:
             usable_output_path(output, "-o")
@@ -190,12 +197,18 @@ def scan(
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, [s.name for s in sources])
         if output is None:
-            write_stdout(lambda out: write(result.mentions, fmt_name, out, now=now))
+            write_stdout(lambda out: write(result.mentions, fmt_name, out, now=now, total=result.total))
         elif result.exit_code == ExitCode.ALL_FAILED:
             # Nothing came in: the last good file is worth more to a cron job than an empty one.
             sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
+        elif append:
+            added = append_file(result.mentions, fmt_name, output)
+            if not quiet:
+                sys.stderr.write(f"mentionwatch: added {added} mentions to {output}\n")
         else:
             write_file(result.mentions, fmt_name, output, now=now)
+            if not quiet:
+                sys.stderr.write(f"mentionwatch: wrote {len(result.mentions)} mentions to {output}\n")
         if health is not None:
             write_health(result, health)
         print_health(result, quiet=quiet, redact=redactor)

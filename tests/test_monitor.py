@@ -1,0 +1,402 @@
+"""From scanner to monitor (issue #13): the store behind `scan`, new-only scans, watermarks, history, triage.
+
+The Hacker News source is served by a small emulation of Algolia's `search_by_date` that honours its
+`numericFilters=created_at_i>=N`, `page` and `hitsPerPage`, newest first. Its hits are copies of a real recorded
+hit (tests/fixtures/hackernews/) with ids, times, links and points set to the test's clock."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from conftest import LoopbackServer, Reply, Request, Run, cli_command, cli_env, load_json
+
+RECORDED = load_json("hackernews", "search_by_date_query_nodejs_2017.json")
+STORY = next(h for h in RECORDED["hits"] if h.get("title") == "Node v8.6.0")
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def hit(n: int, at: datetime, *, points: int = 10, title: str = "Node v8.6.0") -> dict[str, Any]:
+    item = copy.deepcopy(STORY)
+    item.update(
+        objectID=str(900000 + n),
+        created_at=at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        created_at_i=int(at.timestamp()),
+        url=f"https://nodejs.org/en/blog/release/v8.6.{n}/",
+        points=points,
+        title=title,
+    )
+    return item
+
+
+class Algolia:
+    """hn.algolia.com's search_by_date, as far as the adapter uses it."""
+
+    def __init__(self) -> None:
+        self.hits: list[dict[str, Any]] = []
+        self.failing = False
+        self.filters: list[int] = []
+
+    def __call__(self, request: Request) -> Reply:
+        if self.failing:
+            return Reply(503, b"down")
+        params = {k: v[0] for k, v in parse_qs(request.query).items()}
+        floor = int(re.fullmatch(r"created_at_i>=(\d+)", params["numericFilters"]).group(1))  # type: ignore[union-attr]
+        self.filters.append(floor)
+        found = sorted((h for h in self.hits if h["created_at_i"] >= floor), key=lambda h: -h["created_at_i"])
+        per_page, page = int(params.get("hitsPerPage", 100)), int(params.get("page", 0))
+        body = {
+            "hits": found[page * per_page : (page + 1) * per_page],
+            "nbHits": len(found),
+            "page": page,
+            "nbPages": max(1, -(-len(found) // per_page)),
+            "hitsPerPage": per_page,
+        }
+        return Reply(200, json.dumps(body).encode(), {"content-type": "application/json"})
+
+
+@pytest.fixture
+def algolia(server: LoopbackServer) -> Algolia:
+    emulation = Algolia()
+    server.route("/api/v1/search_by_date", emulation)
+    return emulation
+
+
+def config(tmp_path: Path, server: LoopbackServer, *, name: str = "hn", extra: str = "") -> Path:
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(
+        "# my brands\nbrands:\n  - name: Node.js\n    terms: [Node]   # the runtime\n"
+        f"sources:\n  - type: hackernews\n    name: {name}\n    base_url: {server.url}/api/v1\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def rows(run: Run) -> list[dict[str, Any]]:
+    assert run.code == 0, run.stderr
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def ids(run: Run) -> list[str]:
+    return sorted(r["id"] for r in rows(run))
+
+
+# -- new only, and nothing missed
+
+
+def test_seed_fills_the_store_and_prints_nothing(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, NOW - timedelta(hours=2))]
+    cfg = str(config(tmp_path, server))
+    seeded = cli("scan", "-c", cfg, "--seed", "--since", "1d", "-f", "jsonl")
+    assert seeded.code == 0 and seeded.stdout == ""
+    listed = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert sorted(r["id"] for r in listed) == ["900001", "900002"]
+    assert {r["status"] for r in listed} == {"new"} and all(r["first_seen"] for r in listed)
+    quiet = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", "jsonl")
+    assert quiet.code == 0 and quiet.stdout == "", "nothing new: nothing on stdout, so cron mails nothing"
+
+
+def test_since_last_misses_nothing_and_repeats_nothing(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    newest = NOW - timedelta(hours=2)
+    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, newest)]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    # Between the runs: a post published since, one indexed late but inside the 10-minute overlap, and one
+    # published long before the watermark (outside any overlap: it was never in this run's window).
+    algolia.hits += [
+        hit(3, NOW - timedelta(hours=1)),
+        hit(4, newest - timedelta(minutes=5)),
+        hit(5, NOW - timedelta(days=3)),
+    ]
+    second = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert ids(second) == ["900003", "900004"]
+    assert algolia.filters[-1] == int((newest - timedelta(minutes=10)).timestamp()), "watermark less the overlap"
+    third = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert third.code == 0 and third.stdout == ""
+
+
+def test_a_failed_source_keeps_its_watermark_and_the_next_run_catches_up(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    newest = NOW - timedelta(hours=5)
+    algolia.hits = [hit(1, newest)]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits.append(hit(2, NOW - timedelta(hours=4)))
+    algolia.failing = True
+    assert cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl").code == 4
+    algolia.failing = False
+    algolia.hits.append(hit(3, NOW - timedelta(hours=1)))
+    caught_up = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert ids(caught_up) == ["900002", "900003"]
+    assert algolia.filters[-1] == int((newest - timedelta(minutes=10)).timestamp())
+
+
+def test_a_new_brand_starts_from_the_configured_since(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=2))]
+    cfg = config(tmp_path, server)
+    assert cli("scan", "-c", str(cfg), "--seed", "--since", "1d").code == 0
+    cfg.write_text(cfg.read_text().replace("sources:", "  - name: Vespa\n    terms: [Vespa]\nsources:") + "since: 3d\n")
+    cli("scan", "-c", str(cfg), "--new", "--since", "last")
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    assert abs(algolia.filters[-1] - three_days_ago) < 60, "not the old brand's watermark"
+
+
+def test_backfill_reports_only_what_was_missed(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=30)), hit(2, NOW - timedelta(hours=3))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0  # the 30-hour-old post was outside it
+    backfilled = cli("scan", "-c", cfg, "--since", "2d", "--backfill", "-f", "jsonl")
+    assert ids(backfilled) == ["900001"]
+    assert cli("scan", "-c", cfg, "--backfill").code == 2, "--backfill needs the window named"
+
+
+def test_renaming_a_source_keeps_its_history(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=2))]
+    assert cli("scan", "-c", str(config(tmp_path, server, name="hn")), "--seed", "--since", "1d").code == 0
+    renamed = cli("scan", "-c", str(config(tmp_path, server, name="hacker-news")), "--new", "--since", "last")
+    assert renamed.code == 0 and renamed.stdout == ""
+    assert algolia.filters[-1] == int((NOW - timedelta(hours=2, minutes=10)).timestamp()), "same watermark"
+
+
+def test_seen_again_a_mention_keeps_first_seen_and_text_and_updates_its_engagement(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=2), points=10, title="Node v8.6.0 is out")]
+    cfg = str(config(tmp_path, server))
+    first = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))[0]
+    time.sleep(1.1)  # first_seen has one-second precision
+    algolia.hits = [hit(1, NOW - timedelta(hours=2), points=250, title="Node v8.6.0 is out (edited)")]
+    again = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))[0]
+    assert again["first_seen"] == first["first_seen"]
+    [stored] = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert stored["score"] == 250
+    assert stored["title"] == "Node v8.6.0 is out", "the text it was first seen with"
+    assert stored["first_seen"] == first["first_seen"]
+
+
+# -- clusters across runs
+
+ARTICLE = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Node.js blog</title>
+<item><guid>https://nodejs.org/en/blog/release/v8.6.1/</guid><title>Node v8.6.1 (Current)</title>
+<link>https://nodejs.org/en/blog/release/v8.6.1/?utm_source=rss</link><pubDate>%s</pubDate>
+<description>Notable changes in this release of Node</description></item>
+</channel></rss>
+"""
+
+
+def test_a_share_seen_tomorrow_joins_todays_cluster(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    when = (NOW - timedelta(hours=5)).strftime("%a, %d %b %Y %H:%M:%S +0000").encode()
+    server.route("/blog.xml", Reply(200, ARTICLE % when, {"content-type": "application/rss+xml"}))
+    cfg = str(config(tmp_path, server, extra=f"  - type: rss\n    urls: [{server.url}/blog.xml]\n"))
+    today = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))
+    assert [r["source"] for r in today] == ["rss"]
+    # Tomorrow: the Hacker News story that links the article.
+    algolia.hits = [hit(1, NOW - timedelta(hours=1), points=321)]
+    tomorrow = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", "jsonl")
+    assert tomorrow.code == 0 and tomorrow.stdout == "", "a share of a known story is not news"
+    [story] = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert story["source"] == "rss"
+    assert [(a["source"], a["id"]) for a in story["also_seen"]] == [("hn", "900001")]
+
+
+# -- history and triage
+
+
+def test_list_filters_and_full_text_search(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [
+        hit(1, NOW - timedelta(hours=1), title="Node lost my data twice, awful"),
+        hit(2, NOW - timedelta(hours=2), title="Node release notes"),
+        hit(3, NOW - timedelta(days=2), title="Node is wonderful, I love it"),
+    ]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "7d").code == 0
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--since", "1d")) == ["900001", "900002"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--until", "1d")) == ["900003"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--sentiment", "negative")) == ["900001"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--search", "lost data")) == ["900001"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--search", '"release notes"')) == ["900002"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--search", "-- OR NEAR(")) == [], "no query syntax leaks"
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--brand", "node.JS", "--limit", "1")) == ["900001"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--source", "hackernews")) == ["900001", "900002", "900003"]
+    assert cli("list", "-c", cfg, "--brand", "Nope").code == 2
+    assert cli("list", "-c", cfg, "--status", "finished").code == 2
+    table = cli("list", "-c", cfg, "-f", "table", "--limit", "2")
+    assert "2 of 3 mentions" in table.stdout
+
+
+def test_mark_and_tag_mentions(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=1)), hit(2, NOW - timedelta(hours=2))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    assert cli("mark", "900001", "done", "-c", cfg).code == 0
+    assert cli("mark", "hackernews:900002", "read", "-c", cfg).code == 0
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--status", "done")) == ["900001"]
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl", "--status", "read")) == ["900002"]
+    assert cli("mark", "900001", "finished", "-c", cfg).code == 2
+    assert cli("mark", "123", "done", "-c", cfg).code == 2
+    assert cli("tag", "900001", "900002", "release", "-c", cfg).code == 0
+    assert cli("tag", "900002", "release", "--remove", "-c", cfg).code == 0
+    tagged = rows(cli("list", "-c", cfg, "-f", "jsonl", "--tag", "release"))
+    assert [(r["id"], r["tags"]) for r in tagged] == [("900001", ["release"])]
+    # The new fields come after the old ones, in the CSV too.
+    csv_rows = list(csv.reader(io.StringIO(cli("list", "-c", cfg, "-f", "csv").stdout)))
+    assert csv_rows[0][-3:] == ["first_seen", "status", "tags"] and csv_rows[0][0] == "source"
+    again = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))
+    assert {r["id"]: r["status"] for r in again} == {"900001": "done", "900002": "read"}
+
+
+def test_ignore_adds_the_rule_with_comments_kept_and_marks_the_stored_mentions(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    spam = hit(1, NOW - timedelta(hours=1), title="Node coupons, cheap")
+    spam["author"] = "couponbot"
+    algolia.hits = [spam, hit(2, NOW - timedelta(hours=2))]
+    cfg = config(tmp_path, server)
+    assert cli("scan", "-c", str(cfg), "--seed", "--since", "1d").code == 0
+    run = cli("ignore", "--brand", "node.js", "--author", "couponbot", "-c", str(cfg))
+    assert run.code == 0, run.stderr
+    text = cfg.read_text()
+    assert "# my brands" in text and "# the runtime" in text, "comments kept"
+    assert "exclude_authors:" in text and "couponbot" in text
+    assert ids(cli("list", "-c", str(cfg), "-f", "jsonl", "--status", "ignored")) == ["900001"]
+    assert cli("check", "-c", str(cfg)).code == 0
+    rescanned = rows(cli("scan", "-c", str(cfg), "--since", "1d", "-f", "jsonl"))
+    assert [r["id"] for r in rescanned] == ["900002"], "the noise never returns"
+    assert cli("ignore", "--brand", "Nope", "--term", "x", "-c", str(cfg)).code == 2
+
+
+def test_stats_and_prune(tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]) -> None:
+    algolia.hits = [
+        hit(1, NOW - timedelta(days=200)),
+        hit(2, NOW - timedelta(days=190)),
+        hit(3, NOW - timedelta(hours=1)),
+    ]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "365d").code == 0
+    stats = json.loads(cli("stats", "-c", cfg, "--json").stdout)
+    assert stats["mentions"] == 3 and stats["bytes"] > 0
+    assert stats["by_status"] == [{"status": "new", "mentions": 3}]
+    assert stats["sources"][0]["name"] == "hn" and stats["sources"][0]["last_success"]
+    assert cli("tag", "900002", "keep", "-c", cfg).code == 0
+    assert cli("prune", "--older-than", "180d", "-c", cfg).code == 0
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl")) == ["900002", "900003"]
+    assert cli("prune", "--older-than", "180d", "--all", "-c", cfg).code == 0
+    assert ids(cli("list", "-c", cfg, "-f", "jsonl")) == ["900003"]
+
+
+def test_a_source_failing_run_after_run_is_called_out_as_broken(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.failing = True
+    cfg = str(config(tmp_path, server))
+    for _ in range(2):
+        assert "is broken" not in cli("scan", "-c", cfg, "--since", "1d").stderr
+    third = cli("scan", "-c", cfg, "--since", "1d")
+    assert third.code == 4
+    assert re.search(
+        r"source hn is broken: it failed in 3 scans in a row since \S+Z; last error: .*HTTP 503", third.stderr
+    )
+    stats = json.loads(cli("stats", "-c", cfg, "--json").stdout)
+    assert stats["sources"][0]["broken"] and stats["sources"][0]["failures_in_a_row"] == 3
+    algolia.failing = False
+    assert "is broken" not in cli("scan", "-c", cfg, "--since", "1d").stderr
+
+
+# -- cron-safe files
+
+
+def test_append_writes_the_header_once_and_each_mention_once(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    cfg = str(config(tmp_path, server))
+    out_csv, out_jsonl = tmp_path / "all.csv", tmp_path / "all.jsonl"
+    algolia.hits = [hit(1, NOW - timedelta(hours=2))]
+    for out in (out_csv, out_jsonl):
+        assert cli("scan", "-c", cfg, "--since", "1d", "-o", str(out), "--append").code == 0
+    algolia.hits.append(hit(2, NOW - timedelta(hours=1)))
+    out_jsonl.write_text(out_jsonl.read_text() + '{"source": "hn", "id": "half a li')  # a crash mid-line
+    for out in (out_csv, out_jsonl):
+        assert cli("scan", "-c", cfg, "--since", "1d", "-o", str(out), "--append", "-q").code == 0
+    table = list(csv.reader(io.StringIO(out_csv.read_text())))
+    assert [r[1] for r in table] == ["id", "900001", "900002"]
+    lines = out_jsonl.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["900001", "900002"]
+    assert cli("scan", "-c", cfg, "--since", "1d", "-o", str(tmp_path / "x.json"), "--append").code == 2
+
+
+# -- the store itself
+
+
+@pytest.mark.e2e
+def test_a_killed_scan_leaves_the_store_consistent_and_the_next_run_catches_up(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=3))]
+    cfg = config(tmp_path, server)
+    env = cli_env(tmp_path)
+    subprocess.run(cli_command("scan", "-c", str(cfg), "--seed", "--since", "1d"), env=env, check=True, timeout=60)
+    algolia.hits.append(hit(2, NOW - timedelta(hours=1)))
+    server.route("/slow/api/v1/search_by_date", Reply(200, b"{}", stall=60))
+    slow = cfg.read_text() + f"  - type: hackernews\n    name: slow\n    base_url: {server.url}/slow/api/v1\n"
+    cfg.write_text(slow)
+    proc = subprocess.Popen(cli_command("scan", "-c", str(cfg), "--new", "--since", "last"), env=env)
+    deadline = time.monotonic() + 30
+    while not any(r.path.startswith("/slow/") for r in server.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    db = tmp_path / "data" / "mentionwatch" / "mentions.sqlite3"
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    cfg.write_text(slow.split("  - type: hackernews\n    name: slow")[0])
+    caught_up = subprocess.run(
+        cli_command("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert [json.loads(line)["id"] for line in caught_up.stdout.splitlines()] == ["900002"]
+
+
+def test_a_post_dated_in_the_future_does_not_push_the_watermark_past_now(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW + timedelta(days=365)), hit(2, NOW - timedelta(hours=1))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits.append(hit(3, datetime.now(UTC) - timedelta(minutes=1)))
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900003"]
+    assert algolia.filters[-1] <= datetime.now(UTC).timestamp()

@@ -1,0 +1,121 @@
+"""The SQLite store on its own: migrations, identity, updates, clusters, watermarks."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mentionwatch.errors import StoreError
+from mentionwatch.models import Mention
+from mentionwatch.store import Query, SourceRun, key_of, open_store
+from mentionwatch.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore, _statements
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def mention(item_id: str, *, url: str | None = None, link: str | None = None, **kw: object) -> Mention:
+    base: dict[str, object] = {
+        "source": "hn",
+        "source_type": "hackernews",
+        "id": item_id,
+        "url": url or f"https://news.ycombinator.com/item?id={item_id}",
+        "link": link,
+        "title": f"Acme story {item_id}",
+        "published_at": NOW - timedelta(hours=1),
+        "brand": "Acme",
+        "matched_terms": ["Acme"],
+        "sentiment": 0.1,
+        "sentiment_label": "positive",
+        "impact": 12.0,
+    }
+    base.update(kw)
+    return Mention(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_every_migration_applies_on_the_schema_before_it(tmp_path: Path, start: int) -> None:
+    path = tmp_path / "m.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number in range(1, start + 1):
+        for statement in _statements(MIGRATIONS[number - 1]):
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.close()
+    store = SqliteStore.open(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.record([mention("1")], NOW)
+    assert [m.id for m in store.query(Query())] == ["1"]
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_store_from_a_newer_mentionwatch_is_refused_not_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    SqliteStore.open(path).close()
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this mentionwatch knows"):
+        open_store(str(path))
+
+
+def test_the_old_first_seen_state_moves_into_a_new_store(tmp_path: Path) -> None:
+    legacy = tmp_path / "state.sqlite3"
+    old = sqlite3.connect(legacy)
+    old.execute("CREATE TABLE first_seen (source TEXT, id TEXT, at TEXT, PRIMARY KEY (source, id))")
+    old.execute("INSERT INTO first_seen VALUES ('rss', 'x1', '2026-11-20T00:00:00Z')")
+    old.commit()
+    old.close()
+    store = SqliteStore.open(tmp_path / "m.sqlite3", legacy=legacy)
+    assert store.first_seen("rss", "x1", NOW) == datetime(2026, 11, 20, tzinfo=UTC)
+    assert store.first_seen("rss", "x2", NOW) == NOW
+
+
+def test_identity_is_brand_source_type_and_id_not_the_source_name() -> None:
+    store = SqliteStore.open(None)
+    assert store.record([mention("1", source="hn")], NOW).new == {("Acme", "hackernews", "1")}
+    again = store.record([mention("1", source="renamed-hn")], NOW + timedelta(hours=1))
+    assert again.new == set() and again.updated == 1
+    other_brand = store.record([mention("1", brand="Globex")], NOW)
+    assert other_brand.new == {("Globex", "hackernews", "1")}, "an item two brands match is two mentions"
+    [acme] = store.query(Query(brands=["Acme"]))
+    assert acme.source == "renamed-hn" and acme.first_seen == NOW
+
+
+def test_a_duplicate_seen_in_one_scan_is_known_in_the_next() -> None:
+    store = SqliteStore.open(None)
+    head = mention("1")
+    head.also_seen = [{"source": "reddit", "id": "t3_x", "url": "https://reddit.com/r/a/x", "source_type": "reddit"}]
+    assert store.record([head], NOW).new == {key_of(head)}
+    copy = mention("t3_x", source="reddit", source_type="reddit", url="https://reddit.com/r/a/x")
+    assert store.record([copy], NOW + timedelta(days=1)).new == set()
+
+
+def test_the_page_and_the_share_that_links_it_are_one_cluster_whichever_comes_first() -> None:
+    article = mention("a1", source="blog", source_type="rss", url="https://acme.example/news/1?utm_source=x")
+    share = mention("s1", link="https://www.acme.example/news/1/")
+    for first, second in ((article, share), (share, article)):
+        store = SqliteStore.open(None)
+        store.record([first], NOW)
+        assert store.record([second], NOW).new == set()
+        [listed] = store.query(Query())
+        assert listed.id == first.id and [a["id"] for a in listed.also_seen] == [second.id]
+
+
+def test_watermarks_only_move_forward() -> None:
+    store = SqliteStore.open(None)
+    store.advance_watermarks({("hackernews:abc", "Acme"): NOW}, NOW)
+    store.advance_watermarks({("hackernews:abc", "Acme"): NOW - timedelta(days=1)}, NOW)
+    assert store.watermarks() == {("hackernews:abc", "Acme"): NOW}
+
+
+def test_source_runs_count_failures_in_a_row_and_reset_on_success() -> None:
+    store = SqliteStore.open(None)
+    for day in range(3):
+        store.record_runs([SourceRun("rss:1", "blog", "failed", "HTTP 500", ok=False)], NOW + timedelta(days=day))
+    [status] = store.source_status()
+    assert (status.failures, status.failing_since, status.last_error) == (3, NOW, "HTTP 500")
+    store.record_runs([SourceRun("rss:1", "blog", "ok", None, ok=True)], NOW + timedelta(days=4))
+    [status] = store.source_status()
+    assert (status.failures, status.failing_since, status.last_success) == (0, None, NOW + timedelta(days=4))
