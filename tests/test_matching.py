@@ -390,3 +390,21 @@ def test_an_invisible_character_neither_hides_a_brand_nor_makes_one(char: str) -
     assert acme.match("", f"a{char}cme{char}") is not None
     # Shown as "acmecloud" to a reader, it is not the word "acme": the invisible character does not split it.
     assert acme.match("", f"acme{char}cloud rocks") is None
+
+
+def test_case_sensitive_terms_match_only_as_written() -> None:
+    slack = BrandMatcher(BrandConfig(name="Slack", case_sensitive_terms=["Slack"], terms=["slack.com"]))
+    assert slack.match("", "Our team moved to Slack last year") is not None
+    assert slack.match("", "there was some slack in his uniform") is None
+    assert slack.match("", "SLACK IS DOWN") is None
+    assert slack.match("", "see slack.com/help") is not None, "the brand's other terms match whatever their case"
+    whole = BrandMatcher(BrandConfig(name="Slack", terms=["Slack", "Slack Huddles"], case_sensitive=True))
+    assert whole.match("", "Slack  Huddles are great") is not None
+    assert whole.match("", "slack huddles") is None
+    assert whole.match("Slack's new pricing", "") is not None
+
+
+def test_a_case_sensitive_term_keeps_its_case_inside_a_query_brand() -> None:
+    brand = BrandMatcher(BrandConfig(name="Slack", case_sensitive_terms=["Slack"], exclude=["slack water"]))
+    assert brand.match("", "Slack water fountain") is None, "exclusions still apply"
+    assert brand.match("", "Slack outage today") is not None

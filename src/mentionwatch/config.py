@@ -82,8 +82,13 @@ class BrandConfig(BaseModel):
     reply_reach: int = Field(
         1000, ge=0, description="a negative mention from an author with more reach than this needs a reply"
     )
+    # For brands named with a common word: "Slack" the company, not "slack in his uniform".
+    case_sensitive: bool = Field(False, description="every one of `terms` matches only as written (Slack, not slack)")
+    case_sensitive_terms: list[str] = Field(
+        default_factory=list, description="more terms, each matching only as written (Slack, not slack)"
+    )
 
-    @field_validator("terms", "exclude", "exclude_authors", "exclude_domains")
+    @field_validator("terms", "exclude", "exclude_authors", "exclude_domains", "case_sensitive_terms")
     @classmethod
     def _no_blank_terms(cls, value: list[str]) -> list[str]:
         if any(not t.strip() for t in value):
@@ -125,7 +130,7 @@ class BrandConfig(BaseModel):
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> BrandConfig:
-        if not self.terms and not self.query:
+        if not self.terms and not self.case_sensitive_terms and not self.query:
             raise ValueError(f"brand {self.name!r} needs at least one entry in `terms`, or a `query`")
         return self
 

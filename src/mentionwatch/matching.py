@@ -135,12 +135,21 @@ class BrandRules(Protocol):
     def languages(self) -> Sequence[str]: ...
     @property
     def accent_insensitive(self) -> bool: ...
+    @property
+    def case_sensitive(self) -> bool: ...
+    @property
+    def case_sensitive_terms(self) -> Sequence[str]: ...
+
+
+def all_terms(brand: BrandRules) -> list[str]:
+    """The brand's terms, the case-sensitive ones included."""
+    return [*brand.terms, *(t for t in brand.case_sensitive_terms if t not in brand.terms)]
 
 
 def search_terms_of(brand: BrandRules) -> list[str]:
     """What to ask a searchable service for: the brand's terms, then its query's positive words (a prefix
     without its `*`, a phrase as its words)."""
-    out = list(brand.terms)
+    out = all_terms(brand)
     if brand.query:
         out.extend(w.text for w, negated in query_words(parse_query(brand.query)) if not negated)
     return out
@@ -281,7 +290,7 @@ class BrandMatcher:
         self._needles: list[_Needle] = []
         self._needle_ids: dict[_Needle, int] = {}
         # Each `terms` / `exclude` entry and each query word points at a needle (one per normalised key).
-        self._terms = [(t, self._needle(t, prefix=False)) for t in brand.terms]
+        self._terms = [(t, self._needle(t, prefix=False)) for t in all_terms(brand)]
         self._exclude = [(t, self._needle(t, prefix=False)) for t in brand.exclude]
         self._words: dict[Word, int] = {}
         if self.query is not None:
@@ -309,9 +318,31 @@ class BrandMatcher:
         self._tidy_first = any(len(word) < _MIN_STAND_IN for word in stand_ins)
         self._automaton = self._build(set() if self._tidy_first else stand_ins)
         self._find: Callable[[str], Iterator[_Output]] = self._automaton.iter if len(self._automaton) else _nothing
+        self._case = self._case_checks(brand)
         self._authors = frozenset(_author_key(a) for a in brand.exclude_authors)
         self._domains = tuple(d.lower().removeprefix("www.") for d in brand.exclude_domains)
         self._languages = frozenset(_primary_lang(code) for code in brand.languages)
+
+    def _case_checks(self, brand: BrandRules) -> dict[int, re.Pattern[str]]:
+        """For each needle that only case-sensitive terms use: the pattern its hits must also meet in the text
+        as written. The automaton finds words case-folded; these are confirmed on the original text."""
+        sensitive = set(brand.terms if brand.case_sensitive else ()) | set(brand.case_sensitive_terms)
+        if not sensitive:
+            return {}
+        used_otherwise = {i for t, i in self._terms if t not in sensitive}
+        used_otherwise |= {i for _, i in self._exclude} | set(self._words.values())
+        spellings: dict[int, list[str]] = {}
+        for term, i in self._terms:
+            if term in sensitive and i not in used_otherwise:
+                spellings.setdefault(i, []).append(re.escape(" ".join(term.split())).replace(r"\ ", r"\s+"))
+        return {i: re.compile(rf"(?<!\w)(?:{'|'.join(forms)})(?!\w)") for i, forms in spellings.items()}
+
+    def _confirm_case(self, hits: dict[int, list[Span]], hay: Haystack) -> None:
+        """Drop the hits of case-sensitive terms that are not in the text as written."""
+        for i in self._case.keys() & hits.keys():
+            pattern = self._case[i]
+            if not (pattern.search(hay.title) or pattern.search(hay.text)):
+                del hits[i]
 
     def _needle(self, text: str, *, prefix: bool) -> int:
         needle = _Needle(normalize(text, fold_accents=self.fold), prefix)
@@ -379,6 +410,8 @@ class BrandMatcher:
             if spaced is not form:  # whitespace was tidied up: the positions found in the folded form are off
                 form, outputs = spaced, list(self._find(spaced))
         hits = self._scan(form, outputs)
+        if self._case:
+            self._confirm_case(hits, hay)
         if self._positive.isdisjoint(hits):
             return None
         reported_of = self._reported
@@ -451,6 +484,8 @@ class BrandMatcher:
         hay = Haystack(title, text)
         form = hay.form(self.fold)
         hits = self._scan(form)
+        if self._case:
+            self._confirm_case(hits, hay)
         host = host_of(url)
         report = MatchReport(self.brand, matched=False, reason="", query=self.config.query)
         terms_hit = _unique(t for t, i in self._terms if i in hits)

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from mentionwatch.errors import OutputError, UsageError
 from mentionwatch.models import FIELDS, Mention, format_time
 from mentionwatch.text import excerpt
+from mentionwatch.urls import community
 
 if TYPE_CHECKING:
     from mentionwatch.pipeline import ScanResult
@@ -143,7 +144,8 @@ def _count_line(shown: int, total: int | None) -> str:
 def write_table(
     mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None, total: int | None = None
 ) -> None:
-    """A rich table. Every cell is a `Text`, so rich markup in a post prints literally."""
+    """A rich table: who to answer first at a glance (impact, a `reply` marker, where it was said). Every cell is
+    a `Text`, so rich markup in a post prints literally. Below 110 columns, a card per mention instead."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -154,33 +156,52 @@ def write_table(
         _write_cards(mentions, console, now, total)
         return
     table = Table(expand=True, pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_column("brand", no_wrap=True, max_width=14, overflow="ellipsis")
-    table.add_column("source", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("brand", no_wrap=True, max_width=12, overflow="ellipsis")
+    table.add_column("where", no_wrap=True, max_width=18, overflow="ellipsis")
     table.add_column("when", no_wrap=True)
-    table.add_column("author", no_wrap=True, max_width=16, overflow="ellipsis")
+    table.add_column("author", no_wrap=True, max_width=14, overflow="ellipsis")
     table.add_column("sentiment", no_wrap=True)
+    table.add_column("impact", no_wrap=True, justify="right")
     # Excerpt and link share a column, the link on its own line: a cut URL is useless, and a
     # separate link column leaves no room for the text on an 80-column terminal.
     table.add_column("excerpt / link", ratio=1, min_width=24, overflow="fold")
-    excerpt_chars = max(40, (console.width - 62) * 2)
+    excerpt_chars = max(40, (console.width - 76) * 2)
     for m in mentions:
-        label = m.sentiment_label or "neutral"
-        sentiment = Text(f"{m.sentiment:+.2f} {label[:3]}" if m.sentiment is not None else label)
-        sentiment.stylize(_SENTIMENT_STYLE.get(label, ""))
         body = f"{m.title} — {m.text}" if m.title and m.text else (m.title or m.text)
         cell = Text(sanitize_terminal(excerpt(body, excerpt_chars)))
         cell.append("\n")
         cell.append(sanitize_terminal(m.url), style="cyan")
         table.add_row(
             Text(sanitize_terminal(m.brand or "")),
-            Text(sanitize_terminal(m.source)),
+            Text(sanitize_terminal(community(m.url) or m.source)),
             Text(_when(m.published_at, now)),
             Text(sanitize_terminal(m.author)),
-            sentiment,
+            _sentiment(m, short=True),
+            _impact(m),
             cell,
         )
     console.print(table)
     console.print(Text(_count_line(len(mentions), total), style="dim"))
+
+
+def _sentiment(m: Mention, *, short: bool) -> Any:
+    from rich.text import Text
+
+    label = m.sentiment_label or "neutral"
+    shown = label[:3] if short else label
+    text = Text(f"{m.sentiment:+.2f} {shown}" if m.sentiment is not None else shown)
+    text.stylize(_SENTIMENT_STYLE.get(label, ""))
+    return text
+
+
+def _impact(m: Mention) -> Any:
+    """The impact, and `reply` when the mention needs an answer (in colour, and in words for NO_COLOR)."""
+    from rich.text import Text
+
+    text = Text("" if m.impact is None else f"{m.impact:.0f}")
+    if m.needs_reply:
+        text.append(" reply", style="bold red")
+    return text
 
 
 def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total: int | None) -> None:
@@ -188,13 +209,17 @@ def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total
     from rich.text import Text
 
     for m in mentions:
-        label = m.sentiment_label or "neutral"
         head = Text()
+        if m.needs_reply:
+            head.append("reply ", style="bold red")
         head.append(sanitize_terminal(m.brand or ""), style="bold")
         head.append(
-            f" · {sanitize_terminal(m.source)} · {_when(m.published_at, now)} · {sanitize_terminal(m.author)} · "
+            f" · {sanitize_terminal(community(m.url) or m.source)} · {_when(m.published_at, now)}"
+            f" · {sanitize_terminal(m.author)} · "
         )
-        head.append(f"{m.sentiment or 0:+.2f} {label}", style=_SENTIMENT_STYLE.get(label, ""))
+        head.append(_sentiment(m, short=False))
+        if m.impact is not None:
+            head.append(f" · impact {m.impact:.0f}")
         body = f"{m.title} — {m.text}" if m.title and m.text else (m.title or m.text)
         console.print(head, overflow="ellipsis", no_wrap=True)
         console.print(Text("  " + sanitize_terminal(excerpt(body, max(40, console.width * 2 - 6)))))

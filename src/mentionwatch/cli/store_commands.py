@@ -57,7 +57,7 @@ def _brands(store: MentionStore, wanted: list[str] | None) -> list[str]:
     """--brand names as the store spells them, matched whatever their case."""
     if not wanted:
         return []
-    known = {row["brand"] for row in store.stats()["by_brand_and_source"]}
+    known = set(store.brands())
     by_fold = {b.casefold(): b for b in known}
     unknown = [w for w in wanted if w.casefold() not in by_fold]
     if unknown:
@@ -149,7 +149,9 @@ def list_mentions(
                 limit=shown,
             )
             mentions = store.query(query)
-            total = store.count(query) if shown is not None and len(mentions) == shown else len(mentions)
+            # Counting them all costs a second pass: only the table says "100 of N".
+            counted = fmt_name == "table" and shown is not None and len(mentions) == shown
+            total = store.count(query) if counted else len(mentions)
         finally:
             store.close()
         if output is not None:

@@ -18,11 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
-from mentionwatch.urls import canonical_url, host_of
+from mentionwatch.urls import canonical_url
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX mentions_by_canon ON mentions (brand, canon);
     CREATE INDEX mentions_by_link ON mentions (brand, link_canon) WHERE link_canon IS NOT NULL;
     CREATE INDEX mentions_by_cluster ON mentions (cluster);
+    CREATE TABLE brands (name TEXT PRIMARY KEY);
     CREATE TABLE members (
         brand TEXT NOT NULL, source_type TEXT NOT NULL, id TEXT NOT NULL, cluster INTEGER NOT NULL,
         PRIMARY KEY (brand, source_type, id)
@@ -108,17 +110,30 @@ _COLUMNS = (
 _FIGURES = ("score", "comments", "likes", "reposts", "quotes", "views", "followers")
 
 
+_INSERTED = (
+    "brand, source_type, id, source, url, link, host, canon, link_canon, title, text, author, published_at, kind,"
+    " lang, undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact,"
+    " impact_absolute, impact_weight, reach, engagement, score, comments, likes, reposts, quotes, views,"
+    " followers, needs_reply, also_seen, cluster, first_seen, last_seen"
+)
+
+
+def _pages(m: Mention) -> tuple[int, int | None, str]:
+    """A mention's page key, the key of the page it links to, and the host people see (the linked page's)."""
+    page = canonical_url(m.url)
+    linked = canonical_url(m.link) if m.link else None
+    host = urlsplit(linked or page).hostname or ""
+    return _url_hash(page), _url_hash(linked) if linked else None, host
+
+
+def _url_hash(canonical: str) -> int:
+    digest = hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def seen_entry(m: Mention) -> dict[str, Any]:
     """How a mention is listed in the `also_seen` of the cluster it joins."""
     return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
-
-
-def url_key(url: str | None) -> int | None:
-    """A 64-bit key for "the same page" (the canonical URL's hash): 8 bytes a row instead of the URL again."""
-    if not url:
-        return None
-    digest = hashlib.blake2b(canonical_url(url).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class SqliteStore:
@@ -128,6 +143,7 @@ class SqliteStore:
         self._db = db
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
+        self._wrote = False
 
     @classmethod
     def open(cls, path: Path | None, *, legacy: Path | None = None) -> SqliteStore:
@@ -148,7 +164,10 @@ class SqliteStore:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        """Apply the migrations this file has not had, each in its own transaction."""
+        """Apply the migrations this file has not had, in one transaction (none taken when there are none: a
+        reader of an up-to-date store never waits for a writer)."""
+        if self.schema_version() == SCHEMA_VERSION:
+            return
         with self._write():
             version = self.schema_version()
             if version > SCHEMA_VERSION:
@@ -176,6 +195,7 @@ class SqliteStore:
     def _write(self) -> Iterator[None]:
         """One write transaction, taken at once (BEGIN IMMEDIATE), so two writers queue instead of deadlocking."""
         self._db.execute("BEGIN IMMEDIATE")
+        self._wrote = True
         try:
             yield
         except BaseException:
@@ -234,33 +254,52 @@ class SqliteStore:
         with self._write():
             found = self._find(mentions)
             updates: list[tuple[Any, ...]] = []
+            fresh: dict[Key, Mention] = {}
             for m in mentions:
                 row = found.get(key_of(m))
                 if row is not None:
-                    rowid, first_seen, status, cluster = row
-                    updates.append((*self._figures(m), m.source, stamp, rowid))
-                    m.first_seen, m.status = parse_time(first_seen), status
-                    self._join(cluster, m.brand or "", m.also_seen)
-                    continue
-                joins = self._cluster_of(m)
-                m.first_seen, m.status = now, "new"
-                rowid = self._insert(m, joins, stamp)
-                if joins is None:
-                    result.new.add(key_of(m))
+                    updates.append((*self._figures(m), m.source, stamp, row[0]))
+                    m.first_seen, m.status = parse_time(row[1]), row[2]
+                elif key_of(m) in fresh:  # two configured sources of one type brought the same item
+                    updates.append((*self._figures(m), m.source, stamp, None))
+                    m.first_seen, m.status = now, "new"
                 else:
-                    self._join(joins, m.brand or "", [seen_entry(m)])
-                self._join(joins if joins is not None else rowid, m.brand or "", m.also_seen)
-                # Two configured sources of one type can bring the same item: the second is this one again.
-                found[key_of(m)] = (rowid, stamp, "new", joins if joins is not None else rowid)
+                    fresh[key_of(m)] = m
+                    m.first_seen, m.status = now, "new"
+            pages = {key: _pages(m) for key, m in fresh.items()}
+            joins = {key: self._cluster_of(m, *pages[key][:2]) for key, m in fresh.items()}
+            self._db.executemany(
+                f"INSERT INTO mentions ({_INSERTED}) VALUES ({', '.join('?' * _INSERTED.count(','))}, ?)",
+                [self._row(m, joins[key], pages[key], stamp) for key, m in fresh.items()],
+            )
+            # A cluster of its own is named by its first mention's rowid.
+            self._db.execute("UPDATE mentions SET cluster = rowid WHERE cluster IS NULL")
+            self._db.executemany("INSERT INTO brands VALUES (?) ON CONFLICT DO NOTHING", {(k[0],) for k in fresh})
+            for key, m in fresh.items():
+                joined = joins[key]
+                if joined is None:
+                    result.new.add(key)
+                else:
+                    self._join(joined, key[0], [seen_entry(m)])
+            for m in mentions:
+                if m.also_seen:
+                    self._join(self._cluster_by_key(key_of(m)), m.brand or "", m.also_seen)
             self._db.executemany(
                 "UPDATE mentions SET impact = ?, impact_absolute = ?, impact_weight = ?, reach = ?, engagement = ?,"
                 " score = ?, comments = ?, likes = ?, reposts = ?, quotes = ?, views = ?, followers = ?,"
                 " source = ?, last_seen = ? WHERE rowid = ?",
-                updates,
+                [u for u in updates if u[-1] is not None],
             )
             result.updated = len(updates)
-            self._attach_tags([m for m in mentions if key_of(m) not in result.new], found)
+            self._attach_tags([m for m in mentions if key_of(m) in found], found)
         return result
+
+    def _cluster_by_key(self, key: Key) -> int:
+        return int(
+            self._db.execute(
+                "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ?", key
+            ).fetchone()[0]
+        )
 
     def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int]]:
         """The stored (rowid, first_seen, status, cluster) of each mention that is stored, looked up in batches."""
@@ -298,34 +337,28 @@ class SqliteStore:
                 (json.dumps(also + added, ensure_ascii=False), cluster),
             )
 
-    def _cluster_of(self, m: Mention) -> int | None:
+    def _cluster_of(self, m: Mention, page: int | None, link: int | None) -> int | None:
         """The stored cluster a new mention belongs to, if any: one of its duplicates is stored (or is a member of
-        a stored cluster), or a stored mention is the same page, links to this page, or is the page this links to."""
+        a stored cluster), it was a duplicate in an earlier scan, or a stored mention is the same page, links to
+        this page, or is the page this links to."""
         brand = m.brand or ""
-        for seen in m.also_seen:
+        keys = [key_of(m)] + [
+            (brand, str(seen.get("source_type") or seen.get("source")), str(seen.get("id"))) for seen in m.also_seen
+        ]
+        for key in keys:
             row = self._db.execute(
-                "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ? UNION ALL "
-                "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ? LIMIT 1",
-                (brand, seen.get("source_type") or seen.get("source"), seen.get("id")) * 2,
+                "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ? UNION ALL "
+                "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ? LIMIT 1",
+                key * 2,
             ).fetchone()
             if row is not None:
                 return int(row[0])
-        row = self._db.execute(
-            "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ?", key_of(m)
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        page, link = url_key(m.url), url_key(m.link)
-        candidates = [("canon", page), ("link_canon", page)]
+        probes = [("canon", page), ("link_canon", page)]
         if link is not None:
-            candidates += [("canon", link), ("link_canon", link)]
-        for column, value in candidates:
-            row = self._db.execute(
-                f"SELECT cluster FROM mentions WHERE brand = ? AND {column} = ? LIMIT 1", (brand, value)
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
-        return None
+            probes += [("canon", link), ("link_canon", link)]
+        union = " UNION ALL ".join(f"SELECT cluster FROM mentions WHERE brand = ? AND {c} = ?" for c, _ in probes)
+        row = self._db.execute(f"{union} LIMIT 1", [p for _, value in probes for p in (brand, value)]).fetchone()
+        return None if row is None else int(row[0])
 
     @staticmethod
     def _figures(m: Mention) -> tuple[Any, ...]:
@@ -341,46 +374,35 @@ class SqliteStore:
             *(getattr(m, name) for name in _FIGURES),
         )
 
-    def _insert(self, m: Mention, cluster: int | None, stamp: str) -> int:
-        cursor = self._db.execute(
-            "INSERT INTO mentions (brand, source_type, id, source, url, link, host, canon, link_canon, title, text,"
-            " author, published_at, kind, lang, undated, matched_terms, matched_query, sentiment, sentiment_label,"
-            " subjectivity, impact, impact_absolute, impact_weight, reach, engagement, score, comments, likes,"
-            " reposts, quotes, views, followers, needs_reply, also_seen, cluster, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?, ?)",
-            (
-                *key_of(m),
-                m.source,
-                m.url,
-                m.link,
-                host_of(m.link or m.url),
-                url_key(m.url),
-                url_key(m.link),
-                m.title,
-                m.text,
-                m.author,
-                format_time(m.published_at),
-                m.kind,
-                m.lang,
-                int(m.undated),
-                json.dumps(m.matched_terms, ensure_ascii=False),
-                m.matched_query,
-                m.sentiment,
-                m.sentiment_label,
-                m.subjectivity,
-                *self._figures(m),
-                int(m.needs_reply),
-                json.dumps(m.also_seen, ensure_ascii=False),
-                cluster,
-                stamp,
-                stamp,
-            ),
+    def _row(self, m: Mention, cluster: int | None, pages: tuple[int, int | None, str], stamp: str) -> tuple[Any, ...]:
+        page, link, host = pages
+        return (
+            *key_of(m),
+            m.source,
+            m.url,
+            m.link,
+            host,
+            page,
+            link,
+            m.title,
+            m.text,
+            m.author,
+            format_time(m.published_at),
+            m.kind,
+            m.lang,
+            int(m.undated),
+            json.dumps(m.matched_terms, ensure_ascii=False),
+            m.matched_query,
+            m.sentiment,
+            m.sentiment_label,
+            m.subjectivity,
+            *self._figures(m),
+            int(m.needs_reply),
+            json.dumps(m.also_seen, ensure_ascii=False),
+            cluster,
+            stamp,
+            stamp,
         )
-        rowid = int(cursor.lastrowid or 0)
-        if cluster is None:
-            self._db.execute("UPDATE mentions SET cluster = rowid WHERE rowid = ?", (rowid,))
-        return rowid
 
     def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int]]) -> None:
         rowids = {found[key_of(m)][0]: m for m in mentions}
@@ -604,9 +626,14 @@ class SqliteStore:
             self._db.execute("DELETE FROM members WHERE cluster NOT IN (SELECT rowid FROM mentions)")
             return int(cursor.rowcount)
 
+    def brands(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM brands ORDER BY name")]
+
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA optimize")
+        if self._wrote:
+            # Keeps the query planner's statistics fresh; cheap, and a no-op most of the time (sqlite.org/pragma).
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA optimize")
         self._db.close()
 
 
