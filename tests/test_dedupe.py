@@ -1,21 +1,13 @@
-"""Canonical URLs and duplicate clusters."""
+"""Duplicate clusters (canonical URLs: test_urls.py)."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote
-
-import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from mentionwatch.dedupe import DuplicateIndex, dedupe
 from mentionwatch.models import Mention
 from mentionwatch.sources.jsonl import parse_lines
 from mentionwatch.sources.rss import parse_feed
-from mentionwatch.urls import canonical_url, unwrap_redirect
 
 from conftest import fixture_path
 
@@ -35,106 +27,6 @@ def mention(i: int, text: str, url: str | None = None, brand: str = "Acme", sour
         text=text,
         brand=brand,
     )
-
-
-# -- canonical URLs
-
-
-@pytest.mark.parametrize(
-    ("url", "canonical"),
-    [
-        ("HTTP://WWW.Example.COM:80/a/b/?utm_source=x&id=3#top", "https://example.com/a/b?id=3"),
-        ("https://example.com:443/", "https://example.com"),
-        ("https://example.com:8443/a", "https://example.com:8443/a"),
-        ("https://example.com/a?fbclid=1&gclid=2&mc_cid=3&ref=hn&b=2&a=1", "https://example.com/a?a=1&b=2"),
-        ("https://example.com/a/./b/../c", "https://example.com/a/c"),
-        ("https://example.com/%7euser/caf%c3%a9", "https://example.com/~user/caf%C3%A9"),
-        ("https://example.com/café", "https://example.com/caf%C3%A9"),
-        ("https://example.com/app#!/post/1", "https://example.com/app#!/post/1"),
-        ("https://youtu.be/abc123?si=track", "https://youtube.com/watch?v=abc123"),
-        ("https://m.youtube.com/watch?v=abc123&feature=share", "https://youtube.com/watch?v=abc123"),
-        ("https://twitter.com/acme/status/1?s=20", "https://x.com/acme/status/1"),
-        ("https://old.reddit.com/r/x/comments/1/t/", "https://reddit.com/r/x/comments/1/t"),
-        ("mailto:someone@example.com", "mailto:someone@example.com"),
-    ],
-)
-def test_canonical_url(url: str, canonical: str) -> None:
-    assert canonical_url(url) == canonical
-
-
-@pytest.mark.parametrize(
-    "wrapped",
-    [
-        "https://www.google.com/url?rct=j&sa=t&url=https://example.com/news/1%3Futm_source%3Dalerts&ct=ga",
-        "https://www.google.co.uk/url?q=https://example.com/news/1&sa=U",
-        "https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fnews%2F1&h=AT0",
-        "https://out.reddit.com/t3_abc?url=https%3A%2F%2Fexample.com%2Fnews%2F1&token=x",
-        "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2Fexample.com%2Fnews%2F1",
-        "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.com%2Fnews%2F1&data=x",
-        "https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.google.com%2Furl%3Fq%3Dhttps%3A%2F%2Fexample.com%2Fnews%2F1",
-    ],
-)
-def test_redirect_wrappers_are_unwrapped(wrapped: str) -> None:
-    assert canonical_url(wrapped) == "https://example.com/news/1"
-
-
-def test_shorteners_cannot_be_unwrapped_offline() -> None:
-    assert unwrap_redirect("https://t.co/abc123") == "https://t.co/abc123"
-
-
-def test_the_real_google_alerts_fixture_links_unwrap_to_the_article() -> None:
-    text = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_text(encoding="utf-8")
-    links = re.findall(r'<link href="([^"]+)"', text)
-    wrapped = [html.unescape(u) for u in links if "google.com/url" in u]
-    assert wrapped
-    for url in wrapped:
-        assert "google.com" not in canonical_url(url)
-
-
-_segment = st.text(alphabet="abcXYZ019-_~.%é", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
-_param = st.tuples(st.sampled_from(["id", "page", "q", "v", "sort", "a"]), st.text(alphabet="abc12 +&=%/", max_size=5))
-_url = st.builds(
-    lambda scheme, host, segs, params, frag: (
-        f"{scheme}://{host}/{'/'.join(segs)}"
-        + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
-        + (f"#{frag}" if frag else "")
-    ),
-    st.sampled_from(["http", "https", "HTTPS"]),
-    st.sampled_from(["example.com", "WWW.example.com", "example.com:8080", "news.example.org"]),
-    st.lists(_segment, max_size=4),
-    st.lists(_param, max_size=3),
-    st.sampled_from(["", "top", "!/route"]),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(url=_url)
-def test_canonical_url_is_idempotent(url: str) -> None:
-    once = canonical_url(url)
-    assert canonical_url(once) == once
-
-
-@settings(max_examples=300, deadline=None)
-@given(segs_a=st.lists(_segment, min_size=1, max_size=3), segs_b=st.lists(_segment, min_size=1, max_size=3))
-def test_different_paths_stay_different(segs_a: list[str], segs_b: list[str]) -> None:
-    a, b = "/".join(segs_a), "/".join(segs_b)
-    assume(unquote(a) != unquote(b))  # `%7E` and `~`, `%C3%A9` and `é` are the same path
-    assert canonical_url(f"https://example.com/{a}") != canonical_url(f"https://example.com/{b}")
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    key=st.sampled_from(["id", "page", "v", "q", "article"]),
-    value_a=st.text(alphabet="abc123-_", min_size=1, max_size=5),
-    value_b=st.text(alphabet="abc123-_", min_size=1, max_size=5),
-    tracking=st.sampled_from(["utm_source=x", "fbclid=1", "gclid=z", "ref=hn", "mc_cid=9"]),
-)
-def test_non_tracking_parameters_keep_pages_apart(key: str, value_a: str, value_b: str, tracking: str) -> None:
-    assume(value_a != value_b)
-    a = canonical_url(f"https://example.com/p?{key}={value_a}&{tracking}")
-    b = canonical_url(f"https://example.com/p?{tracking}&{key}={value_b}")
-    assert a != b
-    assert a == canonical_url(f"https://www.example.com/p/?{key}={value_a}")
 
 
 # -- clusters
