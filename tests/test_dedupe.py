@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from mentionwatch.config import BrandConfig
 from mentionwatch.dedupe import DuplicateIndex, dedupe, near_duplicate, shingles, text_tokens
 from mentionwatch.models import Mention
+from mentionwatch.pipeline import process
 from mentionwatch.sources import hackernews, reddit, stackexchange
 from mentionwatch.sources.jsonl import parse_lines
 from mentionwatch.sources.rss import parse_feed
@@ -473,3 +475,23 @@ def test_two_posts_alike_to_a_third_do_not_chain_into_one_cluster() -> None:
     thin = share("Why our rockets fall", 2)  # one word from the first: alike to it, as a copy would be
     other = share("Why our rockets explode at launch", 3)  # alike to the thin one, not to the first
     assert dedupe([first, thin, other]) == [first, other]
+
+
+# -- through the pipeline (match, dedupe, score) as a scan runs it
+
+
+def test_a_scan_keeps_the_templated_question_and_folds_the_hn_story_into_its_article() -> None:
+    older, newer = question(48831102), question(48835404)
+    story = the_story()
+    items = [older, newer, story["article"], story["hn"], story["hn_comment"]]
+    for m in items:
+        m.brand, m.matched_terms, m.sentiment_label = None, [], None  # as the sources deliver them
+    brands = [BrandConfig(name="Scala", terms=["Scala"]), BrandConfig(name="Bolsonaro", terms=["Bolsonaro"])]
+    hn_comment = story["hn_comment"]
+    hn_comment.text = "Bolsonaro had called it a little flu."
+    rows = {(m.brand, m.id): m for m in process(items, brands, since=datetime(2000, 1, 1, tzinfo=UTC))}
+    asks = rows[("Scala", "48835404")]
+    assert asks.needs_reply and not rows[("Scala", "48831102")].needs_reply
+    article = rows[("Bolsonaro", story["article"].id)]
+    assert [s["id"] for s in article.also_seen] == ["23750001"] and article.duplicates == 1
+    assert ("Bolsonaro", hn_comment.id) in rows and ("Bolsonaro", "23750001") not in rows
