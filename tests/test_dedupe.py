@@ -1,23 +1,23 @@
-"""Canonical URLs and duplicate clusters."""
+"""Duplicate clusters (canonical URLs: test_urls.py)."""
 
 from __future__ import annotations
 
-import html
-import re
+import copy
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote
+from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
-from mentionwatch.dedupe import DuplicateIndex, dedupe
+from mentionwatch.config import BrandConfig
+from mentionwatch.dedupe import DuplicateIndex, dedupe, near_duplicate, shingles, text_tokens
 from mentionwatch.models import Mention
+from mentionwatch.pipeline import process
+from mentionwatch.sources import hackernews, reddit, stackexchange
 from mentionwatch.sources.jsonl import parse_lines
 from mentionwatch.sources.rss import parse_feed
-from mentionwatch.urls import canonical_url, unwrap_redirect
 
-from conftest import fixture_path
+from conftest import fixture_path, load_json
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 ARTICLE = (
@@ -37,106 +37,6 @@ def mention(i: int, text: str, url: str | None = None, brand: str = "Acme", sour
     )
 
 
-# -- canonical URLs
-
-
-@pytest.mark.parametrize(
-    ("url", "canonical"),
-    [
-        ("HTTP://WWW.Example.COM:80/a/b/?utm_source=x&id=3#top", "https://example.com/a/b?id=3"),
-        ("https://example.com:443/", "https://example.com"),
-        ("https://example.com:8443/a", "https://example.com:8443/a"),
-        ("https://example.com/a?fbclid=1&gclid=2&mc_cid=3&ref=hn&b=2&a=1", "https://example.com/a?a=1&b=2"),
-        ("https://example.com/a/./b/../c", "https://example.com/a/c"),
-        ("https://example.com/%7euser/caf%c3%a9", "https://example.com/~user/caf%C3%A9"),
-        ("https://example.com/café", "https://example.com/caf%C3%A9"),
-        ("https://example.com/app#!/post/1", "https://example.com/app#!/post/1"),
-        ("https://youtu.be/abc123?si=track", "https://youtube.com/watch?v=abc123"),
-        ("https://m.youtube.com/watch?v=abc123&feature=share", "https://youtube.com/watch?v=abc123"),
-        ("https://twitter.com/acme/status/1?s=20", "https://x.com/acme/status/1"),
-        ("https://old.reddit.com/r/x/comments/1/t/", "https://reddit.com/r/x/comments/1/t"),
-        ("mailto:someone@example.com", "mailto:someone@example.com"),
-    ],
-)
-def test_canonical_url(url: str, canonical: str) -> None:
-    assert canonical_url(url) == canonical
-
-
-@pytest.mark.parametrize(
-    "wrapped",
-    [
-        "https://www.google.com/url?rct=j&sa=t&url=https://example.com/news/1%3Futm_source%3Dalerts&ct=ga",
-        "https://www.google.co.uk/url?q=https://example.com/news/1&sa=U",
-        "https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fnews%2F1&h=AT0",
-        "https://out.reddit.com/t3_abc?url=https%3A%2F%2Fexample.com%2Fnews%2F1&token=x",
-        "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2Fexample.com%2Fnews%2F1",
-        "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.com%2Fnews%2F1&data=x",
-        "https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.google.com%2Furl%3Fq%3Dhttps%3A%2F%2Fexample.com%2Fnews%2F1",
-    ],
-)
-def test_redirect_wrappers_are_unwrapped(wrapped: str) -> None:
-    assert canonical_url(wrapped) == "https://example.com/news/1"
-
-
-def test_shorteners_cannot_be_unwrapped_offline() -> None:
-    assert unwrap_redirect("https://t.co/abc123") == "https://t.co/abc123"
-
-
-def test_the_real_google_alerts_fixture_links_unwrap_to_the_article() -> None:
-    text = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_text(encoding="utf-8")
-    links = re.findall(r'<link href="([^"]+)"', text)
-    wrapped = [html.unescape(u) for u in links if "google.com/url" in u]
-    assert wrapped
-    for url in wrapped:
-        assert "google.com" not in canonical_url(url)
-
-
-_segment = st.text(alphabet="abcXYZ019-_~.%é", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
-_param = st.tuples(st.sampled_from(["id", "page", "q", "v", "sort", "a"]), st.text(alphabet="abc12 +&=%/", max_size=5))
-_url = st.builds(
-    lambda scheme, host, segs, params, frag: (
-        f"{scheme}://{host}/{'/'.join(segs)}"
-        + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
-        + (f"#{frag}" if frag else "")
-    ),
-    st.sampled_from(["http", "https", "HTTPS"]),
-    st.sampled_from(["example.com", "WWW.example.com", "example.com:8080", "news.example.org"]),
-    st.lists(_segment, max_size=4),
-    st.lists(_param, max_size=3),
-    st.sampled_from(["", "top", "!/route"]),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(url=_url)
-def test_canonical_url_is_idempotent(url: str) -> None:
-    once = canonical_url(url)
-    assert canonical_url(once) == once
-
-
-@settings(max_examples=300, deadline=None)
-@given(segs_a=st.lists(_segment, min_size=1, max_size=3), segs_b=st.lists(_segment, min_size=1, max_size=3))
-def test_different_paths_stay_different(segs_a: list[str], segs_b: list[str]) -> None:
-    a, b = "/".join(segs_a), "/".join(segs_b)
-    assume(unquote(a) != unquote(b))  # `%7E` and `~`, `%C3%A9` and `é` are the same path
-    assert canonical_url(f"https://example.com/{a}") != canonical_url(f"https://example.com/{b}")
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    key=st.sampled_from(["id", "page", "v", "q", "article"]),
-    value_a=st.text(alphabet="abc123-_", min_size=1, max_size=5),
-    value_b=st.text(alphabet="abc123-_", min_size=1, max_size=5),
-    tracking=st.sampled_from(["utm_source=x", "fbclid=1", "gclid=z", "ref=hn", "mc_cid=9"]),
-)
-def test_non_tracking_parameters_keep_pages_apart(key: str, value_a: str, value_b: str, tracking: str) -> None:
-    assume(value_a != value_b)
-    a = canonical_url(f"https://example.com/p?{key}={value_a}&{tracking}")
-    b = canonical_url(f"https://example.com/p?{tracking}&{key}={value_b}")
-    assert a != b
-    assert a == canonical_url(f"https://www.example.com/p/?{key}={value_a}")
-
-
 # -- clusters
 
 
@@ -146,9 +46,9 @@ def test_the_same_page_at_two_urls_is_one_mention_the_earliest_kept() -> None:
     kept = dedupe([second, first])
     assert kept == [first]
     assert first.duplicates == 1
-    # `source_type` with the source's name: the store keys duplicates by the service, not the configured name.
+    # `source_type`: the store keys duplicates by the service, not the configured name.
     assert first.also_seen == [
-        {"source": "reddit", "id": "2", "url": "https://www.example.com/a/", "source_type": second.source_type}
+        {"source": "reddit", "id": "2", "url": "https://www.example.com/a/", "match": "url", "source_type": ""}
     ]
 
 
@@ -222,3 +122,380 @@ def test_the_index_stays_small() -> None:
     for i in range(2000):
         index.add(mention(i, f"post number {i} about acme rockets and roller skates for sale today {i * 7}"))
     assert index.nbytes / 2000 < 250
+
+
+# -- boilerplate is not sameness (issue #12)
+
+QUESTIONS = load_json("stackexchange", "questions_with_body_comments_answers_jsonserver_db.json")["questions"]["items"]
+# A short templated body, as a site's "ask a question" template or a bot leaves it (test input, not recorded).
+TEMPLATE = (
+    "<p>I have read the documentation and searched this site, but I could not find an answer to this. "
+    "Here is a minimal example of what I tried:</p><pre><code>// see above</code></pre>"
+    "<p>What am I doing wrong? Thanks in advance for any help!</p>"
+)
+
+
+def question(qid: int, body: str = TEMPLATE, **changes: Any) -> Mention:
+    """A real Stack Overflow question of the fixture, with the body given."""
+    item = next(q for q in QUESTIONS if q["question_id"] == qid)
+    m = stackexchange.to_mention({**item, "body": body, **changes})
+    m.source, m.source_type, m.brand, m.matched_terms = "stackoverflow", "stackexchange", "Scala", ["Scala"]
+    return m
+
+
+def test_two_questions_with_different_titles_and_one_templated_body_are_two_mentions() -> None:
+    older = question(48831102)  # "Scala convention of compiled method names"
+    newer = question(48835404)  # "How to instantiate a nested generic class defined in scala from java?"
+    # Their words are mostly the template's: alike enough to merge, were titles not compared.
+    assert near_duplicate(shingles(text_tokens(older)), shingles(text_tokens(newer)))
+    assert dedupe([older, newer]) == [older, newer]
+    assert older.duplicates == newer.duplicates == 0
+
+
+def test_one_question_posted_twice_is_still_one_mention() -> None:
+    first = question(48835404)
+    again = question(48835404, question_id=48899999, link="https://stackoverflow.com/questions/48899999/x")
+    again.published_at = first.published_at + timedelta(hours=1)
+    assert dedupe([first, again]) == [first]
+    assert first.also_seen[0]["match"] == "text"
+
+
+SIGNATURE = (
+    "-- \\nJane Doe | Head of Platform Engineering | Acme Rockets Inc.\\n1 Canyon Road, Monument Valley, AZ\\n"
+    "This message and any attachments are confidential and intended solely for the addressee. If you have "
+    "received it in error, please notify the sender and delete it."
+)
+COOKIES = (
+    "We use cookies and similar technologies to recognise your repeat visits and preferences, to measure the "
+    "effectiveness of campaigns and to improve our websites. By clicking Accept all you consent to this. "
+)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        # One signature under two different messages.
+        (
+            "The Acme deploy finished, everything is green on staging now.\\n" + SIGNATURE,
+            "Rollback please: Acme billing is double charging some customers.\\n" + SIGNATURE,
+        ),
+        # One cookie banner above two different articles' first lines.
+        (COOKIES + "Acme opens a new factory in Ohio.", COOKIES + "Acme recalls its jet-powered pogo sticks."),
+        # One share button's template, filled in with two different articles.
+        (
+            "I just read 'Rocket skates, reviewed' on the Acme blog via the Acme app. Check it out!",
+            "I just read 'Why our anvils fall' on the Acme blog via the Acme app. Check it out!",
+        ),
+    ],
+)
+def test_posts_whose_own_words_differ_are_different_mentions(one: str, other: str) -> None:
+    a, b = mention(1, one), mention(2, other)
+    assert near_duplicate(shingles(text_tokens(a)), shingles(text_tokens(b)))  # mostly shared boilerplate
+    assert dedupe([a, b]) == [a, b]
+
+
+def test_articles_with_different_titles_under_one_banner_are_two_mentions() -> None:
+    feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Acme newsroom</title>
+    <link>https://news.acme.example/</link>
+    <item><title>Acme opens a factory in Ohio</title><link>https://news.acme.example/ohio</link>
+    <description>{COOKIES} Acme opens a factory.</description><pubDate>Mon, 02 Nov 2026 08:00:00 GMT</pubDate></item>
+    <item><title>Acme recalls pogo sticks</title><link>https://news.acme.example/recall</link>
+    <description>{COOKIES} Acme recalls pogo sticks.</description><pubDate>Mon, 02 Nov 2026 09:00:00 GMT</pubDate></item>
+    </channel></rss>""".encode()
+    items = parse_feed(feed, "https://news.acme.example/feed", T0)
+    for m in items:
+        m.brand, m.source = "Acme", "rss"
+    assert len(items) == 2
+    assert len(dedupe(items)) == 2
+
+
+def test_a_reply_quoting_a_whole_post_is_its_own_mention() -> None:
+    post = mention(1, ARTICLE, source="reddit")
+    # A real Reddit comment of the fixture, answering with a quote: Reddit renders `>` as a blockquote, so the
+    # quote reaches us as plain text, indistinguishable from the reply's own words but for what it adds.
+    data = load_json("reddit", "user_comments_listing_t1.json")["data"]["children"][0]["data"]
+    data = {
+        **data,
+        "body": f"> {ARTICLE}\n\nThey said that last year too, and my skates still catch fire.",
+        "body_html": f'<div class="md"><blockquote><p>{ARTICLE}</p></blockquote>'
+        "<p>They said that last year too, and my skates still catch fire.</p></div>",
+        "created_utc": (T0 + timedelta(hours=1)).timestamp(),
+    }
+    reply = reddit.to_mention("t1", data)
+    reply.source, reply.brand = "reddit", "Acme"
+    assert ARTICLE in reply.text and reply.kind == "comment"
+    assert dedupe([post, reply]) == [post, reply]
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        ARTICLE + " #acme #skates",  # hashtags are no one's own words
+        "RT @roadrunner: " + ARTICLE + " via @acmenews",
+        ARTICLE.replace("rocket-powered", "rocketpowered").replace("cliff-related", "cliff related"),
+        ARTICLE.replace("twice", "two times"),
+    ],
+)
+def test_copies_that_add_no_words_of_their_own_still_merge(edited: str) -> None:
+    a = mention(1, ARTICLE + " #rollerblading #speed")
+    b = mention(2, edited)
+    assert dedupe([a, b]) == [a]
+
+
+def test_one_story_under_two_publishers_headlines_is_one_mention() -> None:
+    a = mention(1, ARTICLE)
+    a.title = "Acme unveils rocket-powered roller skates - The Verge"
+    b = mention(2, ARTICLE)
+    b.title = "Acme unveils rocket-powered roller skates | TechCrunch"
+    assert dedupe([a, b]) == [a]
+
+
+# -- a merge never hides a mention that needs a reply
+
+
+def test_a_question_is_never_folded_into_a_mention_that_needs_no_reply() -> None:
+    statement = mention(1, ARTICLE)
+    asks = mention(2, ARTICLE + " @acme when will these ship to Europe?")
+    asks.matched_terms = ["Acme", "@acme"]
+    assert dedupe([statement, asks]) == [statement, asks]
+
+
+def test_a_copy_folds_into_a_question_and_two_copies_of_a_question_are_one() -> None:
+    asks = mention(1, ARTICLE + " @acme when will these ship to Europe?")
+    statement = mention(2, ARTICLE)
+    again = mention(3, "RT @bob: " + ARTICLE + " @acme when will these ship to Europe?")
+    for m in (asks, statement, again):
+        m.matched_terms = ["Acme", "@acme"]
+    assert dedupe([asks, statement, again]) == [asks]
+    assert [s["id"] for s in asks.also_seen] == ["2", "3"]
+
+
+def loud_copy(label: str | None, followers: int = 50_000) -> Mention:
+    m = mention(2, "RT @wile: " + ARTICLE)
+    m.followers, m.sentiment_label = followers, label
+    return m
+
+
+@pytest.mark.parametrize(
+    ("label", "kept_label", "merged"),
+    [
+        (None, None, False),  # sentiment not scored yet: a loud author may be negative, so not hidden
+        ("positive", None, True),
+        ("neutral", "neutral", True),
+        ("negative", "neutral", False),  # a loud negative copy needs a reply the original does not
+    ],
+)
+def test_a_loud_copy_is_hidden_only_when_it_cannot_need_a_reply(
+    label: str | None, kept_label: str | None, merged: bool
+) -> None:
+    original = mention(1, ARTICLE)
+    original.sentiment_label = kept_label
+    copy_ = loud_copy(label)
+    assert dedupe([original, copy_]) == ([original] if merged else [original, copy_])
+
+
+def test_a_loud_negative_copy_folds_into_a_loud_negative_original() -> None:
+    original = mention(1, ARTICLE)
+    original.followers, original.sentiment_label = 20_000, "negative"
+    assert dedupe([original, loud_copy("negative")]) == [original]
+
+
+def test_loudness_is_each_brands_own_reply_reach() -> None:
+    original, copy_ = mention(1, ARTICLE), loud_copy(None, followers=50_000)
+    assert dedupe([original, copy_], reply_reach={"Acme": 100_000}) == [original]
+
+
+# -- a share is part of the story it shares
+
+GUARDIAN = "https://www.theguardian.com/world/2020/jul/07/jair-bolsonaro-coronavirus-positive-test-brazil-president"
+HN_HITS = load_json("hackernews", "search_by_date_query_nodejs_2017.json")["hits"]
+REDDIT_POST = load_json("reddit", "search_posts_listing_t3.json")["data"]["children"][1]["data"]
+REDDIT_COMMENT = load_json("reddit", "user_comments_listing_t1.json")["data"]["children"][0]["data"]
+
+
+def guardian_feed(pub_date: str = "Tue, 07 Jul 2020 15:02:00 GMT") -> list[Mention]:
+    """The Guardian's world news feed with the article the real Reddit post links (test input)."""
+    feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>World news | The Guardian</title>
+    <link>https://www.theguardian.com/world</link>
+    <item><title>Jair Bolsonaro tests positive for coronavirus</title><link>{GUARDIAN}</link><guid>{GUARDIAN}</guid>
+    <description>Brazil's president, who has played down the pandemic, says he feels well.</description>
+    <pubDate>{pub_date}</pubDate></item></channel></rss>""".encode()
+    return parse_feed(feed, "https://www.theguardian.com/world/rss", datetime(2020, 7, 8, tzinfo=UTC))
+
+
+def hn_hit(object_id: str, **changes: Any) -> Mention:
+    """A real Algolia hit of the fixture (a story or a comment), moved to this story."""
+    kind = "story" if "title" in changes else "comment"
+    base = next(h for h in HN_HITS if kind in h["_tags"] and h.get("points" if kind == "story" else "story_url"))
+    return hackernews.to_mention({**base, "objectID": object_id, **changes})
+
+
+SOURCE_OF_KIND = {"article": "guardian", "post": "reddit", "story": "hackernews", "comment": "comments"}
+
+
+def bolsonaro(mentions: list[Mention], label: str | None = "neutral") -> list[Mention]:
+    for m in mentions:
+        m.source = m.source or SOURCE_OF_KIND[m.kind]
+        m.brand, m.matched_terms = "Bolsonaro", ["Bolsonaro"]
+        # Scored before dedupe, as pipeline.process should (see ReplyGuard): r/worldnews has 24M subscribers.
+        m.sentiment_label = label
+    return mentions
+
+
+def the_story(article_date: str = "Tue, 07 Jul 2020 15:02:00 GMT") -> dict[str, Mention]:
+    return dict(
+        zip(
+            ["article", "reddit", "hn", "hn_comment", "reddit_comment"],
+            bolsonaro(
+                [
+                    *guardian_feed(article_date),
+                    reddit.to_mention("t3", REDDIT_POST),  # real: 149,238 points, 7,415 comments
+                    hn_hit(
+                        "23750001",
+                        title="Brazil's Bolsonaro tests positive for coronavirus",
+                        url=GUARDIAN + "?utm_source=twitter&utm_medium=social",
+                        points=212,
+                        num_comments=187,
+                        created_at_i=1594136400,
+                    ),
+                    hn_hit("23750042", story_id=23750001, story_url=GUARDIAN, created_at_i=1594137000),
+                    reddit.to_mention(
+                        "t1",
+                        {
+                            **REDDIT_COMMENT,
+                            "name": "t1_fx1",
+                            "id": "fx1",
+                            "link_url": GUARDIAN,
+                            "created_utc": 1594138000,
+                        },
+                    ),
+                ]
+            ),
+            strict=True,
+        )
+    )
+
+
+def test_an_article_its_hn_story_and_its_reddit_post_are_one_row_with_their_engagement() -> None:
+    story = the_story()
+    kept = dedupe(list(story.values()))
+    article = story["article"]
+    assert kept == [article, story["hn_comment"], story["reddit_comment"]]
+    assert article.duplicates == 2
+    reddit_seen, hn_seen = article.also_seen
+    assert reddit_seen == {
+        "source": "reddit",
+        "id": "t3_hmwhd7",
+        "url": "https://www.reddit.com/r/worldnews/comments/hmwhd7/brazilian_president_jair_bolsonaro_tests_positive/",
+        "match": "link",
+        "source_type": "",
+        "kind": "post",
+        "score": 149238,
+        "comments": 7415,
+        "followers": 24651441,
+    }
+    assert hn_seen["match"] == "link" and hn_seen["url"] == "https://news.ycombinator.com/item?id=23750001"
+    assert (hn_seen["score"], hn_seen["comments"]) == (212, 187)
+
+
+def test_comments_under_the_shares_are_their_own_mentions_linking_the_story() -> None:
+    story = the_story()
+    dedupe(list(story.values()))
+    for name in ("hn_comment", "reddit_comment"):
+        assert story[name].link == GUARDIAN
+        assert story[name].also_seen == []
+
+
+def test_the_article_leads_its_cluster_even_when_its_feed_dates_it_after_the_shares() -> None:
+    story = the_story(article_date="Wed, 08 Jul 2020 06:00:00 GMT")
+    kept = dedupe(list(story.values()))
+    assert story["article"] in kept and story["reddit"] not in kept and story["hn"] not in kept
+    assert {s["id"] for s in story["article"].also_seen} == {"t3_hmwhd7", "23750001"}
+
+
+def test_shares_of_a_page_the_scan_does_not_hold_are_one_row() -> None:
+    story = the_story()
+    del story["article"]
+    kept = dedupe(list(story.values()))
+    assert story["reddit"] in kept and story["hn"] not in kept
+    assert story["reddit"].also_seen[0]["id"] == "23750001"
+
+
+def test_a_loud_share_whose_sentiment_is_unknown_keeps_its_own_row() -> None:
+    story = the_story()
+    bolsonaro(list(story.values()), label=None)
+    kept = dedupe(list(story.values()))
+    assert story["reddit"] in kept  # 24M subscribers: it may be negative and need a reply
+    assert [s["id"] for s in story["article"].also_seen] == ["23750001"]  # HN's points are no audience
+
+
+def test_a_share_asking_the_brand_a_question_keeps_its_own_row() -> None:
+    story = the_story()
+    asks = hn_hit(
+        "23750077", title="Why does Bolsonaro keep downplaying the virus?", url=GUARDIAN, created_at_i=1594137600
+    )
+    bolsonaro([asks])
+    kept = dedupe([*story.values(), asks])
+    assert asks in kept
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # A link to a front page names no story.
+        lambda: [hn_hit(i, title=f"Ask about Acme {i}", url="https://acme.example/") for i in ("1", "2")],
+        # A post with words of its own about a link is a mention of its own, not a share.
+        lambda: [
+            hn_hit("1", title="Acme skates", url="https://acme.example/skates"),
+            hn_hit(
+                "2",
+                title="Acme skates",
+                url="https://acme.example/skates",
+                story_text="I bought a pair, and mine caught fire twice.",
+            ),
+        ],
+    ],
+)
+def test_what_is_not_a_share_does_not_cluster_by_its_link(make: Callable[[], list[Mention]]) -> None:
+    items = make()
+    for m in items:
+        m.source, m.brand = "hackernews", "Acme"
+    assert len(dedupe(items)) == 2
+
+
+def test_the_same_share_seen_by_two_sources_is_one_row() -> None:
+    story = the_story()
+    again = copy.copy(story["hn"])
+    again.source, again.also_seen = "hn-export", []
+    kept = dedupe([story["hn"], again])
+    assert kept == [story["hn"]] and story["hn"].also_seen[0]["match"] == "url"
+
+
+def test_two_posts_alike_to_a_third_do_not_chain_into_one_cluster() -> None:
+    def share(title: str, i: int) -> Mention:
+        return mention(i, f"I just read '{title}' on the Acme blog via the Acme app. Tell me what you think!")
+
+    first = share("Why our anvils fall so fast", 1)
+    thin = share("Why our rockets fall", 2)  # one word from the first: alike to it, as a copy would be
+    other = share("Why our rockets explode at launch", 3)  # alike to the thin one, not to the first
+    assert dedupe([first, thin, other]) == [first, other]
+
+
+# -- through the pipeline (match, dedupe, score) as a scan runs it
+
+
+def test_a_scan_keeps_the_templated_question_and_folds_the_hn_story_into_its_article() -> None:
+    older, newer = question(48831102), question(48835404)
+    story = the_story()
+    items = [older, newer, story["article"], story["hn"], story["hn_comment"]]
+    for m in items:
+        m.brand, m.matched_terms, m.sentiment_label = None, [], None  # as the sources deliver them
+    brands = [BrandConfig(name="Scala", terms=["Scala"]), BrandConfig(name="Bolsonaro", terms=["Bolsonaro"])]
+    hn_comment = story["hn_comment"]
+    hn_comment.text = "Bolsonaro had called it a little flu."
+    rows = {(m.brand, m.id): m for m in process(items, brands, since=datetime(2000, 1, 1, tzinfo=UTC))}
+    asks = rows[("Scala", "48835404")]
+    assert asks.needs_reply and not rows[("Scala", "48831102")].needs_reply
+    article = rows[("Bolsonaro", story["article"].id)]
+    assert [s["id"] for s in article.also_seen] == ["23750001"] and article.duplicates == 1
+    assert ("Bolsonaro", hn_comment.id) in rows and ("Bolsonaro", "23750001") not in rows

@@ -105,7 +105,7 @@ def test_explain_shows_the_duplicate_cluster(run_cli: Callable[..., Run], tmp_pa
     run = run_cli("explain", "a", "-c", str(config), "-i", str(scan))
     assert run.code == 0, run.stderr
     assert "also seen: 1 other(s)" in run.stdout
-    assert "- reddit b  https://reddit.com/r/x/b" in run.stdout
+    assert "- reddit b (text)  https://reddit.com/r/x/b" in run.stdout, "how it joined the cluster"
 
 
 def test_an_unknown_id_exits_2(run_cli: Callable[..., Run], scan_file: tuple[Path, Path, list[Mention]]) -> None:
@@ -154,3 +154,16 @@ def test_the_scan_command_output_can_be_explained(
     run = run_cli("explain", first["id"], "-c", str(config), "--json", stdin=scan.stdout)
     assert run.code == 0, run.stderr
     assert json.loads(run.stdout)["impact"]["impact"] == first["impact"]
+
+
+def test_explain_needs_no_config_when_given_a_scans_output(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    example = Path(__file__).parent.parent / "examples" / "mentionwatch.yaml"
+    scan = run_cli("scan", "-c", str(example), "-f", "jsonl", "--no-store")
+    assert scan.code == 0, scan.stderr
+    out = tmp_path / "scan.jsonl"
+    out.write_text(scan.stdout, encoding="utf-8")
+    first = json.loads(scan.stdout.splitlines()[0])
+    run = run_cli("explain", first["id"], "-i", str(out))  # no -c, and no mentionwatch.yaml here
+    assert run.code == 0, run.stderr
+    assert f"brand {first['brand']}" in run.stdout.replace(":", "")
+    assert run_cli("explain", first["id"], "-i", str(out), "-c", str(tmp_path / "missing.yaml")).code == 2

@@ -1,10 +1,19 @@
-"""Duplicate clusters: the same thing seen twice is one mention.
+"""Duplicate clusters: the same thing seen twice is one mention, and two different things never are.
 
-Two mentions of one brand are one cluster when their own URLs (permalinks, not the page they link to: every
-comment under a Hacker News story shares the story's link) are the same page once canonicalised, or when
-their texts are near-duplicates: syndicated copies of an article, a post copy-pasted with a handle or a
-hashtag added, an excerpt. The earliest mention of a cluster is kept; the others are listed in its
-`also_seen` and counted in `duplicates`.
+Two mentions of one brand are one cluster when
+
+- their own URLs (permalinks, not the page they link to: every comment under a Hacker News story shares the
+  story's link) are the same page once canonicalised (`urls.canonical_url`): the same post seen twice;
+- one shares the other, or both share the same page: a share is a titled post that links a page and has no
+  words of its own beyond its title (a Hacker News story, a Reddit or Lemmy link post). The article in a feed,
+  the HN story that links it and the Reddit post of it are one story; the comments under them are not shares
+  (no title) and stay mentions of their own. A link to a site's front page names no story and shares nothing;
+- or their texts are near-duplicates: syndicated copies of an article, a post copy-pasted with a handle or
+  a hashtag added, an excerpt.
+
+The earliest mention of a cluster is kept (the shared page itself, when the scan holds it and a share came
+first); the others are listed in its `also_seen`, each with how it joined (`match`: "url", "link" or
+"text"), its kind and its own engagement figures, and counted in `duplicates`.
 
 Near-duplicates are found in O(n), never by comparing every pair: each text's word bigrams are hashed (its
 shingles), the 4 smallest hashes of its word trigrams (a bottom-k MinHash sketch) are its index keys, and a
@@ -15,23 +24,35 @@ keys live in a flat open-addressing table of 8-byte slots (each key keeps its 8 
 mention's shingles are kept at 16 bits apiece too, which sets most candidates aside without re-reading their
 text: about 200 bytes a mention in all, where a MinHash-LSH index with 128 permutations takes 3-5 KB.
 
+Shared words are not sameness. Issue templates, signatures, quoted text, cookie banners and share buttons
+make different posts alike; what tells them apart is what each says that the other does not. So texts that
+are alike still stay apart when both have titles that disagree (each holds a word the other lacks: two Stack
+Overflow questions with one templated body), when each has words of its own (`OWN_WORDS`), or when a reply
+holds the whole of another post and adds its own words (it quotes it). And a merge never hides a mention
+that needs a reply unless the one kept needs a reply too (`ReplyGuard`).
+
 Texts shorter than 8 words never cluster on text alone: "Love Acme!" posted by two people is two mentions.
 They still cluster when their URLs are the same page.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import heapq
 import re
 import unicodedata
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
 from itertools import pairwise
+from typing import Any
+from urllib.parse import urlsplit
 
+from mentionwatch.impact import reach_of, reply_reason
 from mentionwatch.models import Mention
 from mentionwatch.text import HANDLE, URL, might_hold_url
 from mentionwatch.urls import canonical_url
@@ -171,6 +192,182 @@ def numbers_agree(
     return small <= large
 
 
+# --------------------------------------------------------------------------------------------------------
+# Different posts that share most of their words
+
+# Each text must hold this many words the other lacks (and 4% of its distinct words, rounded down: in a long
+# article a copy editor's few changes make no new post) for two alike texts to be two posts. One word is
+# what a copy changes (a typo fixed, a word swapped); two are the words someone filled a template in with.
+OWN_WORDS = 2
+OWN_SHARE = 0.04
+# Words a copy adds on its way round without saying anything: retweet and credit markers.
+_DECORATION = frozenset({"rt", "via", "cc", "ht", "mt"})
+_HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
+# Mentions that answer another: one holding the whole of another post is quoting it.
+REPLY_KINDS = frozenset({"comment", "reply", "quote"})
+# A publisher appended to a headline: "Acme launches skates - The Verge", "... | Reuters" (capitalised words).
+_PUBLISHER = re.compile(r"\s+[-–—|·]\s+(?:[A-Z0-9][\w.&'’]*\s*){1,5}$")
+
+
+def _normal_words(text: str) -> list[str]:
+    if "'" in text or "’" in text or "ʼ" in text:
+        text = _APOSTROPHES.sub("", text)
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _has_own(own: int, distinct: int, least: int = OWN_WORDS) -> bool:
+    return own >= max(least, int(OWN_SHARE * distinct))
+
+
+def own_words_differ(
+    a: Mention, a_tokens: Sequence[str], b: Mention, b_tokens: Sequence[str], least: int = OWN_WORDS
+) -> bool:
+    """True when two alike texts are two posts: each says something the other does not (different answers
+    to one template, one signature or banner under different messages), or one is a reply that holds the
+    other whole and adds words of its own.
+
+    A text's own words are those outside the word runs the two texts have in common, in order (a word diff):
+    so a word of a filled-in template that the template happens to hold elsewhere ("tell me what *you*
+    think") still counts. Hashtags, retweet or credit markers and figures (`numbers_agree` judges those) are
+    nobody's own words, nor is a word the other writes apart ("well-known", "wellknown"). `least`: how many
+    own words each needs (more, to set apart two posts that are each alike to a third)."""
+    diff_a, diff_b = _unmatched(a_tokens, b_tokens)
+    own_a = {w for w in diff_a.difference(_DECORATION, _hashtags(a)) if not w.isdigit()}
+    own_b = {w for w in diff_b.difference(_DECORATION, _hashtags(b)) if not w.isdigit()}
+    words_a, words_b = set(a_tokens), set(b_tokens)
+    if len(own_a) >= least and len(own_b) >= least:
+        own_a.difference_update(_rejoined(a_tokens, words_a, b_tokens, words_b))
+        own_b.difference_update(_rejoined(b_tokens, words_b, a_tokens, words_a))
+    has_a, has_b = _has_own(len(own_a), len(words_a), least), _has_own(len(own_b), len(words_b), least)
+    if has_a and has_b:
+        return True
+    return (has_a and a.kind in REPLY_KINDS) or (has_b and b.kind in REPLY_KINDS)
+
+
+def _unmatched(a: Sequence[str], b: Sequence[str]) -> tuple[set[str], set[str]]:
+    """The words of each text outside the runs of words both hold in the same order (difflib's word diff).
+    Only near-duplicates about to merge get here, a few per thousand mentions."""
+    found_a: set[str] = set()
+    found_b: set[str] = set()
+    diff = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in diff.get_opcodes():
+        if tag != "equal":
+            found_a.update(a[i1:i2])
+            found_b.update(b[j1:j2])
+    return found_a, found_b
+
+
+def _rejoined(tokens: Sequence[str], words: Set[str], other: Sequence[str], other_words: Set[str]) -> set[str]:
+    """The words of `tokens` that the other text writes together or apart: a copy that lost its punctuation
+    has "wellknown" for "well-known", "email" for "e-mail", "offbeatornette" for "off-beat/Ornette"."""
+    found: set[str] = set()
+    for run in _runs(other):
+        if (joined := "".join(run)) in words:
+            found.add(joined)  # a word of ours that the other writes in pieces
+    for run in _runs(tokens):
+        if "".join(run) in other_words:
+            found.update(run)  # pieces of ours that the other writes as one word
+    return found
+
+
+def _runs(tokens: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Every two and three consecutive words."""
+    for size in (2, 3):
+        for i in range(len(tokens) - size + 1):
+            yield tokens[i : i + size]
+
+
+def _hashtags(mention: Mention) -> list[str]:
+    raw = f"{mention.title}\n{mention.text}"
+    return [w for tag in _HASHTAG.findall(raw) for w in _normal_words(tag)] if "#" in raw else []
+
+
+def _title_words(title: str) -> set[str]:
+    bare = _PUBLISHER.sub("", title)
+    return set(_normal_words(bare or title))
+
+
+def titles_agree(a: Mention, b: Mention) -> bool:
+    """False when both mentions have a title and each title holds a word the other lacks: "Acme CLI fails on
+    Windows" and "Acme CLI hangs on Linux" are two questions, whatever their bodies share. A publisher
+    appended to a headline (" - The Verge") does not count; a title that only adds words to the other's does
+    not disagree with it."""
+    if not a.title or not b.title:
+        return True
+    words_a, words_b = _title_words(a.title), _title_words(b.title)
+    return words_a <= words_b or words_b <= words_a
+
+
+# --------------------------------------------------------------------------------------------------------
+# Shares
+
+
+def shared_page(mention: Mention, canon: str | None = None) -> str | None:
+    """The canonical URL of the page a mention shares, or None when it shares none. A share is a titled post
+    that links a page and says nothing else (its words are its title): a Hacker News story, a Reddit or Lemmy
+    link post, a Lobsters story. Comments carry their story's link but no title; a post with words of its own
+    about a link (a Mastodon status with a card) is a mention of its own. A front page (`https://acme.io/`)
+    names no story. `canon`: the mention's own canonical URL, when already known."""
+    if not mention.link or not mention.title or mention.text.strip() or mention.kind in REPLY_KINDS:
+        return None
+    page = canonical_url(mention.link)
+    if page == (canon if canon is not None else canonical_url(mention.url)):
+        return None
+    try:
+        parts = urlsplit(page)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not (parts.path or parts.query or parts.fragment):
+        return None
+    return page
+
+
+# --------------------------------------------------------------------------------------------------------
+# Never hide who is waiting for an answer
+
+# BrandConfig.reply_reach's default, for a brand the caller gives no threshold for.
+DEFAULT_REPLY_REACH = 1000
+
+
+class ReplyGuard:
+    """Whether a mention may be folded into a cluster kept as another. Never when that would hide a mention
+    that needs a reply, unless the one kept needs a reply too.
+
+    "Needs a reply" is `impact.reply_reason`: a question to the brand, or a negative mention from an author
+    whose reach exceeds the brand's `reply_reach`. The pipeline scores sentiment after dedupe, so a mention
+    without a sentiment label from such an author *may* be negative: it is not folded into a mention that
+    does not surely need a reply. With sentiment scored first, the test is exact."""
+
+    def __init__(self, reply_reach: Mapping[str, int] | None = None) -> None:
+        self._reply_reach = reply_reach or {}
+        self._needs: dict[int, bool] = {}
+        self._may: dict[int, bool] = {}
+
+    def _threshold(self, mention: Mention) -> int:
+        return self._reply_reach.get(mention.brand or "", DEFAULT_REPLY_REACH)
+
+    def needs(self, mention: Mention) -> bool:
+        """Surely needs a reply (what `score_impact` will say, as far as is known now)."""
+        found = self._needs.get(id(mention))
+        if found is None:
+            probe = mention
+            if mention.reach is None and mention.sentiment_label == "negative":
+                probe = dataclasses.replace(mention, reach=reach_of(mention))  # reach is set after dedupe
+            found = self._needs[id(mention)] = reply_reason(probe, self._threshold(mention)) is not None
+        return found
+
+    def may_need(self, mention: Mention) -> bool:
+        found = self._may.get(id(mention))
+        if found is None:
+            loud = (reach_of(mention) or 0) > self._threshold(mention)
+            found = self.needs(mention) or (mention.sentiment_label is None and loud)
+            self._may[id(mention)] = found
+        return found
+
+    def allows(self, member: Mention, kept: Mention) -> bool:
+        return not self.may_need(member) or self.needs(kept)
+
+
 class _RecentTexts:
     """The word pairs and figures of the mentions indexed or compared most recently, at most `size` of them.
     On templated text every post shares index keys with the same few earlier ones, and re-reading those for
@@ -272,9 +469,11 @@ class DuplicateIndex:
     means re-reading its text (tens of µs). So every mention's word pairs are also kept as 16 bits each (about
     90 bytes a post): a candidate whose 16-bit pairs are clearly not similar enough (a margin of 0.1 under
     either threshold, far more than 16-bit collisions can move them) is set aside on those alone; the others
-    are verified on their full hashes."""
+    are verified on their full hashes.
 
-    def __init__(self) -> None:
+    `reply_reach`: each brand's threshold for "a loud negative mention needs a reply" (see `ReplyGuard`)."""
+
+    def __init__(self, reply_reach: Mapping[str, int] | None = None) -> None:
         self._table = _SlotTable()
         self.mentions: list[Mention] = []
         self._root = array("l")  # the cluster each mention belongs to (its own index when it leads one)
@@ -283,6 +482,11 @@ class DuplicateIndex:
         # Mention i's word pairs, 16 bits of each: _short[_starts[i]:_starts[i + 1]] (none kept: not filtered).
         self._short = array("H")
         self._starts = array("I", [0])
+        self.guard = ReplyGuard(reply_reach)
+        # How each mention that joined a cluster joined it: "url", "link" or "text" (duplicates only).
+        self.joined_by: dict[int, str] = {}
+        # Per cluster (by its root), the first member that is the page the cluster's shares link to.
+        self.shared_pages: dict[int, int] = {}
 
     @property
     def nbytes(self) -> int:
@@ -294,6 +498,9 @@ class DuplicateIndex:
             + self._starts.itemsize * len(self._starts)
         )
 
+    def root_of(self, i: int) -> int:
+        return int(self._root[i])
+
     def add(self, mention: Mention) -> int | None:
         """Index a mention (given in time order); return the index of the cluster it joins, or None when it
         starts one."""
@@ -303,8 +510,11 @@ class DuplicateIndex:
         if salt is None:
             salt = self._salts[mention.brand] = _hash64(mention.brand or "")
         canon = canonical_url(mention.url)
-        url_key = _hash64(canon) ^ salt
-        root = self._by_url(url_key, canon, mention.brand)
+        page = shared_page(mention, canon)
+        page_keys = [_hash64(canon) ^ salt]
+        if page is not None:
+            page_keys.append(_hash64(page) ^ salt)
+        found = self._by_page(i, mention, canon, page, page_keys)
         tokens = text_tokens(mention)
         # Members are indexed too (a later copy may be closer to a member than to the cluster's first), so a
         # mention clustered by its URL still needs its sketch.
@@ -314,10 +524,14 @@ class DuplicateIndex:
         if len(tokens) >= MIN_TOKENS:
             text, keys = index_keys(tokens)
             short = {h & _MASK16 for h in text}
-        if root is None and text is not None:
-            root = self._by_text(mention, text, short, keys, salt)
+        if found is None and text is not None:
+            found = self._by_text(mention, tokens, text, short, keys, salt)
+        root = None if found is None else found[0]
         self._root.append(i if root is None else root)
-        self._table.add(url_key, i)
+        if found is not None:
+            self.joined_by[i] = found[1]
+        for key in page_keys:
+            self._table.add(key, i)
         if text:
             self._recent.put(i, text)
             for h in keys:
@@ -327,14 +541,36 @@ class DuplicateIndex:
         self._starts.append(len(self._short))
         return root
 
-    def _by_url(self, key: int, canon: str, brand: str | None) -> int | None:
-        for j in self._table.get(key):
-            other = self.mentions[j]
-            if other.brand == brand and canonical_url(other.url) == canon:
-                return int(self._root[j])
-        return None
+    def _by_page(
+        self, i: int, mention: Mention, canon: str, page: str | None, page_keys: list[int]
+    ) -> tuple[int, str] | None:
+        """The cluster of the same post (its URL), else of the story it shares or that shares it (a link)."""
+        shared: tuple[int, str] | None = None
+        for key in page_keys:
+            for j in self._table.get(key):
+                other = self.mentions[j]
+                if other.brand != mention.brand:
+                    continue
+                other_canon = canonical_url(other.url)
+                if other_canon == canon:
+                    return self.root_of(j), "url"  # the same post: nothing else to hide
+                if shared is not None:
+                    continue
+                other_page = shared_page(other, other_canon)
+                is_the_page = other_page is not None and other_page == canon
+                if not (is_the_page or (page is not None and page in (other_canon, other_page))):
+                    continue
+                root = self.root_of(j)
+                if not self.guard.allows(mention, self.mentions[root]):
+                    continue
+                shared = root, "link"
+                if is_the_page:
+                    self.shared_pages.setdefault(root, i)
+        return shared
 
-    def _by_text(self, mention: Mention, text: set[int], short: set[int], keys: list[int], salt: int) -> int | None:
+    def _by_text(
+        self, mention: Mention, tokens: list[str], text: set[int], short: set[int], keys: list[int], salt: int
+    ) -> tuple[int, str] | None:
         brand = mention.brand
         seen: set[int] = set()
         mine: frozenset[str] | None = None
@@ -356,8 +592,19 @@ class DuplicateIndex:
                 pairs, figures = self._recent.get(j, other)
                 if not numbers_agree(mention, other, mine, figures):
                     continue
-                if near_duplicate(text, pairs):
-                    return int(self._root[j])
+                if not near_duplicate(text, pairs) or not titles_agree(mention, other):
+                    continue
+                if own_words_differ(mention, tokens, other, text_tokens(other)):
+                    continue
+                root = self.root_of(j)
+                kept = self.mentions[root]
+                # A post with few words of its own under shared boilerplate is alike to each of several
+                # different posts: joined through it, they would chain into one cluster. The one kept must
+                # not say something else either.
+                if root != j and own_words_differ(mention, tokens, kept, text_tokens(kept), OWN_WORDS + 1):
+                    continue
+                if self.guard.allows(mention, kept):
+                    return root, "text"
         return None
 
 
@@ -371,21 +618,69 @@ def _clearly_apart(short: set[int], other: Sequence[int]) -> bool:
     return common / smaller < MIN_CONTAINMENT - _FILTER_MARGIN or smaller < MIN_CONTAINED_SHINGLES - 2
 
 
-def dedupe(mentions: Iterable[Mention]) -> list[Mention]:
-    """Collapse per brand: one mention per (source, id); one per cluster of the same page or near-duplicate
-    text, the earliest kept and the rest listed in its `also_seen`."""
+# The engagement figures a duplicate carries into `also_seen`: what it drew where it was seen.
+SEEN_FIGURES = ("score", "comments", "likes", "reposts", "quotes", "views", "followers")
+
+
+def seen_entry(mention: Mention, match: str) -> dict[str, Any]:
+    """One `also_seen` entry: where the duplicate is (`source`, `id`, `url`), how it joined the cluster
+    (`match`: "url" the same post, "link" a share of the same story, "text" a near-duplicate text), its `kind`,
+    and its own figures (`score` is Hacker News' points and Reddit's score; a figure the source does not give
+    is left out)."""
+    entry: dict[str, Any] = {"source": mention.source, "id": mention.id, "url": mention.url, "match": match}
+    # The service, not the configured name: the store keys duplicates by it across runs.
+    entry["source_type"] = mention.source_type
+    if mention.kind:
+        entry["kind"] = mention.kind
+    for name in SEEN_FIGURES:
+        value = getattr(mention, name)
+        if value is not None:
+            entry[name] = value
+    return entry
+
+
+def dedupe(mentions: Iterable[Mention], *, reply_reach: Mapping[str, int] | None = None) -> list[Mention]:
+    """Collapse per brand: one mention per (source, id); one per cluster of the same post, the same story
+    (shares) or near-duplicate text, the earliest kept (or the shared page itself, see `_leader`) and the rest
+    listed in its `also_seen`. `reply_reach`: each brand's threshold, as `impact.score_impact` takes it."""
     by_key: dict[tuple[str | None, str, str], Mention] = {}
     for m in mentions:
         by_key.setdefault((m.brand, m.source, m.id), m)
     ordered = sorted(by_key.values(), key=lambda m: (m.published_at, m.source, m.id))
-    index = DuplicateIndex()
-    out: list[Mention] = []
-    for m in ordered:
+    index = DuplicateIndex(reply_reach)
+    roots: list[int] = []
+    members: dict[int, list[int]] = {}
+    for i, m in enumerate(ordered):
         root = index.add(m)
         if root is None:
-            out.append(m)
+            roots.append(i)
+        else:
+            members.setdefault(root, []).append(i)
+    out: list[Mention] = []
+    for root in roots:
+        cluster = members.get(root)
+        if cluster is None:
+            out.append(index.mentions[root])
             continue
-        first = index.mentions[root]
-        first.also_seen.append({"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type})
-        first.duplicates = len(first.also_seen)
+        leader = _leader(index, root)
+        kept = index.mentions[leader]
+        for i in [root, *cluster]:
+            if i != leader:
+                match = index.joined_by.get(i, "link")  # the root, when a shared page took the lead: a share
+                kept.also_seen.append(seen_entry(index.mentions[i], match))
+        kept.duplicates = len(kept.also_seen)
+        out.append(kept)
     return out
+
+
+def _leader(index: DuplicateIndex, root: int) -> int:
+    """The mention a cluster is shown as: its earliest, unless a share came before the page it shares (a feed
+    that dates its items late): then the page, so the story is one row with its shares listed under it. Not
+    when that would hide a mention that needs a reply (the members joined under the earliest's flag)."""
+    page = index.shared_pages.get(root)
+    if page is None:
+        return root
+    guard = index.guard
+    if guard.may_need(index.mentions[root]) and not guard.needs(index.mentions[page]):
+        return root
+    return page

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from mentionwatch.config import BrandConfig, Config
-from mentionwatch.dedupe import MIN_TOKENS, text_tokens
+from mentionwatch.dedupe import MIN_TOKENS, SEEN_FIGURES, text_tokens
 from mentionwatch.errors import UsageError
 from mentionwatch.impact import (
     PERCENTILE_HALF_AT,
@@ -72,6 +72,8 @@ def _mention(record: dict[str, Any]) -> Mention:
         raise UsageError(f"mention {record.get('id')!r}: cannot read it: {exc}") from None
     mention.brand = record.get("brand")
     mention.matched_terms = [str(t) for t in record.get("matched_terms") or []]
+    # The cluster's shares and copies count in its impact (impact.cluster_figures).
+    mention.also_seen = [s for s in record.get("also_seen") or [] if isinstance(s, dict)]
     return mention
 
 
@@ -89,11 +91,18 @@ def _match_section(report: MatchReport) -> dict[str, Any]:
     }
 
 
-def explain(records: Sequence[dict[str, Any]], index: int, config: Config, scorer: SentimentScorer) -> dict[str, Any]:
-    """The explanation of records[index], as plain data (what `--json` prints)."""
+def explain(
+    records: Sequence[dict[str, Any]], index: int, config: Config | None, scorer: SentimentScorer
+) -> dict[str, Any]:
+    """The explanation of records[index], as plain data (what `--json` prints). Without a config, the brand is
+    taken to be what the scan reported: its name and the terms it found."""
     record = records[index]
     mention = _mention(record)
-    brands: list[BrandConfig] = [b for b in config.brands if b.name == mention.brand] or list(config.brands)
+    if config is None:
+        name = mention.brand or "?"
+        brands = [BrandConfig(name=name, terms=mention.matched_terms or [name])]
+    else:
+        brands = [b for b in config.brands if b.name == mention.brand] or list(config.brands)
 
     match = []
     for brand in brands:
@@ -138,7 +147,10 @@ def explain(records: Sequence[dict[str, Any]], index: int, config: Config, score
         "words": tokens,
         "text_clustering": tokens >= MIN_TOKENS,
         "duplicates": record.get("duplicates") or len(also_seen),
-        "also_seen": [{k: str(s.get(k, "")) for k in ("source", "id", "url")} for s in also_seen],
+        "also_seen": [
+            {k: s[k] for k in ("source", "id", "url", "match", *SEEN_FIGURES) if s.get(k) is not None}
+            for s in also_seen
+        ],
     }
     return {
         "mention": {
@@ -237,7 +249,11 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
     yield head("Impact")
     yield row("engagement", str(p["engagement"]) if p["engagement"] is not None else "unknown")
     yield row("reach", str(p["reach"]) if p["reach"] is not None else "unknown")
-    yield row("weight", f"engagement + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
+    if p.get("shared_engagement"):
+        yield row("shared", f"{p['shared_engagement']} (what its shares and copies drew, listed below)")
+        yield row("weight", f"engagement + shared + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
+    else:
+        yield row("weight", f"engagement + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
     yield row("absolute", f"min(100, {POINTS_PER_DECADE:g} * log10(1 + {p['weight']})) = {p['absolute']}")
     yield row("percentile", f"{p['percentile']} among {p['peers']} {_t(p['group'])} mention(s) in the input")
     yield row("share", f"{PERCENTILE_SHARE:g} * n / (n + {PERCENTILE_HALF_AT}) = {share}")
@@ -262,4 +278,6 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
     yield row("words", f"{d['words']}; near-duplicate text clustering: {clustering}")
     yield row("also seen", f"{d['duplicates']} other(s)" if d["also_seen"] else "nowhere else")
     for seen in d["also_seen"]:
-        yield Text(f"    - {_t(seen['source'])} {_t(seen['id'])}  {_t(seen['url'])}")
+        figures = ", ".join(f"{seen[k]} {k}" for k in SEEN_FIGURES if k in seen)
+        how = ", ".join(x for x in (_t(seen.get("match", "")), figures) if x)
+        yield Text(f"    - {_t(seen['source'])} {_t(seen['id'])}{f' ({how})' if how else ''}  {_t(seen['url'])}")

@@ -44,6 +44,27 @@ PERCENTILE_SHARE = 0.3
 PERCENTILE_HALF_AT = 10
 
 
+# How a duplicate joined its cluster (dedupe's `also_seen` entries): a share of the story (`link`) or a copy of its
+# text (`text`) drew its own discussion, which is the story's too; the same post seen again (`url`) did not.
+_OWN_DISCUSSION = frozenset({"link", "text"})
+
+
+def cluster_figures(mention: Mention) -> tuple[int, int | None]:
+    """What the mention's cluster adds: the engagement its shares and copies drew (added up), and the largest
+    reach among them (audiences overlap: reach is never summed)."""
+    shared = 0
+    reach: int | None = None
+    for seen in mention.also_seen:
+        if seen.get("match") not in _OWN_DISCUSSION:
+            continue
+        figures = [seen.get(name) for name in ("score", "comments", "likes", "reposts", "quotes")]
+        shared += sum(max(0, int(f)) for f in figures if isinstance(f, int) and not isinstance(f, bool))
+        audience = seen.get("followers", seen.get("views"))
+        if isinstance(audience, int) and not isinstance(audience, bool):
+            reach = max(reach or 0, audience)
+    return shared, reach
+
+
 @dataclass(frozen=True)
 class ImpactParts:
     """The terms of the impact formula for one mention (what `mentionwatch explain` prints)."""
@@ -57,6 +78,8 @@ class ImpactParts:
     peers: int
     percentile_share: float
     impact: float
+    # The engagement its cluster's shares and copies drew, counted in `weight` (0 for a mention alone).
+    shared_engagement: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -69,7 +92,7 @@ def absolute_impact(weight: float) -> float:
 def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
     """Impact in [0, 100] for each mention, comparable across sources.
 
-        weight     = engagement + reach / 100
+        weight     = engagement + shared + reach / 100       shared: what its cluster's shares and copies drew
         absolute   = min(100, 25 * log10(1 + weight))          100 at 10,000 engagement-equivalents
         percentile = mid-rank of weight among the n mentions of the same source type in this scan, 0-100
         share      = 0.3 * n / (n + 10)                         0.03 for one mention, 0.15 for ten, -> 0.3
@@ -80,18 +103,27 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
     a single item; the percentile lifts what stands out within its own source, so sources whose figures
     run small (a Mastodon boost vs a Reddit upvote) still surface their best. A mention with no figures at
     all weighs 0 and sits at its source's median: its impact is the percentile's share of 50.
+
+    A story's impact includes the discussion it drew elsewhere: the engagement of its cluster's shares and
+    copies (`also_seen` entries that joined by `link` or `text`; the same post seen twice adds nothing), and the
+    largest reach among them when it is larger than its own (audiences overlap: reach is never summed). The
+    mention's own `engagement` field stays its own.
     """
     groups: dict[str, list[float]] = {}
     weights: list[tuple[str, int | None, int | None, float]] = []
+    shares: list[int] = []
     for m in mentions:
         engagement, reach = engagement_of(m), reach_of(m)
-        weight = (engagement or 0) + (reach or 0) / REACH_PER_ENGAGEMENT
+        shared, cluster_reach = cluster_figures(m) if m.also_seen else (0, None)
+        audience = max(reach or 0, cluster_reach or 0)
+        weight = (engagement or 0) + shared + audience / REACH_PER_ENGAGEMENT
         group = m.source_type or m.source
         groups.setdefault(group, []).append(weight)
         weights.append((group, engagement, reach, weight))
+        shares.append(shared)
     sorted_groups = {g: sorted(ws) for g, ws in groups.items()}
     out = []
-    for group, engagement, reach, weight in weights:
+    for (group, engagement, reach, weight), shared in zip(weights, shares, strict=True):
         peers = sorted_groups[group]
         n = len(peers)
         below = bisect.bisect_left(peers, weight)
@@ -111,6 +143,7 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
                 peers=n,
                 percentile_share=round(share, 4),
                 impact=impact,
+                shared_engagement=shared,
             )
         )
     return out

@@ -335,15 +335,18 @@ def process(
     scorer: SentimentScorer | None = None,
     matching: Matching | None = None,
 ) -> list[Mention]:
-    """Match every item against every brand, then dedupe, then score only what survived (so neither an
-    unmatched item nor a duplicate is ever scored). The default scorer is VADER.
+    """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
+    of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
+    a mention that needs a reply (a complaint) behind one that does not, and a complaint is known by its
+    sentiment. The default scorer is VADER.
 
     `matching`: one that already matched a first part of `raw` (the same list, in the same order)."""
     matching = matching or Matching(brands, since=since)
     matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
-    kept = dedupe(matching.matched)
     reply_reach = {b.name: b.reply_reach for b in brands}
-    score_mentions(kept, scorer or load_scorer(DEFAULT_SCORER), reply_reach=reply_reach)
+    score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
+    kept = dedupe(matching.matched, reply_reach=reply_reach)
+    score_impact(kept, reply_reach=reply_reach)
     return kept
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
 from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, setup_logging
 from mentionwatch.errors import MentionwatchError, UsageError
+
+if TYPE_CHECKING:
+    from mentionwatch.config import Config
+    from mentionwatch.redaction import Redactor
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -41,11 +45,11 @@ def explain(
     """
     from mentionwatch.explain import explain as explain_one
     from mentionwatch.explain import find, read_records, render
-    from mentionwatch.sentiment import load_scorer
+    from mentionwatch.sentiment import DEFAULT_SCORER, load_scorer
 
     redactor = setup_logging(verbose, False)
     try:
-        config, _ = load(config_path, redactor)
+        config = _config_if_any(config_path, redactor)
         if input_path is not None:
             try:
                 text, where = input_path.read_text(encoding="utf-8"), str(input_path)
@@ -59,7 +63,7 @@ def explain(
         found = find(records, mention)
         if not found:
             raise UsageError(f"no mention with id or URL {mention!r} among the {len(records)} in {where}")
-        scorer = load_scorer(config.scoring.sentiment)
+        scorer = load_scorer(config.scoring.sentiment if config else DEFAULT_SCORER)
         explanations = [explain_one(records, i, config, scorer) for i in found]
     except MentionwatchError as exc:
         raise fail(exc, redactor, verbose) from None
@@ -70,3 +74,19 @@ def explain(
         sys.stdout.write(redactor(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n")
         return
     render(explanations, sys.stdout)
+
+
+def _config_if_any(config_path: Path | None, redactor: Redactor) -> Config | None:
+    """The config, or None when there is none to find (a scan's output explains itself well enough); a config
+    named with -c must load."""
+    import os
+
+    from mentionwatch.config import CONFIG_ENV
+
+    try:
+        config, _ = load(config_path, redactor)
+    except UsageError:
+        if config_path is not None or os.environ.get(CONFIG_ENV):
+            raise
+        return None
+    return config
