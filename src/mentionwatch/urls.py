@@ -7,7 +7,7 @@ Used by dedupe (the same page seen twice is one mention), matching (`site:` filt
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that say how someone got to a page, not which page it is.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "mtm_", "hsa_", "_hs", "__hs", "oly_", "vero_")
@@ -118,7 +118,9 @@ def unwrap_redirect(url: str) -> str:
     if "?" not in url:  # every wrapper carries its target in the query: most links are done here
         return url
     for _ in range(5):
-        parts = urlsplit(url)
+        parts = _split(url)
+        if parts is None:
+            return url
         host = (parts.hostname or "").lower().removeprefix("www.")
         target = _redirect_target(host, parts.path, parts.query) if parts.query else None
         if target is None:
@@ -155,8 +157,8 @@ def canonical_url(url: str) -> str:
     default port, no fragment (except `#!` routes), no trailing slash, tracking parameters removed, the
     rest sorted by name. Non-web URLs come back stripped of surrounding spaces only."""
     url = unwrap_redirect(url.strip())
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    parts = _split(url)
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return url
     try:
         port = parts.port
@@ -185,4 +187,14 @@ def host_of(url: str) -> str:
     """The canonical host of a URL (`www.Acme.io` -> `acme.io`), or "" when it has none."""
     if not url:
         return ""
-    return urlsplit(canonical_url(url)).hostname or ""
+    parts = _split(canonical_url(url))
+    return (parts.hostname or "") if parts is not None else ""
+
+
+def _split(url: str) -> SplitResult | None:
+    """`urlsplit`, or None for a URL Python cannot split (`http://[::1/x`: an unclosed IPv6 bracket is a
+    ValueError): such a link names no page we can compare, and must not stop the scan."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
