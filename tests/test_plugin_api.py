@@ -48,6 +48,7 @@ EXPECTED_API = [
     "normalize_space",
     "parse_time",
     "public_url",
+    "read_items",
     "reject_html",
     "since_split",
     "unwrap_redirect",

@@ -475,3 +475,22 @@ def test_bluesky_config_needs_a_handle_and_an_app_password() -> None:
     assert config.handle == HANDLE
     assert config.secret_values() == ["abcd-efgh-ijkl-mnop"]
     assert config.base_url == "https://bsky.social"
+
+
+def test_bluesky_an_unreadable_post_is_counted_in_the_source_and_the_page_kept(tmp_path: Path) -> None:
+    page = copy.deepcopy(SEARCH_2025)
+    page.pop("cursor", None)
+    # Both times out of range: a garbled `createdAt` alone falls back to `indexedAt`.
+    page["posts"][0]["record"]["createdAt"] = page["posts"][0]["indexedAt"] = "9999-12-31T23:59:59-05:00"
+    pds = FakePds()
+    pds.search_pages = [httpx.Response(200, json=page)]
+    source = _source(pds, tmp_path)
+    mentions = _run(source, since=datetime(2000, 1, 1, tzinfo=UTC))
+    assert [m.id for m in mentions] == [p["uri"] for p in page["posts"][1:]]
+    assert len(source.context.skipped) == 1
+
+
+@pytest.mark.parametrize("exp", [1e20, 10**400, float("inf")])
+def test_bluesky_a_token_expiry_out_of_range_is_no_expiry(exp: float) -> None:
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": exp}).encode()).decode().rstrip("=")
+    assert jwt_expiry(f"e30.{claims}.sig") is None

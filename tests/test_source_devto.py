@@ -221,3 +221,19 @@ def test_failures_raise_the_health_error(handler: Handler, error: type[FetchErro
     with pytest.raises(FetchError) as caught:
         _collect(_source(handler), datetime(2019, 1, 1, tzinfo=UTC))
     assert type(caught.value) is error
+
+
+# --- one bad article -------------------------------------------------------------------------------------------------
+
+
+def test_an_unreadable_article_is_counted_and_a_page_of_only_those_is_not_the_end() -> None:
+    broken = dict(RECORDED[0], published_at="9999-12-31T23:59:59-05:00")  # no UTC equivalent
+    pages = {1: [broken, {"title": "no id, no url"}], 2: RECORDED, 3: []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=pages[int(request.url.params["page"])])
+
+    source = _source(handler)
+    mentions = _collect(source, datetime(2019, 1, 1, tzinfo=UTC))
+    assert [m.id for m in mentions] == [str(a["id"]) for a in RECORDED]
+    assert len(source.context.skipped) == 2

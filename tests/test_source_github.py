@@ -401,3 +401,16 @@ def test_http_trouble_becomes_the_right_health_state(response: httpx.Response, e
     with pytest.raises(expected) as info:
         asyncio.run(_collect(source, "sesame"))
     assert type(info.value) is expected
+
+
+def test_an_unreadable_hit_is_counted_in_the_source_and_the_page_kept() -> None:
+    page = _hits(1)
+    page["items"][0]["created_at"] = "9999-12-31T23:59:59-05:00"  # no UTC equivalent
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=HEADERS, json=page)
+
+    source = _source(handler, kinds=("issue",))
+    mentions = asyncio.run(_collect(source, "sesame"))
+    assert [m.id for m in mentions] == [str(page["items"][1]["id"])]
+    assert len(source.context.skipped) == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -122,3 +123,23 @@ def test_max_pages_bounds_the_walk() -> None:
 
     asyncio.run(_collect(_source(handler, max_pages=3), "nodejs", datetime(2017, 1, 1, tzinfo=UTC)))
     assert calls == 3
+
+
+def test_an_unreadable_hit_is_counted_in_the_source_and_the_page_kept() -> None:
+    body = json.dumps(dict(PAYLOAD, nbPages=1)).replace(
+        f'"created_at_i": {PAYLOAD["hits"][0]["created_at_i"]}', '"created_at_i": 1e400', 1
+    )
+    assert "1e400" in body
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+
+    source = _source(handler)
+    mentions = asyncio.run(_collect(source, "node", datetime(2017, 1, 1, tzinfo=UTC)))
+    assert [m.id for m in mentions] == [h["objectID"] for h in PAYLOAD["hits"][1:]]
+    assert len(source.context.skipped) == 1
+
+
+def test_a_page_count_no_float_holds_is_no_page_count() -> None:
+    _, pages = parse_page(dict(PAYLOAD, nbPages=float("inf")))
+    assert pages == 0

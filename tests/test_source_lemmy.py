@@ -92,10 +92,12 @@ def test_a_wrong_shaped_answer_is_a_bad_payload(payload: Any) -> None:
         parse_page(payload, "Posts")
 
 
-def test_a_post_view_without_a_post_is_a_bad_payload() -> None:
-    view = {k: v for k, v in SEARCH["posts"][0].items() if k != "post"}
-    with pytest.raises(BadPayload):
-        parse_page({"posts": [view]}, "Posts")
+def test_a_post_view_without_a_post_is_skipped_and_the_rest_of_the_page_kept() -> None:
+    broken = {k: v for k, v in SEARCH["posts"][0].items() if k != "post"}
+    skipped: list[str] = []
+    mentions = parse_page({"posts": [broken, *POSTS["posts"]]}, "Posts", skipped)
+    assert [m.id for m in mentions] == [m.id for m in parse_page(POSTS, "Posts")]
+    assert len(skipped) == 1 and "post" in skipped[0]
 
 
 # --- fetch and paging ------------------------------------------------------------------------------------------------
@@ -224,3 +226,16 @@ def test_http_trouble_becomes_the_right_health_state(response: httpx.Response, e
     with pytest.raises(expected) as info:
         asyncio.run(_collect(source, "acme", SINCE))
     assert type(info.value) is expected
+
+
+def test_an_unreadable_post_is_counted_in_the_source_and_the_page_kept() -> None:
+    page = _page(1)
+    page["posts"][1]["post"]["published"] = "0001-01-01T00:00+05:00"  # no UTC equivalent
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=page if request.url.params["page"] == "1" else _page(2, size=0))
+
+    source = _source(handler)
+    mentions = asyncio.run(_collect(source, "acme", SINCE))
+    assert [m.id for m in mentions] == [page["posts"][0]["post"]["ap_id"], page["posts"][2]["post"]["ap_id"]]
+    assert len(source.context.skipped) == 1

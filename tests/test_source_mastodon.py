@@ -371,3 +371,22 @@ def test_mastodon_config_needs_tags_or_a_token() -> None:
 def test_mastodon_config_rejects_what_is_not_a_hashtag() -> None:
     with pytest.raises(ValidationError, match="not a hashtag"):
         MastodonConfig(type="mastodon", tags=["acme cloud"])
+
+
+def test_mastodon_an_unreadable_status_is_counted_and_a_page_of_only_those_is_not_the_end() -> None:
+    broken = [dict(status, created_at="9999-12-31T23:59:59-05:00") for status in PUBLIC]  # no UTC equivalent
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "max_id" not in request.url.params:
+            return _page(broken, PUBLIC_HEADERS["link"])
+        return _page(PUBLIC)
+
+    source = _source(handler, tags=["hoot"])
+    mentions = _run(source, term=None)
+    assert [m.id for m in mentions] == [s["uri"] for s in PUBLIC]
+    assert len(source.context.skipped) == len(PUBLIC)
+
+
+def test_mastodon_an_account_url_python_cannot_split_keeps_the_status() -> None:
+    status = dict(HASHTAG[0], account=dict(HASHTAG[0]["account"], acct="alice", url="https://[::1/@alice"))
+    assert to_mention(status).author == "alice"

@@ -432,3 +432,39 @@ def test_reddit_config_rejects_what_is_not_a_subreddit_name() -> None:
     with pytest.raises(ValidationError, match="not a subreddit"):
         RedditConfig(type="reddit", subreddits=["world news"])
     assert RedditConfig(type="reddit", subreddits=["r/python", "/r/rust"]).subreddits == ["python", "rust"]
+
+
+def test_an_unreadable_post_is_counted_in_the_source_and_the_page_kept() -> None:
+    body = _listing(None)
+    body["data"]["children"][0]["data"]["created_utc"] = 1e20  # seconds no date reaches
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    source = _source(handler)
+    mentions = _run(source)
+    assert [m.id for m in mentions] == [c["data"]["name"] for c in body["data"]["children"][1:]]
+    assert len(source.context.skipped) == 1
+
+
+@pytest.mark.parametrize("lifetime", ["1e400", "-5", "9007199254740993", '"soon"'])
+def test_a_token_lifetime_no_token_has_is_taken_as_an_hour(lifetime: str) -> None:
+    tokens = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal tokens
+        if request.url.path == "/api/v1/access_token":
+            tokens += 1
+            answer = f'{{"access_token": "t{tokens}", "token_type": "bearer", "expires_in": {lifetime}}}'
+            return httpx.Response(200, content=answer.encode(), headers={"content-type": "application/json"})
+        return httpx.Response(200, json=_listing(None))
+
+    clock = [NOW]
+    source = _source(handler, now=lambda: clock[0], client_id="id", client_secret="secret")
+    _run(source)
+    clock[0] = NOW + timedelta(minutes=30)
+    _run(source)
+    assert tokens == 1
+    clock[0] = NOW + timedelta(minutes=61)
+    _run(source)
+    assert tokens == 2

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -326,3 +327,33 @@ def test_an_http_400_error_answer_fails_the_source() -> None:
     source = _source(lambda request: httpx.Response(400, json=body))
     with pytest.raises(FetchError, match="HTTP 400"):
         asyncio.run(_collect(source, "python", SINCE))
+
+
+def test_an_unreadable_question_is_counted_in_the_source_and_the_page_kept() -> None:
+    items = _questions(1)
+    items[3]["creation_date"] = 10**30  # seconds no date reaches
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=_wrapper(items))
+
+    source = _source(handler)
+    mentions = asyncio.run(_collect(source, "acme", SINCE))
+    assert len(mentions) == len(items) - 1
+    assert len(source.context.skipped) == 1
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e400"])
+def test_a_quota_or_backoff_that_is_no_number_is_ignored(number: str, caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder()
+    body = json.dumps(_wrapper(_questions(1), has_more=True, quota_remaining=0, backoff=0)).replace(
+        '"quota_remaining": 0, "backoff": 0', f'"quota_remaining": {number}, "backoff": {number}'
+    )
+    assert number in body
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+
+    with caplog.at_level(logging.WARNING):
+        mentions = asyncio.run(_collect(_source(handler, rec, max_pages=2), "acme", SINCE))
+    assert len(mentions) == 2 * 30  # neither read as a spent quota nor as a wait
+    assert rec.events == [] and caplog.records == []

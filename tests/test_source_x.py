@@ -311,3 +311,22 @@ def test_failures_raise_the_health_error(handler: Handler, error: type[FetchErro
         _collect(_source(handler), "tweepy", datetime(2022, 10, 7, tzinfo=UTC))
     assert type(caught.value) is error
     assert TOKEN not in str(caught.value)
+
+
+def test_an_unreadable_post_is_counted_in_the_source_and_the_page_kept() -> None:
+    page = copy.deepcopy(DOCUMENTED_NYC)
+    del page["meta"]["next_token"]
+    page["data"][2]["created_at"] = "9999-12-31T23:59:59-05:00"  # no UTC equivalent
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=page)
+
+    source = _source(handler)
+    mentions = _collect(source, "nyc", datetime(2020, 6, 1, tzinfo=UTC))
+    assert [m.id for m in mentions] == [t["id"] for i, t in enumerate(page["data"]) if i != 2]
+    assert len(source.context.skipped) == 1
+
+
+def test_a_link_python_cannot_split_is_passed_over() -> None:
+    tweet = dict(DOCUMENTED_NYC["data"][0], entities={"urls": [{"expanded_url": "http://[::1/x"}]})
+    assert to_mention(tweet, {}).link is None

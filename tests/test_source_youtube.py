@@ -312,3 +312,25 @@ def test_a_400_for_another_reason_stays_a_plain_failure() -> None:
         _collect(_source(_reply(400, body)), "showtime")
     assert type(caught.value) is FetchError
     assert KEY not in str(caught.value)
+
+
+def test_an_unreadable_video_is_counted_in_the_source_and_the_page_kept() -> None:
+    search = _second_page()
+    search["items"][1]["snippet"]["publishedAt"] = "0001-01-01T00:00+05:00"  # no UTC equivalent
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=search if request.url.path.endswith("/search") else VIDEOS)
+
+    source = _source(handler)
+    mentions = _collect(source, "showtime")
+    assert [m.id for m in mentions] == [i["id"]["videoId"] for n, i in enumerate(search["items"]) if n != 1]
+    assert len(source.context.skipped) == 1
+
+
+@pytest.mark.parametrize("count", ["²", "9" * 5000, "-3", 10**400, 1e400])
+def test_a_count_that_is_no_count_is_unknown(count: Any) -> None:
+    videos = copy.deepcopy(VIDEOS)
+    videos["items"][0]["statistics"]["viewCount"] = count
+    videos["items"][0]["id"] = "UeSupeagsKU"
+    mentions, _ = parse_page(SEARCH, videos)
+    assert mentions[0].views is None and mentions[0].likes == 190

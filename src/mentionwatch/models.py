@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -11,6 +13,9 @@ from typing import Any
 # export), or the pipeline computes it (dropped when an export is read back, and made again).
 _SOURCE = {"source": True}
 _COMPUTED = {"source": False}
+# The largest count taken as one: JSON numbers beyond 2**53 are no longer exact as doubles (RFC 8259, section 6),
+# and no real count of likes, views or followers comes near it.
+MAX_COUNT = 2**53
 
 
 @dataclass(slots=True, kw_only=True)
@@ -63,11 +68,36 @@ class Mention:
     first_seen: datetime | None = field(default=None, metadata=_COMPUTED)
     status: str | None = field(default=None, metadata=_COMPUTED)
     tags: list[str] = field(default_factory=list, metadata=_COMPUTED)
+    # True when the source dates the item more than a day after the scan: `published_at` is kept as the source
+    # gave it (a clock or time-zone bug, or a scheduled post), and the mention sorts after every dated one.
+    future_dated: bool = field(default=False, metadata=_COMPUTED)
 
     def __post_init__(self) -> None:
+        # What an adapter built from a payload is checked here, once: a mention that exists is one every later
+        # stage (matching, dedupe, scoring, the writers) can handle. Each failure is a ValueError or TypeError,
+        # which `read_items` counts as an unreadable item.
         if self.published_at.tzinfo is None:
             raise ValueError("published_at must be timezone-aware")
-        self.published_at = self.published_at.astimezone(UTC)
+        self.published_at = in_utc(self.published_at)
+        for value in _counts_of(self):
+            if value is not None and (value > MAX_COUNT or value < -MAX_COUNT):
+                raise ValueError("not a count: beyond 2**53")
+        # One join, not a test per field: this runs for every item of every page.
+        id_, url, link, title, text, author, kind, lang = _texts_of(self)
+        optional = ("" if link is None else link, "" if lang is None else lang)
+        try:
+            joined = "".join((id_, url, title, text, author, kind, *optional))
+        except TypeError:
+            raise TypeError(f"{_not_text(self)} must be a string") from None
+        if not joined.isascii():
+            try:
+                joined.encode("utf-8")
+            except UnicodeEncodeError:
+                # JSON may escape half of a UTF-16 pair (`"\ud800"`), which no UTF-8 writer takes.
+                for name in _TEXT_FIELDS:
+                    value = getattr(self, name)
+                    if value is not None:
+                        setattr(self, name, _SURROGATE.sub("\ufffd", value))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,7 +130,7 @@ class Mention:
                 kwargs[name] = data[name]
         for name in _INT_FIELDS:
             if name in kwargs:
-                kwargs[name] = int(kwargs[name])
+                kwargs[name] = _count(kwargs[name])
         for name in _STR_FIELDS:
             if name in kwargs:
                 kwargs[name] = str(kwargs[name])
@@ -116,17 +146,52 @@ FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Mention))
 SOURCE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Mention) if f.metadata["source"])
 # How the export form's values are read back (annotations are strings under `from __future__ import annotations`).
 _INT_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type == "int | None")
-_STR_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type == "str")
+_STR_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type in ("str", "str | None"))
+
+# The text fields a source fills (the others are set by the pipeline, from the config); `link` and `lang` may be None.
+_TEXT_FIELDS = ("id", "url", "link", "title", "text", "author", "kind", "lang")
+_texts_of = operator.attrgetter(*_TEXT_FIELDS)
+
+
+def _not_text(mention: Mention) -> str:
+    """The first text field of `mention` that holds no string (None is allowed in `link` and `lang`)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(mention, name)
+        if not isinstance(value, str) and not (value is None and name in ("link", "lang")):
+            return f"{name} ({type(value).__name__})"
+    return "every text field"
+_counts_of = operator.attrgetter(*_INT_FIELDS)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _LONG_FRACTION = re.compile(r"(\.\d{7,})")
 
 
+def _count(value: Any) -> int | None:
+    """A count read back from an export: what is no count (infinite, NaN, beyond MAX_COUNT) is unknown, as
+    `json_int` has it; a value that is no number at all (`"many"`) is a ValueError: the line is bad."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    number = int(value)
+    return number if -MAX_COUNT <= number <= MAX_COUNT else None
+
+
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its `%Y` does not pad years before 1000 on glibc, and parse_time could not read them back.
+    return in_utc(value).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def in_utc(value: datetime) -> datetime:
+    """An aware time in UTC; one that has no UTC equivalent (year 9999 at -05:00 is year 10000 in UTC) is a
+    ValueError, like any other unreadable date, rather than the OverflowError datetime raises."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"date out of range in UTC: {value.isoformat()}") from None
 
 
 def parse_time(value: str) -> datetime:
-    """Parse an ISO-8601 time; a naive time is taken as UTC (Lemmy and some feeds send those)."""
+    """Parse an ISO-8601 time; a naive time is taken as UTC (Lemmy and some feeds send those). Anything
+    unreadable, out of range included, is a ValueError."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -135,8 +200,13 @@ def parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return in_utc(parsed)
 
 
 def from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    """A Unix time as a UTC datetime; one out of datetime's range (or NaN, or infinite) is a ValueError."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # OverflowError beyond the platform's time_t, OSError on some platforms, ValueError past year 9999.
+        raise ValueError(f"timestamp out of range: {seconds!r}") from None

@@ -395,6 +395,9 @@ def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str
         line = Text()
         line.append(f"{h.state:<12}", style=style)
         line.append(f" {h.name:<16} {h.items} items, {h.mentions} mentions, {h.requests} requests, {h.seconds:.1f}s")
+        if h.skipped:
+            # Said apart from the items it read: a skipped item is never a silent loss, nor the source's failure.
+            line.append(f", {h.skipped} item{'s' if h.skipped != 1 else ''} skipped: unreadable", style="yellow")
         if h.error:
             line.append(f" — {sanitize_terminal(redact(h.error))}", style=style)
         console.print(line)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -55,6 +56,9 @@ class SourceHealth:
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
+    # Items the source sent that could not be read (a broken field, a date out of range, a non-web URL): each
+    # is skipped on its own, and counted here. A new key, so it comes last: health JSON keeps its order.
+    skipped: int = 0
 
     @property
     def failed(self) -> bool:
@@ -188,7 +192,7 @@ async def fetch_all(
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
         since_here = request_since.get(configured.name, since) if request_since else since
-        runs.append(_run_source(source, http, health, terms, since_here, config.http.deadline, fetched))
+        runs.append(_run_source(source, http, health, terms, since_here, config.http.deadline, fetched, now=env.now))
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -212,10 +216,14 @@ async def _run_source(
     since: datetime,
     deadline: float,
     fetched: Fetched,
+    *,
+    now: Callable[[], datetime],
 ) -> None:
     seen: set[str] = set()
     started = time.monotonic()
     queries: list[str | None] = list(terms) if source.searchable else [None]
+    skipped = source.context.skipped
+    future = now() + FUTURE_SLACK
 
     def count_requests() -> None:
         health.requests = http.requests
@@ -224,9 +232,16 @@ async def _run_source(
 
     async def one(term: str | None) -> None:
         async for mention in source.fetch(term, since):
+            if not is_web_url(mention.url):
+                # A `javascript:`, `data:` or `file:` URL is no permalink, and must never reach a clickable cell.
+                skipped.append(f"{mention.id!s:.100}: url is not an http(s) address")
+                continue
+            if mention.link is not None and not is_web_url(mention.link):
+                mention.link = None
             # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
             mention.source = mention.source or source.name
             mention.source_type = mention.source_type or source.type
+            mention.future_dated = mention.published_at > future
             if mention.id in seen:
                 continue
             seen.add(mention.id)
@@ -249,6 +264,10 @@ async def _run_source(
         health.items = len(seen)
         health.requests = http.requests
         health.seconds = round(time.monotonic() - started, 3)
+        # The same unreadable item can come back for several terms: counted once.
+        health.skipped = len(set(skipped))
+        for reason in dict.fromkeys(skipped):
+            log.debug("%s: skipped an unreadable item: %a", source.name, reason)
     for err in errors:
         if isinstance(err, asyncio.CancelledError):
             raise err
@@ -403,9 +422,27 @@ _SCORE_SLICE = 5
 
 
 def sort_mentions(mentions: list[Mention], order: str) -> list[Mention]:
+    """Newest (or most impactful) first; a mention dated in the future comes after every other, whatever
+    its date or impact: a wrong clock must not pin it above real news."""
     if order == "impact":
-        return sorted(mentions, key=lambda m: (m.impact or 0.0, m.published_at), reverse=True)
-    return sorted(mentions, key=lambda m: m.published_at, reverse=True)
+        return sorted(mentions, key=lambda m: (not m.future_dated, m.impact or 0.0, m.published_at), reverse=True)
+    return sorted(mentions, key=lambda m: (not m.future_dated, m.published_at), reverse=True)
+
+
+# How far past the scan's clock a date may be before it is taken for a wrong one: time zones and clock skew
+# account for hours, not days.
+FUTURE_SLACK = timedelta(days=1)
+
+
+def is_web_url(url: object) -> bool:
+    """Whether `url` is an http(s) address with a host: what a mention's permalink and link must be."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: still an http URL, just not one Python can split
+        return url.lstrip().lower().startswith(("http://", "https://"))
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def count_mentions(

@@ -7,7 +7,9 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
 - A source: subclass `Source[YourConfig]` (your config subclasses `SourceConfig`), set `type`, implement the
   async generator `fetch(term, since)`, and register the class under the `mentionwatch.sources` entry point.
   `self.context.http` (a `SourceHttp`) is the shared client: `get`, `get_json`, `post` return a `Response` or
-  raise a `FetchError` subclass, which becomes the source's health state.
+  raise a `FetchError` subclass, which becomes the source's health state. Turn each page's items into
+  mentions with `read_items(items, to_mention, self.context.skipped)`: an item `to_mention` cannot read is
+  skipped and counted in the health line, and the rest of the page is kept.
 - A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
   under the `mentionwatch.scorers` entry point.
 """
@@ -18,7 +20,7 @@ from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, U
 from mentionwatch.http import Response, SourceHttp, public_url, reject_html
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
 from mentionwatch.sentiment import Sentiment, SentimentScorer
-from mentionwatch.source import Source, SourceConfig, SourceContext, json_dict, json_int, since_split
+from mentionwatch.source import Source, SourceConfig, SourceContext, json_dict, json_int, read_items, since_split
 from mentionwatch.text import html_to_text, markdown_to_text, normalize_space
 from mentionwatch.urls import unwrap_redirect
 
@@ -45,6 +47,7 @@ __all__ = [
     "normalize_space",
     "parse_time",
     "public_url",
+    "read_items",
     "reject_html",
     "since_split",
     "unwrap_redirect",

@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,20 +16,71 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from mentionwatch.errors import BadPayload
+from mentionwatch.models import MAX_COUNT
+
 if TYPE_CHECKING:
     from mentionwatch.http import SourceHttp
     from mentionwatch.models import Mention
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 def json_int(value: Any) -> int | None:
     """A count from a JSON payload, or None when the service did not give one (a missing or null field is
-    "unknown", not 0; a boolean is not a count)."""
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    "unknown", not 0; a boolean is not a count; nor is a number no count reaches: `1e400` and `Infinity`
+    parse as an infinite float, and anything beyond 2**53 is no longer exact in a JSON double)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if -MAX_COUNT <= value <= MAX_COUNT else None
 
 
 def json_dict(value: Any) -> dict[str, Any]:
     """A JSON object field, or {} when it is missing, null or not an object: parsers then read on safely."""
     return value if isinstance(value, dict) else {}
+
+
+# What reading one item of a document can raise when the item is not what the API documents: a missing key, a
+# wrong type, a date or number out of range, an unknown encoding (LookupError), a nesting too deep to walk, or
+# the adapter's own BadPayload for that item. Anything else is a bug, and fails the source as before.
+UNREADABLE: tuple[type[BaseException], ...] = (
+    LookupError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    AttributeError,
+    RecursionError,
+    BadPayload,
+)
+
+
+def read_items(items: Iterable[T], convert: Callable[[T], R], skipped: list[str] | None = None) -> list[R]:
+    """`convert` applied to each item of a page; an item it cannot read is skipped, and why is appended to
+    `skipped`, so one bad item never costs the rest of the page (nor the scan). Use it in every page parser:
+    `read_items(payload["hits"], to_mention, skipped)`, with `skipped` the parser's own optional argument,
+    which the adapter fills from `self.context.skipped` (the count shows in the source's health line)."""
+    out: list[R] = []
+    for item in items:
+        try:
+            out.append(convert(item))
+        except UNREADABLE as exc:
+            if skipped is not None:
+                skipped.append(_why(item, exc))
+    return out
+
+
+def _why(item: object, exc: BaseException) -> str:
+    """Why an item was skipped, tagged with a digest of the item: the same item met again (another term's
+    search finds it too) is then counted once."""
+    try:
+        tag = hashlib.blake2b(repr(item).encode("utf-8", "replace"), digest_size=4).hexdigest()
+    except (ValueError, RecursionError):  # a structure too deep, or an int too long, to print
+        tag = "?"
+    reason = str(exc) if isinstance(exc, BadPayload) else f"{type(exc).__name__}: {exc}"
+    return f"item {tag}: {reason[:200]}"
 
 
 def since_split(mentions: Iterable[Mention], since: datetime) -> tuple[list[Mention], bool]:
@@ -90,6 +142,8 @@ class SourceContext:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # Where a source may keep small files between runs (e.g. a login session); None: keep nothing.
     cache_dir: Path | None = None
+    # Why each item this source could not read was skipped (`read_items` appends): the health line counts them.
+    skipped: list[str] = field(default_factory=list)
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)

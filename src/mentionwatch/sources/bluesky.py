@@ -31,6 +31,7 @@ from mentionwatch.plugin import (
     from_epoch,
     normalize_space,
     parse_time,
+    read_items,
 )
 from mentionwatch.plugin import json_int as _int
 
@@ -100,7 +101,10 @@ def jwt_expiry(token: str) -> datetime | None:
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return from_epoch(exp)
+        try:
+            return from_epoch(exp)
+        except ValueError:  # out of datetime's range: as good as none
+            return None
     return None
 
 
@@ -179,18 +183,12 @@ def to_mention(post: dict[str, Any]) -> Mention:
     )
 
 
-def parse_page(payload: Any) -> tuple[list[Mention], str | None]:
-    """The posts of one searchPosts answer and its `cursor` (None: no further page)."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], str | None]:
+    """The posts of one searchPosts answer and its `cursor` (None: no further page); a post that cannot be
+    read is skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("posts"), list):
         raise BadPayload("Bluesky searchPosts answer has no `posts` list")
-    mentions = []
-    for post in payload["posts"]:
-        if not isinstance(post, dict):
-            continue
-        try:
-            mentions.append(to_mention(post))
-        except (KeyError, TypeError, ValueError) as exc:
-            log.debug("skipping a Bluesky post without %s", exc)
+    mentions = read_items(payload["posts"], to_mention, skipped)
     cursor = payload.get("cursor")
     return mentions, cursor if isinstance(cursor, str) and cursor else None
 
@@ -255,7 +253,7 @@ class BlueskySource(Source[BlueskyConfig]):
         if cfg.lang:
             params["lang"] = cfg.lang
         for _ in range(cfg.max_pages):
-            mentions, cursor = parse_page(await self._get_json(url, params))
+            mentions, cursor = parse_page(await self._get_json(url, params), self.context.skipped)
             fresh = [m for m in mentions if m.published_at >= since]
             if cfg.followers and fresh:
                 await self._add_followers(fresh)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, normalize_space, parse_time
+from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, normalize_space, parse_time, read_items
 from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def to_mention(article: dict[str, Any]) -> Mention:
     """
     try:
         article_id = article["id"]
+        if article_id is None:
+            raise KeyError("id")
         url = str(article["url"])
         # `published_at` has millis in older answers ("2019-09-03T11:07:53.827Z"); `published_timestamp` is the
         # same moment to the second and is the fallback.
@@ -88,11 +90,12 @@ def to_mention(article: dict[str, Any]) -> Mention:
     )
 
 
-def parse_page(payload: Any) -> list[Mention]:
-    """The articles on one page of a Forem article list (a JSON array)."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> list[Mention]:
+    """The articles on one page of a Forem article list (a JSON array); an article that cannot be read is
+    skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, list):
         raise BadPayload(f"DEV answered {type(payload).__name__} where a list of articles was expected")
-    return [to_mention(article) for article in payload if isinstance(article, dict)]
+    return read_items(payload, to_mention, skipped)
 
 
 def top_days(since: datetime, now: datetime) -> int:
@@ -132,9 +135,9 @@ class DevtoSource(Source[DevtoConfig]):
         cfg = self.config
         url = f"{cfg.base_url.rstrip('/')}/api/articles/latest"
         for page in range(1, cfg.max_pages + 1):
-            mentions = await self._page(url, {"page": page, "per_page": cfg.per_page})
+            mentions, more = await self._page(url, {"page": page, "per_page": cfg.per_page})
             # Forem pages by number and sends no total: only an empty page marks the end, not a short one.
-            if not mentions:
+            if not more:
                 return
             for mention in mentions:
                 if mention.published_at < since:
@@ -154,14 +157,15 @@ class DevtoSource(Source[DevtoConfig]):
         days = top_days(since, self.context.now())
         for page in range(1, cfg.max_pages + 1):
             params = {"tag": tag, "top": days, "page": page, "per_page": cfg.per_page}
-            mentions = await self._page(url, params)
-            if not mentions:
+            mentions, more = await self._page(url, params)
+            if not more:
                 return
             for mention in mentions:
                 if mention.published_at >= since:
                     yield mention
         log.info("DEV: stopped after %d pages of tag %r (max_pages)", cfg.max_pages, tag)
 
-    async def _page(self, url: str, params: dict[str, Any]) -> list[Mention]:
+    async def _page(self, url: str, params: dict[str, Any]) -> tuple[list[Mention], bool]:
+        """A page's mentions, and whether it held any article at all (a page of unreadable ones is not the end)."""
         payload = await self.context.http.get_json(url, params=params, headers={"Accept": ACCEPT})
-        return parse_page(payload)
+        return parse_page(payload, self.context.skipped), bool(payload)

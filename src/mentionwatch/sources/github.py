@@ -22,6 +22,7 @@ from mentionwatch.plugin import (
     Unauthorized,
     markdown_to_text,
     parse_time,
+    read_items,
     since_split,
 )
 from mentionwatch.plugin import json_dict as _dict
@@ -77,7 +78,10 @@ def build_query(term: str, kind: str, since: datetime, qualifiers: str = "") -> 
 
 
 def to_mention(item: dict[str, Any]) -> Mention:
-    """One search hit (an issue or a pull request) as a Mention."""
+    """One search hit (an issue or a pull request) as a Mention. Raises KeyError/TypeError/ValueError on a
+    broken one."""
+    if item["id"] is None:
+        raise KeyError("id")
     # Pull requests are issues to this endpoint; only the presence of the `pull_request` key tells them apart.
     kind = "pull_request" if "pull_request" in item else "issue"
     user = _dict(item.get("user"))
@@ -97,20 +101,12 @@ def to_mention(item: dict[str, Any]) -> Mention:
     )
 
 
-def parse_page(payload: Any) -> tuple[list[Mention], int]:
-    """The mentions on one search page and the `total_count` GitHub reports for the query."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], int]:
+    """The mentions on one search page and the `total_count` GitHub reports for the query; a hit that cannot
+    be read is skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise BadPayload("GitHub search answer has no `items` list")
-    mentions = []
-    for item in payload["items"]:
-        if not isinstance(item, dict):
-            continue
-        try:
-            mentions.append(to_mention(item))
-        except (KeyError, ValueError) as exc:
-            raise BadPayload(f"GitHub search hit without a usable {exc}") from None
-    total = payload.get("total_count")
-    return mentions, total if isinstance(total, int) else 0
+    return read_items(payload["items"], to_mention, skipped), _int(payload.get("total_count")) or 0
 
 
 def next_page(link_header: str | None) -> int | None:
@@ -163,7 +159,7 @@ class GitHubSource(Source[GitHubConfig]):
             params = {"q": query, "sort": "created", "order": "desc", "per_page": PER_PAGE, "page": page}
             resp = await self._get(url, params)
             payload = resp.json()
-            mentions, total = parse_page(payload)
+            mentions, total = parse_page(payload, self.context.skipped)
             if payload.get("incomplete_results") is True:
                 # The search timed out on GitHub's side and returned what it had (docs: "Timeouts and incomplete
                 # results"); the items are still good.

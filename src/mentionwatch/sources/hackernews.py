@@ -8,7 +8,16 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, from_epoch, html_to_text, parse_time
+from mentionwatch.plugin import (
+    BadPayload,
+    Mention,
+    Source,
+    SourceConfig,
+    from_epoch,
+    html_to_text,
+    parse_time,
+    read_items,
+)
 from mentionwatch.plugin import json_int as _int
 
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
@@ -22,7 +31,10 @@ class HackerNewsConfig(SourceConfig):
 
 
 def to_mention(hit: dict[str, Any]) -> Mention:
-    """One Algolia hit as a Mention. Works for the 2017 format (`created_at` with millis) and the current one."""
+    """One Algolia hit as a Mention. Works for the 2017 format (`created_at` with millis) and the current one.
+    Raises KeyError/TypeError/ValueError on a broken one."""
+    if hit["objectID"] is None:
+        raise KeyError("objectID")
     object_id = str(hit["objectID"])
     tags = hit.get("_tags") or []
     is_comment = "comment" in tags or (hit.get("comment_text") is not None and not hit.get("title"))
@@ -57,15 +69,12 @@ def to_mention(hit: dict[str, Any]) -> Mention:
     )
 
 
-def parse_page(payload: Any) -> tuple[list[Mention], int]:
-    """The mentions on one search page and the number of pages Algolia says there are."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], int]:
+    """The mentions on one search page and the number of pages Algolia says there are; a hit that cannot be
+    read is skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("hits"), list):
         raise BadPayload("Algolia answer has no `hits` list")
-    mentions = []
-    for hit in payload["hits"]:
-        if isinstance(hit, dict) and hit.get("objectID") is not None:
-            mentions.append(to_mention(hit))
-    return mentions, int(payload.get("nbPages") or 0)
+    return read_items(payload["hits"], to_mention, skipped), _int(payload.get("nbPages")) or 0
 
 
 class HackerNewsSource(Source[HackerNewsConfig]):
@@ -89,7 +98,7 @@ class HackerNewsSource(Source[HackerNewsConfig]):
                 "page": page,
             }
             payload = await self.context.http.get_json(url, params=params)
-            mentions, nb_pages = parse_page(payload)
+            mentions, nb_pages = parse_page(payload, self.context.skipped)
             for mention in mentions:
                 if mention.published_at < since:
                     return

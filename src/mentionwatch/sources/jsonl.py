@@ -34,7 +34,7 @@ def parse_lines(lines: list[str], *, default_source: str, where: str) -> tuple[l
         try:
             data: Any = json.loads(line)
             mentions.append(Mention.from_dict(data, default_source=default_source))
-        except (ValueError, TypeError, RecursionError) as exc:
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
             problems.append(f"{where}:{number}: skipped: {exc}")
     return mentions, problems
 
@@ -48,6 +48,7 @@ class JsonlSource(Source[JsonlConfig]):
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         text, where = await self._read(self.config)
         mentions, problems = parse_lines(text.splitlines(), default_source=self.name, where=where)
+        self.context.skipped.extend(problems)
         for problem in problems[:20]:
             log.warning("%s", problem)
         if len(problems) > 20:

@@ -9,7 +9,16 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, markdown_to_text, parse_time, since_split
+from mentionwatch.plugin import (
+    BadPayload,
+    Mention,
+    Source,
+    SourceConfig,
+    markdown_to_text,
+    parse_time,
+    read_items,
+    since_split,
+)
 from mentionwatch.plugin import json_dict as _dict
 from mentionwatch.plugin import json_int as _int
 
@@ -77,9 +86,9 @@ def comment_to_mention(view: dict[str, Any]) -> Mention:
     )
 
 
-def _gone(view: dict[str, Any], key: str) -> bool:
+def _gone(view: Any, key: str) -> bool:
     # Deleted and removed items stay in results with their text blanked: nothing to report.
-    item = view.get(key)
+    item = view.get(key) if isinstance(view, dict) else None
     return isinstance(item, dict) and (item.get("deleted") is True or item.get("removed") is True)
 
 
@@ -89,20 +98,13 @@ _KINDS: dict[str, tuple[str, str, Callable[[dict[str, Any]], Mention]]] = {
 }
 
 
-def parse_page(payload: Any, type_: str = "Posts") -> list[Mention]:
-    """The posts (`type_="Posts"`) or comments (`"Comments"`) on one SearchResponse page."""
+def parse_page(payload: Any, type_: str = "Posts", skipped: list[str] | None = None) -> list[Mention]:
+    """The posts (`type_="Posts"`) or comments (`"Comments"`) on one SearchResponse page; one that cannot be
+    read is skipped (and why, appended to `skipped`)."""
     key, item_key, convert = _KINDS[type_]
     if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
         raise BadPayload(f"Lemmy search answer has no `{key}` list")
-    mentions = []
-    for view in payload[key]:
-        if not isinstance(view, dict) or _gone(view, item_key):
-            continue
-        try:
-            mentions.append(convert(view))
-        except (KeyError, ValueError) as exc:
-            raise BadPayload(f"Lemmy {item_key} without a usable {exc}") from None
-    return mentions
+    return read_items((view for view in payload[key] if not _gone(view, item_key)), convert, skipped)
 
 
 class LemmySource(Source[LemmyConfig]):
@@ -129,7 +131,7 @@ class LemmySource(Source[LemmyConfig]):
             # No server-side date filter and no total: newest first, stop at `since` or at an empty page.
             params = {"q": term, "type_": type_, "sort": "New", "limit": PAGE_LIMIT, "page": page}
             payload = await self.context.http.get_json(url, params=params)
-            mentions = parse_page(payload, type_)
+            mentions = parse_page(payload, type_, self.context.skipped)
             returned = payload[_KINDS[type_][0]]  # before deleted and removed items were dropped
             fresh, older = since_split(mentions, since)
             for mention in fresh:

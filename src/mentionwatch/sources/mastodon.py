@@ -21,6 +21,7 @@ from mentionwatch.plugin import (
     Unauthorized,
     html_to_text,
     parse_time,
+    read_items,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -79,7 +80,10 @@ def _author(account: dict[str, Any]) -> str:
     acct = str(account.get("acct") or account.get("username") or "")
     if not acct or "@" in acct:
         return acct
-    host = urlsplit(str(account.get("url") or "")).netloc
+    try:
+        host = urlsplit(str(account.get("url") or "")).netloc
+    except ValueError:  # a profile URL Python cannot split (`https://[x`): the bare name still says who
+        return acct
     return f"{acct}@{host}" if host else acct
 
 
@@ -93,6 +97,7 @@ def to_mention(status: dict[str, Any]) -> Mention:
     uri = str(status["uri"])
     account = _object(status.get("account"))
     card = _object(status.get("card"))
+    lang = status.get("language")
     return Mention(
         source="",
         id=uri,
@@ -104,7 +109,7 @@ def to_mention(status: dict[str, Any]) -> Mention:
         author=_author(account),
         published_at=parse_time(str(status["created_at"])),
         kind="reply" if status.get("in_reply_to_id") else "post",
-        lang=status.get("language") or None,
+        lang=lang if isinstance(lang, str) and lang else None,
         comments=_int(status.get("replies_count")),
         likes=_int(status.get("favourites_count")),
         reposts=_int(status.get("reblogs_count")),
@@ -114,26 +119,25 @@ def to_mention(status: dict[str, Any]) -> Mention:
     )
 
 
-def parse_statuses(payload: Any) -> list[tuple[str, Mention]]:
-    """The statuses of a timeline page as (status id, Mention); the id is the instance-local paging cursor."""
+def _with_id(status: dict[str, Any]) -> tuple[str, Mention]:
+    if status["id"] is None:
+        raise KeyError("id")
+    return str(status["id"]), to_mention(status)
+
+
+def parse_statuses(payload: Any, skipped: list[str] | None = None) -> list[tuple[str, Mention]]:
+    """The statuses of a timeline page as (status id, Mention); the id is the instance-local paging cursor. A
+    status that cannot be read is skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, list):
         raise BadPayload("Mastodon timeline answer is not a list of statuses")
-    out = []
-    for status in payload:
-        if not isinstance(status, dict):
-            continue
-        try:
-            out.append((str(status["id"]), to_mention(status)))
-        except (KeyError, TypeError, ValueError) as exc:
-            log.debug("skipping a Mastodon status without %s", exc)
-    return out
+    return read_items(payload, _with_id, skipped)
 
 
-def parse_search(payload: Any) -> list[tuple[str, Mention]]:
+def parse_search(payload: Any, skipped: list[str] | None = None) -> list[tuple[str, Mention]]:
     """The statuses of a `/api/v2/search` answer (the `accounts` and `hashtags` are not mentions)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("statuses"), list):
         raise BadPayload("Mastodon search answer has no `statuses` list")
-    return parse_statuses(payload["statuses"])
+    return parse_statuses(payload["statuses"], skipped)
 
 
 def next_max_id(link_header: str | None) -> str | None:
@@ -218,14 +222,15 @@ class MastodonSource(Source[MastodonConfig]):
                     # Newer Mastodon answers 404 for a hashtag nobody has used yet: no statuses, not a failure.
                     return
                 raise
-            page = parse_statuses(resp.json())
+            statuses = resp.json()
+            page = parse_statuses(statuses, self.context.skipped)
             fresh, reached_since = since_split((mention for _status_id, mention in page), since)
             for mention in fresh:
                 yield mention
             # Timelines page through the Link header's rel="next" (its URL carries only `max_id`, so our own
             # URL and `limit` are kept and just the cursor taken). No next link is the end, not a short page.
             cursor = next_max_id(resp.headers.get("link"))
-            if reached_since or not page or cursor is None:
+            if reached_since or not statuses or cursor is None:
                 return
             params["max_id"] = cursor
 
@@ -235,7 +240,7 @@ class MastodonSource(Source[MastodonConfig]):
         params: dict[str, Any] = {"q": term, "type": "statuses", "limit": 40}
         for _ in range(cfg.max_pages):
             payload = await self.context.http.get_json(url, params=params, headers=self._headers())
-            page = parse_search(payload)
+            page = parse_search(payload, self.context.skipped)
             fresh, reached_since = since_split((mention for _status_id, mention in page), since)
             for mention in fresh:
                 yield mention

@@ -23,6 +23,7 @@ from mentionwatch.plugin import (
     Unauthorized,
     from_epoch,
     html_to_text,
+    read_items,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -154,8 +155,21 @@ def to_mention(kind: str, data: dict[str, Any]) -> Mention:
     )
 
 
-def parse_listing(payload: Any) -> tuple[list[Mention], str | None]:
-    """The posts and comments on one Listing page, and the `after` cursor to the next page (None: the end)."""
+def _child_to_mention(child: dict[str, Any]) -> Mention:
+    if not isinstance(child["data"], dict):
+        raise TypeError(f"a {child['kind']} child whose `data` is not an object")
+    return to_mention(child["kind"], child["data"])
+
+
+def _is_mention_kind(child: Any) -> bool:
+    # Posts (t3) and comments (t1) are mentions; a subreddit (t5) or a "more" stub is not. A child that is not
+    # even an object is kept here, to be counted as unreadable.
+    return not isinstance(child, dict) or child.get("kind") in ("t1", "t3")
+
+
+def parse_listing(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], str | None]:
+    """The posts and comments on one Listing page, and the `after` cursor to the next page (None: the end). A
+    post or comment that cannot be read is skipped (and why, appended to `skipped`)."""
     if payload == {}:
         # Reddit's search sometimes answers a bare `{}` when nothing matches (reddit-api-doc-notes, search).
         return [], None
@@ -166,18 +180,7 @@ def parse_listing(payload: Any) -> tuple[list[Mention], str | None]:
     data = payload.get("data")
     if payload.get("kind") != "Listing" or not isinstance(data, dict) or not isinstance(data.get("children"), list):
         raise BadPayload("Reddit answer is not a Listing with `data.children`")
-    mentions = []
-    for child in data["children"]:
-        if (
-            not isinstance(child, dict)
-            or child.get("kind") not in ("t1", "t3")
-            or not isinstance(child.get("data"), dict)
-        ):
-            continue
-        try:
-            mentions.append(to_mention(child["kind"], child["data"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            log.debug("skipping a Reddit %s without %s", child.get("kind"), exc)
+    mentions = read_items(filter(_is_mention_kind, data["children"]), _child_to_mention, skipped)
     after = data.get("after")
     return mentions, after if isinstance(after, str) and after else None
 
@@ -227,7 +230,7 @@ class RedditSource(Source[RedditConfig]):
             params["restrict_sr"] = 1
         for _ in range(cfg.max_pages):
             payload = await self._get(url, params)
-            mentions, after = parse_listing(payload)
+            mentions, after = parse_listing(payload, self.context.skipped)
             fresh, reached_since = since_split(mentions, since)
             for mention in fresh:
                 yield mention
@@ -279,8 +282,9 @@ class RedditSource(Source[RedditConfig]):
                 # Reddit may answer 200 with `{"error": "invalid_grant"}` instead of a status code.
                 reason = body.get("error") if isinstance(body, dict) else None
                 raise Unauthorized(f"Reddit refused an OAuth token ({reason or 'no access_token in the answer'})")
-            lifetime = body.get("expires_in")
-            seconds = float(lifetime) if isinstance(lifetime, (int, float)) else 3600.0
+            lifetime = _int(body.get("expires_in"))
+            # A lifetime no token has (none, negative, beyond a year, `1e400`) is taken as Reddit's usual hour.
+            seconds = float(lifetime) if lifetime is not None and 0 < lifetime <= 366 * 86400 else 3600.0
             self._token = token
             self._token_expires = now + timedelta(seconds=seconds) - _TOKEN_MARGIN
             return token

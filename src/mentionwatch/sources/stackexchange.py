@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import math
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from mentionwatch.plugin import (
     Unauthorized,
     from_epoch,
     html_to_text,
+    read_items,
     since_split,
 )
 from mentionwatch.plugin import json_dict as _dict
@@ -52,6 +54,8 @@ class StackExchangeConfig(SourceConfig):
 def to_mention(item: dict[str, Any]) -> Mention:
     """One question (as `/search/advanced` or `/questions` return it, with a filter including `body`) as a Mention."""
     owner = _dict(item.get("owner"))
+    if item["question_id"] is None:
+        raise KeyError("question_id")
     return Mention(
         source="",
         id=str(item["question_id"]),
@@ -89,22 +93,22 @@ def check_wrapper(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def parse_page(payload: Any) -> tuple[list[Mention], bool]:
-    """The questions on one page and the API's `has_more` (the only reliable end-of-results signal)."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], bool]:
+    """The questions on one page and the API's `has_more` (the only reliable end-of-results signal); a
+    question that cannot be read is skipped (and why, appended to `skipped`)."""
     wrapper = check_wrapper(payload)
-    mentions = []
-    for item in wrapper["items"]:
-        if not isinstance(item, dict):
-            continue
-        try:
-            mentions.append(to_mention(item))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadPayload(f"Stack Exchange question without a usable {exc}") from None
-    return mentions, wrapper.get("has_more") is True
+    return read_items(wrapper["items"], to_mention, skipped), wrapper.get("has_more") is True
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    # NaN and infinity parse from JSON too (`NaN`, `1e400`): no quota or wait is either.
+    return number if math.isfinite(number) else None
 
 
 class StackExchangeSource(Source[StackExchangeConfig]):
@@ -146,7 +150,7 @@ class StackExchangeSource(Source[StackExchangeConfig]):
             if cfg.key and cfg.key.get_secret_value():
                 params["key"] = cfg.key.get_secret_value()
             payload = await self._call(url, params)
-            mentions, has_more = parse_page(payload)
+            mentions, has_more = parse_page(payload, self.context.skipped)
             fresh, older = since_split(mentions, since)
             for mention in fresh:
                 yield mention

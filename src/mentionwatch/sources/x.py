@@ -10,7 +10,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from mentionwatch.plugin import BadPayload, Mention, Source, SourceConfig, from_epoch, html_to_text, parse_time
+from mentionwatch.plugin import (
+    BadPayload,
+    Mention,
+    Source,
+    SourceConfig,
+    from_epoch,
+    html_to_text,
+    parse_time,
+    read_items,
+)
 from mentionwatch.plugin import json_dict as _dict
 from mentionwatch.plugin import json_int as _int
 
@@ -97,7 +106,10 @@ def _link(tweet: dict[str, Any]) -> str | None:
         for key in ("unwound_url", "expanded_url"):
             value = entry.get(key)
             if isinstance(value, str) and value.startswith(("http://", "https://")):
-                host = (urlsplit(value).hostname or "").lower().removeprefix("www.")
+                try:
+                    host = (urlsplit(value).hostname or "").lower().removeprefix("www.")
+                except ValueError:  # a URL Python cannot split (`http://[::1/x`) is no page to point to
+                    continue
                 if host not in _X_HOSTS:
                     return value
     return None
@@ -155,8 +167,9 @@ def to_mention(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Menti
     )
 
 
-def parse_page(payload: Any) -> tuple[list[Mention], str | None]:
-    """The mentions on one recent-search page and `meta.next_token` (None on the last page)."""
+def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], str | None]:
+    """The mentions on one recent-search page and `meta.next_token` (None on the last page); a post that
+    cannot be read is skipped (and why, appended to `skipped`)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
         raise BadPayload("X search answer has no `meta` object")
     # No match is `{"meta": {"result_count": 0}}`: no `data` key at all.
@@ -164,7 +177,7 @@ def parse_page(payload: Any) -> tuple[list[Mention], str | None]:
     if not isinstance(data, list):
         raise BadPayload("X search answer's `data` is not a list")
     users = users_by_id(payload)
-    mentions = [to_mention(tweet, users) for tweet in data if isinstance(tweet, dict)]
+    mentions = read_items(data, lambda tweet: to_mention(tweet, users), skipped)
     token = payload["meta"].get("next_token")
     return mentions, token if isinstance(token, str) and token else None
 
@@ -205,7 +218,7 @@ class XSource(Source[XConfig]):
             if token:
                 params["next_token"] = token
             payload = await self.context.http.get_json(url, params=params, headers=headers)
-            mentions, token = parse_page(payload)
+            mentions, token = parse_page(payload, self.context.skipped)
             for mention in mentions:
                 if mention.published_at < since:
                     return

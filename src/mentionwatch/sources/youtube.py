@@ -22,8 +22,10 @@ from mentionwatch.plugin import (
     html_to_text,
     parse_time,
     public_url,
+    read_items,
     since_split,
 )
+from mentionwatch.plugin import json_int as _int
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +109,9 @@ def _count(statistics: dict[str, Any] | None, name: str) -> int | None:
     # The API sends counts as strings ("7920"), and leaves `likeCount` out when the owner hides likes and
     # `commentCount` out when comments are off: absent is "unknown", not 0.
     value = (statistics or {}).get(name)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 16:  # not `isdigit`: int("²") fails
+        value = int(value)
+    return _int(value)
 
 
 def to_mention(item: dict[str, Any], statistics: dict[str, Any] | None = None) -> Mention:
@@ -139,11 +139,19 @@ def to_mention(item: dict[str, Any], statistics: dict[str, Any] | None = None) -
     )
 
 
-def parse_page(search: Any, videos: Any = None) -> tuple[list[Mention], str | None]:
-    """The mentions of one search page, merged with that page's statistics, and the next page's token."""
+def parse_page(search: Any, videos: Any = None, skipped: list[str] | None = None) -> tuple[list[Mention], str | None]:
+    """The mentions of one search page, merged with that page's statistics, and the next page's token; a video
+    that cannot be read is skipped (and why, appended to `skipped`)."""
     items, token = search_items(search)
     stats = statistics_by_id(videos) if videos is not None else {}
-    return [to_mention(item, stats.get(str(item["id"]["videoId"]))) for item in items], token
+    return to_mentions(items, stats, skipped), token
+
+
+def to_mentions(
+    items: list[dict[str, Any]], stats: dict[str, dict[str, Any]], skipped: list[str] | None = None
+) -> list[Mention]:
+    """`search_items`' videos as mentions with their statistics; one that cannot be read is skipped."""
+    return read_items(items, lambda item: to_mention(item, stats.get(str(item["id"]["videoId"]))), skipped)
 
 
 def error_reasons(payload: Any) -> list[str]:
@@ -234,7 +242,7 @@ class YouTubeSource(Source[YouTubeConfig]):
                 ids = ",".join(str(item["id"]["videoId"]) for item in items)
                 videos = await self._get_json(f"{base}/videos", {"part": "statistics", "id": ids, "key": key})
                 stats = statistics_by_id(videos)
-            page = [to_mention(item, stats.get(str(item["id"]["videoId"]))) for item in items]
+            page = to_mentions(items, stats, self.context.skipped)
             fresh, older = since_split(page, since)
             for mention in fresh:
                 yield mention

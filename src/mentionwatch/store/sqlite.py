@@ -122,7 +122,10 @@ def _pages(m: Mention) -> tuple[int, int | None, str]:
     """A mention's page key, the key of the page it links to, and the host people see (the linked page's)."""
     page = canonical_url(m.url)
     linked = canonical_url(m.link) if m.link else None
-    host = urlsplit(linked or page).hostname or ""
+    try:
+        host = urlsplit(linked or page).hostname or ""
+    except ValueError:  # a URL Python cannot split (`http://[::1/x`) names no host
+        host = ""
     return _url_hash(page), _url_hash(linked) if linked else None, host
 
 
