@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mentionwatch.config import find_config, load_config, parse_since
+from mentionwatch.config import find_config, load_config, parse_since, write_starter
 from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.registry import Registry
+
+from conftest import Run
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -72,9 +76,9 @@ def test_unknown_key_names_file_line_and_key_path(tmp_path: Path, registry: Regi
 
 
 def test_wrong_type_names_line_and_key(tmp_path: Path, registry: Registry) -> None:
-    text = GOOD.replace("    urls: [https://example.com/feed.xml]", "    urls: 42")
+    text = GOOD.replace("    urls: [https://example.com/feed.xml]", "    urls: {feed: https://example.com/feed.xml}")
     [problem] = problems(tmp_path, text, registry)
-    assert ":9: sources[1].urls:" in problem
+    assert ":9: sources[1].urls: Input should be a valid list" in problem
 
 
 def test_every_problem_is_reported_one_per_line(tmp_path: Path, registry: Registry) -> None:
@@ -202,3 +206,325 @@ def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MENTIONWATCH_CONFIG", "/from/env.yaml")
     assert find_config(None) == Path("/from/env.yaml")
     assert find_config(Path("explicit.yaml")) == Path("explicit.yaml")
+
+
+# --- hostile and mistaken YAML (issue #11): refused with file:line, never a raw exception ---------------------
+
+BASE = "brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: hackernews\n"
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs": each level is a list of nine aliases of the level before."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "bomb:\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_crosses_the_limit(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + alias_bomb(), registry)
+    # l5 holds 9 * 9^5 values: its aliases on line 12 push the expansion past 100,000.
+    assert problem.startswith(f"{tmp_path / 'mentionwatch.yaml'}:12: aliases expand to more than 100,000 values")
+
+
+def test_twenty_thousand_nested_brackets_are_refused_not_a_recursion_error(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "deep: " + "[" * 20_000 + "]" * 20_000 + "\n", registry)
+    assert ":6: nested more than 64 levels deep" in problem
+
+
+def test_nesting_built_from_aliases_is_refused_too(tmp_path: Path, registry: Registry) -> None:
+    # Each anchor is 40 levels deep with the previous one at the bottom: a1 is 81 levels once expanded.
+    chain = "".join(f"a{i}: &a{i} " + "[" * 40 + (f"*a{i - 1}" if i else "x") + "]" * 40 + "\n" for i in range(3))
+    [problem] = problems(tmp_path, BASE + chain, registry)
+    assert ":7: nested more than 64 levels deep once this alias is expanded" in problem
+
+
+def test_an_alias_inside_the_node_it_names_is_refused(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "http: &h\n  timeout: [*h]\n", registry)
+    assert ":7: this alias refers to a node that contains it" in problem
+
+
+def test_anchors_aliases_and_merge_keys_within_the_limits_still_work(tmp_path: Path, registry: Registry) -> None:
+    text = (
+        "brands:\n"
+        "  - name: Acme\n    terms: &shared [Acme, AcmeCloud]\n"
+        "  - name: Acme Labs\n    terms: *shared\n    exclude: [coyote]\n"
+        "sources:\n"
+        "  - &feed {type: rss, urls: [feeds/acme.xml]}\n"
+        "  - <<: *feed\n    name: second\n    urls: [https://example.com/feed.xml]\n"
+    )
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.brands[1].terms == ["Acme", "AcmeCloud"]
+    assert config.sources[1].config.urls == ["https://example.com/feed.xml"]  # type: ignore[attr-defined]
+
+
+def test_a_repeated_top_level_key_is_an_error_not_a_silent_replacement(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + "brands:\n  - name: Other\n    terms: [other]\n"
+    [problem] = problems(tmp_path, text, registry)
+    assert (
+        problem
+        == f"{tmp_path / 'mentionwatch.yaml'}:6: brands: duplicate key (also on line 1): YAML would keep only this one; merge the two"
+    )
+
+
+def test_every_repeated_key_is_reported_with_its_path(tmp_path: Path, registry: Registry) -> None:
+    text = BASE.replace("    terms: [Acme]\n", "    terms: [Acme]\n    terms: [AcmeCloud]\n") + "    type: rss\n"
+    found = problems(tmp_path, text, registry)
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in found] == ["4", "7"]
+    assert "brands[0].terms: duplicate key (also on line 3)" in found[0]
+    assert "sources[0].type: duplicate key (also on line 6)" in found[1]
+
+
+def test_a_key_may_override_what_a_merge_key_brought_in(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + "  - <<: {type: hackernews, name: a}\n    name: b\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert [s.name for s in config.sources] == ["hackernews", "b"]
+
+
+def test_two_brands_of_one_name_are_an_error(tmp_path: Path, registry: Registry) -> None:
+    text = BASE.replace("sources:", "  - name: acme\n    terms: [AcmeCloud]\nsources:")
+    [problem] = problems(tmp_path, text, registry)
+    assert ":4: brands[1].name: brand name 'acme' is already used by brands[0]" in problem
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://example.com/${1ABC}", "`${1ABC}` is not an environment variable name"),
+        ("https://example.com/${}", "`${}` is not an environment variable name"),
+        ("https://example.com/${FEED", "`${FEED` is not closed"),
+    ],
+)
+def test_a_malformed_env_reference_is_an_error_not_kept_as_text(
+    tmp_path: Path, registry: Registry, value: str, message: str
+) -> None:
+    text = GOOD.replace("[https://example.com/feed.xml]", f'["{value}"]')
+    [problem] = problems(tmp_path, text, registry, env={"FEED": "x", "ABC": "y"})
+    assert f":9: sources[1].urls[0]: {message}" in problem
+    assert "$${ for a literal" in problem
+
+
+def test_double_dollar_brace_is_a_literal_dollar_brace(tmp_path: Path, registry: Registry) -> None:
+    text = GOOD.replace("[https://example.com/feed.xml]", '["https://example.com/$${FEED}/${FEED}"]')
+    config = load_config(write(tmp_path, text), registry, environ={"FEED": "x"})
+    assert config.sources[1].config.urls == ["https://example.com/${FEED}/x"]  # type: ignore[attr-defined]
+
+
+def test_a_tab_in_the_indentation_is_named(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("    terms", "\tterms"), registry)
+    assert ":3:" in problem and "did you indent this line with a tab? YAML indents with spaces only" in problem
+
+
+def test_a_line_indented_less_than_its_mapping_says_so(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("    terms", "   terms"), registry)
+    assert ":3:" in problem and "must start in the same column; did you mix indents" in problem
+
+
+def test_a_line_indented_more_than_its_mapping_says_so(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("    terms", "      terms"), registry)
+    assert ":3:" in problem and "this line is indented more than the key above it" in problem
+
+
+def test_an_unquoted_colon_in_a_value_says_to_quote_it(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("    terms: [Acme]", "    query: acme: outage"), registry)
+    assert ":3:" in problem and 'a value that holds ": " must be quoted' in problem
+
+
+def test_an_impossible_date_names_its_line(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, "since: 2026-02-30\n" + BASE, registry)
+    assert problem.endswith(":1: cannot read '2026-02-30' as a timestamp: day is out of range for month")
+
+
+def test_a_value_that_does_not_fit_its_tag_names_its_line(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "x: !!timestamp soon\n", registry)
+    assert problem.endswith(":6: cannot read 'soon' as a timestamp")
+
+
+def test_a_character_yaml_forbids_names_its_line(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "x: \x00\n", registry)
+    assert ":6: character U+0000 is not allowed in YAML" in problem
+
+
+def test_an_infinite_timeout_is_refused(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "http:\n  timeout: .inf\n", registry)
+    assert ":7: http.timeout:" in problem
+
+
+# --- friendlier schema -------------------------------------------------------------------------------------------
+
+
+def test_a_scalar_where_a_list_belongs_is_a_one_item_list(tmp_path: Path, registry: Registry) -> None:
+    text = (
+        "brands:\n  - name: Acme\n    terms: Acme\n    exclude: coyote\n    languages: en\n"
+        "sources:\n  - type: rss\n    urls: https://example.com/feed.xml\n  - type: github\n    kinds: issue\n"
+    )
+    config = load_config(write(tmp_path, text), registry, environ={})
+    brand = config.brands[0]
+    assert (brand.terms, brand.exclude, brand.languages) == (["Acme"], ["coyote"], ["en"])
+    assert config.sources[0].config.urls == ["https://example.com/feed.xml"]  # type: ignore[attr-defined]
+    assert config.sources[1].config.kinds == ("issue",)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("written", "meant"), [("twitter", "x"), ("Twitter", "x"), ("bsky", "bluesky")])
+def test_another_name_for_a_service_suggests_its_adapter(
+    tmp_path: Path, registry: Registry, written: str, meant: str
+) -> None:
+    [problem] = problems(tmp_path, BASE.replace("type: hackernews", f"type: {written}"), registry)
+    assert problem.endswith(f"did you mean {meant!r}?")
+
+
+def test_google_news_as_a_type_points_to_rss_with_google_news(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("type: hackernews", "type: google_news"), registry)
+    assert problem.endswith("did you mean 'rss' with `google_news: QUERY`?")
+
+
+def test_a_missing_credential_says_what_it_is_and_how_to_set_it(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE.replace("type: hackernews", "type: youtube"), registry)
+    assert ":5: sources[0].key: required key is missing: a YouTube Data API v3 key (Google Cloud console" in problem
+    assert "`key: ${YOUTUBE_KEY}` and export YOUTUBE_KEY" in problem
+
+
+def test_a_missing_plain_option_gets_its_description_without_an_env_hint(tmp_path: Path, registry: Registry) -> None:
+    text = BASE.replace("type: hackernews", "type: bluesky\n    app_password: ${BSKY_PW}")
+    [problem] = problems(tmp_path, text, registry, env={"BSKY_PW": "abcd-efgh-ijkl-mnop"})
+    assert problem.endswith("sources[0].handle: required key is missing: your handle (you.bsky.social), or your DID")
+
+
+# --- URLs: what `check` passes, `scan` can fetch ------------------------------------------------------------------
+
+BAD_URLS = [
+    ("ftp://example.com/feed.xml", "only http:// and https:// URLs can be fetched, not ftp:"),
+    ("javascript:alert(1)", "not javascript:"),
+    ("data:text/xml,<rss/>", "not data:"),
+    ("http://[::1/feed", "unbalanced [ ]"),
+    ("http://example.com:99999/feed", "the port must be a number from 1 to 65535"),
+    ("http://example.com:0/feed", "port 0 cannot be connected to"),
+    ("http://example.com:http/feed", "the port must be a number from 1 to 65535"),
+    ("https:///feed.xml", "has no host"),
+    ("http://256.1.1.1/feed", "'256.1.1.1' is not a host name or IP address"),
+    ("http://exa mple.com/feed", "'exa mple.com' is not a host name"),
+    ("http://example..com/feed", "is not a host name"),
+    ("http://example.com/\tfeed", "holds a control character"),
+]
+
+
+@pytest.mark.parametrize(("url", "message"), BAD_URLS)
+def test_a_feed_url_scan_could_not_fetch_is_refused(tmp_path: Path, registry: Registry, url: str, message: str) -> None:
+    text = GOOD.replace("[https://example.com/feed.xml]", json.dumps([url]))
+    [problem] = problems(tmp_path, text, registry)
+    assert ":9: sources[1].urls[0]:" in problem and message in problem
+
+
+def test_an_empty_feed_location_is_refused(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, GOOD.replace("[https://example.com/feed.xml]", '["  "]'), registry)
+    assert ":9: sources[1].urls[0]: empty feed location" in problem
+
+
+@pytest.mark.parametrize(("url", "message"), [*BAD_URLS, ("", "empty URL"), ("example.com/api", "has no scheme")])
+def test_a_base_url_scan_could_not_fetch_is_refused(tmp_path: Path, registry: Registry, url: str, message: str) -> None:
+    text = BASE + f"    base_url: {json.dumps(url)}\n"
+    [problem] = problems(tmp_path, text, registry)
+    assert ":6: sources[0].base_url:" in problem and message in problem
+
+
+def test_every_option_named_base_url_is_checked(tmp_path: Path, registry: Registry) -> None:
+    text = BASE.replace("type: hackernews", "type: reddit\n    oauth_base_url: http://oauth.test:99999")
+    [problem] = problems(tmp_path, text, registry)
+    assert ":6: sources[0].oauth_base_url:" in problem and "port" in problem
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "feeds/acme.xml",
+        "/srv/feeds/acme.xml",
+        "file:///srv/feeds/acme.xml",
+        "C:\\feeds\\acme.xml",
+        "http://127.0.0.1:8080/feed.xml",
+        "http://[::1]:8080/feed.xml",
+        "https://bücher.example/feed?q=a b",
+        "HTTPS://EXAMPLE.COM/feed.xml",
+        "https://user:pw@example.com:443/feed.xml",
+    ],
+)
+def test_feed_urls_and_local_feed_files_pass(tmp_path: Path, registry: Registry, location: str) -> None:
+    text = GOOD.replace("[https://example.com/feed.xml]", json.dumps([location]))
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.sources[1].config.urls == [location]  # type: ignore[attr-defined]
+
+
+def test_an_empty_base_url_is_allowed_only_where_it_is_the_default(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + "  - type: jsonl\n    path: '-'\n    base_url: ''\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.sources[1].config.base_url == ""
+    [problem] = problems(tmp_path, BASE + "    base_url: ''\n", registry)
+    assert "sources[0].base_url: empty URL" in problem
+
+
+# --- since, and the starter -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999d", "999999999d", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "99999999999w"]
+)
+def test_a_since_out_of_range_is_a_value_error_not_an_overflow(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_since(text, NOW)
+
+
+def test_a_since_out_of_range_in_the_config_names_its_line(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, "since: 99999999999d\n" + BASE, registry)
+    assert problem.endswith(":1: since: '99999999999d' is out of range: mentionwatch reads times from year 1 to 9999")
+
+
+def test_the_starter_is_written_once_then_only_with_force(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "mentionwatch.yaml"
+    write_starter(path)
+    assert path.read_text(encoding="utf-8").startswith("# mentionwatch config")
+    path.write_text("mine")
+    with pytest.raises(UsageError, match="exists; pass --force"):
+        write_starter(path)
+    assert path.read_text() == "mine"
+    write_starter(path, force=True)
+    assert path.read_text(encoding="utf-8").startswith("# mentionwatch config")
+
+
+def test_a_starter_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+    # A file where the folder should be: refused even for root, unlike a read-only folder.
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UsageError, match="cannot write the starter config"):
+        write_starter(tmp_path / "afile" / "mentionwatch.yaml")
+
+
+# --- the command: the user's mistakes exit 2 with one plain line ------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("since", ["99999999999d", "9999-12-31T23:59:59-01:00"])
+def test_scan_since_out_of_range_exits_2_with_a_message(
+    tmp_path: Path, run_cli: Callable[..., Run], since: str
+) -> None:
+    path = write(tmp_path, BASE)
+    run = run_cli("scan", "-c", str(path), "--since", since)
+    assert run.code == 2, run.stderr
+    assert (
+        run.stderr
+        == f"mentionwatch: error: --since: {since!r} is out of range: mentionwatch reads times from year 1 to 9999\n"
+    )
+
+
+@pytest.mark.e2e
+def test_sources_with_a_missing_config_exits_2_with_a_message(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    run = run_cli("sources", "-c", "missing.yaml")
+    assert run.code == 2
+    assert run.stderr == "mentionwatch: error: missing.yaml: config file not found\n"
+
+
+@pytest.mark.e2e
+def test_init_where_it_cannot_write_exits_2_with_a_message(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    # A file where the folder should be: unwritable even for root, unlike a read-only folder.
+    (tmp_path / "afile").write_text("x")
+    run = run_cli("init", "afile/mentionwatch.yaml")
+    assert run.code == 2
+    assert run.stderr.startswith("mentionwatch: error: afile/mentionwatch.yaml: cannot write the starter config: ")
+    assert len(run.stderr.splitlines()) == 1

@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"sentiment", "impact", "dedupe"},
     {"http", "transport", "cache", "store", "replay"},
     {"source", "registry", "plugin", "sources"},
-    {"config"},
+    {"config", "yamlload"},
     {"pipeline"},
     {"output", "explain", "progress", "report", "notify", "config_edit"},
     {"cli", "__main__"},

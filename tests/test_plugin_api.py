@@ -39,6 +39,7 @@ EXPECTED_API = [
     "SourceHttp",
     "TimedOut",
     "Unauthorized",
+    "check_http_url",
     "format_time",
     "from_epoch",
     "html_to_text",

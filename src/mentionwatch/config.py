@@ -8,13 +8,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, get_args
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -25,31 +27,45 @@ from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.redaction import MASK
 from mentionwatch.registry import Registry
 from mentionwatch.source import Source, SourceConfig
+from mentionwatch.yamlload import format_loc, load_yaml
 
 CONFIG_ENV = "MENTIONWATCH_CONFIG"
 DEFAULT_SINCE = "7d"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `$${` is a literal `${`; `${...}` is a reference, whose name is checked (`${1ABC}`, `${}` are mistakes).
+_ENV_REF = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_since(value: str, now: datetime) -> datetime:
-    """`24h`, `7d`, `2w`, `30m`, a date (`2026-11-01`, midnight UTC) or a time (`2026-11-01T08:00Z`)."""
+    """`24h`, `7d`, `2w`, `30m`, a date (`2026-11-01`, midnight UTC) or a time (`2026-11-01T08:00Z`).
+
+    Raises ValueError (never OverflowError) for text it cannot read and for a time out of datetime's range
+    (`99999999999d`, `9999-12-31T23:59:59-01:00`), so callers report both as the user's mistake.
+    """
     rel = _RELATIVE.match(value)
-    if rel:
-        return now - timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
+    try:
+        if rel:
+            return now - timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
+        parsed = _parse_time(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range: mentionwatch reads times from year 1 to 9999") from None
+
+
+def _parse_time(value: str) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"cannot read {value!r} as a time: use 24h, 7d, 2w, 30m, 2026-11-01 or 2026-11-01T08:00Z"
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def parse_duration(value: str) -> timedelta:
@@ -136,7 +152,8 @@ class BrandConfig(BaseModel):
 
 
 class HttpConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `.inf` is a YAML float: `timeout: .inf` would pass `gt=0` and wait forever.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     timeout: float = Field(20.0, gt=0, description="seconds to wait for a response")
     connect_timeout: float = Field(10.0, gt=0)
@@ -266,6 +283,24 @@ def find_config(explicit: Path | None) -> Path:
     )
 
 
+def write_starter(path: Path, *, force: bool = False) -> None:
+    """Write the commented starter config to `path` (`mentionwatch init`); never over a file unless `force`.
+
+    Raises UsageError (exit 2, one line) when the file exists or cannot be written: a read-only folder,
+    a parent that is a file, a full disk.
+    """
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    text = files("mentionwatch").joinpath("starter.yaml").read_text(encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the starter config: {exc.strerror or exc}") from None
+
+
 def load_config(
     path: Path, registry: Registry, environ: dict[str, str] | None = None, *, unset_env_ok: bool = False
 ) -> Config:
@@ -281,20 +316,7 @@ def load_config(
         raise UsageError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read config: {exc}"]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or str(exc)
-        if "python/" in str(exc):
-            problem = f"{problem} (only plain YAML is allowed; tags that build Python objects are refused)"
-        elif mark and "${" in (text.splitlines() or [""])[min(mark.line, len(text.splitlines()) - 1)]:
-            problem = f'{problem} (quote values that contain ${{VAR}}: "...${{VAR}}...")'
-        raise ConfigError([f"{path}{line}: {problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: {exc}"]) from None
+    root, data = load_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config must be a mapping with `brands` and `sources`"])
 
@@ -306,10 +328,11 @@ def load_config(
         raise ConfigError(problems)
 
     try:
-        schema = _FileSchema.model_validate(data)
+        schema = _FileSchema.model_validate(_lift_scalars(data, _FileSchema))
     except ValidationError as exc:
         raise ConfigError(_describe(exc, (), locate, _FileSchema)) from None
 
+    problems.extend(_duplicate_brands(schema.brands, locate))
     sources = _validate_sources(schema.sources, registry, locate, problems)
     if problems:
         raise ConfigError(problems)
@@ -355,19 +378,18 @@ def _validate_sources(
             )
             continue
         if cls is None:
-            hint = difflib.get_close_matches(type_name, registry.names(), n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
             problems.append(
                 locate.message(
                     (*loc, "type"),
-                    f"unknown source type {type_name!r} (installed: {', '.join(registry.names())}){extra}",
+                    f"unknown source type {type_name!r} (installed: {', '.join(registry.names())})"
+                    f"{_type_hint(type_name, registry.names())}",
                 )
             )
             continue
         try:
-            config = cls.Config.model_validate(entry)
+            config = cls.Config.model_validate(_lift_scalars(entry, cls.Config))
         except ValidationError as exc:
-            problems.extend(_describe(exc, loc, locate, cls.Config))
+            problems.extend(_describe(exc, loc, locate, cls.Config, env_prefix=type_name))
             continue
         source = ConfiguredSource(cls, config)
         if source.name in seen:
@@ -384,6 +406,83 @@ def _validate_sources(
     return out
 
 
+# What people call a service whose adapter has another name: `type: twitter` is `x`.
+_TYPE_ALIASES = {
+    "twitter": "x",
+    "hn": "hackernews",
+    "stackoverflow": "stackexchange",
+    "bsky": "bluesky",
+    "dev.to": "devto",
+    "atom": "rss",
+    "feed": "rss",
+    "google_alerts": "rss",
+    "google_news": "rss",
+}
+
+
+def _type_hint(type_name: str, installed: list[str]) -> str:
+    """The "; did you mean 'x'?" for another name of an installed adapter, or for a close spelling."""
+    alias = _TYPE_ALIASES.get(type_name.strip().lower().replace("-", "_"))
+    if alias in installed:
+        extra = " with `google_news: QUERY`" if "google_news" in type_name.lower() else ""
+        return f"; did you mean {alias!r}{extra}?"
+    close = difflib.get_close_matches(type_name, installed, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _duplicate_brands(brands: list[BrandConfig], locate: _Locator) -> list[str]:
+    """Two brands of one name (case aside) would be one name in the output and in `--brand`."""
+    out: list[str] = []
+    first: dict[str, int] = {}
+    for i, brand in enumerate(brands):
+        key = brand.name.strip().casefold()
+        if key in first:
+            out.append(
+                locate.message(
+                    ("brands", i, "name"),
+                    f"brand name {brand.name!r} is already used by brands[{first[key]}]: each brand needs its "
+                    f"own name (put all its terms in one brand)",
+                )
+            )
+        else:
+            first[key] = i
+    return out
+
+
+_SCALARS = (str, int, float, date)  # bool is an int, datetime a date
+
+
+def _lift_scalars(data: Any, model: type[BaseModel]) -> Any:
+    """`terms: Acme` reads as `terms: [Acme]`: a scalar where the schema wants a list is a one-item list."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, info in model.model_fields.items():
+        value = out.get(name)
+        item = _item_type(info.annotation)
+        if item is not None and isinstance(value, _SCALARS):
+            out[name] = [value]
+        elif item is not None and _is_model(item) and isinstance(value, list):
+            out[name] = [_lift_scalars(v, item) for v in value]
+        elif _is_model(info.annotation) and isinstance(value, dict):
+            out[name] = _lift_scalars(value, info.annotation)  # type: ignore[arg-type]
+    return out
+
+
+def _item_type(annotation: Any) -> Any:
+    """The item type when `annotation` is a list, tuple or set (or an optional one), else None."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    for option in options:
+        if get_origin(option) in (list, tuple, set, frozenset):
+            args = get_args(option)
+            return args[0] if args else Any
+    return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _interpolate(
     value: Any,
     loc: tuple[str | int, ...],
@@ -393,7 +492,11 @@ def _interpolate(
     secrets: list[str],
     unset_ok: bool = False,
 ) -> Any:
-    """Replace ${VAR} in every string value from the environment; an unset variable is an error."""
+    """Replace ${VAR} in every string value from the environment; an unset variable is an error.
+
+    `$${` stands for a literal `${`. Any other `${` must open a valid name and close: `${1ABC}`, `${}` and
+    an unclosed `${` are errors rather than text kept as written, which would reach a URL or a token.
+    """
     if isinstance(value, dict):
         return {k: _interpolate(v, (*loc, k), env, locate, problems, secrets, unset_ok) for k, v in value.items()}
     if isinstance(value, list):
@@ -402,7 +505,23 @@ def _interpolate(
         return value
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
+        if match.group(0) == "$${":
+            return "${"
+        name, closed = match.group(1), match.group(2)
+        if not closed:
+            problems.append(
+                locate.message(loc, f"`${{{name}` is not closed: write ${{NAME}}, or $${{ for a literal ${{")
+            )
+            return ""
+        if not _ENV_NAME.fullmatch(name):
+            problems.append(
+                locate.message(
+                    loc,
+                    f"`${{{name}}}` is not an environment variable name (letters, digits and _, not starting "
+                    f"with a digit); write $${{ for a literal ${{",
+                )
+            )
+            return ""
         if name not in env and unset_ok:
             return MASK
         if name not in env:
@@ -415,7 +534,12 @@ def _interpolate(
 
 
 def _describe(
-    exc: ValidationError, prefix: tuple[str | int, ...], locate: _Locator, model: type[BaseModel]
+    exc: ValidationError,
+    prefix: tuple[str | int, ...],
+    locate: _Locator,
+    model: type[BaseModel],
+    *,
+    env_prefix: str = "",
 ) -> list[str]:
     out = []
     for err in exc.errors():
@@ -428,7 +552,7 @@ def _describe(
                 hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
                 msg += f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
         elif kind == "missing":
-            msg = "required key is missing"
+            msg = "required key is missing" + _missing_hint(model, err["loc"], env_prefix)
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):
@@ -471,27 +595,34 @@ class _Locator:
         return f"{where}: {format_loc(loc)}: {msg}"
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys the mapping at `loc` accepts, found by walking the schema along the key path."""
+def _schema_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The type the value at `loc` must have, found by walking the schema along the key path (None: unknown)."""
     current: Any = model
     for part in loc:
         if isinstance(part, int):
-            args = get_args(current)
-            current = args[0] if args else None
-        elif isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = _item_type(current)
+        elif _is_model(current) and part in current.model_fields:
             current = current.model_fields[part].annotation
         else:
-            return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(current.model_fields)
-    return []
+            return None
+    return current
 
 
-def format_loc(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the mapping at `loc` accepts."""
+    current = _schema_at(model, loc)
+    return sorted(current.model_fields) if _is_model(current) else []
+
+
+def _missing_hint(model: type[BaseModel], loc: tuple[Any, ...], env_prefix: str) -> str:
+    """What a missing key is for, as `mentionwatch sources` says it; for a secret, how to take it from ${ENV}."""
+    parent = _schema_at(model, loc[:-1])
+    name = loc[-1] if loc else None
+    if not _is_model(parent) or name not in parent.model_fields:
+        return ""
+    info = parent.model_fields[name]
+    out = f": {info.description}" if info.description else ""
+    if SecretStr in (info.annotation, *get_args(info.annotation)):
+        var = re.sub(r"\W+", "_", f"{env_prefix}_{name}" if env_prefix else str(name)).upper()
+        out += f"; keep it out of the file: `{name}: ${{{var}}}` and export {var}"
+    return out

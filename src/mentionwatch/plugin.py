@@ -20,7 +20,16 @@ from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, U
 from mentionwatch.http import Response, SourceHttp, public_url, reject_html
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
 from mentionwatch.sentiment import Sentiment, SentimentScorer
-from mentionwatch.source import Source, SourceConfig, SourceContext, json_dict, json_int, read_items, since_split
+from mentionwatch.source import (
+    Source,
+    SourceConfig,
+    SourceContext,
+    check_http_url,
+    json_dict,
+    json_int,
+    read_items,
+    since_split,
+)
 from mentionwatch.text import html_to_text, markdown_to_text, normalize_space
 from mentionwatch.urls import unwrap_redirect
 
@@ -38,6 +47,7 @@ __all__ = [
     "SourceHttp",
     "TimedOut",
     "Unauthorized",
+    "check_http_url",
     "format_time",
     "from_epoch",
     "html_to_text",

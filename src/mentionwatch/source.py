@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
+import ipaddress
 import json
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_validator
 
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import MAX_COUNT
@@ -96,6 +99,54 @@ def since_split(mentions: Iterable[Mention], since: datetime) -> tuple[list[Ment
     return fresh, older
 
 
+def check_http_url(value: str) -> str:
+    """`value` when a request can be sent to it: an http(s) URL with a host and a valid port; else ValueError
+    saying what is wrong. Configs validate their URLs with it, so a URL `check` passes is one `scan` can fetch
+    (`ftp:`, `javascript:`, `data:`, an empty string, `http://[::1/feed`, port 99999 all failed only there).
+    """
+    if not value.strip():
+        raise ValueError("empty URL: write an http:// or https:// URL")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"{value!r} holds a control character (a tab, a line break?)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for `:99999` and `:abc`
+    except ValueError as exc:  # urllib says "Invalid IPv6 URL" or "Port out of range 0-65535"
+        raise ValueError(f"{value!r} is not a valid URL: {_url_problem(str(exc))}") from None
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise ValueError(f"{value!r} has no scheme: write https:// (or http://) in front of it")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{value!r}: only http:// and https:// URLs can be fetched, not {scheme}:")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError(f"{value!r} has no host")
+    if port == 0:
+        raise ValueError(f"{value!r}: port 0 cannot be connected to (ports are 1-65535)")
+    if not _valid_host(host, bracketed="[" in parts.netloc):
+        raise ValueError(f"{value!r}: {host!r} is not a host name or IP address")
+    return value
+
+
+def _url_problem(message: str) -> str:
+    if "port" in message.lower():
+        return "the port must be a number from 1 to 65535"
+    if "ipv6" in message.lower():
+        return "unbalanced [ ] (an IPv6 address is written http://[::1]:8080/)"
+    return message
+
+
+def _valid_host(host: str, *, bracketed: bool) -> bool:
+    """A DNS name (letters of any script, digits, `-`, `_`; no empty label), or an IP address."""
+    if bracketed or host.replace(".", "").isdigit():  # `[::1]`; `256.1.1.1` is no address and no name
+        try:
+            ipaddress.ip_address(host.split("%")[0])  # `%eth0`: an IPv6 zone
+        except ValueError:
+            return False
+        return True
+    return re.fullmatch(r"[\w-]+(\.[\w-]+)*\.?", host) is not None
+
+
 class SourceConfig(BaseModel):
     """Options every source has. Subclasses add their own and a default `base_url`.
 
@@ -118,6 +169,18 @@ class SourceConfig(BaseModel):
                 options.pop(name, None)
         digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return f"{self.type}:{digest}"
+
+    @field_validator("*")
+    @classmethod
+    def _api_roots_are_urls(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every option named `*base_url` (`base_url`, reddit's `oauth_base_url`, a plugin's) is an API root.
+        # Empty is allowed only where it is the default: jsonl, whose empty base_url means "a local file".
+        name = info.field_name or ""
+        if not name.endswith("base_url") or not isinstance(value, str):
+            return value
+        if not value and cls.model_fields[name].default == "":
+            return value
+        return check_http_url(value)
 
     def secret_values(self) -> list[str]:
         """Every secret this config holds, so that output and logs can redact them."""

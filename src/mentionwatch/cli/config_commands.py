@@ -10,7 +10,7 @@ import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
 from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, setup_logging
-from mentionwatch.errors import ExitCode, MentionwatchError
+from mentionwatch.errors import MentionwatchError
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -56,9 +56,9 @@ def list_sources(
         config = load_config(find_config(config_path), registry)
         for s in config.sources:
             configured.setdefault(s.cls.type, []).append(s.name)
-    except MentionwatchError:
+    except MentionwatchError as exc:
         if config_path is not None:
-            raise
+            raise fail(exc, redactor, False) from None
     rows = catalog(registry, configured)
     if as_json:
         sys.stdout.write(redactor(json.dumps(rows, indent=2, default=str)) + "\n")
@@ -95,11 +95,10 @@ def init(
 
     Example: mentionwatch init && mentionwatch check
     """
-    from importlib.resources import files
+    from mentionwatch.config import write_starter
 
-    if path.exists() and not force:
-        sys.stderr.write(f"mentionwatch: error: {path} exists; pass --force to overwrite it\n")
-        raise typer.Exit(ExitCode.USAGE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(files("mentionwatch").joinpath("starter.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        write_starter(path, force=force)
+    except MentionwatchError as exc:
+        raise fail(exc, setup_logging(False, False), False) from None
     sys.stderr.write(f"mentionwatch: wrote {path}; edit the brands, then run `mentionwatch check -c {path}`\n")

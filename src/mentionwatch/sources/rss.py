@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote_plus, urljoin, urlsplit
 from xml.etree import ElementTree
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from mentionwatch.plugin import (
     BadPayload,
@@ -28,6 +28,7 @@ from mentionwatch.plugin import (
     Response,
     Source,
     SourceConfig,
+    check_http_url,
     html_to_text,
     reject_html,
     unwrap_redirect,
@@ -39,10 +40,26 @@ _GNEWS_ARTICLE = re.compile(r"/(?:__i/rss/rd/)?(?:rss/)?articles/([A-Za-z0-9_-]+
 _EMBEDDED_URL = re.compile(rb"https?://[\x21-\x7e]+")
 
 
+def _feed_location(value: str) -> str:
+    """A feed URL (http or https, checked like any URL) or a local file path, relative to the config file."""
+    if not value.strip():
+        raise ValueError("empty feed location: write a feed URL or a file path")
+    try:
+        local = _is_local(value)
+    except ValueError:  # urlsplit refuses `http://[::1/feed`; check_http_url says why
+        local = False
+    return value if local else check_http_url(value)
+
+
+FeedLocation = Annotated[str, AfterValidator(_feed_location)]
+
+
 class RssConfig(SourceConfig):
     # Used for `google_news`: the Google News root, with `/rss/search` below it.
     base_url: str = "https://news.google.com"
-    urls: list[str] = Field(default_factory=list, description="feed URLs, or paths relative to the config file")
+    urls: list[FeedLocation] = Field(
+        default_factory=list, description="feed URLs, or paths relative to the config file"
+    )
     google_news: str | None = Field(None, description="a Google News search query; its RSS feed is read")
     google_news_locale: str = Field("en-US", pattern=r"^[a-z]{2}-[A-Z]{2}$")
 
