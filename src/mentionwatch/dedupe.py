@@ -304,7 +304,8 @@ class DuplicateIndex:
             salt = self._salts[mention.brand] = _hash64(mention.brand or "")
         canon = canonical_url(mention.url)
         url_key = _hash64(canon) ^ salt
-        root = self._by_url(url_key, canon, mention.brand)
+        # No URL (a feed item without a link) names no page: such a mention joins others by its text only.
+        root = self._by_url(url_key, canon, mention.brand) if canon else None
         tokens = text_tokens(mention)
         # Members are indexed too (a later copy may be closer to a member than to the cluster's first), so a
         # mention clustered by its URL still needs its sketch.
@@ -317,7 +318,8 @@ class DuplicateIndex:
         if root is None and text is not None:
             root = self._by_text(mention, text, short, keys, salt)
         self._root.append(i if root is None else root)
-        self._table.add(url_key, i)
+        if canon:
+            self._table.add(url_key, i)
         if text:
             self._recent.put(i, text)
             for h in keys:
