@@ -8,6 +8,7 @@ import binascii
 import calendar
 import codecs
 import contextlib
+import functools
 import hashlib
 import html
 import io
@@ -318,7 +319,8 @@ _PERSON_PARTS = {
 _IMAGE_PARTS = frozenset({"title", "link", "description", "url", "href", "width", "height"})
 _TEXTINPUT_PARTS = frozenset({"title", "link", "description", "name"})
 _CP1252 = {c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
-_C1 = re.compile("[\x80-\x9f]")
+# What `clean` can change: C1 controls, or a UTF-8 lead byte then a continuation byte read as Latin-1.
+_CLEANABLE = re.compile("[\x80-\x9f]|[\xc2-\xf4][\x80-\xbf]")
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser/urls.py `_urifixer`
 # feedparser/urls.py `ACCEPTABLE_URI_SCHEMES`: an xml:base in any other scheme is ignored.
 _FP_URI_SCHEMES = frozenset(
@@ -482,6 +484,7 @@ def _is_web_url(value: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+@functools.lru_cache(maxsize=1024)  # Atom's <updated> is usually its <published> again
 def _parse_date(value: str) -> datetime | None:
     """A date as feedparser's `_parse_date` reads it (its W3C-DTF and RFC 822 readers), or _NotSimple for a form
     it would read otherwise (two-digit years, zone names it guesses at, its other date handlers)."""
@@ -512,6 +515,7 @@ def _parse_date(value: str) -> datetime | None:
 
 
 _Context = dict[str, Any]
+_KNOWN_NAMES: dict[str, tuple[str, str, str]] = {}
 _RDF_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
 _NO_ATTRS: dict[str, str] = {}
 
@@ -580,22 +584,21 @@ class _FeedparserWalk:
 
     def name(self, tag: str) -> tuple[str, str, str]:
         """(prefix, local name, handler name) as feedparser names them: `dc:creator` is `dc_creator`."""
-        cached = self.names.get(tag)
+        cached = self.names.get(tag) or _KNOWN_NAMES.get(tag)
         if cached is None:
-            prefix, local = self._name(tag)
-            cached = self.names[tag] = (prefix, local, f"{prefix}_{local}" if prefix else local)
+            uri, _, local = tag[1:].partition("}") if tag[:1] == "{" else ("", "", tag)
+            prefix = _fp_prefix(uri)
+            known = prefix is not None
+            if prefix is None:
+                # strict.py `startElementNS`: the first prefix the document bound to the namespace, else none.
+                prefix = next((p for p, u in self.doc_prefixes.items() if u == uri), "").lower()
+                prefix = self.namespacemap.get(prefix, prefix)
+            local = local.lower()
+            cached = (prefix, local, f"{prefix}_{local}" if prefix else local)
+            if known and len(_KNOWN_NAMES) < 4096:  # the same in every document (bounded: tags come from anyone)
+                _KNOWN_NAMES[tag] = cached
+            self.names[tag] = cached
         return cached
-
-    def _name(self, tag: str) -> tuple[str, str]:
-        if tag[:1] != "{":
-            return "", tag.lower()
-        uri, _, local = tag[1:].partition("}")
-        prefix = _fp_prefix(uri)
-        if prefix is None:
-            # strict.py `startElementNS`: the first prefix the document bound to the namespace, else none at all.
-            prefix = next((p for p, u in self.doc_prefixes.items() if u == uri), "").lower()
-            prefix = self.namespacemap.get(prefix, prefix)
-        return prefix, local.lower()
 
     @staticmethod
     def attrs(element: ElementTree.Element) -> dict[str, str]:
@@ -647,8 +650,9 @@ class _FeedparserWalk:
     def visit(self, element: ElementTree.Element, depth: int) -> None:
         if depth > _MAX_DEPTH:
             raise _NotSimple
-        prefix, local, key = self.names.get(element.tag) or self.name(element.tag)
-        attrs = self.attrs(element) if element.attrib else _NO_ATTRS
+        prefix, local, key = self.name(element.tag)
+        handler = _HANDLERS.get(key)
+        attrs = self.attrs(element) if handler is not None and element.attrib else _NO_ATTRS
         if self.track_base:
             self.enter_base(element)
         if not prefix and (self.in_image or self.in_textinput):
@@ -657,7 +661,6 @@ class _FeedparserWalk:
                 self.in_textinput = False
             if local not in _IMAGE_PARTS:
                 self.in_image = False
-        handler = _HANDLERS.get(key)
         if handler is None:
             for child in element:
                 self.visit(child, depth + 1)
@@ -700,11 +703,11 @@ class _FeedparserWalk:
     def clean(text: str) -> str:
         """mixin.py `pop`: text taken for UTF-8 read as Latin-1 is re-read, and C1 controls become the
         windows-1252 characters they stand for (curly quotes in a feed declared ISO-8859-1)."""
-        if text.isascii():
+        if text.isascii() or not _CLEANABLE.search(text):
             return text
         with contextlib.suppress(UnicodeError):
             text = text.encode("iso-8859-1").decode("utf-8")
-        return text.translate(_CP1252) if _C1.search(text) else text
+        return text.translate(_CP1252)
 
     @staticmethod
     def leaf(element: ElementTree.Element) -> str:
@@ -790,7 +793,8 @@ class _FeedparserWalk:
         self.entries.append(entry)
         self.entry = entry
         self.title_depth = -1
-        self.children(element, depth)
+        for child in element:
+            self.visit(child, depth + 1)
         self.entry = None
         self.has_content = False
 
