@@ -39,6 +39,7 @@ EXPECTED_API = [
     "SourceHttp",
     "TimedOut",
     "Unauthorized",
+    "canonical_url",
     "check_http_url",
     "format_time",
     "from_epoch",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import BadPayload, FetchError, Unauthorized
 from mentionwatch.http import SourceHttp
 from mentionwatch.models import Mention
 from mentionwatch.source import SourceContext
 from mentionwatch.sources import rss
-from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed
+from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed, to_mentions
 from mentionwatch.store.sqlite import SqliteStore
 
 from conftest import fixture_path
@@ -252,3 +254,113 @@ def test_anything_unusual_goes_to_feedparser(document: bytes) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and without feedparser's deprecated fallbacks
         assert parse_feed(document, "https://x.test/feed", NOW)  # and feedparser still reads it
+
+
+# -- identity: a mention's id is the item's own (guid, else canonical link, else title + date), on either reader
+
+LINKLESS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Acme podcast</title><link>https://pod.test/</link>
+<item><title>Episode 1: Acme</title><guid isPermaLink="false">ep-1</guid><pubDate>Tue, 10 Nov 2026 08:00:00 GMT</pubDate>
+<enclosure url="https://pod.test/1.mp3" type="audio/mpeg" length="1"/></item>
+<item><title>Episode 2: Acme</title><guid isPermaLink="false">ep-2</guid><pubDate>Wed, 11 Nov 2026 08:00:00 GMT</pubDate></item>
+<item><title>A note on Acme</title><pubDate>Thu, 12 Nov 2026 08:00:00 GMT</pubDate></item>
+<item><title>Read about Acme</title><link>https://pod.test/read?utm_source=rss</link></item>
+</channel></rss>"""
+FEED = "https://pod.test/feed.xml"
+
+
+def _ids(document: bytes) -> list[str]:
+    return [m.id for m in parse_feed(document, FEED, NOW)]
+
+
+def test_a_link_less_item_is_keyed_by_its_guid_else_its_title_and_date_never_the_feed_url() -> None:
+    mentions = parse_feed(LINKLESS, FEED, NOW)
+    assert [m.id for m in mentions[:2]] == ["ep-1", "ep-2"]
+    assert mentions[2].id == hashlib.sha1(b"A note on Acme\n2026-11-12T08:00:00+00:00").hexdigest()
+    assert mentions[3].id == "https://pod.test/read"  # the canonical link: tracking parameters do not make an item
+    assert [m.url for m in mentions[:3]] == ["", "", ""]
+    assert all(FEED not in (m.url, m.link, m.id) for m in mentions)
+
+
+def test_ids_do_not_change_when_a_feed_changes_shape_and_goes_to_feedparser() -> None:
+    """The same items, once read by the fast reader and once (the feed now carrying a DTD) by feedparser."""
+    assert rss.read_simple_feed(LINKLESS) is not None
+    reshaped = LINKLESS.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY co "Acme">]>\n<rss', 1)
+    assert rss.read_simple_feed(reshaped) is None
+    assert _ids(reshaped) == _ids(LINKLESS)
+
+
+def test_link_less_items_of_a_feed_are_not_merged_into_one_page() -> None:
+    mentions = parse_feed(LINKLESS, FEED, NOW)
+    for m in mentions:
+        m.brand = "Acme"
+    assert len(dedupe(mentions)) == len(mentions)
+
+
+def test_a_mention_without_a_url_survives_its_export_form() -> None:
+    """The 304 cache, `jsonl` and `explain` read mentions back from their export form."""
+    [first] = parse_feed(LINKLESS, FEED, NOW)[:1]
+    again = Mention.from_dict(first.to_dict(), default_source="")
+    assert again.url == "" and again.id == "ep-1"
+    with pytest.raises(ValueError, match="url"):
+        Mention.from_dict({k: v for k, v in first.to_dict().items() if k != "url"}, default_source="")
+
+
+def test_a_guid_that_is_not_a_web_address_is_never_taken_for_the_link() -> None:
+    """feedparser takes any permalink guid for the link; `p1` joined to the feed URL would invent a page."""
+    document = b'<rss version="2.0"><channel><item><title>t</title><guid>p1</guid></item></channel></rss>'
+    for raw in (rss.read_simple_feed(document), rss.read_with_feedparser(document, FEED)):
+        assert raw is not None
+        [item] = to_mentions(raw, FEED, NOW)
+        assert (item.id, item.url) == ("p1", "")
+
+
+# -- hostile documents
+
+
+def test_a_body_naming_a_local_file_is_not_read(tmp_path: Path) -> None:
+    """feedparser.parse(bytes) opens the bytes as a path when such a file exists (a body of /dev/zero would be
+    read forever); the feedparser path hands it a file object instead."""
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(b'<rss version="2.0"><channel><item><title>SECRET</title></item></channel></rss>')
+    with pytest.raises(BadPayload):
+        parse_feed(str(secret).encode(), FEED, NOW)
+
+
+def test_a_dtd_past_the_first_kilobyte_still_sends_the_document_to_feedparser() -> None:
+    document = (
+        b'<?xml version="1.0"?><!--' + b"x" * 5000 + b'--><!DOCTYPE rss [<!ENTITY co "Acme">]>'
+        b'<rss version="2.0"><channel><item><title>&co; ships</title></item></channel></rss>'
+    )
+    assert rss.read_simple_feed(document) is None
+    [item] = parse_feed(document, FEED, NOW)
+    assert item.title == "Acme ships"  # feedparser keeps a plain internal entity
+
+
+def test_an_external_entity_is_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    document = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY e SYSTEM "{secret.as_uri()}">]>'
+        '<rss version="2.0"><channel><item><title>a &e; b</title><guid>g</guid></item></channel></rss>'
+    ).encode()
+    assert rss.read_simple_feed(document) is None
+    try:
+        mentions = parse_feed(document, FEED, NOW)
+    except BadPayload:
+        return
+    assert all("SECRET" not in m.title + m.text for m in mentions)
+
+
+def test_an_entity_expansion_bomb_is_not_expanded() -> None:
+    levels = b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10))
+    document = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">' + levels + b"]>"
+        b'<rss version="2.0"><channel><item><title>&l9;</title><guid>g</guid></item></channel></rss>'
+    )
+    assert rss.read_simple_feed(document) is None
+    try:
+        mentions = parse_feed(document, FEED, NOW)
+    except BadPayload:
+        return
+    assert all(len(m.title) < 10_000 for m in mentions)  # 10^9 "lol"s if it were expanded

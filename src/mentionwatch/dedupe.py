@@ -511,7 +511,9 @@ class DuplicateIndex:
             salt = self._salts[mention.brand] = _hash64(mention.brand or "")
         canon = canonical_url(mention.url)
         page = shared_page(mention, canon)
-        page_keys = [_hash64(canon) ^ salt]
+        # No URL (a feed item without a link) names no page: such a mention joins others by its text, or by the
+        # page it links to.
+        page_keys = [_hash64(canon) ^ salt] if canon else []
         if page is not None:
             page_keys.append(_hash64(page) ^ salt)
         found = self._by_page(i, mention, canon, page, page_keys)
@@ -552,7 +554,7 @@ class DuplicateIndex:
                 if other.brand != mention.brand:
                     continue
                 other_canon = canonical_url(other.url)
-                if other_canon == canon:
+                if canon and other_canon == canon:
                     return self.root_of(j), "url"  # the same post: nothing else to hide
                 if shared is not None:
                     continue

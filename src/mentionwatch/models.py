@@ -121,7 +121,8 @@ class Mention:
         """Rebuild a mention from its export form; pipeline fields are dropped (they are recomputed)."""
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
-        missing = [k for k in ("id", "url", "published_at") if not data.get(k)]
+        # `url` may be empty (a feed item with no link of its own), but not absent.
+        missing = [k for k in ("id", "url", "published_at") if not data.get(k) and (k != "url" or data.get(k) != "")]
         if missing:
             raise ValueError(f"missing field(s): {', '.join(missing)}")
         kwargs: dict[str, Any] = {}

@@ -31,7 +31,7 @@ from mentionwatch.source import (
     since_split,
 )
 from mentionwatch.text import html_to_text, markdown_to_text, normalize_space
-from mentionwatch.urls import unwrap_redirect
+from mentionwatch.urls import canonical_url, unwrap_redirect
 
 __all__ = [
     "BadPayload",
@@ -47,6 +47,7 @@ __all__ = [
     "SourceHttp",
     "TimedOut",
     "Unauthorized",
+    "canonical_url",
     "check_http_url",
     "format_time",
     "from_epoch",

@@ -6,14 +6,17 @@ import asyncio
 import base64
 import binascii
 import calendar
-import email.utils
+import codecs
+import contextlib
+import functools
 import hashlib
 import html
+import io
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote_plus, urljoin, urlsplit
@@ -28,6 +31,7 @@ from mentionwatch.plugin import (
     Response,
     Source,
     SourceConfig,
+    canonical_url,
     check_http_url,
     html_to_text,
     reject_html,
@@ -105,14 +109,15 @@ def decode_google_news_link(url: str) -> str:
 
 @dataclass(frozen=True)
 class RawEntry:
-    """One feed entry as either parser reads it, before it becomes a Mention."""
+    """One feed entry as either reader reads it, before it becomes a Mention. Texts are HTML (a text Atom
+    marks as plain is escaped), to become plain text in `to_mentions`."""
 
     id: str
     link: str
-    title: str  # may hold HTML (Google Alerts puts <b> in titles)
-    content: str  # HTML
+    title: str  # Google Alerts puts <b> in titles
+    content: str
     author: str
-    source_title: str  # Google News: <source url="...">Publisher</source>
+    source_title: str  # Google News: <source url="...">Publisher</source>; Atom: <source><title>
     published: datetime | None
 
 
@@ -126,10 +131,11 @@ class RawFeed:
 def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
     """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`.
 
-    Plain RSS 2.0 and Atom 1.0 documents (nearly every feed) are read with the C XML parser, about 20 times
-    faster than feedparser: a cold scan of hundreds of feeds is otherwise spent parsing. Anything it does not
-    fully understand (RSS 0.9x/1.0, broken XML, odd dates, XHTML content) goes to feedparser, which handles
-    everything; tests check that both give the same mentions.
+    Plain RSS and Atom 1.0 documents (nearly every feed) are read with the C XML parser, several times faster
+    than feedparser: a cold scan of hundreds of feeds is otherwise spent parsing. The fast reader reads them as
+    feedparser does; whatever it cannot read exactly so (RSS 1.0, Atom 0.3, broken XML, DTDs, odd dates or
+    encodings) goes to feedparser. tests/test_feed_corpus.py checks both give the same mentions on feedparser's
+    own test corpus.
     """
     raw = read_simple_feed(content) or read_with_feedparser(content, feed_url)
     return to_mentions(raw, feed_url, now)
@@ -143,15 +149,16 @@ def to_mentions(raw: RawFeed, feed_url: str, now: datetime) -> list[Mention]:
         link = entry.link
         if link and feed_url.startswith(("http://", "https://")):
             link = urljoin(feed_url, link)
+        # An item without a link has no page of its own: no URL, rather than the feed's (which dedupe would
+        # then take for one page holding every such item of the feed).
         url = decode_google_news_link(unwrap_redirect(link)) if link else ""
         title = html_to_text(entry.title)
         text = html_to_text(entry.content)
-        entry_id = entry.id or link or hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
         out.append(
             Mention(
                 source="",
-                id=entry_id,
-                url=url or feed_url,
+                id=_entry_id(entry, url, title),
+                url=url,
                 title=title,
                 text=text,
                 author=_author(entry, feed_title, url, aggregator),
@@ -163,11 +170,22 @@ def to_mentions(raw: RawFeed, feed_url: str, now: datetime) -> list[Mention]:
     return out
 
 
+def _entry_id(entry: RawEntry, url: str, title: str) -> str:
+    """A feed item's identity, the same on every run and from either reader: its guid (Atom id); else its
+    canonical link; else a hash of its title and date. Never the feed's URL, which all its items share."""
+    if entry.id:
+        return entry.id
+    if url:
+        return canonical_url(url)
+    date = entry.published.isoformat() if entry.published else ""
+    return hashlib.sha1(f"{title}\n{date}".encode()).hexdigest()
+
+
 def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str:
     if entry.author.strip():
         return html_to_text(entry.author)
     if entry.source_title.strip():
-        return entry.source_title.strip()
+        return html_to_text(entry.source_title)
     if aggregator:
         # Google Alerts sends an empty <author><name>; the publisher's site is the honest byline.
         host = urlsplit(url).hostname or ""
@@ -178,28 +196,39 @@ def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str
 def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
     import feedparser  # heavy import, kept off the start-up path
 
-    # No content-location: feedparser would then also "resolve" plain guids like `h1` into URLs, changing
-    # ids. Relative entry links are joined to the feed URL in `to_mentions` instead.
-    parsed = feedparser.parse(content)
+    # A file object, never the bytes: feedparser.parse() opens a bytes argument as a local file path when one
+    # exists (api.py `_open_resource`), so a body of `/dev/zero` would be read forever. No content-location:
+    # feedparser would then also "resolve" plain guids like `h1` into URLs, changing ids (relative entry links
+    # are joined to the feed URL in `to_mentions` instead). No sanitising or URI rewriting: the markup only
+    # becomes plain text here, and its sanitiser keeps the text of <script> and <style> it drops the tags of.
+    parsed = feedparser.parse(io.BytesIO(content), sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
+    atom = str(parsed.get("version", "")).startswith("atom")
+
+    def markup(data: Any, key: str) -> str:
+        return _as_html(str(data.get(key) or ""), (data.get(f"{key}_detail") or {}).get("type"), atom)
+
     entries = []
     for entry in parsed.entries:
-        content_html = entry["content"][0].get("value", "") if entry.get("content") else ""
-        source = entry.get("source") or {}
+        contents = entry.get("content") or [{}]
+        link = entry.get("link") or ""
+        if link not in {each.get("href") for each in entry.get("links", [])} and not _is_web_url(link):
+            link = ""  # it came from a guid (or Atom id) that is not a web address
         entries.append(
             RawEntry(
                 id=str(entry.get("id") or ""),
-                link=entry.get("link") or "",
-                title=entry.get("title") or "",
-                content=content_html or entry.get("summary") or "",
-                author=entry.get("author") or "",
-                source_title=str(source.get("title") or ""),
+                link=link,
+                title=markup(entry, "title"),
+                content=_as_html(str(contents[0].get("value") or ""), contents[0].get("type"), atom)
+                or markup(entry, "summary"),
+                author=str(entry.get("author") or ""),
+                source_title=markup(entry.get("source") or {}, "title"),
                 published=_feedparser_time(entry),
             )
         )
-    return RawFeed(title=parsed.feed.get("title", ""), id=str(parsed.feed.get("id", "")), entries=entries)
+    return RawFeed(title=markup(parsed.feed, "title"), id=str(parsed.feed.get("id", "")), entries=entries)
 
 
 def _feedparser_time(entry: Any) -> datetime | None:
@@ -213,9 +242,142 @@ def _feedparser_time(entry: Any) -> datetime | None:
     return None
 
 
-_ATOM = "{http://www.w3.org/2005/Atom}"
-_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
-_DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
+# -- The fast reader: feedparser's reading of plain RSS 2.0 and Atom 1.0, on the stdlib's C XML parser.
+#
+# feedparser reads a document as a flat stream of SAX events: an element's meaning comes from its name alone
+# (wherever it sits), later values usually replace earlier ones, a title or summary nested deeper loses to a
+# shallower one, and every text goes through the same clean-up. The reader below walks the parsed tree in the
+# same order and keeps the same state for the fields a Mention is built from (title, text, link, id, dates,
+# author, the publisher of an aggregated item); the rules it reproduces are those of feedparser 6.0's
+# mixin.py and namespaces/_base.py, cited by name. What it would have to guess at (encodings other than the
+# usual, DTDs, base64 content, quirks that throw feedparser's own state off) raises `_NotSimple`, and the
+# document goes to feedparser. tests/test_feed_corpus.py holds it to feedparser's own test corpus.
+
+_XHTML = "application/xhtml+xml"
+_HTML_TYPES = frozenset({"text/html", _XHTML})
+# feedparser's namespace table (mixin.py `namespaces`), lower-cased as it matches them. These URIs name plain
+# RSS/Atom elements ...
+_FP_PLAIN = frozenset(
+    {
+        "", "http://backend.userland.com/rss", "http://blogs.law.harvard.edu/tech/rss", "http://purl.org/rss/1.0/",
+        "http://my.netscape.com/rdf/simple/0.9/", "http://example.com/newformat#", "http://example.com/necho",
+        "http://purl.org/echo/", "uri/of/echo/namespace#", "http://purl.org/pie/", "http://purl.org/atom/ns#",
+        "http://www.w3.org/2005/atom", "http://purl.org/rss/1.0/modules/rss091#",
+    }
+)  # fmt: skip
+# ... these its modules, by the prefix its handlers are named after (`_start_dc_creator`).
+_FP_MODULES = {
+    "http://webns.net/mvcb/": "admin", "http://purl.org/rss/1.0/modules/aggregation/": "ag",
+    "http://purl.org/rss/1.0/modules/annotate/": "annotate", "http://media.tangent.org/rss/1.0/": "audio",
+    "http://backend.userland.com/blogchannelmodule": "blogchannel", "http://creativecommons.org/ns#license": "cc",
+    "http://web.resource.org/cc/": "cc",
+    "http://cyber.law.harvard.edu/rss/creativecommonsrssmodule.html": "creativecommons",
+    "http://backend.userland.com/creativecommonsrssmodule": "creativecommons",
+    "http://purl.org/rss/1.0/modules/company": "co", "http://purl.org/rss/1.0/modules/content/": "content",
+    "http://my.theinfo.org/changed/1.0/rss/": "cp", "http://purl.org/dc/elements/1.1/": "dc",
+    "http://purl.org/dc/terms/": "dcterms", "http://purl.org/rss/1.0/modules/email/": "email",
+    "http://purl.org/rss/1.0/modules/event/": "ev", "http://rssnamespace.org/feedburner/ext/1.0": "feedburner",
+    "http://freshmeat.net/rss/fm/": "fm", "http://xmlns.com/foaf/0.1/": "foaf",
+    "http://www.w3.org/2003/01/geo/wgs84_pos#": "geo", "http://www.georss.org/georss": "georss",
+    "http://www.opengis.net/gml": "gml", "http://postneo.com/icbm/": "icbm",
+    "http://purl.org/rss/1.0/modules/image/": "image", "http://www.itunes.com/dtds/podcast-1.0.dtd": "itunes",
+    "http://example.com/dtds/podcast-1.0.dtd": "itunes", "http://purl.org/rss/1.0/modules/link/": "l",
+    "http://search.yahoo.com/mrss": "media", "http://search.yahoo.com/mrss/": "media",
+    "http://madskills.com/public/xml/rss/module/pingback/": "pingback",
+    "http://prismstandard.org/namespaces/1.2/basic/": "prism", "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
+    "http://www.w3.org/2000/01/rdf-schema#": "rdfs", "http://purl.org/rss/1.0/modules/reference/": "ref",
+    "http://purl.org/rss/1.0/modules/richequiv/": "reqv", "http://purl.org/rss/1.0/modules/search/": "search",
+    "http://purl.org/rss/1.0/modules/slash/": "slash", "http://schemas.xmlsoap.org/soap/envelope/": "soap",
+    "http://purl.org/rss/1.0/modules/servicestatus/": "ss", "http://hacks.benhammersley.com/rss/streaming/": "str",
+    "http://purl.org/rss/1.0/modules/subscription/": "sub", "http://purl.org/rss/1.0/modules/syndication/": "sy",
+    "http://schemas.pocketsoap.com/rss/mydescmodule/": "szf", "http://purl.org/rss/1.0/modules/taxonomy/": "taxo",
+    "http://purl.org/rss/1.0/modules/threading/": "thr", "http://purl.org/rss/1.0/modules/textinput/": "ti",
+    "http://madskills.com/public/xml/rss/module/trackback/": "trackback", "http://wellformedweb.org/commentapi/": "wfw",
+    "http://purl.org/rss/1.0/modules/wiki/": "wiki", "http://www.w3.org/1999/xhtml": "xhtml",
+    "http://www.w3.org/1999/xlink": "xlink", "http://www.w3.org/xml/1998/namespace": "xml",
+    "http://podlove.org/simple-chapters": "psc",
+}  # fmt: skip
+# Declaring these makes feedparser take the document for RSS 1.0 / 0.90 (mixin.py `track_namespace`).
+_FP_VERSION_NS = frozenset({"http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"})
+# feedparser calls the end handler of an element even inside content, where it skipped the start handler; these
+# names have one (every `_end_*` of its mixin), and it then loses track of the content around them.
+_FP_END_HANDLERS = frozenset(
+    {
+        "abstract", "author", "body", "category", "channel", "content", "content_encoded", "contributor", "copyright",
+        "created", "creativecommons_license", "dc_author", "dc_contributor", "dc_creator", "dc_date", "dc_description",
+        "dc_language", "dc_publisher", "dc_rights", "dc_subject", "dc_title", "dcterms_created", "dcterms_issued",
+        "dcterms_modified", "dcterms_valid", "description", "email", "entry", "expirationdate", "feed",
+        "feedburner_browserfriendly", "fullitem", "generator", "geom", "georss_box", "georss_line", "georss_point",
+        "georss_polygon", "georss_where", "gml_exterior", "gml_linearring", "gml_linestring", "gml_point",
+        "gml_polygon", "gml_pos", "gml_poslist", "guid", "height", "homepage", "id", "image", "info", "issued", "item",
+        "itunes_author", "itunes_block", "itunes_category", "itunes_email", "itunes_explicit", "itunes_keywords",
+        "itunes_name", "itunes_owner", "itunes_subtitle", "itunes_summary", "keywords", "language", "lastbuilddate",
+        "link", "managingeditor", "media_category", "media_credit", "media_description", "media_keywords",
+        "media_license", "media_player", "media_rating", "media_restriction", "media_thumbnail", "media_title",
+        "modified", "name", "newlocation", "psc_chapters", "pubdate", "published", "rights", "source", "subtitle",
+        "summary", "tagline", "tags", "textinput", "title", "updated", "uri", "url", "webmaster", "where", "width",
+        "xhtml_body"
+    }
+)  # fmt: skip
+# Which element feeds which field (feedparser's handler aliases: `_start_dc_title` is `_start_title`, ...).
+_TITLES = frozenset({"title", "dc_title", "media_title"})
+_DESCRIPTIONS = frozenset({"description", "dc_description", "media_description"})
+_SUMMARIES = frozenset({"summary", "itunes_summary"})
+_CONTENTS = {"content": "text/plain", "content_encoded": "text/html", "fullitem": "text/html"}
+_BODIES = frozenset({"body", "xhtml_body"})  # content that does not set feedparser's `hasContent`
+_OTHER_TEXT_CONSTRUCTS = frozenset(
+    {"subtitle", "tagline", "itunes_subtitle", "rights", "copyright", "dc_rights", "info", "feedburner_browserfriendly"}
+)
+_DATES = {
+    **dict.fromkeys(("pubdate", "published", "issued", "dcterms_issued"), "published"),
+    **dict.fromkeys(("updated", "modified", "lastbuilddate", "dc_date", "dcterms_modified"), "updated"),
+    **dict.fromkeys(("created", "dcterms_created"), "created"),
+}
+_AUTHORS = frozenset({"author", "managingeditor", "dc_author", "dc_creator", "itunes_author"})
+_PERSON_PARTS = {
+    "name": "name", "itunes_name": "name", "email": "email", "itunes_email": "email",
+    "url": "href", "homepage": "href", "uri": "href",
+}  # fmt: skip
+# While in an <image> / <textinput>, any other plain element ends it for feedparser (mixin.py `unknown_starttag`).
+_IMAGE_PARTS = frozenset({"title", "link", "description", "url", "href", "width", "height"})
+_TEXTINPUT_PARTS = frozenset({"title", "link", "description", "name"})
+_CP1252 = {c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+# What `clean` can change: C1 controls, or a UTF-8 lead byte then a continuation byte read as Latin-1.
+_CLEANABLE = re.compile("[\x80-\x9f]|[\xc2-\xf4][\x80-\xbf]")
+_URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser/urls.py `_urifixer`
+# feedparser/urls.py `ACCEPTABLE_URI_SCHEMES`: an xml:base in any other scheme is ignored.
+_FP_URI_SCHEMES = frozenset(
+    {
+        "file", "ftp", "gopher", "h323", "hdl", "http", "https", "imap", "magnet", "mailto", "mms", "news", "nntp",
+        "prospero", "rsync", "rtsp", "rtspu", "sftp", "shttp", "sip", "sips", "snews", "svn", "svn+ssh", "telnet",
+        "wais", "aim", "callto", "cvs", "facetime", "feed", "git", "gtalk", "irc", "ircs", "irc6", "itms", "msnim",
+        "skype", "ssh", "smb", "ymsg"
+    }
+)  # fmt: skip
+_XML_BASE = re.compile(rb"""base\s*=\s*["']""")
+_AMP_NAME = re.compile("&([A-Za-z0-9_]+);")
+_FP_EMAIL = re.compile(  # mixin.py `_sync_author_detail`
+    r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
+    r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
+)
+_XML_DECL_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")  # feedparser/encodings.py
+_XMLNS = re.compile(rb"""xmlns(?::([^\s=>/]+))?\s*=\s*(["'])(.*?)\2""")
+# Encodings expat decodes exactly as Python's codecs do; others (and UTF-16/32) go to feedparser.
+_SIMPLE_ENCODINGS = frozenset(
+    {"utf-8", "utf8", "iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "windows-1252", "cp1252"}
+)
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+_ZONES = {"ut": 0, "utc": 0, "gmt": 0, "z": 0, "edt": -4, "est": -5, "cdt": -5, "cst": -6, "mdt": -6,
+          "mst": -7, "pdt": -7, "pst": -8}  # fmt: skip
+_RFC822_DATE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun),\s+)?(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s+(\d{4})"
+    r"\s+(\d{2}):(\d{2})(?::(\d{2}))?"
+    r"\s+([+-]\d{4}|[a-z]{1,3})"
+)
+_W3C_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:t(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?(z|[+-]\d{2}:\d{2})?)?")
+_MAX_DEPTH = 100
 
 
 class _NotSimple(Exception):
@@ -223,96 +385,662 @@ class _NotSimple(Exception):
 
 
 def read_simple_feed(content: bytes) -> RawFeed | None:
-    """A plain RSS 2.0 or Atom 1.0 feed read with the stdlib's C XML parser, or None to use feedparser.
+    """A plain RSS (2.0, 0.9x) or Atom 1.0 feed read as feedparser reads it, or None to use feedparser.
 
-    expat (2.4+) refuses entity-expansion bombs and ElementTree never fetches external entities.
+    Parsed with the stdlib's C XML parser, which never fetches external entities; a document with a DTD (the only
+    place entities are declared, so the only way to an entity-expansion bomb) is left to feedparser, which
+    strips it.
     """
-    if b"<!DOCTYPE" in content[:1024] or b"<!ENTITY" in content[:4096]:
+    if b"<!DOCTYPE" in content or b"<!ENTITY" in content or not _simple_encoding(content):
         return None
     try:
+        prefixes, namespaces = _declared_prefixes(content)
         root = ElementTree.fromstring(content)
-        if root.tag == "rss" and root.get("version", "").startswith("2."):
-            return _read_rss2(root)
-        if root.tag == f"{_ATOM}feed":
-            return _read_atom(root)
-    except (ElementTree.ParseError, _NotSimple, ValueError):
+        xml_base = _XML_BASE.search(content) is not None
+        if root.tag == "rss":  # 2.0, 0.9x or none: feedparser reads them alike (_base.py `_start_rss`)
+            return _FeedparserWalk(prefixes, atom=False, xml_base=xml_base).read(root)
+        if root.tag == "{http://www.w3.org/2005/Atom}feed" and not _FP_VERSION_NS & namespaces:
+            return _FeedparserWalk(prefixes, atom=True, xml_base=xml_base).read(root)
+    except (ElementTree.ParseError, _NotSimple, ValueError, LookupError, OverflowError):
         return None
     return None
 
 
-def _text(element: ElementTree.Element | None) -> str:
-    return (element.text or "").strip() if element is not None else ""
+def _simple_encoding(content: bytes) -> bool:
+    """Whether expat will decode the document as feedparser does: UTF-8 or a single-byte encoding, declared on
+    the first line (feedparser/encodings.py looks no further), a UTF-8 byte-order mark agreeing."""
+    bom = content.startswith(codecs.BOM_UTF8)
+    head = content[3:] if bom else content
+    if b"\x00" in head[:4] or head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return False  # UTF-16 or UTF-32: the namespace declarations below are not ASCII
+    if not head.startswith(b"<?xml"):
+        return True
+    end = head.find(b"?>")
+    declaration = head[:end]
+    line_end = head.find(b"\n")
+    # feedparser's pattern reads the first line only, and the last `encoding=` on it.
+    if head[: len(head) if line_end < 0 else line_end].count(b"encoding=") > (b"encoding=" in declaration):
+        return False
+    found = _XML_DECL_ENCODING.match(head[: end + 2])
+    if found is None:
+        return b"encoding" not in declaration
+    encoding = found.group(1).decode("latin-1").lower()
+    return encoding in _SIMPLE_ENCODINGS and (not bom or encoding in ("utf-8", "utf8"))
 
 
-def _read_rss2(root: ElementTree.Element) -> RawFeed:
-    channel = root.find("channel")
-    if channel is None:
-        raise _NotSimple
-    entries = []
-    for item in channel.iter("item"):
-        date_text = _text(item.find("pubDate")) or _text(item.find("{http://purl.org/dc/elements/1.1/}date"))
-        entries.append(
-            RawEntry(
-                id=_text(item.find("guid")),
-                link=_text(item.find("link")),
-                title=_text(item.find("title")),
-                content=_text(item.find(_CONTENT)) or _text(item.find("description")),
-                author=_text(item.find("author")) or _text(item.find(_DC_CREATOR)),
-                source_title=_text(item.find("source")),
-                published=_rfc822(date_text) if date_text else None,
-            )
-        )
-    return RawFeed(title=_text(channel.find("title")), id="", entries=entries)
+def _declared_prefixes(content: bytes) -> tuple[dict[str, str], set[str]]:
+    """Every namespace prefix the document declares, with its URI, in the order declared; and every namespace
+    it declares (lower-cased), the default ones too.
+
+    feedparser names an element of a namespace it does not know by the first prefix the document bound to that
+    namespace (mixin.py `namespaces_in_use`), which the parsed tree no longer holds. A prefix bound to two URIs
+    is left to feedparser.
+    """
+    out: dict[str, str] = {}
+    uris: set[str] = set()
+    for raw_prefix, _, raw_uri in _XMLNS.findall(content):
+        if b"&" in raw_uri:
+            raise _NotSimple  # an entity in a namespace name: expat and this pattern would disagree
+        uri = raw_uri.decode("utf-8")
+        uris.add(uri.lower())
+        if raw_prefix and out.setdefault(raw_prefix.decode("utf-8"), uri) != uri:
+            raise _NotSimple
+    return out, uris
 
 
-def _rfc822(text: str) -> datetime:
-    parsed = email.utils.parsedate_to_datetime(text)  # ValueError on anything odd: feedparser then decides
-    if parsed.tzinfo is None:
-        raise _NotSimple
-    return parsed.astimezone(UTC)
-
-
-def _read_atom(root: ElementTree.Element) -> RawFeed:
-    entries = []
-    for entry in root.iter(f"{_ATOM}entry"):
-        link = ""
-        for candidate in entry.findall(f"{_ATOM}link"):
-            if candidate.get("rel", "alternate") == "alternate":
-                link = candidate.get("href", "")
-                break
-        body = entry.find(f"{_ATOM}content")
-        if body is None:
-            body = entry.find(f"{_ATOM}summary")
-        if body is not None and (body.get("type") == "xhtml" or len(body)):
-            raise _NotSimple  # XHTML content is child elements: feedparser serialises those properly
-        date_text = _text(entry.find(f"{_ATOM}published")) or _text(entry.find(f"{_ATOM}updated"))
-        entries.append(
-            RawEntry(
-                id=_text(entry.find(f"{_ATOM}id")),
-                link=link,
-                title=_atom_text(entry.find(f"{_ATOM}title")),
-                content=_atom_text(body),
-                author=_text(entry.find(f"{_ATOM}author/{_ATOM}name")),
-                source_title="",
-                published=_iso(date_text) if date_text else None,
-            )
-        )
-    return RawFeed(title=_atom_text(root.find(f"{_ATOM}title")), id=_text(root.find(f"{_ATOM}id")), entries=entries)
-
-
-def _atom_text(element: ElementTree.Element | None) -> str:
-    """Atom text constructs: `type="text"` is plain text, to be shown as is, so escape it for html_to_text."""
-    if element is None:
+def _fp_prefix(uri: str) -> str | None:
+    """feedparser's prefix for a namespace ("" for plain RSS/Atom), or None for one it does not know."""
+    low = uri.lower()
+    if low in _FP_PLAIN or "backend.userland.com/rss" in low:
         return ""
-    value = (element.text or "").strip()
-    return html.escape(value, quote=False) if element.get("type", "text") == "text" else value
+    return _FP_MODULES.get(low)
 
 
-def _iso(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
+_SHORT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": _XHTML}
+
+
+def _map_type(value: str) -> str:
+    """mixin.py `map_content_type`: Atom's short content types as MIME types."""
+    value = value.lower()
+    return _SHORT_TYPES.get(value, value)
+
+
+def _as_html(value: str, content_type: str | None, atom: bool) -> str:
+    """A text construct as HTML for html_to_text. Atom says whether a text is plain (then shown as is, so it is
+    escaped); RSS never says, and its text is read as HTML, as feed readers do."""
+    if atom and content_type not in _HTML_TYPES:
+        return html.escape(value, quote=False)
+    return value
+
+
+def _fp_urljoin(base: str, uri: str) -> str:
+    """feedparser/urls.py `_urljoin`."""
+    if ":///" in uri:  # the only case its fix-up changes: `http:///x`
+        uri = _URI_FIXER.sub(r"\1\3", uri)
+    if not base:
+        return uri  # what urljoin gives
+    try:
+        return urljoin(base, uri)
+    except ValueError:
+        return ""
+
+
+def _fp_safe_base(base: str, rel: str) -> str:
+    """feedparser/urls.py `make_safe_absolute_uri`: `rel` against `base`, or "" when not in a known scheme."""
+    if not base:
+        return rel
+    if not rel:
+        try:
+            scheme = urlsplit(base).scheme
+        except ValueError:
+            return ""
+        return base if not scheme or scheme in _FP_URI_SCHEMES else ""
+    uri = _fp_urljoin(base, rel)
+    return uri if uri.strip().split(":", 1)[0] in _FP_URI_SCHEMES else ""
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+@functools.lru_cache(maxsize=1024)  # Atom's <updated> is usually its <published> again
+def _parse_date(value: str) -> datetime | None:
+    """A date as feedparser's `_parse_date` reads it (its W3C-DTF and RFC 822 readers), or _NotSimple for a form
+    it would read otherwise (two-digit years, zone names it guesses at, its other date handlers)."""
+    if not value:
+        return None
+    text = value.lower()
+    found = _W3C_DATE.fullmatch(text) if text[:1].isdigit() and text[4:5] == "-" else None
+    if found:
+        year, month, day, hour, minute, second, zone = found.groups()
+        # W3C-DTF: no zone means UTC; seconds are cut to whole ones (datetimes/w3dtf.py).
+        offset = 0 if not zone or zone == "z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 60 + int(zone[4:]))
+        stamp = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(float(second or 0)), tzinfo=UTC
+        )
+        return stamp - timedelta(minutes=offset) if offset else stamp
+    found = _RFC822_DATE.fullmatch(text)
+    if found:
+        day, month_name, year, hour, minute, second, zone = found.groups()
+        if zone[0] in "+-":
+            offset = (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 60 + int(zone[3:]))
+        elif zone in _ZONES:
+            offset = _ZONES[zone] * 60
+        else:
+            raise _NotSimple  # feedparser takes an unknown zone for UTC (or a military letter for an hour)
+        stamp = datetime(int(year), _MONTHS[month_name], int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
+        return stamp - timedelta(minutes=offset) if offset else stamp
+    raise _NotSimple
+
+
+_Context = dict[str, Any]
+_KNOWN_NAMES: dict[str, tuple[str, str, str]] = {}
+_RDF_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
+_NO_ATTRS: dict[str, str] = {}
+
+
+class _FeedparserWalk:
+    """One document walked in feedparser's order, with the state its handlers keep (mixin.py, _base.py)."""
+
+    def __init__(self, prefixes: dict[str, str], atom: bool, xml_base: bool = False) -> None:
+        self.atom = atom
+        # xml:base, kept only when the document may hold one (mixin.py `unknown_starttag`, `unknown_endtag`).
+        self.track_base = xml_base
+        self.base = ""
+        self.bases: list[str] = []
+        self.doc_prefixes = prefixes
+        # mixin.py `namespacemap`: a prefix the document bound to a namespace feedparser knows -> feedparser's.
+        self.namespacemap = {p: k for p, u in prefixes.items() if (k := _fp_prefix(u)) is not None}
+        self.names: dict[str, tuple[str, str, str]] = {}
+        self.feed: _Context = {}
+        self.entries: list[_Context] = []
+        self.entry: _Context | None = None
+        self.source: _Context = {}
+        self.image: _Context = {}
+        self.textinput: _Context = {}
+        self.in_feed = self.in_source = self.in_image = self.in_textinput = False
+        self.in_author = self.in_publisher = False
+        self.feed_has_image = False
+        self.has_content = False  # `hasContent`: this item already had content (cleared when an item ends)
+        self.title_depth = -1  # `title_depth`: where the title that blocks deeper ones was
+        self.content_type = ""  # the text construct being read, as `contentparams['type']`
+
+    def read(self, root: ElementTree.Element) -> RawFeed:
+        if self.track_base:
+            self.enter_base(root)
+        self.attrs(root)
+        if self.atom:  # _start_feed
+            self.in_feed = True
+            self.children(root, 0)
+            self.in_feed = False
+        else:  # _start_rss: nothing to keep
+            self.children(root, 0)
+        entries = [self._raw_entry(e) for e in self.entries]
+        title = _as_html(self.feed.get("title", ""), self.feed.get("title_type"), self.atom)
+        return RawFeed(title=title, id=self.feed.get("id", ""), entries=entries)
+
+    def _raw_entry(self, e: _Context) -> RawEntry:
+        contents: list[tuple[str, str]] = e["content"]
+        value, content_type = contents[0] if contents else ("", None)
+        body = _as_html(value, content_type, self.atom) or _as_html(
+            e.get("summary", ""), e.get("summary_type"), self.atom
+        )
+        link = e.get("link", "")
+        if link not in e["hrefs"] and not _is_web_url(link):
+            link = ""  # it came from a guid (or Atom id) that is not a web address
+        source = e.get("source_data") or {}
+        return RawEntry(
+            id=e.get("id", ""),
+            link=link,
+            title=_as_html(e.get("title", ""), e.get("title_type"), self.atom),
+            content=body,
+            author=e.get("author", ""),
+            source_title=_as_html(source.get("title", ""), source.get("title_type"), self.atom),
+            published=e.get("published") or e.get("updated") or e.get("created"),
+        )
+
+    # -- what feedparser knows of an element
+
+    def name(self, tag: str) -> tuple[str, str, str]:
+        """(prefix, local name, handler name) as feedparser names them: `dc:creator` is `dc_creator`."""
+        cached = self.names.get(tag) or _KNOWN_NAMES.get(tag)
+        if cached is None:
+            uri, _, local = tag[1:].partition("}") if tag[:1] == "{" else ("", "", tag)
+            prefix = _fp_prefix(uri)
+            known = prefix is not None
+            if prefix is None:
+                # strict.py `startElementNS`: the first prefix the document bound to the namespace, else none.
+                prefix = next((p for p, u in self.doc_prefixes.items() if u == uri), "").lower()
+                prefix = self.namespacemap.get(prefix, prefix)
+            local = local.lower()
+            cached = (prefix, local, f"{prefix}_{local}" if prefix else local)
+            if known and len(_KNOWN_NAMES) < 4096:  # the same in every document (bounded: tags come from anyone)
+                _KNOWN_NAMES[tag] = cached
+            self.names[tag] = cached
+        return cached
+
+    @staticmethod
+    def attrs(element: ElementTree.Element) -> dict[str, str]:
+        """Attributes by lower-cased local name, `rel` and `type` values lower-cased (strict.py, mixin.py)."""
+        if not element.attrib:
+            return _NO_ATTRS
+        out = {}
+        for key, value in element.attrib.items():
+            local = key.rpartition("}")[2].lower()
+            out[local] = value.lower() if local in ("rel", "type") else value
+        if len(out) < len(element.attrib):
+            raise _NotSimple  # two attributes feedparser files under one name
+        return out
+
+    def enter_base(self, element: ElementTree.Element) -> None:
+        """An element's xml:base (or `base`) applies to it and what it holds (mixin.py `unknown_starttag`)."""
+        given = next((v for k, v in element.attrib.items() if k.rpartition("}")[2].lower() == "base"), "")
+        given = given or self.base
+        self.base = (_fp_safe_base(self.base, given) or self.base) if self.base else _fp_urljoin(self.base, given)
+        self.bases.append(self.base)
+
+    def leave_base(self) -> None:
+        # mixin.py `unknown_endtag`: the enclosing base comes back only when there is one; otherwise this
+        # element's base stays in force for what follows.
+        self.bases.pop()
+        if self.bases and self.bases[-1]:
+            self.base = self.bases[-1]
+
+    def context(self) -> _Context:
+        """mixin.py `_get_context`: where a handler saves what it read."""
+        if self.in_source:
+            return self.source
+        if self.in_image and self.feed_has_image:
+            return self.image
+        if self.in_textinput:
+            return self.textinput
+        return self.feed if self.entry is None else self.entry
+
+    @property
+    def expecting_text(self) -> bool:
+        return self.in_feed or self.in_source or self.entry is not None
+
+    # -- the walk
+
+    def children(self, element: ElementTree.Element, depth: int) -> None:
+        for child in element:
+            self.visit(child, depth + 1)
+
+    def visit(self, element: ElementTree.Element, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise _NotSimple
+        prefix, local, key = self.name(element.tag)
+        handler = _HANDLERS.get(key)
+        attrs = self.attrs(element) if handler is not None and element.attrib else _NO_ATTRS
+        if self.track_base:
+            self.enter_base(element)
+        if not prefix and (self.in_image or self.in_textinput):
+            # mixin.py `unknown_starttag`: any other plain element ends an <image> / <textinput>
+            if local not in _TEXTINPUT_PARTS:
+                self.in_textinput = False
+            if local not in _IMAGE_PARTS:
+                self.in_image = False
+        if handler is None:
+            for child in element:
+                self.visit(child, depth + 1)
+        else:
+            handler(self, element, key, attrs, depth)
+        if self.track_base:
+            self.leave_base()
+
+    def store(self, name: str, value: str, depth: int, content_type: str | None = None) -> None:
+        """mixin.py `pop`: an item keeps the shallowest value (the last of equals); the feed keeps the last."""
+        entry = self.entry
+        if entry is not None and not self.in_source:
+            if name == "description":
+                name = "summary"
+            if name == "content":
+                entry["content"].append((value, content_type))
+                return
+            if name == "link":
+                if not self.in_image:
+                    entry["link"] = value = _AMP_NAME.sub(r"&\1", value.replace("&amp;", "&"))
+                    if value:
+                        entry["hrefs"].add(value)
+                return
+            depths = entry["depths"]
+            old = depths.get(name)
+            if old is None or depth <= old:
+                depths[name] = depth
+                entry[name] = value
+            if content_type is not None:
+                entry[name + "_type"] = content_type
+        elif self.in_feed or self.in_source:
+            context = self.context()
+            if name == "description":
+                name = "subtitle"
+            context[name] = value
+            if content_type is not None:
+                context[name + "_type"] = content_type
+
+    @staticmethod
+    def clean(text: str) -> str:
+        """mixin.py `pop`: text taken for UTF-8 read as Latin-1 is re-read, and C1 controls become the
+        windows-1252 characters they stand for (curly quotes in a feed declared ISO-8859-1)."""
+        if text.isascii() or not _CLEANABLE.search(text):
+            return text
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("iso-8859-1").decode("utf-8")
+        return text.translate(_CP1252)
+
+    @staticmethod
+    def leaf(element: ElementTree.Element) -> str:
+        if len(element):
+            raise _NotSimple  # feedparser would add the children's text (or read them as feed elements)
+        return (element.text or "").strip()
+
+    def resolve(self, uri: str) -> str:
+        """A link against the xml:base in force (mixin.py `resolve_uri`)."""
+        return _fp_urljoin(self.base, uri)
+
+    # -- text constructs: title, summary, content and the others feedparser reads as markup
+
+    def text_construct(self, element: ElementTree.Element, attrs: dict[str, str], default: str) -> tuple[str, str]:
+        """(value, content type) of a text construct, as mixin.py `push_content` ... `pop` make them."""
+        given = attrs.get("type")
+        self.content_type = content_type = default if given is None else _map_type(given)
+        base64 = not content_type.startswith("text/") and not content_type.endswith(("+xml", "/xml"))
+        if attrs.get("mode") == "base64" or base64:
+            raise _NotSimple
+        if len(element) and content_type.endswith("xml") and content_type != _XHTML:
+            raise _NotSimple  # feedparser reads the children of XML content as feed elements
+        if not len(element):
+            value = element.text or ""
+            return self.clean(
+                (html.escape(value, quote=False) if content_type == _XHTML else value).strip()
+            ), content_type
+        pieces: list[str] = []
+        self.data(pieces, element.text)
+        for child in element:
+            self.inline(child, pieces, 0, 1)
+        return self.clean("".join(pieces).strip()), self.content_type
+
+    def data(self, pieces: list[str], text: str | None) -> None:
+        if text:
+            pieces.append(html.escape(text, quote=False) if self.content_type == _XHTML else text)
+
+    def inline(self, element: ElementTree.Element, pieces: list[str], svg: int, depth: int) -> None:
+        """A child element of a text construct, serialised back to markup (mixin.py `unknown_starttag`)."""
+        if depth > _MAX_DEPTH:
+            raise _NotSimple
+        prefix, local, key = self.name(element.tag)
+        if not self.content_type.endswith("xml"):
+            if local == "div" and prefix in ("", "xhtml"):
+                raise _NotSimple  # its TypePad work-around, which leaves its depth count one off
+            self.content_type = _XHTML  # markup declared as escaped but written as elements
+        if self.track_base:
+            self.enter_base(element)
+        if local == "svg":
+            svg += 1
+        values = "".join(f' a="{html.escape(v)}"' for v in element.attrib.values())
+        pieces.append(f"<{local}{values}>")
+        self.data(pieces, element.text)
+        for child in element:
+            self.inline(child, pieces, svg, depth + 1)
+        if local == "svg":
+            svg -= 1
+        if not svg and key in _FP_END_HANDLERS:
+            raise _NotSimple  # feedparser runs that end handler inside the content and loses the content's state
+        pieces.append(f"</{local}>")
+        if self.track_base:
+            self.leave_base()
+        self.data(pieces, element.tail)
+
+    # -- the handlers (named after feedparser's `_start_*` / `_end_*`)
+
+    def on_channel(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.atom or depth != 1 or "lastmod" in attrs or "href" in attrs:
+            raise _NotSimple
+        self.in_feed = True
+        self.children(element, depth)
+        self.in_feed = False
+
+    def on_item(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.entry is not None or self.in_source or self.in_image or self.in_textinput:
+            raise _NotSimple
+        if "lastmod" in attrs or "href" in attrs:
+            raise _NotSimple  # CDF: an item's date or link as attributes (_base.py `_cdf_common`)
+        entry: _Context = {"depths": {}, "content": [], "hrefs": set()}
+        about = element.get(_RDF_ABOUT)
+        if about:
+            entry["id"] = about
+        self.entries.append(entry)
+        self.entry = entry
+        self.title_depth = -1
+        for child in element:
+            self.visit(child, depth + 1)
+        self.entry = None
+        self.has_content = False
+
+    def on_title(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        value, content_type = self.text_construct(element, attrs, "text/plain")
+        before = self.title_depth
+        # A title nested at or below the first one is not stored (mixin.py `pop`, _base.py `_end_title`).
+        if self.expecting_text and not -1 < self.title_depth <= depth:
+            self.store("title", value, depth, content_type)
+        if value:
+            self.title_depth = depth
+        if key == "media_title":
+            self.title_depth = before
+
+    def on_summary(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if "summary" in self.context() and not self.has_content:
+            # A second summary in an item without content is its content (_base.py `_start_summary`).
+            self.on_content(element, "content", attrs, depth)
+            return
+        description = key in _DESCRIPTIONS
+        value, content_type = self.text_construct(element, attrs, "text/html" if description else "text/plain")
+        if not description or self.expecting_text:
+            self.store("description" if description else "summary", value, depth, content_type)
+
+    def on_content(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if key in _BODIES:
+            default = _XHTML
+        else:
+            default = _CONTENTS[key]
+            self.has_content = True
+        value, content_type = self.text_construct(element, attrs, default)
+        self.store("content", value, depth, content_type)
+        if content_type in _HTML_TYPES or content_type == "text/plain":
+            self.context().setdefault("summary", value)  # _base.py `_end_content`
+
+    def on_text_construct(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        self.text_construct(element, attrs, "text/plain")  # subtitle, rights, ...: nothing a mention shows
+
+    def on_link(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        rel = attrs.get("rel", "alternate")
+        link_type = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html")
+        href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+        if href or "href" in attrs:  # Atom: the link is an attribute (_base.py `_start_link`)
+            href = self.resolve(href or attrs["href"])
+            context = self.context()
+            if context is self.entry:
+                context["hrefs"].add(href)  # `entry.links`
+            if rel == "alternate" and _map_type(link_type) in _HTML_TYPES:
+                context["link"] = href
+            self.children(element, depth)
+            return
+        value = self.leaf(element)
+        if self.expecting_text:
+            self.store("link", self.clean(self.resolve(value) if value else value), depth)
+
+    def on_guid(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        is_link = attrs.get("ispermalink", "true") == "true"
+        value = self.leaf(element)
+        if value and is_link:
+            value = self.resolve(value)
+        value = self.clean(value)
+        self.store("id", value, depth)
+        context = self.context()
+        # A permalink guid (or an Atom id) is the link when none came before it (_base.py `_end_guid`).
+        if is_link and "link" not in context:
+            context["link"] = value
+
+    def on_date(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        value = self.clean(self.leaf(element))
+        context = self.context()
+        if context is self.entry:
+            context[_DATES[key]] = _parse_date(value)  # the last one counts, even when empty
+
+    def on_author(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.in_author or self.in_publisher:
+            raise _NotSimple
+        context = self.context()
+        context.setdefault("authors", []).append({})
+        self.in_author = True
+        self._person_parts(element, context)
+        self.in_author = False
+        text = (element.text or "") + "".join(child.tail or "" for child in element)
+        self.store("author", self.clean(text.strip()), depth)
+        self._sync_author(context)
+
+    def _person_parts(self, element: ElementTree.Element, context: _Context) -> None:
+        """The name, e-mail and address of an author or publisher (_base.py `_end_name`, mixin.py
+        `_save_author`, which files a publisher's name and e-mail among the authors too)."""
+        for child in element:
+            part = _PERSON_PARTS.get(self.name(child.tag)[2])
+            if part is None:
+                self._inert_in_author(child)
+                continue
+            self.attrs(child)
+            if self.track_base:
+                self.enter_base(child)
+            value = self.leaf(child)
+            if self.in_author or part != "href":
+                # Name and e-mail are kept as written (pushed without text clean-up); the sync comes first.
+                self._sync_author(context)
+                context.setdefault("authors", [{}])[-1][part] = value
+            if self.track_base:
+                self.leave_base()
+
+    def _inert_in_author(self, element: ElementTree.Element) -> None:
+        """An unknown element in a person (Blogger's gd:image) that changes nothing feedparser keeps, or
+        _NotSimple: one with a handler of its own, a person part below it, an xml:base, or text that would
+        join the author's (an element with attributes is not pushed: its text goes to the enclosing one)."""
+        for each in element.iter():
+            key = self.name(each.tag)[2]
+            if key in _HANDLERS or key in _PERSON_PARTS or (self.track_base and "base" in self.attrs(each)):
+                raise _NotSimple
+        if element.attrib and "".join(element.itertext()).strip():
+            raise _NotSimple
+
+    @staticmethod
+    def _sync_author(context: _Context) -> None:
+        """mixin.py `_sync_author_detail`: the author as "name (email)" from the last author's parts; when
+        that author has none yet, the author text split into them instead (which a later part then joins)."""
+        authors = context.get("authors")
+        detail = authors[-1] if authors else {}
+        if detail:
+            name, email = detail.get("name"), detail.get("email")
+            if name and email:
+                context["author"] = f"{name} ({email})"
+            elif name or email:
+                context["author"] = name or email
+            return
+        author = context.get("author")
+        if not author:
+            return
+        found = _FP_EMAIL.search(author)
+        if found:
+            detail["email"] = found.group(0)
+            for junk in (found.group(0), "()", "<>", "&lt;&gt;"):
+                author = author.replace(junk, "")
+            author = author.strip()
+            author = author[1:] if author.startswith("(") else author
+            author = (author[:-1] if author.endswith(")") else author).strip()
+        if author:
+            detail["name"] = author
+
+    def on_publisher(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.in_author:
+            raise _NotSimple
+        self.in_publisher = True
+        self._person_parts(element, self.context())
+        self.in_publisher = False
+
+    def on_source(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.in_source:
+            raise _NotSimple
+        self.in_source = True
+        self.title_depth = -1
+        for child in element:
+            if child.attrib and (child.text or "").strip() and self.name(child.tag)[2] not in _SOURCE_TEXT_CHILDREN:
+                raise _NotSimple  # an element feedparser does not push gives its text to the source's title
+        self.children(element, depth)
+        self.in_source = False
+        text = self.clean(((element.text or "") + "".join(child.tail or "" for child in element)).strip())
+        self.store("source", text, depth)
+        if text:
+            self.source["title"] = text
+        self.context()["source_data"] = dict(self.source)
+        self.source.clear()
+
+    def on_image(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if self.entry is not None:
+            raise _NotSimple  # in an item, feedparser gives an image's title to the item
+        at_feed = self.context() is self.feed
+        self.title_depth = -1
+        if key == "textinput":
+            if not at_feed:
+                raise _NotSimple  # feedparser then looks for the feed's <textinput> and fails
+            self.in_textinput = True
+            self.children(element, depth)
+            self.in_textinput = False
+        else:
+            self.feed_has_image = self.feed_has_image or at_feed
+            self.in_image = True
+            self.children(element, depth)
+            self.in_image = False
+
+    def on_itunes_image(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        if attrs.get("href") and self.context() is self.feed:
+            self.feed_has_image = True  # it fills the same `image` as <image> (itunes.py)
+        self.children(element, depth)
+
+    def on_enclosure(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
+        href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+        context = self.context()
+        if (href or "href" in attrs) and context is self.entry:
+            context["hrefs"].add(href or attrs["href"])  # listed in `entry.links` (_base.py `_start_enclosure`)
+        self.children(element, depth)
+
+    def on_decline(self, element: ElementTree.Element, key: str, attrs: dict[str, str], depth: int) -> None:
         raise _NotSimple
-    return parsed.astimezone(UTC)
+
+
+_Handler = Callable[[_FeedparserWalk, ElementTree.Element, str, dict[str, str], int], None]
+_SOURCE_TEXT_CHILDREN = _TITLES | _OTHER_TEXT_CONSTRUCTS | {"id", "guid", "category", "generator"}
+_HANDLERS: dict[str, _Handler] = {
+    "channel": _FeedparserWalk.on_channel,
+    "item": _FeedparserWalk.on_item,
+    "entry": _FeedparserWalk.on_item,
+    **dict.fromkeys(_TITLES, _FeedparserWalk.on_title),
+    **dict.fromkeys(_DESCRIPTIONS | _SUMMARIES, _FeedparserWalk.on_summary),
+    **dict.fromkeys([*_CONTENTS, *_BODIES], _FeedparserWalk.on_content),
+    **dict.fromkeys(_OTHER_TEXT_CONSTRUCTS, _FeedparserWalk.on_text_construct),
+    "link": _FeedparserWalk.on_link,
+    "enclosure": _FeedparserWalk.on_enclosure,
+    "guid": _FeedparserWalk.on_guid,
+    "id": _FeedparserWalk.on_guid,
+    **dict.fromkeys(_DATES, _FeedparserWalk.on_date),
+    **dict.fromkeys(_AUTHORS, _FeedparserWalk.on_author),
+    "itunes_owner": _FeedparserWalk.on_publisher,
+    "source": _FeedparserWalk.on_source,
+    "image": _FeedparserWalk.on_image,
+    "textinput": _FeedparserWalk.on_image,
+    "itunes_image": _FeedparserWalk.on_itunes_image,
+    "itunes_link": _FeedparserWalk.on_itunes_image,
+    **dict.fromkeys(("rss", "feed", "abstract"), _FeedparserWalk.on_decline),
+}
 
 
 def _is_local(url: str) -> bool:
