@@ -364,3 +364,59 @@ def test_an_entity_expansion_bomb_is_not_expanded() -> None:
     except BadPayload:
         return
     assert all(len(m.title) < 10_000 for m in mentions)  # 10^9 "lol"s if it were expanded
+
+
+# -- one bad item, one bad document (issue #11)
+
+BAD_DATES = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Acme news</title>
+<item><guid>ok</guid><title>Acme ships</title><link>https://news.example/ok</link>
+<pubDate>Wed, 10 Jul 2019 12:00:00 GMT</pubDate></item>
+<item><guid>late</guid><title>Acme at the end of time</title><link>https://news.example/late</link>
+<pubDate>Fri, 31 Dec 9999 23:30:00 -0100</pubDate></item>
+<item><guid>iso</guid><title>Acme before time</title><link>https://news.example/early</link>
+<dc:date xmlns:dc="http://purl.org/dc/elements/1.1/">0001-01-01T00:00+05:00</dc:date></item>
+<item><guid>split</guid><title>Acme on a host Python cannot split</title><link>http://[::1/x</link>
+<pubDate>Wed, 10 Jul 2019 13:00:00 GMT</pubDate></item>
+</channel></rss>
+"""
+
+
+def test_an_entry_dated_outside_any_calendar_costs_only_itself() -> None:
+    skipped: list[str] = []
+    mentions = parse_feed(BAD_DATES.encode(), "https://news.example/feed", NOW, skipped)
+    assert sorted(m.id for m in mentions) == ["late", "ok", "split"]
+    # feedparser reads no date at all in `Fri, 31 Dec 9999 23:30:00 -0100` (past its calendar): undated, kept.
+    assert next(m for m in mentions if m.id == "late").undated
+    assert len(skipped) == 1 and "out of range" in skipped[0]
+    assert next(m for m in mentions if m.id == "split").url == "http://[::1/x", "kept, as it was written"
+
+
+@pytest.mark.parametrize("label", ["bogus", "windows-874", "x-mac-roman"])
+def test_an_unknown_encoding_label_fails_that_feed_only(tmp_path: Path, label: str) -> None:
+    odd = (
+        f'<?xml version="1.0" encoding="{label}"?><rss version="2.0"><channel><title>T</title>'
+        "<item><guid>o1</guid><title>Acme odd</title><link>https://odd.example/1</link></item></channel></rss>"
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/good.xml":
+            return httpx.Response(200, content=ALERTS, headers={"content-type": "application/atom+xml"})
+        return httpx.Response(200, content=odd.encode("latin-1"), headers={"content-type": "application/rss+xml"})
+
+    source = _source(handler, tmp_path, urls=["https://odd.example/feed.xml", "https://good.example/good.xml"])
+    got: list[Mention] = []
+    failure: Exception | None = None
+
+    async def go() -> None:
+        nonlocal failure
+        try:
+            async for m in source.fetch(None, datetime(2000, 1, 1, tzinfo=UTC)):
+                got.append(m)
+        except BadPayload as exc:  # the odd document may be unreadable: then it is that URL's failure alone
+            failure = exc
+
+    asyncio.run(go())
+    assert len([m for m in got if "odd.example" not in m.url]) == 20, "the healthy feed beside it is read"
+    odd_read = [m for m in got if "odd.example" in m.url]
+    assert odd_read or (failure is not None and "odd.example/feed.xml" in str(failure))

@@ -34,6 +34,8 @@ from mentionwatch.plugin import (
     canonical_url,
     check_http_url,
     html_to_text,
+    public_url,
+    read_items,
     reject_html,
     unwrap_redirect,
 )
@@ -119,6 +121,9 @@ class RawEntry:
     author: str
     source_title: str  # Google News: <source url="...">Publisher</source>; Atom: <source><title>
     published: datetime | None
+    # Why this entry cannot become a mention (a date no calendar holds), found while the document was read: the
+    # entry is then skipped and counted, and the rest of the feed is read.
+    unreadable: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class RawFeed:
     entries: list[RawEntry]
 
 
-def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
+def parse_feed(content: bytes, feed_url: str, now: datetime, skipped: list[str] | None = None) -> list[Mention]:
     """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`.
 
     Plain RSS and Atom 1.0 documents (nearly every feed) are read with the C XML parser, several times faster
@@ -138,36 +143,38 @@ def parse_feed(content: bytes, feed_url: str, now: datetime) -> list[Mention]:
     own test corpus.
     """
     raw = read_simple_feed(content) or read_with_feedparser(content, feed_url)
-    return to_mentions(raw, feed_url, now)
+    return to_mentions(raw, feed_url, now, skipped)
 
 
-def to_mentions(raw: RawFeed, feed_url: str, now: datetime) -> list[Mention]:
+def to_mentions(raw: RawFeed, feed_url: str, now: datetime, skipped: list[str] | None = None) -> list[Mention]:
+    """The feed's entries as mentions; an entry that cannot be one is skipped and counted in `skipped`."""
     feed_title = html_to_text(raw.title)
     aggregator = raw.id.startswith("tag:google.com") or "news.google.com" in feed_url
-    out = []
-    for entry in raw.entries:
+
+    def to_mention(entry: RawEntry) -> Mention:
+        if entry.unreadable:
+            raise ValueError(entry.unreadable)
         link = entry.link
         if link and feed_url.startswith(("http://", "https://")):
-            link = urljoin(feed_url, link)
+            with contextlib.suppress(ValueError):  # `http://[::1/x` cannot be joined: kept as it is
+                link = urljoin(feed_url, link)
         # An item without a link has no page of its own: no URL, rather than the feed's (which dedupe would
         # then take for one page holding every such item of the feed).
         url = decode_google_news_link(unwrap_redirect(link)) if link else ""
         title = html_to_text(entry.title)
-        text = html_to_text(entry.content)
-        out.append(
-            Mention(
-                source="",
-                id=_entry_id(entry, url, title),
-                url=url,
-                title=title,
-                text=text,
-                author=_author(entry, feed_title, url, aggregator),
-                published_at=entry.published or now,
-                undated=entry.published is None,
-                kind="article",
-            )
+        return Mention(
+            source="",
+            id=_entry_id(entry, url, title),
+            url=url,
+            title=title,
+            text=html_to_text(entry.content),
+            author=_author(entry, feed_title, url, aggregator),
+            published_at=entry.published or now,
+            undated=entry.published is None,
+            kind="article",
         )
-    return out
+
+    return read_items(raw.entries, to_mention, skipped)
 
 
 def _entry_id(entry: RawEntry, url: str, title: str) -> str:
@@ -188,7 +195,10 @@ def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str
         return html_to_text(entry.source_title)
     if aggregator:
         # Google Alerts sends an empty <author><name>; the publisher's site is the honest byline.
-        host = urlsplit(url).hostname or ""
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:  # a link Python cannot split names no site
+            host = ""
         return host.removeprefix("www.")
     return feed_title
 
@@ -212,6 +222,10 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
 
     entries = []
     for entry in parsed.entries:
+        try:
+            published, unreadable = _feedparser_time(entry), ""
+        except (ValueError, OverflowError) as exc:  # a date no datetime holds (year 0, year 10000)
+            published, unreadable = None, f"date out of range: {exc}"
         contents = entry.get("content") or [{}]
         link = entry.get("link") or ""
         if link not in {each.get("href") for each in entry.get("links", [])} and not _is_web_url(link):
@@ -225,7 +239,8 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
                 or markup(entry, "summary"),
                 author=str(entry.get("author") or ""),
                 source_title=markup(entry.get("source") or {}, "title"),
-                published=_feedparser_time(entry),
+                published=published,
+                unreadable=unreadable,
             )
         )
     return RawFeed(title=markup(parsed.feed, "title"), id=str(parsed.feed.get("id", "")), entries=entries)
@@ -1084,7 +1099,17 @@ class RssSource(Source[RssConfig]):
             raise errors[0]
 
     async def _read(self, url: str) -> list[Mention]:
+        """One feed's mentions. A document that cannot be read at all fails this URL only (BadPayload); the
+        other feeds of the source carry on."""
+        try:
+            return await self._read_feed(url)
+        except (ValueError, LookupError, OverflowError, RecursionError) as exc:
+            where = url if _is_local(url) else public_url(url)
+            raise BadPayload(f"{where}: cannot read the feed ({type(exc).__name__}: {exc})") from None
+
+    async def _read_feed(self, url: str) -> list[Mention]:
         now = self.context.now()
+        skipped = self.context.skipped
         if _is_local(url):
             path = Path(url.removeprefix("file://"))
             path = path if path.is_absolute() else self.context.base_dir / path
@@ -1092,7 +1117,7 @@ class RssSource(Source[RssConfig]):
                 content = await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
                 raise FetchError(f"cannot read feed file {path}: {exc.strerror}") from None
-            return await asyncio.to_thread(parse_feed, content, str(path), now)
+            return await asyncio.to_thread(parse_feed, content, str(path), now, skipped)
         http = self.context.http
         resp: Response = await http.get(url)
         validator = resp.validator
@@ -1107,10 +1132,10 @@ class RssSource(Source[RssConfig]):
         if len(resp.content) <= INLINE_PARSE_BYTES:
             # A usual feed parses in about a millisecond: at once, on the loop. In a thread it cost more than
             # that: every I/O call of the loop then waited for the GIL (measured: a cold 200-feed scan 3% slower).
-            mentions = parse_feed(resp.content, resp.url, now)
+            mentions = parse_feed(resp.content, resp.url, now, skipped)
         else:
             # A big one would hold up every other source's requests: off the event loop.
-            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now)
+            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, skipped)
         if validator:
             http.remember_parsed(url, validator, json.dumps([m.to_dict() for m in mentions]).encode())
         return mentions
