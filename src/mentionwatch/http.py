@@ -572,9 +572,7 @@ class SourceHttp:
         where = public_url(request.url)
         if self.replayer is not None:
             self.requests += 1
-            replayed = self.replayer.reply(self.source, request)
-            if len(replayed.content) > self.settings.max_bytes:
-                raise BadPayload(f"{where}: response larger than {self.settings.max_bytes} bytes, cut off")
+            replayed = self.replayer.reply(self.source, request, max_bytes=self.settings.max_bytes)
             response = Response(replayed.status, replayed.url, replayed.headers, replayed.content)
             self._observe_limits(response, request.url.host)
             return response

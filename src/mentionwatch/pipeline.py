@@ -22,6 +22,7 @@ from mentionwatch.errors import FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import Mention
+from mentionwatch.redaction import Redactor
 from mentionwatch.scoring import (
     DEFAULT_SCORER,
     SentimentMemo,
@@ -146,6 +147,9 @@ async def fetch_all(
     an interrupt loses what the others returned."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
+    # Health records leave the process (stderr, `--health FILE`): an error that quotes a service's answer
+    # may quote a secret the service echoed.
+    redact = Redactor(config.secrets)
     runs = []
     for configured in sources:
         http = SourceHttp(
@@ -173,7 +177,7 @@ async def fetch_all(
         http.requests_per_minute = source.rate_per_minute()
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
-        runs.append(_run_source(source, http, health, terms, since, config.http.deadline, fetched))
+        runs.append(_run_source(source, http, health, terms, since, config.http.deadline, fetched, redact))
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -187,6 +191,7 @@ async def _run_source(
     since: datetime,
     deadline: float,
     fetched: Fetched,
+    redact: Callable[[str], str],
 ) -> None:
     seen: set[str] = set()
     started = time.monotonic()
@@ -230,7 +235,8 @@ async def _run_source(
     if errors:
         err = errors[0]
         health.state = getattr(err, "state", "timed out" if isinstance(err, TimeoutError) else "failed")
-        health.error = str(err) if isinstance(err, (FetchError, TimeoutError)) else f"{type(err).__name__}: {err}"
+        message = str(err) if isinstance(err, (FetchError, TimeoutError)) else f"{type(err).__name__}: {err}"
+        health.error = redact(message)
     elif http.requests and http.not_modified == http.requests:
         health.state = "not modified"
     elif not seen:

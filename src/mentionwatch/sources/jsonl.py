@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from mentionwatch.errors import BadPayload, FetchError
+from mentionwatch.http import public_url
 from mentionwatch.models import Mention
 from mentionwatch.source import Source, SourceConfig
 
@@ -66,10 +67,11 @@ class JsonlSource(Source):
         if cfg.base_url:
             url = f"{cfg.base_url.rstrip('/')}/{cfg.path.lstrip('/')}"
             resp = await self.context.http.get(url)
+            where = public_url(url)  # a query string can carry a key: messages never show it
             try:
-                return resp.content.decode("utf-8"), url
+                return resp.content.decode("utf-8"), where
             except UnicodeDecodeError as exc:
-                raise BadPayload(f"{url}: not UTF-8 ({exc.reason})") from None
+                raise BadPayload(f"{where}: not UTF-8 ({exc.reason})") from None
         if cfg.path == "-":
             return await asyncio.to_thread(sys.stdin.read), "<stdin>"
         path = Path(cfg.path)

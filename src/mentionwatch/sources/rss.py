@@ -22,7 +22,7 @@ from xml.etree import ElementTree
 from pydantic import Field, model_validator
 
 from mentionwatch.errors import BadPayload, FetchError
-from mentionwatch.http import Response, reject_html
+from mentionwatch.http import Response, public_url, reject_html
 from mentionwatch.models import Mention
 from mentionwatch.source import Source, SourceConfig
 from mentionwatch.text import html_to_text
@@ -161,7 +161,8 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
     parsed = feedparser.parse(content)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
-        raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
+        what = reason or "no entries, no feed element"
+        raise BadPayload(f"{public_url(feed_url)} is not an RSS or Atom feed ({what})")
     entries = []
     for entry in parsed.entries:
         content_html = entry["content"][0].get("value", "") if entry.get("content") else ""
