@@ -519,22 +519,11 @@ class SourceHttp:
         if start > now:
             await self.sleep(start - now)
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, host: str, where: str) -> AsyncIterator[None]:
-        """A slot to send to `host` in (`Limits.slot`), taken only once the host is not asking for a pause: a
-        request that queued for its slot while another one was told to wait does not go out inside the wait."""
-        if self.limits is None:
-            yield
-            return
-        while True:
-            async with self.limits.slot(host):
-                pause = self.limits.held_until(host) - self.monotonic()
-                if pause <= 0:
-                    yield
-                    return
-            if pause > self.settings.max_retry_wait:
-                raise RateLimited(f"{where}: the host asked for a pause of {pause:.0f}s")
-            await self.sleep(pause)
+    async def _sit_out(self, pause: float, request: httpx.Request) -> None:
+        """Wait out a pause the host asked for while this request was queued for its slot."""
+        if pause > self.settings.max_retry_wait:
+            raise RateLimited(f"{public_url(request.url)}: the host asked for a pause of {pause:.0f}s")
+        await self.sleep(pause)
 
     def _observe_limits(self, response: Response, host: str) -> None:
         """Note the pauses an answer asks for. Called before its slot is freed, so that no request queued for
@@ -569,58 +558,67 @@ class SourceHttp:
         return response
 
     async def _exchange(self, request: httpx.Request) -> Response:
-        where = public_url(request.url)
         if self.replayer is not None:
             self.requests += 1
             replayed = self.replayer.reply(self.source, request, max_bytes=self.settings.max_bytes)
             response = Response(replayed.status, replayed.url, replayed.headers, replayed.content)
             self._observe_limits(response, request.url.host)
             return response
+        host = request.url.host
+        limits = self.limits
+        # The URL for an error message is worked out only when there is one to write (a few µs a request).
         try:
-            async with self._slot(request.url.host, where):
-                self.requests += 1  # counted once under way, not while queued for a slot
-                resp = await self._follow(request)
-                try:
-                    body = await self._read_capped(resp)
-                finally:
-                    await resp.aclose()
-                response = Response(resp.status_code, str(resp.url), resp.headers, body)
-                self._observe_limits(response, request.url.host)
-            if self.limits is not None:
+            while True:
+                async with limits.slot(host) if limits is not None else contextlib.nullcontext():
+                    # A request that queued for its slot while another was told to pause does not go out inside
+                    # the pause: it is checked again here, once the slot is taken.
+                    pause = limits.held_until(host) - self.monotonic() if limits is not None else 0.0
+                    if pause <= 0:
+                        self.requests += 1  # counted once under way, not while queued for a slot
+                        resp = await self.client.send(request, stream=True, follow_redirects=False)
+                        if resp.next_request is not None:  # a redirect (followed here: see `_follow`)
+                            resp = await self._follow(request, resp)
+                        try:
+                            body = await self._read_capped(resp)
+                        finally:
+                            await resp.aclose()
+                        response = Response(resp.status_code, str(resp.url), resp.headers, body)
+                        # Before the slot is freed: a request queued for it must see a pause this answer asks for.
+                        self._observe_limits(response, host)
+                        break
+                await self._sit_out(pause, request)
+            if limits is not None:
                 # The slot is free: let a request waiting for it go out before this answer is worked on
                 # (network first; otherwise each round of requests waits for the last round's parsing).
                 await asyncio.sleep(0)
             return response
         except httpx.TimeoutException as exc:
-            raise TimedOut(f"{where}: {_timeout_message(exc, request)}") from None
+            raise TimedOut(f"{public_url(request.url)}: {_timeout_message(exc, request)}") from None
         except httpx.TooManyRedirects:
-            raise FetchError(f"{where}: too many redirects") from None
+            raise FetchError(f"{public_url(request.url)}: too many redirects") from None
         except httpx.UnsupportedProtocol as exc:
-            raise FetchError(f"{where}: refused a redirect to a non-http(s) URL ({exc})") from None
+            raise FetchError(f"{public_url(request.url)}: refused a redirect to a non-http(s) URL ({exc})") from None
         except (AddressBlocked, CredentialsWithheld) as exc:
-            raise FetchError(f"{where}: {exc}") from None
+            raise FetchError(f"{public_url(request.url)}: {exc}") from None
         except httpx.HTTPError as exc:
-            raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{public_url(request.url)}: {type(exc).__name__}: {exc}") from None
 
-    async def _follow(self, request: httpx.Request) -> httpx.Response:
-        """Send `request`, following up to `max_redirects` redirects, and return the final answer, unread.
+    async def _follow(self, request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        """Follow the redirect `resp` answered to `request`, and up to `max_redirects` in all; return the final
+        answer, unread.
 
         Followed here rather than by httpx, for two reasons. httpx keeps a 307/308's method and body whatever
         the new origin, so a login's password would be re-sent to wherever the login redirects (it only drops
         `Authorization`); here credentials stay with the origin they were meant for (`keep_credentials_home`).
         And httpx reads each redirect's body whole, with no cap; here it is never read."""
-        hop = request
         redirects = 0
-        while True:
-            resp = await self.client.send(hop, stream=True, follow_redirects=False)
-            if resp.next_request is None:
-                return resp
+        while (hop := resp.next_request) is not None:
             await resp.aclose()
             if redirects == self.settings.max_redirects:
-                break
+                raise httpx.TooManyRedirects(f"more than {redirects} redirects", request=hop)
             redirects += 1
-            hop = keep_credentials_home(request, resp.next_request)
-        raise httpx.TooManyRedirects(f"more than {self.settings.max_redirects} redirects", request=hop)
+            resp = await self.client.send(keep_credentials_home(request, hop), stream=True, follow_redirects=False)
+        return resp
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         chunks: list[bytes] = []
