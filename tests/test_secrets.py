@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import html
 import json
 import os
 import re
@@ -51,7 +52,7 @@ SECRETS = {
     "REDDIT_CLIENT_SECRET": "e2e-reddit:secret+/Zx8v",
     "FEED_TOKEN": "e2e-feed-token/Ab3~c",
     "FEED_PASSWORD": "e2e-feed-pass-Yt5w",
-    "EXPORT_KEY": "e2e-export-key-Gh7j",
+    "EXPORT_KEY": "e2e-export<\"key'>-Gh7j",
 }
 REDDIT_BASIC = base64.b64encode(f"{SECRETS['REDDIT_CLIENT_ID']}:{SECRETS['REDDIT_CLIENT_SECRET']}".encode()).decode()
 FEED_BASIC = base64.b64encode(f"feeduser:{SECRETS['FEED_PASSWORD']}".encode()).decode()
@@ -61,7 +62,8 @@ FEED_BASIC = base64.b64encode(f"feeduser:{SECRETS['FEED_PASSWORD']}".encode()).d
 
 
 def forms_of(secret: str) -> dict[str, str]:
-    """The ways a secret is written when it travels in a URL, a form, a JSON body or a header."""
+    """The ways a secret is written when it travels in a URL, a form, a JSON body or a header, or comes back in an
+    HTML page."""
     url = quote(secret, safe="")
     escaped = json.dumps(secret)[1:-1]
     b64 = base64.b64encode(secret.encode()).decode()
@@ -71,9 +73,12 @@ def forms_of(secret: str) -> dict[str, str]:
         "URL-encoded, lower-case hex": re.sub("%[0-9A-F]{2}", lambda m: m[0].lower(), url),
         "form-encoded": quote_plus(secret, safe=""),
         "path-encoded": quote(secret),
+        "in a URL written out whole": str(httpx.URL(f"http://h/?{secret}").query, "ascii"),
         "JSON-escaped": escaped,
         "JSON-escaped, UTF-8": json.dumps(secret, ensure_ascii=False)[1:-1],
         "JSON-escaped, slashes too": escaped.replace("/", "\\/"),
+        "JSON-escaped, as Go does": escaped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+        "HTML-escaped": html.escape(secret),
         "base64": b64,
         "base64, unpadded": b64.rstrip("="),
         "base64url": base64.urlsafe_b64encode(secret.encode()).decode(),
@@ -81,6 +86,19 @@ def forms_of(secret: str) -> dict[str, str]:
 
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}")
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
+_CONTROL = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def json_unescaped(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        return chr(int(escape[1:], 16)) if escape[0] == "u" else _CONTROL.get(escape, escape)
+
+    return _JSON_ESCAPE.sub(one, text)
+
+
+UNDO: tuple[Callable[[str], str], ...] = (html.unescape, unquote, unquote_plus, json_unescaped)
 
 
 def base64_decodings(text: str) -> Iterator[bytes]:
@@ -96,34 +114,54 @@ def base64_decodings(text: str) -> Iterator[bytes]:
                 continue
 
 
+def readings(text: str, layers: int = 4) -> tuple[set[str], set[bytes]]:
+    """What `text` reads as with up to `layers` encodings undone, in any order: HTML, URL and JSON escapes,
+    base64 (decoded bytes are read on when they are text)."""
+    seen: set[str] = set()
+    decoded: set[bytes] = set()
+    layer = {text}
+    for _ in range(layers):
+        seen |= layer
+        following: set[str] = set()
+        for item in layer:
+            following.update(undo(item) for undo in UNDO)
+            for data in base64_decodings(item):
+                decoded.add(data)
+                with contextlib.suppress(UnicodeDecodeError):
+                    following.add(data.decode("utf-8"))
+        layer = following - seen
+    return seen | layer, decoded
+
+
 def leaks(text: str, secrets: list[str]) -> list[str]:
     """Which secrets `text` holds, and in which form."""
     found = []
+    texts, decoded = readings(text)
     for secret in secrets:
-        for name, form in forms_of(secret).items():
-            if form in text:
-                found.append(f"{secret!r} {name}")
-        if secret in unquote(text) or secret in unquote_plus(text):
-            found.append(f"{secret!r} once percent-decoded")
-        raw = secret.encode()
-        if any(raw in decoded for decoded in base64_decodings(text)):
-            found.append(f"{secret!r} inside a base64 string")
+        found += [f"{secret!r} {name}" for name, form in forms_of(secret).items() if form in text]
+        if secret in text:
+            continue
+        if any(secret in t for t in texts) or any(secret.encode() in data for data in decoded):
+            found.append(f"{secret!r} once its encodings are undone")
     return found
 
 
 def test_the_leak_finder_finds_what_it_is_meant_to() -> None:
     # The finder itself, on unredacted text: a test that finds nothing proves nothing if the finder is blind.
-    secret = SECRETS["REDDIT_CLIENT_SECRET"]
-    assert leaks(f"Authorization: Basic {REDDIT_BASIC}", [secret]) == [f"{secret!r} inside a base64 string"]
-    assert leaks(f"q=1&key={quote_plus(SECRETS['YOUTUBE_KEY'])}", [SECRETS["YOUTUBE_KEY"]])
-    assert leaks(json.dumps({"password": SECRETS["BLUESKY_APP_PASSWORD"]}), [SECRETS["BLUESKY_APP_PASSWORD"]])
+    secret, key, password = SECRETS["REDDIT_CLIENT_SECRET"], SECRETS["EXPORT_KEY"], SECRETS["BLUESKY_APP_PASSWORD"]
+    request_line = f"GET /x?api_key={quote_plus(key)} HTTP/1.1"
+    assert leaks(f"Authorization: Basic {REDDIT_BASIC}", [secret]) == [f"{secret!r} once its encodings are undone"]
+    assert leaks(base64.b64encode(f"Basic {REDDIT_BASIC}".encode()).decode(), [secret])
+    assert leaks(html.escape(json.dumps({"params": [key]})), [key])
+    assert leaks(base64.b64encode(request_line.encode()).decode(), [key])
+    assert leaks(json.dumps({"password": password}), [password])
     assert leaks("nothing here", list(SECRETS.values())) == []
 
 
 # --- The redactor ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", [SECRETS[k] for k in ("YOUTUBE_KEY", "BLUESKY_APP_PASSWORD", "GITHUB_TOKEN")])
+@pytest.mark.parametrize("secret", [SECRETS[k] for k in ("YOUTUBE_KEY", "BLUESKY_APP_PASSWORD", "EXPORT_KEY")])
 def test_every_form_of_a_secret_is_masked(secret: str) -> None:
     redact = Redactor([secret])
     for name, form in forms_of(secret).items():
@@ -352,6 +390,11 @@ def query_and_headers(e: dict[str, Any]) -> bytes:
     return f"{e['query']}\n{e['headers']}".encode()
 
 
+def html_page(e: dict[str, Any]) -> bytes:
+    echoed = html.escape(json.dumps(e, ensure_ascii=False))
+    return f"<!DOCTYPE html><html><body><h1>400 Bad Request</h1><pre>{echoed}</pre></body></html>".encode()
+
+
 def raw_request(e: dict[str, Any]) -> bytes:
     return b"\xff\xfe" + base64.b64decode(e["raw"])  # not UTF-8
 
@@ -368,7 +411,7 @@ def serve_echoes(server: E2EServer) -> None:
     server.route("POST", "/www.reddit.com/api/v1/access_token", answer(401, as_text, text))
     server.route("GET", "/feeds/token.xml", answer(401, query_and_headers, text))
     server.route("GET", "/feeds/login.xml", answer(401, raw_request, binary))
-    server.route("GET", "/exports/mentions.jsonl", answer(400, lambda e: e))
+    server.route("GET", "/exports/mentions.jsonl", answer(400, html_page, "text/html; charset=utf-8"))
     server.route("GET", "/feeds/open.xml", Reply(200, ALERTS, {"Content-Type": "application/atom+xml", "ETag": '"v1"'}))
 
 
