@@ -399,11 +399,20 @@ def test_a_proxied_request_is_left_to_the_proxy_to_resolve() -> None:
         ),
         ("http://[::1]:8080/x?y", "http://[::1]:8080/x"),
         ("https://münchen.example/", "https://xn--mnchen-3ya.example/"),
+        ("ftp://user:PASSWORD@files.example/a.txt?sig=x", "ftp://files.example/a.txt"),
     ],
 )
 def test_public_url_drops_query_fragment_and_user_info(url: str, public: str) -> None:
     assert public_url(url) == public
     assert public_url(httpx.URL(url)) == public
+
+
+@pytest.mark.parametrize(
+    ("where", "public"),
+    [("/srv/feeds/a.xml", "/srv/feeds/a.xml"), ("feeds/a.xml?token=x", "feeds/a.xml"), ("<stdin>", "<stdin>")],
+)
+def test_public_url_of_a_local_path_is_the_path_without_a_query(where: str, public: str) -> None:
+    assert public_url(where) == public
 
 
 def test_a_configured_internal_url_is_allowed() -> None:

@@ -231,12 +231,12 @@ def public_url(url: str | httpx.URL) -> str:
     """The URL without its query string, fragment and user info: those can carry API keys and passwords, and
     errors must not print them. (Asked for on every request: string work, not a URL rebuilt.)
 
-    Anything that is not an http(s) URL (a local feed path, `<stdin>`) comes back without its query only."""
+    Anything that is not a URL with a host (a local feed path, `<stdin>`) comes back without its query only."""
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
-    if parsed is None or not parsed.host or parsed.scheme not in ("http", "https"):
+    if parsed is None or not parsed.host:
         return str(url).split("?", 1)[0].split("#", 1)[0]
     host = parsed.raw_host.decode("ascii")
     host = f"[{host}]" if ":" in host else host
