@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,3 +216,64 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: L
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert rows and {r["source"] for r in rows} == {"fast"}
     assert "interrupted" in stderr
+
+
+DEVTO = fixture_path("devto", "devto_api_go_list_response_2019.json").read_bytes()
+
+
+def test_a_pause_a_429_asks_for_holds_every_request_to_that_host(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    # The server logs when each request starts; the first one, whichever it is, gets a 429 with Retry-After: 1.
+    started: list[tuple[float, str, int]] = []
+    lock = threading.Lock()
+
+    def api(body: bytes) -> Callable[[Request], Reply]:
+        def handler(req: Request) -> Reply:
+            with lock:
+                status = 200 if started else 429
+                started.append((time.monotonic(), req.path, status))
+            return Reply(429, b"slow down", {"Retry-After": "1"}) if status == 429 else Reply(200, body, JSON)
+
+        return handler
+
+    for name in ("hn-a", "hn-b"):
+        server.route(f"/{name}/api/v1/search_by_date", api(HN))
+    server.route("/devto/api/articles/latest", api(DEVTO))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "since: 2017-01-01\nbrands:\n  - name: Node\n    terms: [Node.js, npm, JavaScript]\nsources:\n"
+        f"  - type: hackernews\n    name: hn-a\n    base_url: {server.url}/hn-a/api/v1\n    max_pages: 1\n"
+        f"  - type: hackernews\n    name: hn-b\n    base_url: {server.url}/hn-b/api/v1\n    max_pages: 1\n"
+        f"  - type: devto\n    base_url: {server.url}/devto\n    max_pages: 1\n"
+        # One request at a time to the host: when the 429 is answered, no other request is in flight.
+        "http:\n  per_host: 1\n"
+    )
+    health_file = tmp_path / "health.json"
+    run = cli("scan", "-c", str(cfg), "-f", "jsonl", "--health", str(health_file))
+    assert run.code == 0, run.stderr
+
+    (paused_at, _, _), *after = started
+    assert [status for _, _, status in started] == [429] + [200] * 7  # 3 terms x 2 sources, devto once, 1 retry
+    assert {path.split("/")[1] for _, path, _ in after} == {"hn-a", "hn-b", "devto"}
+    # Every service's requests waited the second out, not only the one that was told.
+    assert all(at - paused_at >= 0.95 for at, _, _ in after), [round(at - paused_at, 3) for at, _, _ in after]
+
+
+def test_a_host_that_never_answers_costs_two_timeouts_not_the_source_deadline(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    server.route("/dead/api/v1/search_by_date", Reply(200, HN, JSON, stall=60))  # accepts, then says nothing
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "brands:\n  - name: Node\n    terms: [Node.js]\nsources:\n"
+        f"  - type: hackernews\n    base_url: {server.url}/dead/api/v1\n    max_pages: 1\n"
+        "http:\n  timeout: 1\n"  # retries and deadline left at their defaults (3, 120 s)
+    )
+    health_file = tmp_path / "health.json"
+    run = cli("scan", "-c", str(cfg), "-f", "jsonl", "--health", str(health_file))
+    assert run.code == 4, run.stderr
+    [health] = json.loads(health_file.read_text())["sources"]
+    assert health["state"] == "timed out" and health["requests"] == 2 and len(server.requests) == 2
+    assert health["error"] == f"{server.url}/dead/api/v1/search_by_date: no answer in 1 s (2 tries)"
+    assert "timed out    hackernews" in run.stderr and "no answer in 1 s (2 tries)" in run.stderr

@@ -20,6 +20,7 @@ from mentionwatch.http import (
     SourceHttp,
     host_is_internal,
     is_internal_address,
+    keep_credentials_home,
     public_url,
     rate_limit_pause,
     seconds_until,
@@ -163,6 +164,121 @@ def test_transport_errors_and_timeouts_are_retried() -> None:
         get(always_slow)
 
 
+def test_a_host_that_never_answers_is_tried_twice_by_default_not_four_times() -> None:
+    calls = 0
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ReadTimeout("slow", request=request)
+
+    clock = FakeTime()
+    http = make_http(silent, clock)  # the default settings: 3 retries for 429, 5xx and transport errors
+    http.client.timeout = httpx.Timeout(20.0)
+    with pytest.raises(TimedOut) as info:
+        get(http)
+    assert calls == 2 and len(clock.slept) == 1
+    assert str(info.value) == "https://api.test/x: no answer in 20 s (2 tries)"
+
+
+def test_a_timeout_after_other_transport_errors_still_gets_its_one_retry() -> None:
+    errors = [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow")]
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        raise errors.pop(0)
+
+    with pytest.raises(TimedOut, match=r"\(3 tries\)"):
+        get(make_http(flaky, FakeTime()))
+    assert errors == []
+
+
+def test_a_pause_a_host_asks_for_holds_every_request_to_that_host() -> None:
+    clock = FakeTime()
+    sent: list[tuple[float, str]] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append((clock.t, f"{request.url.host}{request.url.path}"))
+        if request.url.path == "/first":
+            return httpx.Response(429, headers={"Retry-After": "30"})
+        return httpx.Response(200, json={})
+
+    limits = Limits()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(api))
+
+    def source(service: str) -> SourceHttp:
+        return SourceHttp(
+            client,
+            HttpSettings(retries=0),
+            limits=limits,
+            service=service,
+            sleep=clock.sleep,
+            monotonic=clock.monotonic,
+            wall_clock=lambda: NOW,
+        )
+
+    told, other_service = source("told"), source("other")
+    with pytest.raises(RateLimited):
+        asyncio.run(told.get("https://api.test/first"))
+    asyncio.run(other_service.get("https://elsewhere.test/x"))  # another host: not held
+    asyncio.run(other_service.get("https://api.test/second"))  # another service, same host: held
+    asyncio.run(told.get("https://api.test/third"))
+    assert sent == [
+        (1000.0, "api.test/first"),
+        (1000.0, "elsewhere.test/x"),
+        (1030.0, "api.test/second"),
+        (1030.0, "api.test/third"),
+    ]
+
+
+def test_a_pause_beyond_the_wait_budget_fails_the_next_requests_without_sending_them() -> None:
+    clock = FakeTime()
+    sent: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(503, headers={"Retry-After": "3600"})
+
+    http = make_http(api, clock, max_retry_wait=60)
+    with pytest.raises(RateLimited, match="asked to wait 3600s"):
+        get(http, "https://api.test/a")
+    with pytest.raises(RateLimited, match="resets in 3600s"):
+        get(http, "https://api.test/b")
+    assert sent == ["/a"] and clock.slept == []
+
+
+def test_a_request_queued_for_its_slot_does_not_go_out_inside_a_pause_asked_for_meanwhile() -> None:
+    clock = FakeTime()
+    sent: list[tuple[float, str]] = []
+    release = asyncio.Event()
+
+    async def api(request: httpx.Request) -> httpx.Response:
+        sent.append((clock.t, request.url.path))
+        if request.url.path == "/slow":
+            await release.wait()
+            return httpx.Response(429, headers={"Retry-After": "10"})
+        return httpx.Response(200, json={})
+
+    http = SourceHttp(
+        httpx.AsyncClient(transport=httpx.MockTransport(api)),
+        HttpSettings(retries=0),
+        limits=Limits(total=1, per_host=1),
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+        wall_clock=lambda: NOW,
+    )
+
+    async def scan() -> None:
+        slow = asyncio.ensure_future(http.get("https://api.test/slow"))
+        queued = asyncio.ensure_future(http.get("https://api.test/queued"))
+        for _ in range(5):
+            await asyncio.sleep(0)  # /slow is in flight, /queued waits for the one slot
+        release.set()
+        await asyncio.gather(slow, queued, return_exceptions=True)
+
+    asyncio.run(scan())
+    assert sent == [(1000.0, "/slow"), (1010.0, "/queued")]
+
+
 def test_a_spent_budget_holds_the_next_request_until_reset() -> None:
     clock = FakeTime()
     spent = httpx.Response(200, json={}, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"})
@@ -283,11 +399,20 @@ def test_a_proxied_request_is_left_to_the_proxy_to_resolve() -> None:
         ),
         ("http://[::1]:8080/x?y", "http://[::1]:8080/x"),
         ("https://münchen.example/", "https://xn--mnchen-3ya.example/"),
+        ("ftp://user:PASSWORD@files.example/a.txt?sig=x", "ftp://files.example/a.txt"),
     ],
 )
 def test_public_url_drops_query_fragment_and_user_info(url: str, public: str) -> None:
     assert public_url(url) == public
     assert public_url(httpx.URL(url)) == public
+
+
+@pytest.mark.parametrize(
+    ("where", "public"),
+    [("/srv/feeds/a.xml", "/srv/feeds/a.xml"), ("feeds/a.xml?token=x", "feeds/a.xml"), ("<stdin>", "<stdin>")],
+)
+def test_public_url_of_a_local_path_is_the_path_without_a_query(where: str, public: str) -> None:
+    assert public_url(where) == public
 
 
 def test_a_configured_internal_url_is_allowed() -> None:
@@ -357,3 +482,15 @@ def test_a_request_waiting_for_a_slot_goes_out_before_the_answer_that_freed_it_i
     # Network first: each freed slot is taken by the next request before the answer is parsed (without the
     # hand-over, each request would wait for the parsing of the one before: send a, parse a, send b, ...).
     assert events == ["send /a", "send /b", "send /c", "parse /a", "parse /b", "parse /c"]
+
+
+def test_an_upgrade_to_https_is_another_origin_for_credentials() -> None:
+    # httpx keeps Authorization on an http -> https redirect of the same host; the origin (RFC 6454) differs.
+    def hop(url: str) -> httpx.Request:
+        return httpx.Request("GET", url, headers={"Authorization": "Bearer t", "Cookie": "s=1"})
+
+    original = hop("http://api.test/x")
+    assert "authorization" not in keep_credentials_home(original, hop("https://api.test/x")).headers
+    assert "cookie" not in keep_credentials_home(original, hop("http://api.test:8080/x")).headers
+    kept = keep_credentials_home(original, hop("http://api.test:80/elsewhere"))
+    assert kept.headers["authorization"] == "Bearer t" and kept.headers["cookie"] == "s=1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -14,9 +15,12 @@ import httpx
 import pytest
 import trustme
 
+from e2e_server import E2EServer
 from mentionwatch.errors import FetchError
 from mentionwatch.http import AddressGuard, HttpSettings, SourceHttp, build_client, tls_context
 from mentionwatch.transport import AddressBlocked, StreamTransport
+
+from conftest import Reply
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
@@ -341,3 +345,88 @@ def test_a_name_that_rebinds_to_an_internal_address_after_the_check_gets_nothing
 
     asyncio.run(serve(handler, test))
     assert received == [b""]
+
+
+# --- Redirects: credentials stay with their origin (two loopback servers on two ports: two origins) ------------
+
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+def moved(location: str, status: int) -> Reply:
+    return Reply(status, b"", {"Location": location})
+
+
+def send_all(*requests: tuple[str, str, dict[str, Any]]) -> list[Any]:
+    """Send the requests one after the other through one scan client (its cookie jar included); each result is
+    the Response or the FetchError it ended in."""
+
+    async def go() -> list[Any]:
+        settings = HttpSettings(retries=0)
+        async with build_client(settings) as scan_client:
+            http = SourceHttp(scan_client, settings)
+            results: list[Any] = []
+            for method, url, options in requests:
+                try:
+                    results.append(await http.request(method, url, **options))
+                except FetchError as exc:
+                    results.append(exc)
+            return results
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_login_body_is_never_sent_on_to_another_origin(status: int) -> None:
+    login = {"identifier": "me.bsky.social", "password": "app-password-Wn7p"}
+    with E2EServer() as home, E2EServer() as elsewhere:
+        home.route("POST", "/login", moved(f"{elsewhere.url}/login", status))
+        elsewhere.route("POST", "/login", Reply(200, b"{}", JSON_TYPE))
+        [result] = send_all(("POST", f"{home.url}/login", {"json_body": login}))
+        assert isinstance(result, FetchError)
+        assert f"refused to send the request body on to another origin ({elsewhere.url}/login)" in str(result)
+        assert [json.loads(r.body) for r in home.received("POST", "/login")] == [login]
+        assert elsewhere.requests == []
+
+
+def test_a_redirect_within_the_origin_keeps_the_body() -> None:
+    login = {"identifier": "me.bsky.social", "password": "app-password-Wn7p"}
+    with E2EServer() as home:
+        home.route("POST", "/login", moved("/v2/login", 308))
+        home.route("POST", "/v2/login", Reply(200, b'{"ok": true}', JSON_TYPE))
+        [result] = send_all(("POST", f"{home.url}/login", {"json_body": login}))
+        assert result.status == 200
+        assert [json.loads(r.body) for r in home.received("POST", "/v2/login")] == [login]
+
+
+def test_authorization_and_cookies_do_not_follow_a_redirect_to_another_origin() -> None:
+    token = {"Authorization": "Bearer token-Tb9c"}
+    with E2EServer() as home, E2EServer() as elsewhere:
+        home.route("GET", "/login", Reply(200, b"{}", {**JSON_TYPE, "Set-Cookie": "session=cookie-Zx8v; Path=/"}))
+        home.route("GET", "/here", moved("/api", 302))
+        home.route("GET", "/away", moved(f"{elsewhere.url}/api", 302))
+        home.route("GET", "/api", Reply(200, b"{}", JSON_TYPE))
+        elsewhere.route("GET", "/api", Reply(200, b"{}", JSON_TYPE))
+        results = send_all(
+            ("GET", f"{home.url}/login", {}),
+            ("GET", f"{home.url}/here", {"headers": token}),
+            ("GET", f"{home.url}/away", {"headers": token}),
+        )
+        assert [r.status for r in results] == [200, 200, 200]
+        # Within the origin both credentials go along (so they were there to leak) ...
+        [same] = home.received("GET", "/api")
+        assert same.headers["authorization"] == "Bearer token-Tb9c" and same.headers["cookie"] == "session=cookie-Zx8v"
+        # ... to another origin (the same host on another port: the cookie jar alone would send the cookie), neither.
+        [other] = elsewhere.received("GET", "/api")
+        assert "authorization" not in other.headers and "cookie" not in other.headers
+
+
+def test_a_post_turned_into_a_get_by_a_303_may_go_to_another_origin_without_its_body() -> None:
+    with E2EServer() as home, E2EServer() as elsewhere:
+        home.route("POST", "/search", moved(f"{elsewhere.url}/results", 303))
+        elsewhere.route("GET", "/results", Reply(200, b"[]", JSON_TYPE))
+        [result] = send_all(
+            ("POST", f"{home.url}/search", {"data": {"q": "acme"}, "headers": {"Authorization": "Basic dTpw"}})
+        )
+        assert result.status == 200 and result.json() == []
+        [other] = elsewhere.received("GET", "/results")
+        assert other.body == b"" and "authorization" not in other.headers

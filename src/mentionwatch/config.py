@@ -161,7 +161,7 @@ class HttpConfig(BaseModel):
     max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest response body read")
     deadline: float = Field(120.0, gt=0, description="seconds one source may take before it is abandoned")
     per_host: int = Field(6, ge=1, le=100, description="requests in flight at once to one host")
-    retries: int = Field(3, ge=0, le=10, description="retries of a request after a transport error, 429 or 5xx")
+    retries: int = Field(3, ge=0, le=10, description="retries after a transport error, 429 or 5xx (a timeout: once)")
     max_retry_wait: float = Field(60.0, ge=0, description="seconds one request may spend waiting to retry")
     cache: bool = Field(True, description="send conditional requests (ETag / Last-Modified) from an HTTP cache")
 

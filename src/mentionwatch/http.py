@@ -5,7 +5,12 @@ Real APIs are slow, rate-limited, flaky and sometimes hostile. Everything a sour
 - waits for a slot (all sources together, and per host) and for the service's pace;
 - sends a conditional request when it has a validator (ETag / Last-Modified) from an earlier run;
 - retries transport errors, 429 and 5xx with exponential backoff and jitter, honouring Retry-After, up to a
-  bounded number of attempts and a bounded total wait; any other 4xx fails at once;
+  bounded number of attempts and a bounded total wait; a timeout only once (a dead host costs two timeouts,
+  not the source's deadline); any other 4xx fails at once;
+- holds every request to a host while that host has asked for a pause (Retry-After), not only the one that
+  was told;
+- follows redirects itself, so that credentials (the Authorization header, cookies, a request body) never
+  go to another origin, and a redirect's own body is never read;
 - reads the body streamed and cut at a size cap;
 - reads the rate-limit headers services send and holds off until their reset when the budget is spent;
 - turns every failure into a `FetchError` whose class is the source's health state.
@@ -29,7 +34,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import certifi
 import httpx
@@ -40,7 +45,6 @@ from mentionwatch.transport import AddressBlocked, StreamTransport
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
-    from mentionwatch.replay import Recorder, Replayer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,9 @@ class HttpSettings:
     concurrency: int = 16
     per_host: int = 6
     retries: int = 3
+    # A timeout is retried at most this many times (and never more than `retries`): a host that accepts the
+    # connection and never answers would otherwise cost `retries + 1` timeouts, longer than a source's deadline.
+    timeout_retries: int = 1
     max_retry_wait: float = 60.0
     backoff: float = 0.5
 
@@ -82,7 +89,8 @@ def build_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | N
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent},
         timeout=timeout,
-        follow_redirects=True,  # httpx refuses redirects to anything but http(s): a `file:` URL is never read
+        # SourceHttp follows redirects itself (`follow_redirects=False` on each send): see `SourceHttp._follow`.
+        follow_redirects=False,
         max_redirects=settings.max_redirects,
         transport=transport,
     )
@@ -220,8 +228,15 @@ class Response:
 
 def public_url(url: str | httpx.URL) -> str:
     """The URL without its query string, fragment and user info: those can carry API keys and passwords, and
-    errors must not print them. (Asked for on every request: string work, not a URL rebuilt.)"""
-    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    errors must not print them. (Asked for on every request: string work, not a URL rebuilt.)
+
+    Anything that is not a URL with a host (a local feed path, `<stdin>`) comes back without its query only."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or not parsed.host:
+        return str(url).split("?", 1)[0].split("#", 1)[0]
     host = parsed.raw_host.decode("ascii")
     host = f"[{host}]" if ":" in host else host
     port = f":{parsed.port}" if parsed.port is not None else ""
@@ -279,6 +294,12 @@ def seconds_until(value: str, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def retry_after(resp: Response, now: float) -> float | None:
+    """The seconds a Retry-After header asks for (RFC 9110 10.2.3: seconds or an HTTP date), or None."""
+    value = resp.headers.get("retry-after")
+    return seconds_until(value, now) if value else None
+
+
 _REMAINING = ("x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining")
 _RESET = ("x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
 
@@ -311,10 +332,10 @@ class Pacer:
     hold_until: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reserve(self, now: float) -> float:
-        """The monotonic time at which the caller may send."""
+    async def reserve(self, now: float, not_before: float = 0.0) -> float:
+        """The monotonic time at which the caller may send (never before `not_before`: a host's pause)."""
         async with self.lock:
-            start = max(now, self.hold_until)
+            start = max(now, self.hold_until, not_before)
             if not self.per_minute:
                 return start
             capacity = max(1.0, self.per_minute)
@@ -331,14 +352,25 @@ class Pacer:
 
 
 class Limits:
-    """Caps shared by every source in a scan: requests in flight overall and per host, and the pace
-    of each service."""
+    """Caps shared by every source in a scan: requests in flight overall and per host, the pace of each
+    service, and the pauses hosts ask for."""
 
     def __init__(self, total: int = 16, per_host: int = 6) -> None:
         self._total = asyncio.Semaphore(total)
         self._per_host = per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._pacers: dict[tuple[str, str, float | None], Pacer] = {}
+        self._held: dict[str, float] = {}
+
+    def hold(self, host: str, until: float) -> None:
+        """The host asked for a pause (Retry-After on a 429 or 503): no request to it starts before `until`
+        (monotonic time), whichever source sends it. Retry-After is about the client, not one request
+        (RFC 9110 10.2.3), and services count 429s against the client that ignores it."""
+        if until > self._held.get(host, 0.0):
+            self._held[host] = until
+
+    def held_until(self, host: str) -> float:
+        return self._held.get(host, 0.0)
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
@@ -354,6 +386,28 @@ class Limits:
         if key not in self._pacers:
             self._pacers[key] = Pacer(per_minute=per_minute)
         return self._pacers[key]
+
+
+class ExchangeRecorder(Protocol):
+    """What `scan --record` keeps exchanges with (`replay.Recorder`): named here, so http need not import replay,
+    which builds on it."""
+
+    def record(
+        self, source: str, request: httpx.Request, response: Response | None = None, error: FetchError | None = None
+    ) -> None: ...
+
+
+class ReplayedExchange(Protocol):
+    status: int
+    url: str
+    headers: httpx.Headers
+    content: bytes
+
+
+class ExchangeReplayer(Protocol):
+    """What `scan --replay` answers requests from (`replay.Replayer`)."""
+
+    def reply(self, source: str, request: httpx.Request, max_bytes: int = ...) -> ReplayedExchange: ...
 
 
 @dataclass
@@ -375,8 +429,8 @@ class SourceHttp:
     observer: Callable[[], None] | None = None
     # `scan --record` / `scan --replay`: exchanges are kept, or answered from a recording, under this name.
     source: str = ""
-    recorder: Recorder | None = None
-    replayer: Replayer | None = None
+    recorder: ExchangeRecorder | None = None
+    replayer: ExchangeReplayer | None = None
     requests: int = 0
     not_modified: int = 0
 
@@ -422,19 +476,25 @@ class SourceHttp:
             if cached.last_modified:
                 request.headers["If-Modified-Since"] = cached.last_modified
         where = public_url(request.url)
+        host = request.url.host
         attempt = 0
+        timeouts = 0
         waited = 0.0
         while True:
-            await self._wait_turn(request.url.host, where)
+            await self._wait_turn(host, where)
             try:
                 response = await self._send(request)
             except (TimedOut, TransientError) as exc:
                 delay = self._backoff(attempt)
-                if attempt >= self.settings.retries or waited + delay > self.settings.max_retry_wait:
-                    raise (exc if isinstance(exc, TimedOut) else FetchError(str(exc))) from None
+                timed_out = isinstance(exc, TimedOut)
+                timeouts += 1 if timed_out else 0
+                too_many = attempt >= self.settings.retries or timeouts > self.settings.timeout_retries
+                if too_many or waited + delay > self.settings.max_retry_wait:
+                    if timed_out:
+                        raise TimedOut(f"{exc} ({_tries(attempt + 1)})") from None
+                    raise FetchError(str(exc)) from None
                 log.debug("%s: %s; retry %d in %.1fs", where, exc, attempt + 1, delay)
             else:
-                self._observe_limits(response, request.url.host)
                 if response.status == 304 and cached is not None:
                     self.not_modified += 1
                     return Response(200, response.url, httpx.Headers(cached.headers), cached.body, not_modified=True)
@@ -443,8 +503,7 @@ class SourceHttp:
                     if self.cache is not None and cache_key and response.status == 200 and response.validator:
                         self.cache.put(cache_key, response.headers, response.content)
                     return response
-                retry_after = response.headers.get("retry-after")
-                hinted = seconds_until(retry_after, self.wall_clock()) if retry_after else None
+                hinted = retry_after(response, self.wall_clock())
                 delay = hinted if hinted is not None else self._backoff(attempt)
                 if attempt >= self.settings.retries or waited + delay > self.settings.max_retry_wait:
                     if hinted is not None and waited + delay > self.settings.max_retry_wait:
@@ -473,19 +532,37 @@ class SourceHttp:
             return
         pacer = self.limits.pacer(self.service, host, self.requests_per_minute)
         now = self.monotonic()
-        if pacer.hold_until - now > self.settings.max_retry_wait:
-            raise RateLimited(f"{where}: rate limit spent; resets in {pacer.hold_until - now:.0f}s")
-        start = await pacer.reserve(now)
+        held = self.limits.held_until(host)
+        resets = max(pacer.hold_until, held) - now
+        if resets > self.settings.max_retry_wait:
+            raise RateLimited(f"{where}: rate limit spent; resets in {resets:.0f}s")
+        start = await pacer.reserve(now, not_before=held)
         if start > now:
             await self.sleep(start - now)
 
+    async def _sit_out(self, pause: float, request: httpx.Request) -> None:
+        """Wait out a pause the host asked for while this request was queued for its slot."""
+        if pause > self.settings.max_retry_wait:
+            raise RateLimited(f"{public_url(request.url)}: the host asked for a pause of {pause:.0f}s")
+        await self.sleep(pause)
+
     def _observe_limits(self, response: Response, host: str) -> None:
-        pause = rate_limit_pause(response.headers, self.wall_clock())
-        if pause is None or self.limits is None:
+        """Note the pauses an answer asks for. Called before its slot is freed, so that no request queued for
+        the slot goes out inside a pause just asked for."""
+        if self.limits is None:
             return
-        pacer = self.limits.pacer(self.service, host, self.requests_per_minute)
-        pacer.hold_until = max(pacer.hold_until, self.monotonic() + pause)
-        log.debug("%s: rate-limit budget spent; holding %.0fs", public_url(response.url), pause)
+        now = self.monotonic()
+        if response.status in _RETRY_STATUSES:
+            asked = retry_after(response, self.wall_clock())
+            if asked:
+                # Retry-After is the host's pause, for every request to it: not only this one waits it out.
+                self.limits.hold(host, now + asked)
+                log.debug("%s: HTTP %d; host paused %.1fs", public_url(response.url), response.status, asked)
+        pause = rate_limit_pause(response.headers, self.wall_clock())
+        if pause is not None:
+            pacer = self.limits.pacer(self.service, host, self.requests_per_minute)
+            pacer.hold_until = max(pacer.hold_until, now + pause)
+            log.debug("%s: rate-limit budget spent; holding %.0fs", public_url(response.url), pause)
 
     async def _send(self, request: httpx.Request) -> Response:
         try:
@@ -502,36 +579,67 @@ class SourceHttp:
         return response
 
     async def _exchange(self, request: httpx.Request) -> Response:
-        where = public_url(request.url)
         if self.replayer is not None:
             self.requests += 1
-            replayed = self.replayer.reply(self.source, request)
-            if len(replayed.content) > self.settings.max_bytes:
-                raise BadPayload(f"{where}: response larger than {self.settings.max_bytes} bytes, cut off")
-            return Response(replayed.status, replayed.url, replayed.headers, replayed.content)
+            replayed = self.replayer.reply(self.source, request, max_bytes=self.settings.max_bytes)
+            response = Response(replayed.status, replayed.url, replayed.headers, replayed.content)
+            self._observe_limits(response, request.url.host)
+            return response
+        host = request.url.host
+        limits = self.limits
+        # The URL for an error message is worked out only when there is one to write (a few µs a request).
         try:
-            async with self.limits.slot(request.url.host) if self.limits else contextlib.nullcontext():
-                self.requests += 1  # counted once under way, not while queued for a slot
-                resp = await self.client.send(request, stream=True)
-                try:
-                    body = await self._read_capped(resp)
-                finally:
-                    await resp.aclose()
-            if self.limits is not None:
+            while True:
+                async with limits.slot(host) if limits is not None else contextlib.nullcontext():
+                    # A request that queued for its slot while another was told to pause does not go out inside
+                    # the pause: it is checked again here, once the slot is taken.
+                    pause = limits.held_until(host) - self.monotonic() if limits is not None else 0.0
+                    if pause <= 0:
+                        self.requests += 1  # counted once under way, not while queued for a slot
+                        resp = await self.client.send(request, stream=True, follow_redirects=False)
+                        if resp.next_request is not None:  # a redirect (followed here: see `_follow`)
+                            resp = await self._follow(request, resp)
+                        try:
+                            body = await self._read_capped(resp)
+                        finally:
+                            await resp.aclose()
+                        response = Response(resp.status_code, str(resp.url), resp.headers, body)
+                        # Before the slot is freed: a request queued for it must see a pause this answer asks for.
+                        self._observe_limits(response, host)
+                        break
+                await self._sit_out(pause, request)
+            if limits is not None:
                 # The slot is free: let a request waiting for it go out before this answer is worked on
                 # (network first; otherwise each round of requests waits for the last round's parsing).
                 await asyncio.sleep(0)
-            return Response(resp.status_code, str(resp.url), resp.headers, body)
-        except httpx.TimeoutException:
-            raise TimedOut(f"{where} did not answer in time") from None
+            return response
+        except httpx.TimeoutException as exc:
+            raise TimedOut(f"{public_url(request.url)}: {_timeout_message(exc, request)}") from None
         except httpx.TooManyRedirects:
-            raise FetchError(f"{where}: too many redirects") from None
+            raise FetchError(f"{public_url(request.url)}: too many redirects") from None
         except httpx.UnsupportedProtocol as exc:
-            raise FetchError(f"{where}: refused a redirect to a non-http(s) URL ({exc})") from None
-        except AddressBlocked as exc:
-            raise FetchError(f"{where}: {exc}") from None
+            raise FetchError(f"{public_url(request.url)}: refused a redirect to a non-http(s) URL ({exc})") from None
+        except (AddressBlocked, CredentialsWithheld) as exc:
+            raise FetchError(f"{public_url(request.url)}: {exc}") from None
         except httpx.HTTPError as exc:
-            raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{public_url(request.url)}: {type(exc).__name__}: {exc}") from None
+
+    async def _follow(self, request: httpx.Request, resp: httpx.Response) -> httpx.Response:
+        """Follow the redirect `resp` answered to `request`, and up to `max_redirects` in all; return the final
+        answer, unread.
+
+        Followed here rather than by httpx, for two reasons. httpx keeps a 307/308's method and body whatever
+        the new origin, so a login's password would be re-sent to wherever the login redirects (it only drops
+        `Authorization`); here credentials stay with the origin they were meant for (`keep_credentials_home`).
+        And httpx reads each redirect's body whole, with no cap; here it is never read."""
+        redirects = 0
+        while (hop := resp.next_request) is not None:
+            await resp.aclose()
+            if redirects == self.settings.max_redirects:
+                raise httpx.TooManyRedirects(f"more than {redirects} redirects", request=hop)
+            redirects += 1
+            resp = await self.client.send(keep_credentials_home(request, hop), stream=True, follow_redirects=False)
+        return resp
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         chunks: list[bytes] = []
@@ -544,6 +652,49 @@ class SourceHttp:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class CredentialsWithheld(httpx.RequestError):
+    """A redirect would have taken a request body to another origin."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what a credential is scoped to (RFC 6454)."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def keep_credentials_home(original: httpx.Request, hop: httpx.Request) -> httpx.Request:
+    """The next hop of a redirect of `original`, without its credentials if it leaves `original`'s origin.
+
+    `Authorization` and cookies are dropped (cookies are scoped by host, not port or scheme, so the jar would
+    send them on). A body cannot be dropped without changing the request: a 307/308 that would carry one to
+    another origin (a login POST, its password in the body) is refused. Another scheme counts as another
+    origin too: even http to https, where httpx keeps `Authorization`."""
+    if origin(hop.url) == origin(original.url):
+        return hop
+    if hop.headers.get("content-length", "0") != "0" or "transfer-encoding" in hop.headers:
+        raise CredentialsWithheld(
+            f"refused to send the request body on to another origin ({public_url(hop.url)})", request=hop
+        )
+    for name in ("authorization", "cookie"):
+        hop.headers.pop(name, None)
+    return hop
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
+
+
+def _timeout_message(exc: httpx.TimeoutException, request: httpx.Request) -> str:
+    limits: dict[str, float | None] = request.extensions.get("timeout", {})
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no connection in {limits.get('connect') or 0:g} s"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"could not send the request in {limits.get('write') or 0:g} s"
+    return f"no answer in {limits.get('read') or 0:g} s"
 
 
 def check_status(resp: Response, attempts: int = 1) -> None:

@@ -83,10 +83,10 @@ class Mention:
             if value is not None and (value > MAX_COUNT or value < -MAX_COUNT):
                 raise ValueError("not a count: beyond 2**53")
         # One join, not a test per field: this runs for every item of every page.
-        id_, url, link, title, text, author, kind, lang = _texts_of(self)
+        source, source_type, id_, url, link, title, text, author, kind, lang = _texts_of(self)
         optional = ("" if link is None else link, "" if lang is None else lang)
         try:
-            joined = "".join((id_, url, title, text, author, kind, *optional))
+            joined = "".join((source, source_type, id_, url, title, text, author, kind, *optional))
         except TypeError:
             raise TypeError(f"{_not_text(self)} must be a string") from None
         if not joined.isascii():
@@ -150,7 +150,7 @@ _INT_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS a
 _STR_FIELDS = tuple(f.name for f in fields(Mention) if f.name in SOURCE_FIELDS and f.type in ("str", "str | None"))
 
 # The text fields a source fills (the others are set by the pipeline, from the config); `link` and `lang` may be None.
-_TEXT_FIELDS = ("id", "url", "link", "title", "text", "author", "kind", "lang")
+_TEXT_FIELDS = ("source", "source_type", "id", "url", "link", "title", "text", "author", "kind", "lang")
 _texts_of = operator.attrgetter(*_TEXT_FIELDS)
 
 

@@ -22,6 +22,7 @@ from mentionwatch.urls import community
 
 if TYPE_CHECKING:
     from mentionwatch.pipeline import ScanResult
+    from mentionwatch.redaction import Redactor
 
 FORMATS = ("table", "json", "jsonl", "csv")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "table"}
@@ -375,11 +376,16 @@ def write_stdout(writer: Callable[[IO[str]], None]) -> None:
         raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
-def write_health(result: ScanResult, path: Path) -> None:
-    """Each source's health as JSON, for monitoring (`scan --health FILE`), written atomically."""
-    data = {"exit_code": result.exit_code, "sources": [h.to_dict() for h in result.health]}
+def write_health(result: ScanResult, path: Path, *, redactor: Redactor, scanned_at: datetime) -> None:
+    """Each source's health as JSON, for monitoring (`scan --health FILE`), written atomically, every value through
+    the redactor (a service's error can echo a request), with the scan's time."""
+    data = {
+        "exit_code": result.exit_code,
+        "sources": [h.to_dict() for h in result.health],
+        "scanned_at": format_time(scanned_at),
+    }
     with atomic_file(path) as out:
-        out.write(json.dumps(data, indent=2) + "\n")
+        out.write(json.dumps(redactor.redact_data(data), indent=2) + "\n")
 
 
 def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str]) -> None:

@@ -24,6 +24,7 @@ from mentionwatch.http import HttpSettings, Limits, SourceHttp
 from mentionwatch.impact import score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import Mention
+from mentionwatch.redaction import Redactor
 from mentionwatch.sentiment import (
     DEFAULT_SCORER,
     SentimentMemo,
@@ -164,6 +165,9 @@ async def fetch_all(
     by name; `since` for the others."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
+    # Health records leave the process (stderr, `--health FILE`): an error that quotes a service's answer
+    # may quote a secret the service echoed.
+    redact = Redactor(config.secrets)
     runs = []
     for configured in sources:
         http = SourceHttp(
@@ -192,7 +196,11 @@ async def fetch_all(
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
         since_here = request_since.get(configured.name, since) if request_since else since
-        runs.append(_run_source(source, http, health, terms, since_here, config.http.deadline, fetched, now=env.now))
+        runs.append(
+            _run_source(
+                source, http, health, terms, since_here, config.http.deadline, fetched, now=env.now, redact=redact
+            )
+        )
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -218,6 +226,7 @@ async def _run_source(
     fetched: Fetched,
     *,
     now: Callable[[], datetime],
+    redact: Callable[[str], str],
 ) -> None:
     seen: set[str] = set()
     started = time.monotonic()
@@ -277,7 +286,8 @@ async def _run_source(
     if errors:
         err = errors[0]
         health.state = getattr(err, "state", "timed out" if isinstance(err, TimeoutError) else "failed")
-        health.error = str(err) if isinstance(err, (FetchError, TimeoutError)) else f"{type(err).__name__}: {err}"
+        message = str(err) if isinstance(err, (FetchError, TimeoutError)) else f"{type(err).__name__}: {err}"
+        health.error = redact(message)
     elif http.requests and http.not_modified == http.requests:
         health.state = "not modified"
     elif not seen:

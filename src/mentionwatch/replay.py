@@ -4,33 +4,49 @@ matching, scoring and dedupe on them with no network, deterministically.
 Users test a query change against last week's data, attach a bundle to a bug report, and tests get real
 recordings. A bundle is plain files: `scan.json` (when it was recorded), `exchanges.jsonl` (one line per
 request: source, method, URL, status, headers, and a body file or the error it ended in) and `bodies/`.
-Secrets are kept out: configured secret values are masked in URLs and bodies, request headers (where
-`Authorization` lives) are not kept, and token-like fields in JSON bodies (a login's `accessJwt`) are masked.
+
+Secrets are kept out, since an API that echoes the request in an error answer hands them back: every recorded
+byte (URLs, headers, messages, bodies) passes through the redactor, which knows each configured secret in its
+raw, URL-encoded, JSON-escaped and base64 forms; request headers (where `Authorization` lives) are not kept;
+token-like fields in JSON bodies (a login's `accessJwt`) are masked. Only the owner can read a bundle: the
+directory is created 0700 and every file 0600.
+
+A bundle is input like any other: a body path must stay inside the bundle and name a regular file (not
+`../../x`, not `/dev/zero`), and a body is read no further than a live response would be.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, BinaryIO
 
 import httpx
 
 from mentionwatch import __version__
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, TransientError, Unauthorized
+from mentionwatch.http import DEFAULT_MAX_BYTES, public_url
 from mentionwatch.models import format_time, parse_time
+from mentionwatch.redaction import MASK, Redactor
 
-_TOKEN_KEY = re.compile(r"(access|refresh|session|auth|bearer|id)[_-]?(token|jwt)|password|secret|api[_-]?key", re.I)
+_TOKEN_KEY = re.compile(
+    r"(access|refresh|session|auth|bearer|id)[_-]?(token|jwt)|password|secret|api[_-]?key|authorization|cookie", re.I
+)
 _DROP_HEADERS = frozenset({"set-cookie", "content-encoding", "content-length", "transfer-encoding"})
 ERRORS: dict[str, type[FetchError]] = {
     cls.__name__: cls for cls in (FetchError, TimedOut, RateLimited, Unauthorized, BadPayload, TransientError)
 }
+# Never follow a symlink where a bundle file is written: it could point at any file of the user's.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 def exchange_key(source: str, request: httpx.Request, redact: Callable[[str], str]) -> str:
@@ -41,38 +57,49 @@ def exchange_key(source: str, request: httpx.Request, redact: Callable[[str], st
 
 def _mask_tokens(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: ("****" if _TOKEN_KEY.search(k) and isinstance(v, str) else _mask_tokens(v)) for k, v in value.items()
-        }
+        return {k: (MASK if _TOKEN_KEY.search(k) and isinstance(v, str) else _mask_tokens(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_tokens(v) for v in value]
     return value
 
 
-def _clean_body(body: bytes, content_type: str, redact: Callable[[str], str]) -> bytes:
+def _clean_body(body: bytes, content_type: str, redactor: Redactor) -> bytes:
     if "json" in content_type:
         try:
-            return json.dumps(_mask_tokens(json.loads(body)), ensure_ascii=False).encode()
+            data = json.loads(body)
         except (ValueError, RecursionError):
             pass
+        else:
+            # Decoded, a JSON-escaped secret is raw again; token fields are masked whatever their value.
+            body = json.dumps(redactor.redact_data(_mask_tokens(data)), ensure_ascii=False).encode()
+    return redactor.redact_bytes(body)
+
+
+def _private(path: Path) -> BinaryIO:
+    """A file opened for writing that only its owner can read (0600), even if it existed before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _BINARY, 0o600)
     try:
-        return redact(body.decode("utf-8")).encode("utf-8")
-    except UnicodeDecodeError:
-        return body
+        os.chmod(path, 0o600)  # O_CREAT's mode applies only to a file it creates
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Recorder:
-    """Writes each exchange of a scan into a bundle directory."""
+    """Writes each exchange of a scan into a bundle directory, every byte through the redactor."""
 
-    def __init__(self, directory: Path, redact: Callable[[str], str], now: datetime) -> None:
+    def __init__(self, directory: Path, redactor: Redactor, now: datetime) -> None:
         self.directory = directory
-        self.redact = redact
-        (directory / "bodies").mkdir(parents=True, exist_ok=True)
-        (directory / "scan.json").write_text(
-            json.dumps({"recorded_at": format_time(now), "mentionwatch": __version__}, indent=2) + "\n",
-            encoding="utf-8",
-        )
-        self._index = (directory / "exchanges.jsonl").open("w", encoding="utf-8")
+        self.redactor = redactor
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # an existing directory keeps its mode
+        bodies = directory / "bodies"
+        bodies.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(bodies, 0o700)
+        meta = {"recorded_at": format_time(now), "mentionwatch": __version__}
+        with _private(directory / "scan.json") as out:
+            out.write((json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+        self._index = _private(directory / "exchanges.jsonl")
         self._seq = 0
 
     def record(
@@ -80,21 +107,18 @@ class Recorder:
     ) -> None:
         """Keep one exchange: a `Response` (from mentionwatch.http) or the FetchError it ended in."""
         self._seq += 1
-        entry: dict[str, Any] = {"seq": self._seq, "key": exchange_key(source, request, self.redact)}
+        kept: dict[str, Any]
         if error is not None:
-            entry["error"] = type(error).__name__
-            entry["message"] = self.redact(str(error))
+            kept = {"error": type(error).__name__, "message": str(error)}
         else:
             body_name = f"bodies/{self._seq:05d}.bin"
-            ctype = response.headers.get("content-type", "")
-            (self.directory / body_name).write_bytes(_clean_body(response.content, ctype, self.redact))
-            entry.update(
-                status=response.status,
-                url=self.redact(response.url),
-                headers={k: self.redact(v) for k, v in response.headers.items() if k.lower() not in _DROP_HEADERS},
-                body=body_name,
-            )
-        self._index.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            with _private(self.directory / body_name) as out:
+                out.write(_clean_body(response.content, response.headers.get("content-type", ""), self.redactor))
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_HEADERS}
+            kept = {"status": response.status, "url": response.url, "headers": headers, "body": body_name}
+        key = exchange_key(source, request, self.redactor)
+        entry = {"seq": self._seq, "key": key, **self.redactor.redact_data(kept)}
+        self._index.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
         self._index.flush()
 
     def close(self) -> None:
@@ -109,6 +133,26 @@ class Replayed:
     content: bytes
 
 
+def _check_entry(entry: Any) -> str | None:
+    """What is wrong with one line of `exchanges.jsonl`, or None."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        return "not an object with a `key`"
+    if "error" in entry:
+        return None if isinstance(entry["error"], str) and isinstance(entry.get("message"), str) else "bad error"
+    status, headers, body = entry.get("status"), entry.get("headers"), entry.get("body")
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return "`status` is not an HTTP status"
+    if not isinstance(entry.get("url"), str):
+        return "`url` is not a string"
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return "`headers` is not an object of strings"
+    if not isinstance(body, str):
+        return "`body` is not a file name"
+    if PurePosixPath(body).is_absolute() or PureWindowsPath(body).is_absolute() or ".." in re.split(r"[/\\]", body):
+        return f"`body` {body!r} points outside the bundle"
+    return None
+
+
 class Replayer:
     """Answers requests from a bundle, in recorded order per request; anything not recorded fails."""
 
@@ -119,9 +163,12 @@ class Replayer:
         if not index.exists():
             raise FileNotFoundError(f"{directory} is not a recording (no exchanges.jsonl)")
         self._queues: dict[str, deque[dict[str, Any]]] = {}
-        for line in index.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(index.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
                 entry = json.loads(line)
+                problem = _check_entry(entry)
+                if problem is not None:
+                    raise ValueError(f"{index}:{number}: {problem}")
                 self._queues.setdefault(entry["key"], deque()).append(entry)
 
     @property
@@ -129,13 +176,32 @@ class Replayer:
         meta = json.loads((self.directory / "scan.json").read_text(encoding="utf-8"))
         return parse_time(meta["recorded_at"])
 
-    def reply(self, source: str, request: httpx.Request) -> Replayed:
+    def reply(self, source: str, request: httpx.Request, max_bytes: int = DEFAULT_MAX_BYTES) -> Replayed:
         key = exchange_key(source, request, self.redact)
         queue = self._queues.get(key)
         if not queue:
-            raise FetchError(f"not in the recording: {self.redact(str(request.url.copy_with(query=None)))}")
+            raise FetchError(f"not in the recording: {public_url(request.url)}")
         entry = queue.popleft()
         if "error" in entry:
             raise ERRORS.get(entry["error"], FetchError)(entry["message"])
-        body = (self.directory / entry["body"]).read_bytes()
+        body = self._read_body(entry["body"], max_bytes, public_url(request.url))
         return Replayed(entry["status"], entry["url"], httpx.Headers(entry["headers"]), body)
+
+    def _read_body(self, name: str, max_bytes: int, where: str) -> bytes:
+        """A recorded body: a regular file inside the bundle (symlinks resolved), read up to the size cap."""
+        root = self.directory.resolve()
+        path = (self.directory / name).resolve()
+        if not path.is_relative_to(root):
+            raise FetchError(f"{where}: the recording's body {name!r} is outside the bundle")
+        try:
+            # Non-blocking, so that a FIFO planted in the bundle does not hang the open; then only a regular file.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _BINARY)
+        except OSError as exc:
+            raise FetchError(f"{where}: cannot read the recording's body {name!r}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FetchError(f"{where}: the recording's body {name!r} is not a regular file")
+            body = fh.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise BadPayload(f"{where}: response larger than {max_bytes} bytes, cut off")
+        return body

@@ -210,7 +210,7 @@ def scan(
             if not quiet:
                 sys.stderr.write(f"mentionwatch: wrote {len(result.mentions)} mentions to {output}\n")
         if health is not None:
-            write_health(result, health)
+            write_health(result, health, redactor=redactor, scanned_at=now)
         print_health(result, quiet=quiet, redact=redactor)
         for line in broken:
             sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")

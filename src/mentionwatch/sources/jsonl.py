@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.plugin import BadPayload, FetchError, Mention, Source, SourceConfig
+from mentionwatch.plugin import BadPayload, FetchError, Mention, Source, SourceConfig, public_url
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,11 @@ class JsonlSource(Source[JsonlConfig]):
         if cfg.base_url:
             url = f"{cfg.base_url.rstrip('/')}/{cfg.path.lstrip('/')}"
             resp = await self.context.http.get(url)
+            where = public_url(url)  # a query string can carry a key: messages never show it
             try:
-                return resp.content.decode("utf-8"), url
+                return resp.content.decode("utf-8"), where
             except UnicodeDecodeError as exc:
-                raise BadPayload(f"{url}: not UTF-8 ({exc.reason})") from None
+                raise BadPayload(f"{where}: not UTF-8 ({exc.reason})") from None
         if cfg.path == "-":
             return await asyncio.to_thread(sys.stdin.read), "<stdin>"
         path = Path(cfg.path)

@@ -214,7 +214,8 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
     parsed = feedparser.parse(io.BytesIO(content), sanitize_html=False, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
-        raise BadPayload(f"{feed_url} is not an RSS or Atom feed ({reason or 'no entries, no feed element'})")
+        what = reason or "no entries, no feed element"
+        raise BadPayload(f"{public_url(feed_url)} is not an RSS or Atom feed ({what})")
     atom = str(parsed.get("version", "")).startswith("atom")
 
     def markup(data: Any, key: str) -> str:
