@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -288,3 +289,32 @@ def test_help_lists_every_exit_code(cli: Callable[..., Run]) -> None:
     for code in ExitCode:
         if code is not ExitCode.INTERNAL:
             assert f"{code.value} {code.meaning}" in helptext
+
+
+def test_brand_names_are_case_insensitive_and_unknown_extensions_refused(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    serve_fixtures(server)
+    cfg = str(config(tmp_path, server))
+    run = cli("scan", "-c", cfg, "--brand", "sLACK", "-f", "jsonl")
+    assert run.code == 0 and {r["brand"] for r in jsonl(run)} == {"Slack"}
+    bad = cli("scan", "-c", cfg, "-o", str(tmp_path / "out.xlsx"))
+    assert bad.code == 2 and "no format writes .xlsx files" in bad.stderr
+    assert cli("scan", "-c", cfg, "-o", str(tmp_path / "out.xlsx"), "-f", "csv", "-q").code == 0
+    wrote = cli("scan", "-c", cfg, "-o", str(tmp_path / "out.csv"))
+    assert re.search(r"wrote \d+ mentions to .*out\.csv", wrote.stderr)
+
+
+def test_items_older_than_since_are_counted_not_called_empty(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    serve_fixtures(server)
+    run = cli("scan", "-c", str(config(tmp_path, server)), "--source", "rss", "--since", "2020-01-01", "-f", "jsonl")
+    assert run.code == 0 and run.stdout == ""
+    line = next(line for line in run.stderr.splitlines() if " rss " in line)
+    assert line.startswith("ok ") and "20 older than 2020-01-01" in line  # the Google News item is newer
+    health = tmp_path / "h.json"
+    cli("scan", "-c", str(config(tmp_path, server)), "--source", "rss", "--since", "2020-01-01", "--health", str(health))
+    [rss] = json.loads(health.read_text())["sources"]
+    assert (rss["state"], rss["older"]) == ("ok", 20)
+    assert json.loads(health.read_text())["scanned_at"].endswith("Z")

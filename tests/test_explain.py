@@ -141,7 +141,7 @@ def test_text_from_the_internet_cannot_drive_the_terminal_or_rich_markup(
 def test_explain_help_has_examples(run_cli: Callable[..., Run]) -> None:
     run = run_cli("explain", "--help")
     assert run.code == 0
-    assert "mentionwatch explain 15353312 -i scan.jsonl" in run.stdout
+    assert "mentionwatch explain 15348473 -i scan.jsonl" in run.stdout
 
 
 def test_the_scan_command_output_can_be_explained(

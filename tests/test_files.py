@@ -264,3 +264,13 @@ def test_the_readme_cron_line_runs_as_cron_would_run_it(tmp_path: Path, server: 
     assert csv_file.read_text(encoding="utf-8").startswith("source,id,url,")
     health = json.loads((tmp_path / "out" / "health.json").read_text(encoding="utf-8"))
     assert health["exit_code"] == 0
+
+
+def test_an_unwritable_record_folder_exits_2_before_fetching(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    server.route("/api/v1/search_by_date", Reply(200, HN, JSON))
+    (tmp_path / "blocker").write_text("x")
+    run = cli("scan", "-c", str(hn_config(tmp_path, server)), "--record", str(tmp_path / "blocker" / "bundle"))
+    assert run.code == 2 and "cannot write the recording there" in run.stderr
+    assert server.requests == []

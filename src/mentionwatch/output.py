@@ -75,11 +75,17 @@ def _escape_json_controls(line: str) -> str:
 
 
 def format_for_path(path: str, explicit: str | None) -> str:
+    """The format -f names, else the one the file's extension says; a file without an extension gets JSONL. An
+    extension no format has (`.xlsx`) is a ValueError: writing JSONL into `out.xlsx` would only mislead."""
     if explicit:
         return explicit
     for ext, fmt in EXTENSIONS.items():
         if path.lower().endswith(ext):
             return fmt
+    suffix = Path(path).suffix
+    if suffix:
+        known = ", ".join(EXTENSIONS)
+        raise ValueError(f"no format writes {suffix} files (known: {known}); or name one with -f")
     return "jsonl"
 
 
@@ -388,12 +394,15 @@ def write_health(result: ScanResult, path: Path, *, redactor: Redactor, scanned_
         out.write(json.dumps(redactor.redact_data(data), indent=2) + "\n")
 
 
-def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str]) -> None:
+def print_health(
+    result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | None = None
+) -> None:
     """A line per source on stderr: people read it; `--health FILE` is the same for machines."""
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(stderr=True, highlight=False)
+    # soft_wrap: one line per source whatever the width (rich wraps at 80 columns when stderr is not a terminal).
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     for h in result.health:
         if quiet and not h.failed:
             continue
@@ -401,6 +410,8 @@ def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str
         line = Text()
         line.append(f"{h.state:<12}", style=style)
         line.append(f" {h.name:<16} {h.items} items, {h.mentions} mentions, {h.requests} requests, {h.seconds:.1f}s")
+        if h.older:
+            line.append(f", {h.older} older than {since or 'the window'}")
         if h.skipped:
             # Said apart from the items it read: a skipped item is never a silent loss, nor the source's failure.
             line.append(f", {h.skipped} item{'s' if h.skipped != 1 else ''} skipped: unreadable", style="yellow")

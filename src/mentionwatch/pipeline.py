@@ -60,6 +60,9 @@ class SourceHealth:
     # Items the source sent that could not be read (a broken field, a date out of range, a non-web URL): each
     # is skipped on its own, and counted here. A new key, so it comes last: health JSON keeps its order.
     skipped: int = 0
+    # Items it sent that were published before the scan's `since` (a feed's older entries): not mentions of this
+    # scan, but proof the source answered with something (a source that sent only those is not "empty").
+    older: int = 0
 
     @property
     def failed(self) -> bool:
@@ -229,6 +232,7 @@ async def _run_source(
     redact: Callable[[str], str],
 ) -> None:
     seen: set[str] = set()
+    older: set[str] = set()
     started = time.monotonic()
     queries: list[str | None] = list(terms) if source.searchable else [None]
     skipped = source.context.skipped
@@ -251,7 +255,10 @@ async def _run_source(
             mention.source = mention.source or source.name
             mention.source_type = mention.source_type or source.type
             mention.future_dated = mention.published_at > future
-            if mention.id in seen:
+            if mention.id in seen or mention.id in older:
+                continue
+            if mention.published_at < since:
+                older.add(mention.id)
                 continue
             seen.add(mention.id)
             fetched.mentions.append(mention)
@@ -260,7 +267,7 @@ async def _run_source(
             if newest is None or mention.published_at > newest:
                 fetched.newest[source.name] = mention.published_at
             fetched.arrived.set()
-            health.items = len(seen)
+            health.items = len(seen) + len(older)
 
     errors: list[BaseException] = []
     try:
@@ -270,7 +277,8 @@ async def _run_source(
     except TimeoutError:
         errors = [TimeoutError(f"gave up after the {deadline:g}s source deadline")]
     finally:
-        health.items = len(seen)
+        health.items = len(seen) + len(older)
+        health.older = len(older)
         health.requests = http.requests
         health.seconds = round(time.monotonic() - started, 3)
         # The same unreadable item can come back for several terms: counted once.
@@ -290,7 +298,7 @@ async def _run_source(
         health.error = redact(message)
     elif http.requests and http.not_modified == http.requests:
         health.state = "not modified"
-    elif not seen:
+    elif not seen and not older:
         health.state = "empty"
     else:
         health.state = "ok"

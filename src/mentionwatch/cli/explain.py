@@ -37,11 +37,11 @@ def explain(
 
     Examples:
 
-      mentionwatch scan -o scan.jsonl && mentionwatch explain 15353312 -i scan.jsonl
+      mentionwatch scan -o scan.jsonl && mentionwatch explain 15348473 -i scan.jsonl
 
-      mentionwatch scan -f jsonl | mentionwatch explain https://news.ycombinator.com/item?id=15353312
+      mentionwatch scan -f jsonl | mentionwatch explain https://news.ycombinator.com/item?id=15348473
 
-      mentionwatch explain 15353312 -i scan.jsonl --json | jq .impact
+      mentionwatch explain 15348473 -i scan.jsonl --json | jq .impact
     """
     from mentionwatch.explain import explain as explain_one
     from mentionwatch.explain import find, read_records, render

@@ -119,15 +119,24 @@ def open_scan_store(config: Config, db: str | None, *, none: bool = False) -> Me
     return open_store(resolve_location(db, config.store.path))
 
 
-def select(items: Sequence[T], wanted: list[str] | None, what: str, name: Callable[[T], str]) -> list[T]:
-    """The items `--brand`/`--source` name (all when none is named); a name not in the config is an error."""
+def select(
+    items: Sequence[T], wanted: list[str] | None, what: str, name: Callable[[T], str], *, any_case: bool = False
+) -> list[T]:
+    """The items `--brand`/`--source` name (all when none is named); a name not in the config is an error.
+    `any_case`: names match whatever their case (brands: `--brand acme` is Acme)."""
     if not wanted:
         return list(items)
-    names = {name(i) for i in items}
-    unknown = [w for w in wanted if w not in names]
+
+    def key(text: str) -> str:
+        return text.casefold() if any_case else text
+
+    names = {key(name(i)) for i in items}
+    unknown = [w for w in wanted if key(w) not in names]
     if unknown:
-        raise UsageError(f"--{what} {', '.join(unknown)}: not in the config (configured: {', '.join(sorted(names))})")
-    return [i for i in items if name(i) in wanted]
+        configured = ", ".join(sorted(name(i) for i in items))
+        raise UsageError(f"--{what} {', '.join(unknown)}: not in the config (configured: {configured})")
+    chosen = {key(w) for w in wanted}
+    return [i for i in items if key(name(i)) in chosen]
 
 
 def pick_format(fmt: Format | None, output: Path | None) -> str:
@@ -135,7 +144,10 @@ def pick_format(fmt: Format | None, output: Path | None) -> str:
     from mentionwatch.output import format_for_path
 
     if output is not None:
-        return format_for_path(str(output), fmt.value if fmt else None)
+        try:
+            return format_for_path(str(output), fmt.value if fmt else None)
+        except ValueError as exc:
+            raise UsageError(f"-o {output}: {exc}") from None
     if fmt is not None:
         return fmt.value
     return "table" if sys.stdout.isatty() else "jsonl"

@@ -142,7 +142,10 @@ def scan(
         if record is not None:
             from mentionwatch.replay import Recorder
 
-            env.recorder = Recorder(record, redactor, now)
+            try:
+                env.recorder = Recorder(record, redactor, now)
+            except OSError as exc:  # found before any fetching: nothing is lost
+                raise UsageError(f"--record {record}: cannot write the recording there: {exc.strerror}") from None
             closers.append(env.recorder)
         elif replay is None and config.http.cache and not no_cache and not backfill:
             from mentionwatch.cache import HttpCache, default_cache_path
@@ -155,7 +158,7 @@ def scan(
             from platformdirs import user_cache_path
 
             env.cache_dir = user_cache_path("mentionwatch")
-        brands = select(config.brands, brand, "brand", lambda b: b.name)
+        brands = select(config.brands, brand, "brand", lambda b: b.name, any_case=True)
         sources = select(config.sources, source, "source", lambda s: s.name)
         since_last = since == "last"
         try:
@@ -211,7 +214,7 @@ def scan(
                 sys.stderr.write(f"mentionwatch: wrote {len(result.mentions)} mentions to {output}\n")
         if health is not None:
             write_health(result, health, redactor=redactor, scanned_at=now)
-        print_health(result, quiet=quiet, redact=redactor)
+        print_health(result, quiet=quiet, redact=redactor, since=_since_label(since, config.since, since_last))
         for line in broken:
             sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
     except KeyboardInterrupt:
@@ -232,6 +235,15 @@ def scan(
 
 
 BROKEN_AFTER = 3
+
+
+def _since_label(flag: str | None, configured: str | None, since_last: bool) -> str:
+    """How the health line names the window: as the user wrote it (`7d`, `2026-11-01`)."""
+    from mentionwatch.config import DEFAULT_SINCE
+
+    if since_last:
+        return "the watermark"
+    return flag or configured or DEFAULT_SINCE
 
 
 def _check_store_flags(

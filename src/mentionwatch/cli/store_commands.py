@@ -202,8 +202,8 @@ def mark(
     Examples:
 
     \b
-      mentionwatch mark 15353312 done
-      mentionwatch mark hackernews:15353312 rss:tag:example.org,2026:1 read
+      mentionwatch mark 15348473 done
+      mentionwatch mark hackernews:15348473 15347443 read
     """
     from mentionwatch.store import STATUSES
 
@@ -235,7 +235,7 @@ def tag(
 ) -> None:
     """Tag stored mentions (or take a tag off with --remove); `list --tag TAG` finds them.
 
-    Example: mentionwatch tag 15353312 press && mentionwatch list --tag press
+    Example: mentionwatch tag 15348473 press && mentionwatch list --tag press
     """
     redactor = setup_logging(verbose, False)
     try:

@@ -56,8 +56,8 @@ class JsonlSource(Source[JsonlConfig]):
         if problems and not mentions:
             raise BadPayload(f"{where}: no valid JSON Lines ({len(problems)} bad lines)")
         for mention in mentions:
-            if mention.published_at >= since:
-                yield mention
+            yield mention  # older ones too: the pipeline leaves them out, and counts them
+
 
     async def _read(self, cfg: JsonlConfig) -> tuple[str, str]:
         if cfg.base_url:

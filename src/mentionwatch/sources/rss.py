@@ -1090,8 +1090,8 @@ class RssSource(Source[RssConfig]):
                 for mention in mentions:
                     if mention.undated and self.context.first_seen is not None:
                         mention.published_at = self.context.first_seen(self.name, mention.id, mention.published_at)
-                    if mention.published_at >= since:
-                        yield mention
+                    # Older entries too: the pipeline leaves them out, and counts them ("20 older than 7d").
+                    yield mention
         finally:
             for task in tasks:
                 task.cancel()
