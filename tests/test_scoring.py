@@ -190,16 +190,67 @@ def test_a_question_addressed_to_the_brand_handle_needs_a_reply() -> None:
     assert "addressed to @acme" in (reply_reason(m, 1000) or "")
 
 
-def test_negative_mentions_need_a_reply_only_above_the_brands_reach_threshold() -> None:
-    loud = mention(1, text="Acme lost my luggage, worst airline ever", followers=50_000, matched_terms=["Acme"])
-    quiet = mention(2, text="Acme lost my luggage, worst airline ever", followers=40, matched_terms=["Acme"])
+def test_negative_opinions_need_a_reply_only_above_the_brands_reach_threshold() -> None:
+    loud = mention(1, text="Acme's new logo is ugly and sad", followers=50_000, matched_terms=["Acme"])
+    quiet = mention(2, text="Acme's new logo is ugly and sad", followers=40, matched_terms=["Acme"])
     score_mentions([loud, quiet], VaderScorer(), reply_reach={"Acme": 1000})
-    assert loud.sentiment_label == "negative"
+    assert loud.sentiment_label == quiet.sentiment_label == "negative"
     assert loud.needs_reply and not quiet.needs_reply
+
+
+def test_a_complaint_needs_a_reply_whatever_its_reach() -> None:
+    quiet = mention(1, text="Acme lost my luggage, worst airline ever", followers=40, matched_terms=["Acme"])
+    unknown = mention(2, text="lost my data twice. Awful support", matched_terms=["Acme"])  # the HN comment
+    score_mentions([quiet, unknown], VaderScorer(), reply_reach={"Acme": 1000})
+    assert quiet.needs_reply and unknown.needs_reply
+    assert "a complaint" in (reply_reason(unknown, 1000) or "")
 
 
 def test_reply_reach_comes_from_the_brand_config() -> None:
     brand = BrandConfig(name="Acme", terms=["acme"], reply_reach=10)
-    m = mention(text="acme is awful and broken", followers=50)
+    m = mention(text="acme's new logo is ugly and sad", followers=50)
     [out] = process([m], [brand], since=T0, scorer=FixedScorer())
     assert out.needs_reply
+
+
+# Real texts from the recorded payloads (tests/fixtures/): problems people reported, and what is not one.
+REAL_COMPLAINTS = [
+    # x/: a reply to the brand's account
+    '@happycamper Wait, when I try that, I get an error: { "errors": [ { "message": "[public_metircs] is not one of"',
+    # stackexchange/
+    "This give me an undefined error on the first line of the handleClick() function (on this.menu).",
+    # github/
+    'I tried "open sesame" as seen on Wikipedia but no luck!',
+]
+REAL_NOT_COMPLAINTS = [
+    # hackernews/: a disagreement, and a musing, both negative
+    "I don't agree. The tree being balanced of not has not bearing on the solvability of the problem.",
+    "I wonder for past few years about backup language/stack/job for me, because my technical life has been MS "
+    "only. And quite often discontinued tech (Silverlight, WebForms).\nI should get that going I guess. I just "
+    "can't decide what to learn and it's difficult to find time (nodejs? Go? Python?).",
+    # bluesky/
+    "We will never stop fighting.\n\nThe case is one of the latest signs that fights over redistricting will "
+    "continue. \u201cI don\u2019t expect anybody to lay down arms, not them and certainly not us,\u201d said attorney "
+    "Abha Khanna, who argued the Alabama case before SCOTUS. www.washingtonpost.com/politics/202...",
+]
+
+
+@pytest.mark.parametrize("text", REAL_COMPLAINTS)
+def test_real_complaints_need_a_reply_without_reach(text: str) -> None:
+    [m] = [mention(text=text, matched_terms=["Acme"])]
+    score_mentions([m], VaderScorer())
+    assert m.sentiment_label == "negative" and m.needs_reply, text
+
+
+@pytest.mark.parametrize("text", REAL_NOT_COMPLAINTS)
+def test_real_negative_texts_that_complain_of_nothing_do_not(text: str) -> None:
+    [m] = [mention(text=text, matched_terms=["Acme"])]
+    score_mentions([m], VaderScorer())
+    assert m.sentiment_label == "negative" and not m.needs_reply, text
+
+
+def test_a_negative_press_article_is_not_a_complaint_to_answer() -> None:
+    text = "Slack's outage is a terrible reminder of how fragile our tools are"
+    article = mention(text=text, matched_terms=["Slack"], kind="article")
+    score_mentions([article], VaderScorer())
+    assert article.sentiment_label == "negative" and not article.needs_reply

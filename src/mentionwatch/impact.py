@@ -189,10 +189,27 @@ def _compiled_term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alternatives, key=len, reverse=True))})(?!\w)")
 
 
+# A person telling of a problem: what a complaint about a product or a service says (English).
+_COMPLAINT = re.compile(
+    r"\b(?:error|errors|bug|bugs|buggy|crash(?:es|ed|ing)?|broken|broke|outage|down again|lost|losing|fail(?:s|ed|ing)?"
+    r"|doesn'?t work|does not work|not working|stopped working|won'?t (?:load|work|open|start|sync)"
+    r"|can'?t (?:log|sign|get|find)"
+    r"|support|refund|cancel(?:led|ed)?|charged|overcharged|scam|slow|awful|terrible|horrible|worst|useless|unusable"
+    r"|disappointed|disappointing|frustrat\w*|annoying|no luck|unacceptable|ripped off)\b",
+    re.IGNORECASE,
+)
+
+
 def reply_reason(mention: Mention, reply_reach: int) -> str | None:
-    """Why the brand should answer this mention, or None: a question addressed to it (`@acme ...?`, "does
-    Acme ...?", "how do I ... in Acme"), or a negative mention from an author whose reach exceeds the
-    brand's `reply_reach`. English phrasing only; a question mark works in any language."""
+    """Why the brand should answer this mention, or None. Three rules, in this order (English phrasing; a
+    question mark works in any language):
+
+    1. a question to the brand: addressed to its handle (`@acme ...?`), or naming it ("does Acme ...?", "how do
+       I ... in Acme");
+    2. a complaint about its product or service, whatever the author's reach: a negative post or comment (not a
+       press article: `kind` "article") telling of a problem (an error, a crash, lost data, a refund, bad support:
+       `_COMPLAINT`) — "lost my data twice. Awful support" needs an answer even from someone with no followers;
+    3. a negative mention from an author whose reach exceeds the brand's `reply_reach`."""
     text = URL.sub(" ", f"{mention.title}\n{mention.text}")
     sentences = [_LEAD_IN.sub("", s.strip()) for s in _SENTENCE_BREAK.split(text) if s.strip()]
     handles = [t.casefold() for t in mention.matched_terms if t.startswith("@")]
@@ -207,11 +224,13 @@ def reply_reason(mention: Mention, reply_reach: int) -> str | None:
             asks = (sentence.endswith("?") and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
             if asks and pattern.search(sentence.casefold()):
                 return f"a question to the brand: {sentence[:120]!r}"
+    if mention.sentiment_label == "negative" and mention.kind != "article":
+        complaint = next((s for s in sentences if _COMPLAINT.search(s)), None)
+        if complaint is not None:
+            return f"a complaint ({mention.sentiment}): {complaint[:120]!r}"
     if mention.sentiment_label == "negative" and (mention.reach or 0) > reply_reach:
         return f"negative ({mention.sentiment}) from an author with reach {mention.reach:,} > {reply_reach:,}"
     return None
-
-
 
 
 def score_impact(mentions: Sequence[Mention], *, reply_reach: Mapping[str, int] | None = None) -> None:
