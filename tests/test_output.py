@@ -144,3 +144,14 @@ def test_jsonl_escapes_line_and_paragraph_separators() -> None:
 @pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad", "\u202e"])
 def test_invisible_characters_never_reach_the_terminal(char: str) -> None:
     assert sanitize_terminal(f"a{char}cme") == "acme"
+
+
+def test_json_is_written_a_mention_at_a_time_as_json_dumps_would_write_the_list() -> None:
+    ms = [mention(id=str(i), text="a\nb \"q\" é\u2028", also_seen=[{"source": "x", "id": "1"}]) for i in range(3)]
+    for n in (0, 1, 3):
+        out = io.StringIO()
+        write_json(ms[:n], out)
+        assert json.loads(out.getvalue()) == [m.to_dict() for m in ms[:n]]
+        assert out.getvalue().replace("\\u2028", "\u2028") == json.dumps(
+            [m.to_dict() for m in ms[:n]], ensure_ascii=False, indent=2
+        ) + "\n"

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -94,9 +94,16 @@ def write_jsonl(mentions: Sequence[Mention], out: IO[str]) -> None:
         out.write(_escape_json_controls(json.dumps(m.to_dict(), ensure_ascii=False)) + "\n")
 
 
-def write_json(mentions: Sequence[Mention], out: IO[str]) -> None:
-    out.write(_escape_json_controls(json.dumps([m.to_dict() for m in mentions], ensure_ascii=False, indent=2)))
-    out.write("\n")
+def write_json(mentions: Iterable[Mention], out: IO[str]) -> None:
+    """A JSON array, written a mention at a time (the same text `json.dumps(list, indent=2)` gives): 100,000
+    mentions are never one string in memory."""
+    first = True
+    for m in mentions:
+        out.write("[\n  " if first else ",\n  ")
+        first = False
+        record = json.dumps(m.to_dict(), ensure_ascii=False, indent=2)
+        out.write(_escape_json_controls(record.replace("\n", "\n  ")))
+    out.write("[]\n" if first else "\n]\n")
 
 
 def _csv_value(name: str, value: Any) -> str:

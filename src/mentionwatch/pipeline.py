@@ -102,7 +102,8 @@ class ScanResult:
 class Fetched:
     """Everything the sources returned, their health, and which configured source gave each item."""
 
-    mentions: list[Mention] = field(default_factory=list)
+    # What arrived, in order; an item is let go of (None) once it has been matched.
+    mentions: list[Mention | None] = field(default_factory=list)
     health: list[SourceHealth] = field(default_factory=list)
     # Several configured sources can deliver the same item (a jsonl re-read of an export beside the live
     # source it came from): each is credited.
@@ -308,18 +309,25 @@ class Matching:
     """Brand matching over a growing list of items: `catch_up` matches the items it has not seen yet, so a
     scan can match what has arrived while the network is still busy, and finish the rest at the end."""
 
-    def __init__(self, brands: Sequence[BrandConfig], *, since: datetime) -> None:
+    def __init__(self, brands: Sequence[BrandConfig], *, since: datetime, owns_items: bool = False) -> None:
         self._matchers = [BrandMatcher(b) for b in brands]
         self._since = since
+        # A scan owns what it fetched: an item is then made the mention of the first brand it matches (not
+        # copied), and let go of once matched, so a million fetched posts are not held twice.
+        self._owns = owns_items
         self.matched: list[Mention] = []
         self.done = 0  # items[:done] are matched
 
-    def catch_up(self, items: Sequence[Mention], limit: int | None = None) -> int:
+    def catch_up(self, items: Sequence[Mention | None], limit: int | None = None) -> int:
         """Match `items[done:]` (at most `limit` of them, in order); returns how many were matched."""
         start = self.done
         end = len(items) if limit is None else min(len(items), start + limit)
-        for item in items[start:end]:
-            self._match(item)
+        for i in range(start, end):
+            item = items[i]
+            if item is not None:
+                self._match(item)
+            if self._owns and isinstance(items, list):
+                items[i] = None
             self.done += 1  # one at a time: if an item raises, it is tried again, not skipped
         return end - start
 
@@ -327,21 +335,18 @@ class Matching:
         if item.published_at < self._since:
             return
         hay = Haystack(item.title, item.text)
+        first = True
         for matcher in self._matchers:
             hit = matcher.match_haystack(hay, author=item.author, url=item.url, lang=item.lang)
             if hit is None:
                 continue
-            self.matched.append(
-                dataclasses.replace(
-                    item,
-                    brand=hit.brand,
-                    matched_terms=hit.terms,
-                    matched_query=hit.clause,
-                    lang=item.lang or detect_language(item.title, item.text),
-                    also_seen=[],
-                    duplicates=0,
-                )
-            )
+            mention = item if first and self._owns else dataclasses.replace(item, also_seen=[], duplicates=0)
+            mention.brand = hit.brand
+            mention.matched_terms = hit.terms
+            mention.matched_query = hit.clause
+            mention.lang = item.lang or detect_language(item.title, item.text)
+            self.matched.append(mention)
+            first = False
 
 
 def match_mentions(raw: Iterable[Mention], brands: Sequence[BrandConfig], *, since: datetime) -> list[Mention]:
@@ -365,7 +370,7 @@ def score_mentions(
 
 
 def process(
-    raw: Iterable[Mention],
+    raw: Iterable[Mention | None],
     brands: Sequence[BrandConfig],
     *,
     since: datetime,
@@ -398,7 +403,7 @@ class WorkAhead:
     thread instead made every I/O call of the event loop wait up to a GIL switch interval (5 ms) for it."""
 
     def __init__(self, brands: Sequence[BrandConfig], *, since: datetime, scorer_name: str) -> None:
-        self.matching = Matching(brands, since=since)
+        self.matching = Matching(brands, since=since, owns_items=True)
         self.memo = SentimentMemo()
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
@@ -553,9 +558,14 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     )
     count_mentions(fetched.health, mentions, fetched.origin)
     total = len(mentions)
+    now = request.started or env.now()
     if request.save:
-        now = request.started or env.now()
         mentions = remember(env.store, request, mentions, fetched, now, interrupted=stopped_by is not None)
+    else:
+        # Nothing kept: the store fields read as a fresh store would give them (a replay prints what the
+        # recorded scan printed), at none of a store's cost.
+        for m in mentions:
+            m.first_seen, m.status = now, "new"
     if request.quiet_seed:
         mentions = []
     mentions = sort_mentions(mentions, request.sort)

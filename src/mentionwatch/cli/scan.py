@@ -190,9 +190,7 @@ def scan(
                 sort=sort.value,
                 limit=limit,
                 source_since=source_since,
-                # A store that keeps nothing still gives the output its store fields, as a fresh store would:
-                # a replay prints what the recorded scan printed.
-                save=True,
+                save=not (no_store or (replay is not None and db is None)),
                 started=now,
                 new_only=new or backfill,
                 quiet_seed=seed,

@@ -24,11 +24,14 @@ class JsonlConfig(SourceConfig):
     path: str = Field(description='a JSON Lines file, "-" for stdin, or a path below `base_url`')
 
 
-def parse_lines(lines: list[str], *, default_source: str, where: str) -> tuple[list[Mention], list[str]]:
-    """Mentions from JSON Lines; a bad line is reported (with its number) and skipped, never fatal."""
+def parse_lines(
+    lines: list[str], *, default_source: str, where: str, first: int = 1
+) -> tuple[list[Mention], list[str]]:
+    """Mentions from JSON Lines (`first` is the number of the first line); a bad line is reported (with its
+    number) and skipped, never fatal."""
     mentions: list[Mention] = []
     problems: list[str] = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
         try:
@@ -46,35 +49,71 @@ class JsonlSource(Source[JsonlConfig]):
     searchable = False
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
-        text, where = await self._read(self.config)
-        mentions, problems = parse_lines(text.splitlines(), default_source=self.name, where=where)
-        self.context.skipped.extend(problems)
-        for problem in problems[:20]:
-            log.warning("%s", problem)
+        read = 0
+        problems: list[str] = []
+        async for batch, where, first in self._batches(self.config):
+            mentions, bad = parse_lines(batch, default_source=self.name, where=where, first=first)
+            for problem in bad:
+                if len(problems) < 20:
+                    log.warning("%s", problem)
+                problems.append(problem)
+            self.context.skipped.extend(bad)
+            read += len(mentions)
+            for mention in mentions:
+                yield mention  # older ones too: the pipeline leaves them out, and counts them
         if len(problems) > 20:
-            log.warning("%s: %d more bad lines skipped", where, len(problems) - 20)
-        if problems and not mentions:
-            raise BadPayload(f"{where}: no valid JSON Lines ({len(problems)} bad lines)")
-        for mention in mentions:
-            yield mention  # older ones too: the pipeline leaves them out, and counts them
+            log.warning("%d more bad lines skipped", len(problems) - 20)
+        if problems and not read:
+            raise BadPayload(f"no valid JSON Lines ({len(problems)} bad lines)")
 
-
-    async def _read(self, cfg: JsonlConfig) -> tuple[str, str]:
+    async def _batches(self, cfg: JsonlConfig) -> AsyncIterator[tuple[list[str], str, int]]:
+        """The input in batches of lines (with where they come from and the number of the first): a file or
+        stdin is streamed, so a million-line export is never held whole."""
         if cfg.base_url:
             url = f"{cfg.base_url.rstrip('/')}/{cfg.path.lstrip('/')}"
-            resp = await self.context.http.get(url)
+            resp = await self.context.http.get(url)  # capped at http.max_bytes, like every response
             where = public_url(url)  # a query string can carry a key: messages never show it
             try:
-                return resp.content.decode("utf-8"), where
+                yield resp.content.decode("utf-8").splitlines(), where, 1
             except UnicodeDecodeError as exc:
                 raise BadPayload(f"{where}: not UTF-8 ({exc.reason})") from None
+            return
         if cfg.path == "-":
-            return await asyncio.to_thread(sys.stdin.read), "<stdin>"
-        path = Path(cfg.path)
-        path = path if path.is_absolute() else self.context.base_dir / path
+            stream, where = sys.stdin, "<stdin>"
+        else:
+            path = Path(cfg.path)
+            path = path if path.is_absolute() else self.context.base_dir / path
+            where = str(path)
+            try:
+                stream = path.open(encoding="utf-8")
+            except OSError as exc:
+                raise FetchError(f"cannot read {path}: {exc.strerror}") from None
+        first = 1
         try:
-            return await asyncio.to_thread(path.read_text, "utf-8"), str(path)
-        except UnicodeDecodeError as exc:
-            raise BadPayload(f"{path}: not UTF-8 ({exc.reason})") from None
-        except OSError as exc:
-            raise FetchError(f"cannot read {path}: {exc.strerror}") from None
+            while True:
+                try:
+                    batch = await asyncio.to_thread(_read_lines, stream, BATCH_LINES)
+                except UnicodeDecodeError as exc:
+                    raise BadPayload(f"{where}: not UTF-8 ({exc.reason})") from None
+                except OSError as exc:
+                    raise FetchError(f"cannot read {where}: {exc.strerror}") from None
+                if not batch:
+                    return
+                yield batch, where, first
+                first += len(batch)
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+
+
+# Lines read per hop to the reading thread: few enough to keep memory flat, enough to make a hop cheap.
+BATCH_LINES = 2000
+
+
+def _read_lines(stream: Any, count: int) -> list[str]:
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if len(lines) >= count:
+            break
+    return lines
