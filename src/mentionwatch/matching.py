@@ -434,6 +434,26 @@ class BrandMatcher:
         texts = [text for _, text, _ in reported]
         return Match(self.brand, texts if len(texts) == 1 else _unique(texts), clause)
 
+    def match_owned(
+        self, hay: Haystack, *, author: str = "", url: str = "", lang: str | None = None
+    ) -> Match | None:
+        """The brand's Match for an item said on its own ground (its Facebook Page, its Instagram account), which
+        belongs to it whatever it says: only the vetoes apply (`exclude`, `exclude_authors`, `exclude_domains`,
+        `languages`). The brand's words found in it are still reported; none is needed."""
+        hits = self._scan(hay.form(self.fold))
+        if self._case:
+            self._confirm_case(hits, hay)
+        if not self._excluded.isdisjoint(hits):
+            return None
+        if self._authors and _author_key(author) in self._authors:
+            return None
+        if self._domains and _on_domain(host_of(url), self._domains):
+            return None
+        if self._languages and not self._language_ok(lang, hay):
+            return None
+        reported = sorted(r for i in hits if i in self._reported for r in self._reported[i])
+        return Match(self.brand, _unique(text for _, text, _ in reported))
+
     def _holding_clause(self, hits: Mapping[int, list[Span]], form: str, hay: Haystack, url: str) -> str | None:
         """The first alternative of the query that holds; `hits` are the spans found in `form`."""
         if self.query is None:

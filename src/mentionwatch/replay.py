@@ -39,20 +39,22 @@ def exchange_key(source: str, request: httpx.Request, redact: Callable[[str], st
     return f"{source} {request.method} {redact(str(request.url))} {digest}".rstrip()
 
 
-def _mask_tokens(value: Any) -> Any:
+def _mask_tokens(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
         return {
-            k: ("****" if _TOKEN_KEY.search(k) and isinstance(v, str) else _mask_tokens(v)) for k, v in value.items()
+            k: ("****" if _TOKEN_KEY.search(k) and isinstance(v, str) else _mask_tokens(v, redact))
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_mask_tokens(v) for v in value]
-    return value
+        return [_mask_tokens(v, redact) for v in value]
+    # A service may echo a secret inside a value: the Graph API writes the token into its `paging.next` URLs.
+    return redact(value) if isinstance(value, str) else value
 
 
 def _clean_body(body: bytes, content_type: str, redact: Callable[[str], str]) -> bytes:
     if "json" in content_type:
         try:
-            return json.dumps(_mask_tokens(json.loads(body)), ensure_ascii=False).encode()
+            return json.dumps(_mask_tokens(json.loads(body), redact), ensure_ascii=False).encode()
         except (ValueError, RecursionError):
             pass
     try:
