@@ -426,7 +426,7 @@ def _owner_problem(config: OwnedSourceConfig, brands: list[str], loc: tuple[str 
     if config.brand is None:
         return locate.message(
             loc,
-            f"a {config.type} source reads one brand's own page or account: say whose with `brand:` "
+            f"type {config.type} reads one brand's own page or account: say whose with `brand:` "
             f"(one of {names})",
         )
     close = difflib.get_close_matches(config.brand, brands, n=1)
