@@ -12,7 +12,15 @@ import httpx
 import pytest
 from pydantic import Field
 
-from mentionwatch.config import BrandConfig, Config, ConfiguredSource, HttpConfig, ScoringConfig, load_config
+from mentionwatch.config import (
+    BrandConfig,
+    Config,
+    ConfiguredSource,
+    HttpConfig,
+    ScoringConfig,
+    load_config,
+    owned_brands,
+)
 from mentionwatch.errors import ConfigError, FetchError, Unauthorized
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import (
@@ -23,7 +31,6 @@ from mentionwatch.pipeline import (
     SourceHealth,
     WorkAhead,
     match_mentions,
-    owned_brands,
     process,
     run_scan,
 )
@@ -296,3 +303,27 @@ def test_an_owned_sources_brand_must_be_one_of_the_configs(tmp_path: Path) -> No
         f"{tmp_path / 'mentionwatch.yaml'}:9: sources[1].brand: no brand is named 'Acmee' (brands: Acme); "
         "did you mean 'Acme'?"
     )
+
+
+def test_explain_says_an_owned_item_matched_by_where_it_was_said() -> None:
+    from mentionwatch.explain import explain
+    from mentionwatch.sentiment import load_scorer
+
+    result = owned_scan(OwnedConfig(type="owned", brand="Acme", items=["ana: the delivery took three weeks"]))
+    records = [m.to_dict() for m in result.mentions]
+    scorer = load_scorer("vader")
+    full = Config(
+        path=Path("x.yaml"),
+        since=None,
+        brands=OWN_BRANDS,
+        sources=[ConfiguredSource(OwnedSource, OwnedConfig(type="owned", brand="Acme"))],
+        http=HttpConfig(),
+        scoring=ScoringConfig(),
+    )
+    for config in (None, full):  # from the scan's own record, and from the config's sources
+        [match] = explain(records, 0, config, scorer)["match"]
+        assert match["matched"] is True and "own page or account" in match["reason"]
+    # An item the same brand's terms match elsewhere is explained by its terms, as before.
+    plain = owned_scan(OwnedConfig(type="owned", items=["di: love Acme"]))
+    [match] = explain([m.to_dict() for m in plain.mentions], 0, None, scorer)["match"]
+    assert match["reason"] == "terms found: Acme"

@@ -401,3 +401,16 @@ def test_the_token_echoed_in_paging_links_never_reaches_a_recording(tmp_path: Pa
     written = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "bundle").rglob("*") if p.is_file())
     assert "access_token=****" in written and TOKEN not in written
 
+
+
+def test_an_edge_the_page_does_not_have_is_skipped_with_what_graph_said(server: LoopbackServer) -> None:
+    # /visitor_posts is "not supported for Pages that have been migrated to the New Pages Experience"
+    # (reference/page/visitor_posts); Graph's answer for an edge a node lacks is error 100.
+    missing = _error(100, "(#100) Tried accessing nonexisting field (visitor_posts) on node type (Page)")
+    serve_page(server, visitor_posts=Reply(400, json.dumps(missing).encode(), JSON))
+    [health] = scan(server, ratings=False).health
+    assert health.state == "ok" and health.items == 18
+    assert health.warnings == [
+        "visitor_posts not read: Graph API error 100: (#100) Tried accessing nonexisting field (visitor_posts) on "
+        "node type (Page)"
+    ]

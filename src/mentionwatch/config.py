@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -261,6 +262,12 @@ class Config:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+
+def owned_brands(sources: Iterable[ConfiguredSource]) -> dict[str, str]:
+    """Source name -> brand, for the sources that read one brand's own page or account (`OwnedSourceConfig`):
+    their items are that brand's whatever they say."""
+    return {s.name: s.config.brand for s in sources if isinstance(s.config, OwnedSourceConfig) and s.config.brand}
 
 
 def find_config(explicit: Path | None) -> Path:

@@ -51,6 +51,10 @@ PERMISSION_CODES = frozenset({10, *range(200, 300)})
 # The Recommendation reference: "Attempting to query an edge or field that returns a recommendation using v22.0
 # or later will return error code 12" (deprecated field or edge).
 DEPRECATED_CODE = 12
+# 100 "Invalid parameter": also what an edge this Page or version does not have answers ("(#100) Tried accessing
+# nonexisting field"), e.g. /visitor_posts on a Page moved to the New Pages Experience (reference/page/
+# visitor_posts: "not supported for Pages that have been migrated"): that edge is unavailable, not the source.
+INVALID_CODE = 100
 # error-handling: 1 "API Unknown" and 2 "API Service", "a temporary issue due to downtime": whatever their type.
 TRANSIENT_CODES = frozenset({1, 2})
 # The permission names Meta uses (`pages_read_engagement`, `instagram_manage_comments`, `business_management`...).
@@ -69,9 +73,13 @@ class EdgeUnavailable(FetchError):
     """One edge the token cannot read: a permission it lacks (`permission` names it) or an edge this API version
     no longer serves. The source reports it once and carries on with its other edges."""
 
-    def __init__(self, message: str, response: Any = None, *, permission: str | None = None) -> None:
+    def __init__(
+        self, message: str, response: Any = None, *, permission: str | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message, response)
         self.permission = permission
+        # What Graph said, without the URL: what a health line quotes.
+        self.reason = reason or message
         self.state = "unauthorized" if permission else "failed"
 
 
@@ -159,13 +167,12 @@ def classify(error: dict[str, Any], where: str, response: Any = None) -> FetchEr
     said = f"Graph API error {code}{f'/{subcode}' if subcode else ''}: {message}"
     if code in THROTTLE_CODES:
         return RateLimited(f"{where}: {said}", response)
-    permission_hint = "permission" in message.lower()
-    if code in PERMISSION_CODES or (code == 100 and permission_hint):
+    if code in PERMISSION_CODES or (code == INVALID_CODE and "permission" in message.lower()):
         found = _PERMISSION.search(message)
         permission = found.group(1) if found else None
-        return EdgeUnavailable(f"{where}: {said}", response, permission=permission or "unknown")
-    if code == DEPRECATED_CODE:
-        return EdgeUnavailable(f"{where}: {said}", response)
+        return EdgeUnavailable(f"{where}: {said}", response, permission=permission or "unknown", reason=said)
+    if code in (DEPRECATED_CODE, INVALID_CODE):
+        return EdgeUnavailable(f"{where}: {said}", response, reason=said)
     if code in TOKEN_CODES or (error.get("type") == "OAuthException" and code not in TRANSIENT_CODES):
         return Unauthorized(
             f"{where}: {said} — the access token was refused (expired, revoked or invalid): renew it "

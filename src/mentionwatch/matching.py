@@ -498,9 +498,11 @@ class BrandMatcher:
         return search_terms_of(self.config)
 
     def explain(
-        self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None
+        self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None, owned: bool = False
     ) -> MatchReport:
-        """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired."""
+        """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired. `owned`:
+        the item was said on the brand's own page or account, where its filters apply and its terms are not needed
+        (`match_owned`)."""
         hay = Haystack(title, text)
         form = hay.form(self.fold)
         hits = self._scan(form)
@@ -536,7 +538,12 @@ class BrandMatcher:
             report.checks.append(Check("languages", f"{shown}; wanted {', '.join(sorted(self._languages))}", not ok))
         held = [clause for clause, ok in report.clauses if ok]
         vetoes = [c for c in report.checks if c.fired and not c.name.startswith("query ")]
-        if not report.terms_found:
+        if owned and not vetoes:
+            report.matched = True
+            report.reason = "said on the brand's own page or account: its filters apply, its terms are not needed"
+        elif owned:
+            report.reason = f"vetoed by {vetoes[0].name}: {vetoes[0].detail}"
+        elif not report.terms_found:
             report.reason = "none of the brand's terms or query words is in the title or text"
         elif not terms_hit and not held:
             report.reason = "query words were found, but no alternative of the query holds"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mentionwatch.config import BrandConfig, Config, ConfiguredSource
+from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
@@ -32,7 +32,7 @@ from mentionwatch.sentiment import (
     score_sentiment,
     sentiment_text,
 )
-from mentionwatch.source import OwnedSourceConfig, Source, SourceContext
+from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import MentionStore, SourceRun, key_of
 
 if TYPE_CHECKING:
@@ -337,11 +337,6 @@ class Matching:
                     duplicates=0,
                 )
             )
-
-
-def owned_brands(sources: Iterable[ConfiguredSource]) -> dict[str, str]:
-    """Source name -> brand, for the sources that read one brand's own page or account."""
-    return {s.name: s.config.brand for s in sources if isinstance(s.config, OwnedSourceConfig) and s.config.brand}
 
 
 def match_mentions(raw: Iterable[Mention], brands: Sequence[BrandConfig], *, since: datetime) -> list[Mention]:

@@ -193,12 +193,12 @@ def edge_warning(edge: str, exc: EdgeUnavailable) -> str:
     if exc.permission:
         permission = exc.permission if exc.permission != "unknown" else EDGE_PERMISSION.get(edge, "unknown")
         return f"{edge} not read: the token lacks the {permission} permission"
-    if edge == "ratings":
+    if edge == "ratings" and "error 12" in exc.reason:
         return (
             "ratings not read: Graph API v22.0 and later no longer serve /ratings (error 12); "
             "set `ratings: false`, or an `api_version` of v21.0 while Meta still serves it"
         )
-    return f"{edge} not read: {exc}"
+    return f"{edge} not read: {exc.reason}"
 
 
 Edge = Callable[[GraphApi, datetime], AsyncIterator[Mention]]

@@ -246,7 +246,7 @@ def edge_warning(edge: str, exc: EdgeUnavailable) -> str:
     permission = exc.permission if exc.permission != "unknown" else EDGE_PERMISSION.get(edge, "unknown")
     if permission:
         return f"{edge} not read: the token lacks the {permission} permission"
-    return f"{edge} not read: {exc}"
+    return f"{edge} not read: {exc.reason}"
 
 
 Edge = Callable[[GraphApi, datetime], AsyncIterator[Mention]]
