@@ -133,7 +133,7 @@ def test_a_rating_reads_the_documented_recommendation_fields() -> None:
 def test_config_takes_the_issue_keys_and_checks_them() -> None:
     cfg = FacebookPageConfig(type="facebook_page", page_id=PAGE_ID, token=TOKEN)  # type: ignore[arg-type]
     assert (cfg.base_url, cfg.api_version) == ("https://graph.facebook.com", "v27.0")
-    for bad in ({"api_version": "27"}, {"page_id": "../me"}, {"token": " "}):
+    for bad in ({"api_version": "27"}, {"page_id": "../me"}, {"page_id": "acme.page"}, {"token": " "}):
         with pytest.raises(ValidationError):
             FacebookPageConfig.model_validate({"type": "facebook_page", "page_id": PAGE_ID, "token": TOKEN, **bad})
 

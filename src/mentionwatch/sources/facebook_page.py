@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 API_VERSION = "v27.0"
 WEB_ROOT = "https://www.facebook.com"
 _VERSION = re.compile(r"^v\d+\.\d+$")
-_ID = re.compile(r"^[\w.-]+$")
+_ID = re.compile(r"^\d+$")
 
 # /{object-id}/comments: `message, from, created_time, like_count, comment_count, permalink_url` (the issue's
 # list). The recording has all but `from`, which the Comment reference documents ("from: The person that made
@@ -77,6 +77,7 @@ class FacebookPageConfig(OwnedSourceConfig):
     @classmethod
     def _an_id(cls, value: str) -> str:
         if not _ID.match(value.strip()):
+            # Digits: the Page's own answers are told apart by `from.id`, which is always the numeric id.
             raise ValueError(f"{value!r} is not a Page id (digits, as the Page's About section shows it)")
         return value.strip()
 
