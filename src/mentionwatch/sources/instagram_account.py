@@ -122,7 +122,9 @@ class InstagramAccountConfig(OwnedSourceConfig):
 def comment_url(media_permalink: str, comment_id: str, parent_id: str | None = None) -> str:
     """The web address of a comment (or a reply) under a media: the API gives comments no permalink, and the
     media's own would fold every comment under it into one (mentions with one URL are one post). Instagram's web
-    app addresses a comment as `/p/{shortcode}/c/{comment-id}/`, a reply as `.../c/{parent-id}/r/{reply-id}/`."""
+    app addresses a comment as `/p/{shortcode}/c/{comment-id}/`, a reply as `.../c/{parent-id}/r/{reply-id}/`
+    (not in the Graph API reference: the form Instagram's own comment links take, which comment-lookup APIs
+    document and instaloader-based tools build)."""
     base = media_permalink.rstrip("/")
     if parent_id:
         return f"{base}/c/{parent_id}/r/{comment_id}/"
