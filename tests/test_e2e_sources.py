@@ -50,6 +50,8 @@ SECRETS = {
     "GITHUB_TOKEN": "e2e-github-token-Tb9c",
     "YOUTUBE_KEY": "e2e-youtube-key-Jf4s",
     "X_BEARER_TOKEN": "e2e-x-bearer-token-Pv6u",
+    "FACEBOOK_PAGE_TOKEN": "e2e-facebook-page-token-Gm5w",
+    "INSTAGRAM_TOKEN": "e2e-instagram-token-Rc8y",
 }
 REDDIT_BASIC = base64.b64encode(f"{SECRETS['REDDIT_CLIENT_ID']}:{SECRETS['REDDIT_CLIENT_SECRET']}".encode()).decode()
 
@@ -68,6 +70,8 @@ SOURCES = (
     "devto",
     "youtube",
     "x",
+    "facebook_page",
+    "instagram_account",
 )
 
 
@@ -138,6 +142,24 @@ DEVTO_LATEST = fixture_path("devto", "devto_api_go_list_response_2019.json").rea
 YOUTUBE_SEARCH = fixture_path("youtube", "pyyoutube_search_by_dev.json").read_bytes()
 YOUTUBE_VIDEOS = fixture_path("youtube", "pyyoutube_videos_list_snippet_statistics.json").read_bytes()
 X_SEARCH, X_SEARCH_TYPE = _vcrpy("x", "tweepy_cassette_search_recent_tweets.yaml", "GET", "/2/tweets/search/recent")
+# The Graph API recordings (python-facebook's testdata). The Page's posts are a recorded feed; comments are read under
+# its first post only (`max_posts: 1`), in two cursor pages; the Instagram account's media, comments, replies, tags,
+# hashtag search and hashtag media likewise. An edge with nothing on it answers the documented empty page
+# (developers.facebook.com/docs/graph-api/reference/user/feed: `{"data": [], "paging": {}}`).
+FB_PAGE, IG_USER = "19292868552", "17841406338772941"
+FB_POSTS = load_json("facebook_page", "posts_feed_fields_p1.json")
+FB_POST = FB_POSTS["data"][0]["id"]
+FB_COMMENTS = [fixture_path("facebook_page", f"comments_comments_p{i}.json").read_bytes() for i in (1, 2)]
+FB_TAGGED = fixture_path("facebook_page", "posts_tagged_posts.json").read_bytes()
+FB_NO_PERMISSION = fixture_path("facebook_page", "error_permission.json").read_bytes()
+IG_MEDIA = load_json("instagram_account", "users_medias_p1.json")
+IG_COMMENTED = IG_MEDIA["data"][1]["id"]
+IG_COMMENTS = [load_json("instagram_account", f"medias_comments_p{i}.json") for i in (1, 2)]
+IG_REPLIES = fixture_path("instagram_account", "comments_replies.json").read_bytes()
+IG_TAGGED = fixture_path("instagram_account", "users_tagged_medias.json").read_bytes()
+IG_SEARCH = load_json("instagram_account", "users_hashtag_search.json")
+IG_HASHTAG = [fixture_path("instagram_account", f"hashtags_hashtag_recent_medias_p{i}.json").read_bytes() for i in (1, 2)]
+GRAPH_NOTHING = b'{"data": [], "paging": {}}'
 
 # No recording holds a Bluesky login answer. This is the documented minimal shape: the four properties the
 # `com.atproto.server.createSession` lexicon requires in its output (bluesky-social/atproto,
@@ -179,6 +201,24 @@ def serve(server: E2EServer) -> None:
     server.route("GET", "/www.googleapis.com/youtube/v3/search", ok(YOUTUBE_SEARCH))
     server.route("GET", "/www.googleapis.com/youtube/v3/videos", ok(YOUTUBE_VIDEOS))
     server.route("GET", "/api.x.com/2/tweets/search/recent", ok(X_SEARCH, X_SEARCH_TYPE))
+
+    def cursor_pages(first: bytes, second: bytes) -> Callable[[Received], Reply]:
+        # The recorded `paging.next` carries `after=after` (the placeholder the recording kept): page 2 then.
+        return lambda r: ok(second if r.query.get("after") == ["after"] else first)
+
+    graph = "/graph.facebook.com/v27.0"
+    server.route("GET", f"{graph}/{FB_PAGE}/published_posts", ok(json.dumps(FB_POSTS)))
+    server.route("GET", f"{graph}/{FB_POST}/comments", cursor_pages(*FB_COMMENTS))
+    server.route("GET", f"{graph}/{FB_PAGE}/visitor_posts", ok(GRAPH_NOTHING))
+    server.route("GET", f"{graph}/{FB_PAGE}/tagged", ok(FB_TAGGED))
+    server.route("GET", f"{graph}/{FB_PAGE}/ratings", Reply(400, FB_NO_PERMISSION, {"Content-Type": JSON}))
+    server.route("GET", f"{graph}/{IG_USER}/media", ok(json.dumps(IG_MEDIA)))
+    server.route("GET", f"{graph}/{IG_COMMENTED}/comments", cursor_pages(*(json.dumps(c).encode() for c in IG_COMMENTS)))
+    for i, comment in enumerate(c for page in IG_COMMENTS for c in page["data"]):
+        server.route("GET", f"{graph}/{comment['id']}/replies", ok(IG_REPLIES if i == 0 else GRAPH_NOTHING))
+    server.route("GET", f"{graph}/{IG_USER}/tags", ok(IG_TAGGED))
+    server.route("GET", f"{graph}/ig_hashtag_search", ok(json.dumps(IG_SEARCH)))
+    server.route("GET", f"{graph}/{IG_SEARCH['data'][0]['id']}/recent_media", cursor_pages(*IG_HASHTAG))
 
 
 def write_config(tmp_path: Path, server: E2EServer) -> Path:
@@ -253,6 +293,18 @@ sources:
     base_url: {url}/api.x.com/2
     bearer_token: "${{X_BEARER_TOKEN}}"
     max_pages: 1
+  - type: facebook_page
+    base_url: {url}/graph.facebook.com
+    page_id: "{FB_PAGE}"
+    token: "${{FACEBOOK_PAGE_TOKEN}}"
+    brand: Hoot  # the Page's comments are Hoot's whatever they say
+    max_posts: 1
+  - type: instagram_account
+    base_url: {url}/graph.facebook.com
+    ig_user_id: "{IG_USER}"
+    token: "${{INSTAGRAM_TOKEN}}"
+    brand: Coronavirus
+    hashtags: [developers]
 http:
   retries: 0
   timeout: 10
@@ -450,3 +502,32 @@ def test_one_scan_over_every_source_type(tmp_path: Path, api: E2EServer, run_cli
     for r in x:
         start_time = datetime.fromisoformat(r.param("start_time").replace("Z", "+00:00"))
         assert started - timedelta(days=7) <= start_time <= datetime.now(UTC)
+
+    # The Page: comments under its latest post in two cursor pages, tagged posts, and no ratings (the token lacks
+    # the permission: said in the health line, the other edges read). Everything there is Hoot's, whatever it says.
+    assert health["facebook_page"]["warnings"] == [
+        "ratings not read: the token lacks the pages_read_engagement permission"
+    ]
+    assert "ratings not read" in run.stderr
+    page_rows = [r for r in by_source["facebook_page"] if r["brand"] == "Hoot"]
+    assert {r["kind"] for r in page_rows} == {"comment", "reply", "tagged"}
+    assert any(r["text"].startswith("Boa noite peço ajuda") for r in page_rows)
+    first, second = calls(api, "GET", f"/graph.facebook.com/v27.0/{FB_POST}/comments", 2)
+    assert (first.param("filter"), first.param("order")) == ("stream", "reverse_chronological")
+    assert second.param("after") == "after"
+    fb_calls = [r for r in api.requests if f"/{FB_PAGE}/" in r.path or f"/{FB_POST}/" in r.path]
+    assert {r.param("access_token") for r in fb_calls} == {SECRETS["FACEBOOK_PAGE_TOKEN"]}
+    [tagged] = calls(api, "GET", f"/graph.facebook.com/v27.0/{FB_PAGE}/tagged", 1)
+    assert tagged.param("since") == str(SINCE_EPOCH)
+
+    # The Instagram account: comments (two cursor pages) and a reply on its commented media, the media it is tagged
+    # in, and the watched hashtag, searched once for its id; the recorded hashtag media have no permalink, so each
+    # is skipped on its own and counted.
+    ig_rows = [r for r in by_source["instagram_account"] if r["brand"] == "Coronavirus"]
+    assert sorted(r["kind"] for r in ig_rows).count("tagged") == 5
+    assert {"comment", "reply"} <= {r["kind"] for r in ig_rows}
+    assert health["instagram_account"]["skipped"] == 10
+    calls(api, "GET", f"/graph.facebook.com/v27.0/{IG_COMMENTED}/comments", 2)
+    [search] = calls(api, "GET", "/graph.facebook.com/v27.0/ig_hashtag_search", 1)
+    assert (search.param("q"), search.param("user_id")) == ("developers", IG_USER)
+    assert search.param("access_token") == SECRETS["INSTAGRAM_TOKEN"]

@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"query", "matching"},
     {"sentiment", "impact", "dedupe"},
     {"http", "transport", "cache", "store", "replay"},
-    {"source", "registry", "plugin", "sources"},
+    {"source", "registry", "plugin", "sources", "graphapi"},
     {"config", "yamlload"},
     {"pipeline"},
     {"output", "explain", "progress", "report", "notify", "config_edit"},

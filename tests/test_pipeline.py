@@ -12,8 +12,16 @@ import httpx
 import pytest
 from pydantic import Field
 
-from mentionwatch.config import BrandConfig, Config, ConfiguredSource, HttpConfig, ScoringConfig
-from mentionwatch.errors import FetchError, Unauthorized
+from mentionwatch.config import (
+    BrandConfig,
+    Config,
+    ConfiguredSource,
+    HttpConfig,
+    ScoringConfig,
+    load_config,
+    owned_brands,
+)
+from mentionwatch.errors import ConfigError, FetchError, Unauthorized
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import (
     Fetched,
@@ -26,8 +34,9 @@ from mentionwatch.pipeline import (
     process,
     run_scan,
 )
+from mentionwatch.registry import Registry
 from mentionwatch.sentiment import sentiment_text
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig
 from mentionwatch.store import memory_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -178,3 +187,143 @@ def test_work_done_ahead_of_the_fetch_gives_the_same_mentions(idle: bool) -> Non
         assert primed == len({sentiment_text(m) for m in match_mentions(items, brands, since=since)})
     else:  # some of it, and `process` did the rest
         assert done == 250 and 0 < primed < len(fresh)
+
+
+# --- sources on a brand's own ground: their items are the brand's whatever they say ---------------------------------
+
+
+class OwnedConfig(OwnedSourceConfig):
+    base_url: str = "https://owned.test"
+    items: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class OwnedSource(Source[OwnedConfig]):
+    """Yields `author: text` items, as said on a brand's own page; notes what it could not read."""
+
+    type = "owned"
+    searchable: ClassVar[bool] = False
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        for i, line in enumerate(self.config.items):
+            author, _, text = line.partition(": ")
+            yield Mention(source="", id=str(i), url=f"https://owned.test/{i}", published_at=NOW, author=author, text=text)
+        if self.config.note:
+            self.context.warnings.append(self.config.note)
+            self.context.warnings.append(self.config.note)
+
+
+OWN_BRANDS = [
+    BrandConfig(name="Acme", terms=["Acme"], exclude=["coyote"], exclude_authors=["acme_bot"]),
+    BrandConfig(name="Globex", terms=["Globex"]),
+]
+
+
+def owned_scan(config: OwnedConfig, brands: list[BrandConfig] = OWN_BRANDS) -> ScanResult:
+    full = Config(
+        path=Path("x.yaml"),
+        since=None,
+        brands=brands,
+        sources=[ConfiguredSource(OwnedSource, config)],
+        http=HttpConfig(),
+        scoring=ScoringConfig(),
+    )
+    request = ScanRequest(since=datetime(2026, 1, 1, tzinfo=UTC), brands=full.brands, sources=full.sources)
+    env = ScanEnv(now=lambda: NOW, store=memory_store(), transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    return asyncio.run(run_scan(full, request, env))
+
+
+def test_an_owned_sources_items_belong_to_its_brand_and_obey_its_filters_only() -> None:
+    items = [
+        "ana: the delivery took three weeks",  # no brand word: Acme's all the same
+        "bo: where is my coyote order",  # Acme's exclusion still vetoes it
+        "acme_bot: new post is up",  # so does its author filter
+        "cy: switching to Globex tomorrow",  # Acme's (its page), and Globex's by its terms
+        "di: love Acme",  # the brand's words found are still reported
+    ]
+    result = owned_scan(OwnedConfig(type="owned", brand="Acme", items=items))
+    got = sorted((m.brand or "", m.author, tuple(m.matched_terms)) for m in result.mentions)
+    assert got == [
+        ("Acme", "ana", ()),
+        ("Acme", "cy", ()),
+        ("Acme", "di", ("Acme",)),
+        ("Globex", "cy", ("Globex",)),
+    ]
+
+
+def test_without_an_owner_the_same_items_are_matched_on_terms_alone() -> None:
+    result = owned_scan(OwnedConfig(type="owned", items=["ana: the delivery took three weeks", "di: love Acme"]))
+    assert [(m.brand, m.author) for m in result.mentions] == [("Acme", "di")]
+
+
+def test_an_owner_left_out_of_the_scan_falls_back_to_terms() -> None:
+    # `scan --brand Globex`: the Page's items are matched on Globex's terms only.
+    result = owned_scan(
+        OwnedConfig(type="owned", brand="Acme", items=["ana: nice", "cy: Globex"]), brands=[OWN_BRANDS[1]]
+    )
+    assert [(m.brand, m.author) for m in result.mentions] == [("Globex", "cy")]
+
+
+def test_a_sources_warnings_reach_its_health_once_each_without_failing_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from mentionwatch.output import print_health
+
+    result = owned_scan(OwnedConfig(type="owned", brand="Acme", items=["ana: hi"], note="ratings not read: no"))
+    [health] = result.health
+    assert (health.state, health.warnings) == ("ok", ["ratings not read: no"])
+    assert list(health.to_dict())[-1] == "warnings"  # a new key comes last in the health JSON
+    print_health(result, quiet=False, redact=lambda s: s)
+    assert "ok" in capsys.readouterr().err.split("ratings not read: no")[0]
+
+
+def _load(tmp_path: Path, text: str) -> Config:
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path, Registry({"owned": OwnedSource}), environ={})
+
+
+def test_an_owned_source_belongs_to_the_only_brand_by_default(tmp_path: Path) -> None:
+    config = _load(tmp_path, "brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: owned\n")
+    [source] = config.sources
+    assert isinstance(source.config, OwnedConfig) and source.config.brand == "Acme"
+    assert owned_brands(config.sources) == {"owned": "Acme"}
+
+
+def test_an_owned_source_must_say_whose_when_there_are_several_brands(tmp_path: Path) -> None:
+    text = "brands:\n  - name: Acme\n    terms: [Acme]\n  - name: Globex\n    terms: [Globex]\nsources:\n  - type: owned\n"
+    with pytest.raises(ConfigError, match=r"mentionwatch.yaml:7: sources\[0\]: type owned .*`brand:` \(one of Acme, Globex\)"):
+        _load(tmp_path, text)
+
+
+def test_an_owned_sources_brand_must_be_one_of_the_configs(tmp_path: Path) -> None:
+    text = "brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: owned\n    brand: acme\n  - type: owned\n"
+    text += "    name: typo\n    brand: Acmee\n"
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    assert str(caught.value) == (
+        f"{tmp_path / 'mentionwatch.yaml'}:9: sources[1].brand: no brand is named 'Acmee' (brands: Acme); "
+        "did you mean 'Acme'?"
+    )
+
+
+def test_explain_says_an_owned_item_matched_by_where_it_was_said() -> None:
+    from mentionwatch.explain import explain
+    from mentionwatch.sentiment import load_scorer
+
+    result = owned_scan(OwnedConfig(type="owned", brand="Acme", items=["ana: the delivery took three weeks"]))
+    records = [m.to_dict() for m in result.mentions]
+    scorer = load_scorer("vader")
+    full = Config(
+        path=Path("x.yaml"),
+        since=None,
+        brands=OWN_BRANDS,
+        sources=[ConfiguredSource(OwnedSource, OwnedConfig(type="owned", brand="Acme"))],
+        http=HttpConfig(),
+        scoring=ScoringConfig(),
+    )
+    for config in (None, full):  # from the scan's own record, and from the config's sources
+        [match] = explain(records, 0, config, scorer)["match"]
+        assert match["matched"] is True and "own page or account" in match["reason"]
+    # An item the same brand's terms match elsewhere is explained by its terms, as before.
+    plain = owned_scan(OwnedConfig(type="owned", items=["di: love Acme"]))
+    [match] = explain([m.to_dict() for m in plain.mentions], 0, None, scorer)["match"]
+    assert match["reason"] == "terms found: Acme"

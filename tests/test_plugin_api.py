@@ -27,8 +27,11 @@ SOURCES = ROOT / "src" / "mentionwatch" / "sources"
 
 EXPECTED_API = [
     "BadPayload",
+    "EdgeUnavailable",
     "FetchError",
+    "GraphApi",
     "Mention",
+    "OwnedSourceConfig",
     "RateLimited",
     "Response",
     "Sentiment",

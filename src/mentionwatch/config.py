@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic import (
 from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.redaction import MASK
 from mentionwatch.registry import Registry
-from mentionwatch.source import Source, SourceConfig
+from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig
 from mentionwatch.yamlload import format_loc, load_yaml
 
 CONFIG_ENV = "MENTIONWATCH_CONFIG"
@@ -263,6 +264,12 @@ class Config:
         return self.path.parent
 
 
+def owned_brands(sources: Iterable[ConfiguredSource]) -> dict[str, str]:
+    """Source name -> brand, for the sources that read one brand's own page or account (`OwnedSourceConfig`):
+    their items are that brand's whatever they say."""
+    return {s.name: s.config.brand for s in sources if isinstance(s.config, OwnedSourceConfig) and s.config.brand}
+
+
 def find_config(explicit: Path | None) -> Path:
     """--config, else $MENTIONWATCH_CONFIG, else ./mentionwatch.yaml, else config.yaml in the user config dir."""
     if explicit is not None:
@@ -333,7 +340,7 @@ def load_config(
         raise ConfigError(_describe(exc, (), locate, _FileSchema)) from None
 
     problems.extend(_duplicate_brands(schema.brands, locate))
-    sources = _validate_sources(schema.sources, registry, locate, problems)
+    sources = _validate_sources(schema.sources, registry, locate, problems, [b.name for b in schema.brands])
     if problems:
         raise ConfigError(problems)
     from_env = set(secrets)
@@ -359,7 +366,7 @@ def load_config(
 
 
 def _validate_sources(
-    raw: list[dict[str, Any]], registry: Registry, locate: _Locator, problems: list[str]
+    raw: list[dict[str, Any]], registry: Registry, locate: _Locator, problems: list[str], brands: list[str]
 ) -> list[ConfiguredSource]:
     out: list[ConfiguredSource] = []
     seen: dict[str, int] = {}
@@ -391,6 +398,12 @@ def _validate_sources(
         except ValidationError as exc:
             problems.extend(_describe(exc, loc, locate, cls.Config, env_prefix=type_name))
             continue
+        if isinstance(config, OwnedSourceConfig):
+            owner = _owner(config, brands)
+            if owner is None:
+                problems.append(_owner_problem(config, brands, loc, locate))
+                continue
+            config = config.model_copy(update={"brand": owner})
         source = ConfiguredSource(cls, config)
         if source.name in seen:
             problems.append(
@@ -404,6 +417,28 @@ def _validate_sources(
         seen[source.name] = i
         out.append(source)
     return out
+
+
+def _owner(config: OwnedSourceConfig, brands: list[str]) -> str | None:
+    """The brand whose own page or account a source reads: its `brand` (one of the config's, case aside), or
+    the config's only brand; None when it cannot be told."""
+    if config.brand is None:
+        return brands[0] if len(brands) == 1 else None
+    wanted = config.brand.strip().casefold()
+    return next((b for b in brands if b.strip().casefold() == wanted), None)
+
+
+def _owner_problem(config: OwnedSourceConfig, brands: list[str], loc: tuple[str | int, ...], locate: _Locator) -> str:
+    names = ", ".join(brands)
+    if config.brand is None:
+        return locate.message(
+            loc,
+            f"type {config.type} reads one brand's own page or account: say whose with `brand:` "
+            f"(one of {names})",
+        )
+    close = difflib.get_close_matches(config.brand, brands, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return locate.message((*loc, "brand"), f"no brand is named {config.brand!r} (brands: {names}){hint}")
 
 
 # What people call a service whose adapter has another name: `type: twitter` is `x`.

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from mentionwatch.config import BrandConfig, Config
+from mentionwatch.config import BrandConfig, Config, owned_brands
 from mentionwatch.dedupe import MIN_TOKENS, SEEN_FIGURES, text_tokens
 from mentionwatch.errors import UsageError
 from mentionwatch.impact import (
@@ -104,10 +104,20 @@ def explain(
     else:
         brands = [b for b in config.brands if b.name == mention.brand] or list(config.brands)
 
+    # An item of a source on the brand's own ground matched with no term and no query clause (the scan's own
+    # record says so); with a config, its sources say which brand owns which source.
+    owner = owned_brands(config.sources).get(mention.source) if config is not None else None
+    if config is None and mention.brand and not mention.matched_terms and not record.get("matched_query"):
+        owner = mention.brand
     match = []
     for brand in brands:
         report = BrandMatcher(brand).explain(
-            mention.title, mention.text, author=mention.author, url=mention.url, lang=mention.lang
+            mention.title,
+            mention.text,
+            author=mention.author,
+            url=mention.url,
+            lang=mention.lang,
+            owned=brand.name == owner,
         )
         match.append(_match_section(report))
 

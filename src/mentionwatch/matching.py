@@ -434,6 +434,26 @@ class BrandMatcher:
         texts = [text for _, text, _ in reported]
         return Match(self.brand, texts if len(texts) == 1 else _unique(texts), clause)
 
+    def match_owned(
+        self, hay: Haystack, *, author: str = "", url: str = "", lang: str | None = None
+    ) -> Match | None:
+        """The brand's Match for an item said on its own ground (its Facebook Page, its Instagram account), which
+        belongs to it whatever it says: only the vetoes apply (`exclude`, `exclude_authors`, `exclude_domains`,
+        `languages`). The brand's words found in it are still reported; none is needed."""
+        hits = self._scan(hay.form(self.fold))
+        if self._case:
+            self._confirm_case(hits, hay)
+        if not self._excluded.isdisjoint(hits):
+            return None
+        if self._authors and _author_key(author) in self._authors:
+            return None
+        if self._domains and _on_domain(host_of(url), self._domains):
+            return None
+        if self._languages and not self._language_ok(lang, hay):
+            return None
+        reported = sorted(r for i in hits if i in self._reported for r in self._reported[i])
+        return Match(self.brand, _unique(text for _, text, _ in reported))
+
     def _holding_clause(self, hits: Mapping[int, list[Span]], form: str, hay: Haystack, url: str) -> str | None:
         """The first alternative of the query that holds; `hits` are the spans found in `form`."""
         if self.query is None:
@@ -478,9 +498,11 @@ class BrandMatcher:
         return search_terms_of(self.config)
 
     def explain(
-        self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None
+        self, title: str, text: str, *, author: str = "", url: str = "", lang: str | None = None, owned: bool = False
     ) -> MatchReport:
-        """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired."""
+        """The whole story of matching, for `mentionwatch explain`: every test, whether or not it fired. `owned`:
+        the item was said on the brand's own page or account, where its filters apply and its terms are not needed
+        (`match_owned`)."""
         hay = Haystack(title, text)
         form = hay.form(self.fold)
         hits = self._scan(form)
@@ -516,7 +538,12 @@ class BrandMatcher:
             report.checks.append(Check("languages", f"{shown}; wanted {', '.join(sorted(self._languages))}", not ok))
         held = [clause for clause, ok in report.clauses if ok]
         vetoes = [c for c in report.checks if c.fired and not c.name.startswith("query ")]
-        if not report.terms_found:
+        if owned and not vetoes:
+            report.matched = True
+            report.reason = "said on the brand's own page or account: its filters apply, its terms are not needed"
+        elif owned:
+            report.reason = f"vetoed by {vetoes[0].name}: {vetoes[0].detail}"
+        elif not report.terms_found:
             report.reason = "none of the brand's terms or query words is in the title or text"
         elif not terms_hit and not held:
             report.reason = "query words were found, but no alternative of the query holds"

@@ -424,4 +424,7 @@ def print_health(
             line.append(f", {h.skipped} item{'s' if h.skipped != 1 else ''} skipped: unreadable", style="yellow")
         if h.error:
             line.append(f" — {sanitize_terminal(redact(h.error))}", style=style)
+        for warning in h.warnings:
+            # What it could not read while the rest carried on (a permission its token lacks): not a failure.
+            line.append(f" — {sanitize_terminal(redact(warning))}", style="yellow")
         console.print(line)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mentionwatch.config import BrandConfig, Config, ConfiguredSource
+from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
@@ -63,6 +63,9 @@ class SourceHealth:
     # Items it sent that were published before the scan's `since` (a feed's older entries): not mentions of this
     # scan, but proof the source answered with something (a source that sent only those is not "empty").
     older: int = 0
+    # What the source could not do while the rest of it carried on (an edge its token may not read): the source
+    # still answered, so its state is unchanged; said once each in its health line.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -284,6 +287,7 @@ async def _run_source(
         health.seconds = round(time.monotonic() - started, 3)
         # The same unreadable item can come back for several terms: counted once.
         health.skipped = len(set(skipped))
+        health.warnings = list(dict.fromkeys(source.context.warnings))
         for reason in dict.fromkeys(skipped):
             log.debug("%s: skipped an unreadable item: %a", source.name, reason)
     for err in errors:
@@ -309,9 +313,20 @@ class Matching:
     """Brand matching over a growing list of items: `catch_up` matches the items it has not seen yet, so a
     scan can match what has arrived while the network is still busy, and finish the rest at the end."""
 
-    def __init__(self, brands: Sequence[BrandConfig], *, since: datetime, owns_items: bool = False) -> None:
+    def __init__(
+        self,
+        brands: Sequence[BrandConfig],
+        *,
+        since: datetime,
+        owners: Mapping[str, str] | None = None,
+        owns_items: bool = False,
+    ) -> None:
         self._matchers = [BrandMatcher(b) for b in brands]
         self._since = since
+        # Items of a source that reads one brand's own page or account belong to that brand whatever they say
+        # (by source name: `owned_brands`); they are not matched on its terms, only vetted by its filters.
+        by_name = {m.brand: m for m in self._matchers}
+        self._owned = {source: by_name[brand] for source, brand in (owners or {}).items() if brand in by_name}
         # A scan owns what it fetched: an item is then made the mention of the first brand it matches (not
         # copied), and let go of once matched, so a million fetched posts are not held twice.
         self._owns = owns_items
@@ -336,8 +351,11 @@ class Matching:
             return
         hay = Haystack(item.title, item.text)
         first = True
+        owner = self._owned.get(item.source)
         for matcher in self._matchers:
             hit = matcher.match_haystack(hay, author=item.author, url=item.url, lang=item.lang)
+            if hit is None and matcher is owner:
+                hit = matcher.match_owned(hay, author=item.author, url=item.url, lang=item.lang)
             if hit is None:
                 continue
             mention = item if first and self._owns else dataclasses.replace(item, also_seen=[], duplicates=0)
@@ -376,14 +394,16 @@ def process(
     since: datetime,
     scorer: SentimentScorer | None = None,
     matching: Matching | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
     a mention that needs a reply (a complaint) behind one that does not, and a complaint is known by its
     sentiment. The default scorer is VADER.
 
-    `matching`: one that already matched a first part of `raw` (the same list, in the same order)."""
-    matching = matching or Matching(brands, since=since)
+    `matching`: one that already matched a first part of `raw` (the same list, in the same order). `owners`:
+    source name -> brand, for sources that read a brand's own page or account (`owned_brands`)."""
+    matching = matching or Matching(brands, since=since, owners=owners)
     matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
     reply_reach = {b.name: b.reply_reach for b in brands}
     score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
@@ -402,8 +422,15 @@ class WorkAhead:
     The scorer (VADER's lexicon, TextBlob's) is loaded here too, once the requests are out: loading it in a
     thread instead made every I/O call of the event loop wait up to a GIL switch interval (5 ms) for it."""
 
-    def __init__(self, brands: Sequence[BrandConfig], *, since: datetime, scorer_name: str) -> None:
-        self.matching = Matching(brands, since=since, owns_items=True)
+    def __init__(
+        self,
+        brands: Sequence[BrandConfig],
+        *,
+        since: datetime,
+        scorer_name: str,
+        owners: Mapping[str, str] | None = None,
+    ) -> None:
+        self.matching = Matching(brands, since=since, owners=owners, owns_items=True)
         self.memo = SentimentMemo()
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
@@ -508,7 +535,12 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
 
     fetched = Fetched()
     stopped_by: int | None = None
-    work = WorkAhead(request.brands, since=request.since, scorer_name=config.scoring.sentiment)
+    work = WorkAhead(
+        request.brands,
+        since=request.since,
+        scorer_name=config.scoring.sentiment,
+        owners=owned_brands(request.sources),
+    )
     ahead = asyncio.ensure_future(work.run(fetched))
     async with build_client(http_settings(config), transport=env.transport) as client:
         task = asyncio.create_task(

@@ -10,6 +10,10 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
   raise a `FetchError` subclass, which becomes the source's health state. Turn each page's items into
   mentions with `read_items(items, to_mention, self.context.skipped)`: an item `to_mention` cannot read is
   skipped and counted in the health line, and the rest of the page is kept.
+- A source that reads one brand's own page or account (everything said there is that brand's mention): its
+  config subclasses `OwnedSourceConfig`, whose `brand` the pipeline gives its items without term matching.
+  Meta's Graph API conventions (errors, usage headers, cursor paging) are `GraphApi`; an edge the token may
+  not read raises `EdgeUnavailable`, and `self.context.warnings` says so in the health line.
 - A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
   under the `mentionwatch.scorers` entry point.
 """
@@ -17,10 +21,12 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
 from __future__ import annotations
 
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
+from mentionwatch.graphapi import EdgeUnavailable, GraphApi
 from mentionwatch.http import Response, SourceHttp, public_url, reject_html
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
 from mentionwatch.sentiment import Sentiment, SentimentScorer
 from mentionwatch.source import (
+    OwnedSourceConfig,
     Source,
     SourceConfig,
     SourceContext,
@@ -35,8 +41,11 @@ from mentionwatch.urls import canonical_url, unwrap_redirect
 
 __all__ = [
     "BadPayload",
+    "EdgeUnavailable",
     "FetchError",
+    "GraphApi",
     "Mention",
+    "OwnedSourceConfig",
     "RateLimited",
     "Response",
     "Sentiment",

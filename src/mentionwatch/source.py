@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from mentionwatch.errors import BadPayload
 from mentionwatch.models import MAX_COUNT
@@ -192,6 +192,18 @@ class SourceConfig(BaseModel):
         return out
 
 
+class OwnedSourceConfig(SourceConfig):
+    """The config of a source that reads one brand's own ground (its Facebook Page, its Instagram account):
+    everything said there is that brand's mention, whether or not it names the brand. Its items go to `brand`
+    without term matching, and still obey that brand's exclusions, author and domain filters and languages.
+
+    `brand` may be left out when the config has one brand; `load_config` then fills it in."""
+
+    brand: str | None = Field(
+        None, description="the brand whose own page or account this is (default: the config's only brand)"
+    )
+
+
 @dataclass
 class SourceContext:
     """What a source instance is handed: nothing global, so tests control every part."""
@@ -207,6 +219,9 @@ class SourceContext:
     cache_dir: Path | None = None
     # Why each item this source could not read was skipped (`read_items` appends): the health line counts them.
     skipped: list[str] = field(default_factory=list)
+    # What the source could not do while the rest of it carried on (an edge its token lacks the permission for,
+    # a budget about to run out): said once each in its health line, without failing the source.
+    warnings: list[str] = field(default_factory=list)
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)

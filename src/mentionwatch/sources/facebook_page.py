@@ -1,0 +1,304 @@
+"""The business's own Facebook Page, through the Graph API with the Page's token: what people say there."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from mentionwatch.plugin import (
+    BadPayload,
+    EdgeUnavailable,
+    GraphApi,
+    Mention,
+    OwnedSourceConfig,
+    Source,
+    json_dict,
+    parse_time,
+    read_items,
+    since_split,
+)
+from mentionwatch.plugin import json_int as _int
+
+log = logging.getLogger(__name__)
+
+# The current Graph API version: v27.0, introduced November 4, 2026 (developers.facebook.com/docs/graph-api/
+# changelog, "Available Graph API Versions"; blog post "Introducing Graph API v27.0", 2026-11-04).
+API_VERSION = "v27.0"
+WEB_ROOT = "https://www.facebook.com"
+_VERSION = re.compile(r"^v\d+\.\d+$")
+_ID = re.compile(r"^\d+$")
+
+# /{object-id}/comments: `message, from, created_time, like_count, comment_count, permalink_url` (the issue's
+# list). The recording has all but `from`, which the Comment reference documents ("from: The person that made
+# this comment", developers.facebook.com/docs/graph-api/reference/comment); it is how the Page's own answers are
+# told apart. `id` is asked for but not always sent (below).
+COMMENT_FIELDS = "id,message,from,created_time,like_count,comment_count,permalink_url"
+# Posts by visitors and posts that tag the Page: Post fields (reference/post). The recordings hold `id, message,
+# created_time` (and `updated_time`); `from` and `permalink_url` are documented Post fields ("For user posts, the
+# from field will only be returned if the user making the request is the same user who created the post":
+# reference/page/tagged), so both are read when sent and neither is required.
+POST_FIELDS = "id,message,from,created_time,permalink_url"
+# /{page-id}/ratings returns Recommendations: `created_time, recommendation_type (positive | negative),
+# review_text, reviewer, open_graph_story` (reference/recommendation; no recording holds one).
+RATING_FIELDS = "created_time,recommendation_type,review_text,reviewer,open_graph_story"
+PAGE_SIZE = 100
+# Where each edge is documented to need more than the Page token's basics, for when an error names none.
+EDGE_PERMISSION = {
+    "comments": "pages_read_engagement",
+    "visitor_posts": "pages_read_user_content",
+    "tagged": "pages_read_user_content",
+    "ratings": "pages_read_user_content",
+}
+
+
+class FacebookPageConfig(OwnedSourceConfig):
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = Field(API_VERSION, description="the Graph API version to call (vXX.0)")
+    page_id: str = Field(description="the Page's numeric id (Page > About > Page transparency, or /me?fields=id)")
+    token: SecretStr = Field(description="the Page's access token (long-lived: a system user's, or from /me/accounts)")
+    max_posts: int = Field(10, ge=1, le=100, description="the Page's latest posts whose comments and replies are read")
+    ratings: bool = Field(True, description="read recommendations and reviews (/ratings; Graph API v21.0 and older)")
+    max_pages: int = Field(3, ge=1, le=50, description="pages of 100 to read per edge, and per post's comments")
+
+    @field_validator("api_version")
+    @classmethod
+    def _a_version(cls, value: str) -> str:
+        if not _VERSION.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Graph API version (write it as {API_VERSION})")
+        return value.strip()
+
+    @field_validator("page_id")
+    @classmethod
+    def _an_id(cls, value: str) -> str:
+        if not _ID.match(value.strip()):
+            # Digits: the Page's own answers are told apart by `from.id`, which is always the numeric id.
+            raise ValueError(f"{value!r} is not a Page id (digits, as the Page's About section shows it)")
+        return value.strip()
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_empty(cls, token: SecretStr) -> SecretStr:
+        if not token.get_secret_value().strip():
+            raise ValueError("the Page access token is empty")
+        return token
+
+
+def post_url(post_id: str) -> str:
+    """The web address of a post from its Graph id `{owner-id}_{post-id}`: the recorded comments show the pair,
+    /19292868552_10158407654328553/comments holding permalinks under /19292868552/posts/10158407654328553/."""
+    owner, _, post = post_id.partition("_")
+    return f"{WEB_ROOT}/{owner}/posts/{post}" if owner and post else f"{WEB_ROOT}/{post_id}"
+
+
+def comment_id(item: dict[str, Any]) -> str:
+    """A comment's Graph id: `id` when sent, else read from its permalink. The comments edge stops sending `id` to
+    apps reading through Page Public Content Access (reference/object/comments: "To access the comment IDs for
+    a Page post you must be able to perform the MODERATE task"), and the recording has none; its permalink
+    carries the same two numbers, `/posts/{post}/?comment_id={comment}` for the id `{post}_{comment}`
+    (comments_comment_info.json holds both), with `reply_comment_id` for a reply."""
+    if item.get("id"):
+        return str(item["id"])
+    url = urlsplit(str(item["permalink_url"]))
+    query = parse_qs(url.query)
+    comment = (query.get("reply_comment_id") or query.get("comment_id") or [""])[0]
+    parts = [p for p in url.path.split("/") if p]
+    post = parts[parts.index("posts") + 1] if "posts" in parts[:-1] else ""
+    if not (comment and post):
+        raise KeyError("id")
+    return f"{post}_{comment}"
+
+
+def _author(item: dict[str, Any]) -> str:
+    return str(json_dict(item.get("from")).get("name") or "")
+
+
+def _is_from(item: Any, page_id: str) -> bool:
+    return isinstance(item, dict) and str(json_dict(item.get("from")).get("id") or "") == page_id
+
+
+def comment_to_mention(item: dict[str, Any]) -> Mention:
+    """One comment or reply under a Page post as a Mention."""
+    permalink = str(item["permalink_url"])
+    reply = "reply_comment_id" in parse_qs(urlsplit(permalink).query) or isinstance(item.get("parent"), dict)
+    return Mention(
+        source="",
+        id=comment_id(item),
+        url=permalink,
+        text=str(item.get("message") or "").strip(),
+        author=_author(item),
+        published_at=parse_time(str(item["created_time"])),
+        kind="reply" if reply else "comment",
+        likes=_int(item.get("like_count")),
+        comments=_int(item.get("comment_count")),
+    )
+
+
+def post_to_mention(item: dict[str, Any], kind: str) -> Mention:
+    """One post by a visitor, or one that tags the Page, as a Mention."""
+    post_id = str(item["id"])
+    return Mention(
+        source="",
+        id=post_id,
+        url=str(item.get("permalink_url") or post_url(post_id)),
+        text=str(item.get("message") or "").strip(),
+        author=_author(item),
+        published_at=parse_time(str(item["created_time"])),
+        kind=kind,
+    )
+
+
+def rating_to_mention(item: dict[str, Any]) -> Mention:
+    """One recommendation or review of the Page as a Mention (fields: reference/recommendation). Its story is the
+    review's own object: its id is the mention's, and its address the review's."""
+    story = json_dict(item.get("open_graph_story"))
+    if not story.get("id"):
+        raise BadPayload("a rating without its open_graph_story id")
+    story_id = str(story["id"])
+    kind = item.get("recommendation_type")
+    return Mention(
+        source="",
+        id=story_id,
+        url=f"{WEB_ROOT}/{story_id}",
+        title={"positive": "Recommends", "negative": "Does not recommend"}.get(str(kind), ""),
+        text=str(item.get("review_text") or "").strip(),
+        author=str(json_dict(item.get("reviewer")).get("name") or ""),
+        published_at=parse_time(str(item["created_time"])),
+        kind="review",
+    )
+
+
+def parse_comments(data: list[Any], *, page_id: str, skipped: list[str] | None = None) -> list[Mention]:
+    """The comments of one page of `/{object-id}/comments`, without the Page's own (its answers are not
+    mentions); one that cannot be read is skipped (and why, appended to `skipped`)."""
+    return read_items([c for c in data if not _is_from(c, page_id)], comment_to_mention, skipped)
+
+
+def parse_posts(data: list[Any], *, kind: str, page_id: str, skipped: list[str] | None = None) -> list[Mention]:
+    """The posts of one page of `/visitor_posts` or `/tagged` (`kind`: post or tagged)."""
+    return read_items([p for p in data if not _is_from(p, page_id)], lambda p: post_to_mention(p, kind), skipped)
+
+
+def parse_ratings(data: list[Any], skipped: list[str] | None = None) -> list[Mention]:
+    """The recommendations and reviews of one page of `/ratings`."""
+    return read_items(data, rating_to_mention, skipped)
+
+
+def edge_warning(edge: str, exc: EdgeUnavailable) -> str:
+    """The health line's note for an edge that could not be read."""
+    if exc.permission:
+        permission = exc.permission if exc.permission != "unknown" else EDGE_PERMISSION.get(edge, "unknown")
+        return f"{edge} not read: the token lacks the {permission} permission"
+    if edge == "ratings" and "error 12" in exc.reason:
+        return (
+            "ratings not read: Graph API v22.0 and later no longer serve /ratings (error 12); "
+            "set `ratings: false`, or an `api_version` of v21.0 while Meta still serves it"
+        )
+    return f"{edge} not read: {exc.reason}"
+
+
+Edge = Callable[[GraphApi, datetime], AsyncIterator[Mention]]
+
+
+class FacebookPageSource(Source[FacebookPageConfig]):
+    """A Facebook Page's conversation, read with the Page's own token (Graph API): comments and replies under its
+    latest posts, posts by visitors, posts that tag the Page, and recommendations and reviews.
+
+    Everything said there is a mention of the Page's brand, whether or not it names it (`brand:`). An edge the
+    token may not read is named in the health line with the permission it needs, and the others are read.
+    Paced by the Graph API's usage headers rather than a fixed rate: Pages requests made with a Page token count
+    against the Page's Business Use Case budget (rate-limiting).
+    """
+
+    type = "facebook_page"
+    credentials = "yes"
+    searchable: ClassVar[bool] = False
+    # No fixed rate is documented (the budget scales with the Page's engaged users): the usage headers pace it.
+    requests_per_minute: ClassVar[float | None] = None
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        cfg = self.config
+        graph = GraphApi(
+            self.context, base_url=cfg.base_url, api_version=cfg.api_version, token=cfg.token.get_secret_value()
+        )
+        edges: list[tuple[str, Edge]] = [
+            ("comments", self._comments),
+            ("visitor_posts", self._visitor_posts),
+            ("tagged", self._tagged),
+        ]
+        if cfg.ratings:
+            edges.append(("ratings", self._ratings))
+        unavailable: list[EdgeUnavailable] = []
+        for name, edge in edges:
+            try:
+                async for mention in edge(graph, since):
+                    yield mention
+            except EdgeUnavailable as exc:
+                # One edge the token may not read costs only that edge; said once, in the health line.
+                unavailable.append(exc)
+                self.context.warnings.append(edge_warning(name, exc))
+        if len(unavailable) == len(edges):
+            raise unavailable[0]
+
+    async def _comments(self, graph: GraphApi, since: datetime) -> AsyncIterator[Mention]:
+        cfg = self.config
+        # The latest posts, whatever their age: a comment arrives under an old post as well as a new one.
+        posts = await graph.get(f"{cfg.page_id}/published_posts", {"fields": "id", "limit": cfg.max_posts})
+        data = posts.get("data")
+        if not isinstance(data, list):
+            raise BadPayload(f"{graph.url(cfg.page_id)}/published_posts: the answer has no `data` list")
+        for post in data[: cfg.max_posts]:
+            post_id = json_dict(post).get("id")
+            if not post_id:
+                continue
+            params = {
+                "fields": COMMENT_FIELDS,
+                # reference/object/comments: `stream` returns every comment, replies included, flat; `order` sets
+                # their order, newest first here so the walk stops at `since`.
+                "filter": "stream",
+                "order": "reverse_chronological",
+                "limit": PAGE_SIZE,
+            }
+            async for page in graph.pages(f"{post_id}/comments", params, max_pages=cfg.max_pages):
+                comments = parse_comments(page, page_id=cfg.page_id, skipped=self.context.skipped)
+                fresh, older = since_split(comments, since)
+                for mention in fresh:
+                    yield mention
+                if older:
+                    break
+
+    async def _visitor_posts(self, graph: GraphApi, since: datetime) -> AsyncIterator[Mention]:
+        async for mention in self._posts(graph, "visitor_posts", "post", since):
+            yield mention
+
+    async def _tagged(self, graph: GraphApi, since: datetime) -> AsyncIterator[Mention]:
+        async for mention in self._posts(graph, "tagged", "tagged", since):
+            yield mention
+
+    async def _posts(self, graph: GraphApi, edge: str, kind: str, since: datetime) -> AsyncIterator[Mention]:
+        cfg = self.config
+        # Feed-like edges page by time (their `next` links carry `since`/`until`: posts_feed_fields_p1.json), so
+        # `since` is sent; what comes back is checked again here.
+        params = {"fields": POST_FIELDS, "since": int(since.timestamp()), "limit": PAGE_SIZE}
+        async for page in graph.pages(f"{cfg.page_id}/{edge}", params, max_pages=cfg.max_pages):
+            mentions = parse_posts(page, kind=kind, page_id=cfg.page_id, skipped=self.context.skipped)
+            fresh, _ = since_split(mentions, since)
+            for mention in fresh:
+                yield mention
+            if not fresh:
+                return
+
+    async def _ratings(self, graph: GraphApi, since: datetime) -> AsyncIterator[Mention]:
+        cfg = self.config
+        params = {"fields": RATING_FIELDS, "limit": PAGE_SIZE}
+        async for page in graph.pages(f"{cfg.page_id}/ratings", params, max_pages=cfg.max_pages):
+            fresh, _ = since_split(parse_ratings(page, self.context.skipped), since)
+            for mention in fresh:
+                yield mention
+            if not fresh:
+                return
