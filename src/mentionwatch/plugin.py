@@ -10,6 +10,10 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
   raise a `FetchError` subclass, which becomes the source's health state. Turn each page's items into
   mentions with `read_items(items, to_mention, self.context.skipped)`: an item `to_mention` cannot read is
   skipped and counted in the health line, and the rest of the page is kept.
+- A source that can answer its mentions: subclass `Replier` beside `Source` and implement `reply_problem`,
+  `prepare_reply` (the `ReplyRequest` that would post it; `check_length` / `count_graphemes` for the platform's
+  limit), `send_reply` (through `send_request`, returning a `PostedReply`) and `find_reply` (the reply on the
+  platform after a crash, so it is never posted twice).
 - A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
   under the `mentionwatch.scorers` entry point.
 """
@@ -19,6 +23,16 @@ from __future__ import annotations
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
 from mentionwatch.http import Response, SourceHttp, public_url, reject_html
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
+from mentionwatch.reply import (
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
+    ReplyTooLong,
+    check_length,
+    count_graphemes,
+    send_request,
+)
 from mentionwatch.sentiment import Sentiment, SentimentScorer
 from mentionwatch.source import (
     Source,
@@ -37,7 +51,12 @@ __all__ = [
     "BadPayload",
     "FetchError",
     "Mention",
+    "PostedReply",
     "RateLimited",
+    "Replier",
+    "ReplyOptions",
+    "ReplyRequest",
+    "ReplyTooLong",
     "Response",
     "Sentiment",
     "SentimentScorer",
@@ -49,6 +68,8 @@ __all__ = [
     "Unauthorized",
     "canonical_url",
     "check_http_url",
+    "check_length",
+    "count_graphemes",
     "format_time",
     "from_epoch",
     "html_to_text",
@@ -60,6 +81,7 @@ __all__ = [
     "public_url",
     "read_items",
     "reject_html",
+    "send_request",
     "since_split",
     "unwrap_redirect",
 ]
