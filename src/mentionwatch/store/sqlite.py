@@ -13,9 +13,9 @@ import json
 import logging
 import os
 import sqlite3
+import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
-import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -648,8 +648,15 @@ class SqliteStore:
             )
         ]
         oldest = self.query(
-            Query(brands=brands, since=since, until=until, needs_reply=True, statuses=("new", "read"), sort="oldest",
-                  limit=1)
+            Query(
+                brands=brands,
+                since=since,
+                until=until,
+                needs_reply=True,
+                statuses=("new", "read"),
+                sort="oldest",
+                limit=1,
+            )
         )
         return ResponseStats(
             needs_reply=sum(counts.values()),
