@@ -33,6 +33,7 @@ EXPECTED_API = [
     "RateLimited",
     "Replier",
     "ReplyOptions",
+    "ReplyRefused",
     "ReplyRequest",
     "ReplyTooLong",
     "Response",

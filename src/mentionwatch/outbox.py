@@ -26,7 +26,7 @@ from mentionwatch.http import SourceHttp, build_client, public_url
 from mentionwatch.models import Mention, format_time
 from mentionwatch.pipeline import http_settings
 from mentionwatch.redaction import Redactor
-from mentionwatch.reply import PostedReply, Replier, ReplyOptions, ReplyRequest
+from mentionwatch.reply import PostedReply, Replier, ReplyOptions, ReplyRefused, ReplyRequest
 from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import Key, MentionStore, ReplyRecord
 
@@ -296,6 +296,8 @@ class Outbox:
 
 def _refused(exc: FetchError) -> bool:
     """Whether the platform said no (a 4xx but 408: nothing was posted), rather than failing to say anything."""
+    if isinstance(exc, ReplyRefused):
+        return True
     status = exc.status
     return status is not None and 400 <= status < 500 and status != 408
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import regex
 
-from mentionwatch.errors import UsageError
+from mentionwatch.errors import FetchError, UsageError
 
 if TYPE_CHECKING:
     from mentionwatch.http import Response, SourceHttp
@@ -34,6 +34,11 @@ _GRAPHEME = regex.compile(r"\X")
 
 class ReplyTooLong(UsageError):
     """The text is over the platform's limit: said before anything is sent, with by how much."""
+
+
+class ReplyRefused(FetchError):
+    """The platform answered, and said no (a rate limit, a locked thread, a deleted post): nothing was posted.
+    For refusals a platform sends with HTTP 200 (Reddit's `json.errors`); a 4xx says so by itself."""
 
 
 @dataclass(frozen=True)
