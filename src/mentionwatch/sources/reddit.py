@@ -63,7 +63,11 @@ class RedditConfig(SourceConfig):
     subreddits: list[str] = Field(
         default_factory=list, description="search only these subreddits (names, without r/); empty: all of Reddit"
     )
-    username: str | None = Field(None, description="your Reddit username: replies are posted as you (script app)")
+    username: str | None = Field(
+        None,
+        description="your Reddit username: replies are posted as you (script app)",
+        json_schema_extra={"reply": True},
+    )
     password: SecretStr | None = Field(None, description="your Reddit password (a script app's password grant)")
     max_pages: int = Field(5, ge=1, le=50, description="pages of 100 results to read per term at most")
 

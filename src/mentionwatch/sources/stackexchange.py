@@ -64,7 +64,9 @@ class StackExchangeConfig(SourceConfig):
         description="an OAuth access token with write_access (and no_expiry) for your app `key`: enables replies",
     )
     reply_as: Literal["comment", "answer"] = Field(
-        "comment", description="what a reply to a question is: a comment on it, or an answer"
+        "comment",
+        description="what a reply to a question is: a comment on it, or an answer",
+        json_schema_extra={"reply": True},
     )
 
 
