@@ -8,13 +8,12 @@ waited longest. A mention waits while it needs a reply and is not `done`, `repli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 import os
 import sys
 import webbrowser
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -157,31 +156,32 @@ class Keys(Protocol):
 
 
 class Terminal:
-    """Single keys from a terminal (cbreak mode: no Enter needed, Ctrl-C still interrupts), lines in the
-    terminal's normal mode. Plain bytes only: it works the same over SSH, with no mouse and no escape sequences
-    sent to the terminal."""
+    """Single keys from a terminal, in cbreak mode for the whole walk (no Enter needed, no echo, Ctrl-C still
+    interrupts; a key typed early waits its turn), and lines in the terminal's own mode (echo, editing keys).
+    Plain bytes only: it works the same over SSH, with no mouse and no escape sequences sent to the terminal."""
 
     def __init__(self, stdin: IO[str], out: IO[str]) -> None:
         self.fd = stdin.fileno()
-        self.stdin = stdin
         self.out = out
+        self._saved: list[Any] | None = None
 
-    @contextlib.contextmanager
-    def _cbreak(self) -> Iterator[None]:
+    def __enter__(self) -> Terminal:
         import termios
         import tty
 
-        saved = termios.tcgetattr(self.fd)
-        try:
-            tty.setcbreak(self.fd)
-            yield
-        finally:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+        self._saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import termios
+
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
     def key(self) -> str:
         self.out.flush()
-        with self._cbreak():
-            data = os.read(self.fd, 32)
+        data = os.read(self.fd, 32)
         if not data or data[:1] == b"\x04":  # end of input, Ctrl-D
             return "q"
         if data[:1] == b"\x1b":  # an arrow or function key: nothing the inbox uses
@@ -189,10 +189,21 @@ class Terminal:
         return data.decode("utf-8", errors="replace")[:1]
 
     def line(self, prompt: str) -> str | None:
-        self.out.write(prompt)
-        self.out.flush()
-        text = self.stdin.readline()
-        return text.rstrip("\n") if text else None
+        import termios
+        import tty
+
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        try:
+            self.out.write(prompt)
+            self.out.flush()
+            data = os.read(self.fd, 4096)  # canonical mode: one line, as typed and edited
+        finally:
+            if self._saved is not None:
+                tty.setcbreak(self.fd)
+        if not data:
+            return None
+        return data.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 @dataclass
@@ -211,7 +222,10 @@ class Walk:
         """Walk the list; returns how many mentions were acted on."""
         from rich.console import Console
 
-        console = Console(file=self.out, highlight=False)
+        # NO_COLOR: no colour, and no other escape codes either (bold, dim): plain text on any terminal.
+        console = Console(
+            file=self.out, highlight=False, markup=False, color_system=None if os.environ.get("NO_COLOR") else "auto"
+        )
         acted = 0
         total = len(self.mentions)
         for number, mention in enumerate(self.mentions, 1):

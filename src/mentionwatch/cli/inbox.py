@@ -247,12 +247,5 @@ def _outbox(config: Config, store: MentionStore, redactor: Redactor) -> Outbox:
 def _walk(mentions: list[Mention], store: MentionStore, outbox: Outbox) -> None:
     from mentionwatch.inbox import Terminal, Walk
 
-    walk = Walk(
-        mentions,
-        store,
-        outbox,
-        Terminal(sys.stdin, sys.stdout),
-        sys.stdout,
-        now=lambda: datetime.now(UTC),
-    )
-    walk.run()
+    with Terminal(sys.stdin, sys.stdout) as terminal:
+        Walk(mentions, store, outbox, terminal, sys.stdout, now=lambda: datetime.now(UTC)).run()

@@ -568,7 +568,13 @@ class SqliteStore:
         rows = self._db.execute(
             f"SELECT {_SELECTED} WHERE m.brand = ? AND m.source_type = ? AND m.id = ?", key
         ).fetchall()
-        return _mention(rows[0]) if rows else None
+        if not rows:
+            return None
+        found = _mention(rows[0])
+        found.tags = [
+            t for (t,) in self._db.execute("SELECT tag FROM tags WHERE mention = ? ORDER BY tag", (rows[0][0],))
+        ]
+        return found
 
     # -- the outbox
 
