@@ -564,3 +564,35 @@ def test_an_unknown_placeholder_is_a_config_error_naming_file_and_line(tmp_path:
 def test_text_template_and_url_are_one_choice(tmp_path: Path, cli: Callable[..., Run]) -> None:
     run = cli("reply", "1", "--text", "a", "--url", "https://x.example/1")
     assert run.code == 2 and "give one of --text, --template and --url" in run.stderr
+
+
+# --- counting as the platforms count --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Ground truth from Mastodon.py's tests/test_status_length.py (checked there against a Mastodon server).
+        ("hello", 5),
+        ("@alice", 6),
+        ("@bob@example.com", 4),
+        ("hey @me@example.com look at https://example.com/a-b_c~d?e=f#g and @you  ", 50),
+        ("a: \U0001f1ea\U0001f1ea", 4),
+        ("f\u0301", 1),
+        ("(see https://example.com.)", 30),
+    ],
+)
+def test_mastodon_counts_a_status_as_mastodon_does(text: str, expected: int) -> None:
+    from mentionwatch.sources.mastodon import status_length
+
+    assert status_length(text) == expected
+
+
+def test_bluesky_record_keys_are_13_character_tids_that_sort_by_time() -> None:
+    from datetime import UTC, datetime
+
+    from mentionwatch.sources.bluesky import tid
+
+    early, late = tid(datetime(2024, 1, 1, tzinfo=UTC), 5), tid(datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC), 0)
+    assert len(early) == len(late) == 13 and early < late
+    assert set(early) <= set("234567abcdefghijklmnopqrstuvwxyz")

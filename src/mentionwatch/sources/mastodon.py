@@ -162,7 +162,8 @@ def next_max_id(link_header: str | None) -> str | None:
 # Mastodon's StatusLengthValidator counts a URL as `characters_reserved_per_url` (23) whatever its length, and a
 # mention of a remote account by its username only (`@alice@example.social` counts as `@alice`); the rest in
 # grapheme clusters. Only URLs with a scheme count as URLs (`extract_url_without_protocol: false`).
-_URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+# A URL does not end in the punctuation around it: `(see https://example.com.)` counts the `.)` apart.
+_URL = re.compile(r"https?://[^\s<>\"]*[^\s<>\".,;:!?)\]'}]", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w/])@(\w+)@[\w.-]*\w")
 
 
