@@ -665,8 +665,9 @@ def test_a_mention_dated_in_the_future_is_kept_flagged_and_sorted_after_real_new
     assert [m.to_dict()["future_dated"] for m in sort_mentions(dated, "newest")] == [False, False, True, True]
 
 
-def test_future_dated_is_the_last_output_field() -> None:
-    assert FIELDS[-1] == "future_dated"
+def test_future_dated_comes_after_the_store_fields_and_before_the_reply_fields() -> None:
+    # Each new output field went to the end when it came: future_dated after the store's, the reply's after it.
+    assert FIELDS[-3:] == ("future_dated", "reply_url", "replied_at")
 
 
 def test_health_keeps_its_keys_in_order_and_adds_skipped_last() -> None:

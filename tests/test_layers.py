@@ -15,10 +15,10 @@ LAYERS: list[set[str]] = [
     {"query", "matching"},
     {"sentiment", "impact", "dedupe"},
     {"http", "transport", "cache", "store", "replay"},
-    {"source", "registry", "plugin", "sources", "graphapi"},
+    {"source", "reply", "registry", "plugin", "sources", "graphapi"},
     {"config", "yamlload"},
-    {"pipeline"},
-    {"output", "explain", "progress", "report", "notify", "config_edit"},
+    {"pipeline", "outbox"},
+    {"output", "explain", "progress", "report", "notify", "config_edit", "inbox"},
     {"cli", "__main__"},
 ]
 

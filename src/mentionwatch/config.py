@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -205,6 +206,34 @@ class StoreConfig(BaseModel):
         return value
 
 
+# What a reply template may say about the mention it answers (`templates:` in the config).
+TEMPLATE_FIELDS = ("author", "brand", "url")
+
+
+def _template_text(value: str) -> str:
+    """A template whose every `{placeholder}` is one mentionwatch fills in; `{{` and `}}` write braces."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as exc:  # a lone `{` or `}`
+        raise ValueError(f"{exc}: write {{{{ or }}}} for a literal brace") from None
+    for _text, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(
+                f"unknown placeholder {shown} (a template can use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
+            )
+    if not value.strip():
+        raise ValueError("a template must not be empty")
+    return value
+
+
+TemplateText = Annotated[str, AfterValidator(_template_text)]
+
+
 class _FileSchema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -214,6 +243,9 @@ class _FileSchema(BaseModel):
     http: HttpConfig = Field(default_factory=HttpConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    templates: dict[str, TemplateText] = Field(
+        default_factory=dict, description="common answers for `reply --template NAME`, with {author} {brand} {url}"
+    )
 
     @field_validator("since", mode="before")
     @classmethod
@@ -254,6 +286,7 @@ class Config:
     http: HttpConfig
     scoring: ScoringConfig
     store: StoreConfig = field(default_factory=StoreConfig)
+    templates: dict[str, str] = field(default_factory=dict)
     # Values that must never be printed: secret fields and everything taken from the environment.
     secrets: list[str] = field(default_factory=list)
     # True when a secret is written in the file itself rather than taken from ${ENV}.
@@ -360,6 +393,7 @@ def load_config(
         store=schema.store.model_copy(update={"path": str(path.parent / schema.store.path)})
         if schema.store.path and not Path(schema.store.path).expanduser().is_absolute()
         else schema.store,
+        templates=dict(schema.templates),
         secrets=secrets,
         secrets_in_file=in_file,
     )

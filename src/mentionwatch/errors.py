@@ -4,7 +4,8 @@
     ├── UsageError                 2  USAGE          a bad flag or argument, an output path that cannot be used
     ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
     ├── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
-    └── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
+    ├── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
+    └── ReplyError                 7  REPLY_FAILED   the platform refused a reply, or whether it was posted is unknown
     FetchError                     -  (never raised through the pipeline: the source's health records it)
     ├── Unauthorized                  401/403, or a login wall served with 200
     ├── RateLimited                   429, or a service's own throttling answer
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     ALL_FAILED = 4
     WRITE_FAILED = 5
     STORE = 6
+    REPLY_FAILED = 7
     INTERRUPTED = 130
     BROKEN_PIPE = 141
     TERMINATED = 143
@@ -52,6 +54,7 @@ _MEANINGS = {
     ExitCode.ALL_FAILED: "every source failed",
     ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
     ExitCode.STORE: "the store could not be used (another scan held it too long, or it cannot be opened)",
+    ExitCode.REPLY_FAILED: "a reply was refused, or whether it was posted is not known yet (reply ID checks)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
     ExitCode.BROKEN_PIPE: "the reader closed the pipe (scan | head)",
     ExitCode.TERMINATED: "terminated by SIGTERM (what was gathered is still printed)",
@@ -83,6 +86,14 @@ class StoreError(MentionwatchError):
     """The store cannot be opened or read, or another scan held it past `store.lock_timeout`."""
 
     exit_code = ExitCode.STORE
+
+
+class ReplyError(MentionwatchError):
+    """A reply could not be posted: the platform refused it (nothing was posted), or the request may have reached
+    it without an answer (the outbox keeps it pending, and the next `reply` checks the platform before anything
+    is sent again)."""
+
+    exit_code = ExitCode.REPLY_FAILED
 
 
 class ConfigError(MentionwatchError):

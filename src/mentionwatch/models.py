@@ -64,13 +64,16 @@ class Mention:
     # The brand query's alternative that matched (None when one of the brand's `terms` did).
     matched_query: str | None = field(default=None, metadata=_COMPUTED)
     # From the store (None without one): when mentionwatch first saw this mention, its triage status
-    # (new, read, done, ignored) and its tags.
+    # (new, read, done, replied, ignored) and its tags.
     first_seen: datetime | None = field(default=None, metadata=_COMPUTED)
     status: str | None = field(default=None, metadata=_COMPUTED)
     tags: list[str] = field(default_factory=list, metadata=_COMPUTED)
     # True when the source dates the item more than a day after the scan: `published_at` is kept as the source
     # gave it (a clock or time-zone bug, or a scheduled post), and the mention sorts after every dated one.
     future_dated: bool = field(default=False, metadata=_COMPUTED)
+    # From the store: the answer posted to this mention (`reply`, or `reply --url` for one made elsewhere) and when.
+    reply_url: str | None = field(default=None, metadata=_COMPUTED)
+    replied_at: datetime | None = field(default=None, metadata=_COMPUTED)
 
     def __post_init__(self) -> None:
         # What an adapter built from a payload is checked here, once: a mention that exists is one every later

@@ -14,6 +14,10 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
   config subclasses `OwnedSourceConfig`, whose `brand` the pipeline gives its items without term matching.
   Meta's Graph API conventions (errors, usage headers, cursor paging) are `GraphApi`; an edge the token may
   not read raises `EdgeUnavailable`, and `self.context.warnings` says so in the health line.
+- A source that can answer its mentions: subclass `Replier` beside `Source` and implement `reply_problem`,
+  `prepare_reply` (the `ReplyRequest` that would post it; `check_length` / `count_graphemes` for the platform's
+  limit), `send_reply` (through `send_request`, returning a `PostedReply`) and `find_reply` (the reply on the
+  platform after a crash, so it is never posted twice).
 - A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
   under the `mentionwatch.scorers` entry point.
 """
@@ -24,6 +28,17 @@ from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, U
 from mentionwatch.graphapi import EdgeUnavailable, GraphApi
 from mentionwatch.http import Response, SourceHttp, public_url, reject_html
 from mentionwatch.models import Mention, format_time, from_epoch, parse_time
+from mentionwatch.reply import (
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRefused,
+    ReplyRequest,
+    ReplyTooLong,
+    check_length,
+    count_graphemes,
+    send_request,
+)
 from mentionwatch.sentiment import Sentiment, SentimentScorer
 from mentionwatch.source import (
     OwnedSourceConfig,
@@ -46,7 +61,13 @@ __all__ = [
     "GraphApi",
     "Mention",
     "OwnedSourceConfig",
+    "PostedReply",
     "RateLimited",
+    "Replier",
+    "ReplyOptions",
+    "ReplyRefused",
+    "ReplyRequest",
+    "ReplyTooLong",
     "Response",
     "Sentiment",
     "SentimentScorer",
@@ -58,6 +79,8 @@ __all__ = [
     "Unauthorized",
     "canonical_url",
     "check_http_url",
+    "check_length",
+    "count_graphemes",
     "format_time",
     "from_epoch",
     "html_to_text",
@@ -69,6 +92,7 @@ __all__ = [
     "public_url",
     "read_items",
     "reject_html",
+    "send_request",
     "since_split",
     "unwrap_redirect",
 ]

@@ -162,10 +162,12 @@ class SourceConfig(BaseModel):
 
     def identity(self) -> str:
         """What this source is, whatever the user calls it: its type and a digest of its options, without its
-        `name` (renaming a source keeps its watermarks) and without its secrets (a rotated token too)."""
+        `name` (renaming a source keeps its watermarks), its secrets (a rotated token too) or the options that
+        only concern replies (adding a login to answer with keeps them too)."""
         options = self.model_dump(mode="json", exclude={"name"})
-        for name in type(self).model_fields:
-            if isinstance(getattr(self, name), SecretStr):
+        for name, info in type(self).model_fields.items():
+            # Options that only say how to answer (`Field(json_schema_extra={"reply": True})`) change nothing read.
+            if isinstance(getattr(self, name), SecretStr) or (info.json_schema_extra or {}).get("reply"):  # type: ignore[union-attr]
                 options.pop(name, None)
         digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return f"{self.type}:{digest}"

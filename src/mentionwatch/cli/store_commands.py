@@ -86,7 +86,8 @@ def list_mentions(
     ] = None,
     needs_reply: Annotated[bool, typer.Option("--needs-reply", help="Only mentions that need an answer.")] = False,
     status: Annotated[
-        list[str] | None, typer.Option("--status", metavar="STATUS", help="new, read, done or ignored (repeatable).")
+        list[str] | None,
+        typer.Option("--status", metavar="STATUS", help="new, read, done, replied or ignored (repeatable)."),
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="Only mentions with this tag.")] = None,
     search: Annotated[
@@ -188,7 +189,7 @@ def _resolve(store: MentionStore, refs: list[str], brands: list[str]) -> list[Ke
 @app.command(epilog=EXIT_CODES_HELP)
 def mark(
     args: Annotated[
-        list[str], typer.Argument(metavar="ID... STATUS", help="Mention ids, then new, read, done or ignored.")
+        list[str], typer.Argument(metavar="ID... STATUS", help="Mention ids, then new, read, done, replied or ignored.")
     ],
     config_path: ConfigOpt = None,
     db: DbOpt = None,
@@ -197,7 +198,7 @@ def mark(
     ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Set the triage status of stored mentions: new, read, done or ignored.
+    """Set the triage status of stored mentions: new, read, done, replied or ignored.
 
     Examples:
 

@@ -1,17 +1,20 @@
-"""Bluesky posts, through the AT Protocol's `app.bsky.feed.searchPosts`, logged in with an app password."""
+"""Bluesky posts, through the AT Protocol's `app.bsky.feed.searchPosts`, logged in with an app password; replies
+are `app.bsky.feed.post` records with reply refs and facets."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,17 +24,24 @@ from mentionwatch.plugin import (
     BadPayload,
     FetchError,
     Mention,
+    PostedReply,
     RateLimited,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Source,
     SourceConfig,
     SourceContext,
     TimedOut,
     Unauthorized,
+    check_length,
+    count_graphemes,
     format_time,
     from_epoch,
     normalize_space,
     parse_time,
     read_items,
+    send_request,
 )
 from mentionwatch.plugin import json_int as _int
 
@@ -46,6 +56,23 @@ _SUBMICRO = re.compile(r"(\.\d{6})\d+")
 _EXPIRY_MARGIN = timedelta(seconds=60)
 # app.bsky.actor.getProfiles takes at most 25 actors per call (its lexicon: `actors`, maxLength 25).
 _PROFILES_PER_CALL = 25
+# app.bsky.feed.post's lexicon: `text` maxGraphemes 300 (maxLength 3000 bytes).
+POST_GRAPHEMES = 300
+# Mentions and links in a post's text, found in its UTF-8 bytes, so a match's offsets are the facet's byteStart and
+# byteEnd (docs.bsky.app/docs/advanced-guides/post-richtext: the handle syntax of atproto.com/specs/handle, and
+# the docs' URL pattern), preceded by the start of the text or a character that is not part of a word.
+_MENTION_BYTES = re.compile(
+    rb"(?:^|(?<=[^\w]))(@([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
+)
+# Two changes to the docs' URL pattern: a top-level domain may be longer than 6 letters (`.example`, `.museum`),
+# and a path may hold non-ASCII characters (their UTF-8 bytes, 0x80-0xFF), as `/déjà-vu` does.
+_LINK_BYTES = re.compile(
+    rb"(?:^|(?<=[^\w]))(https?://(www\.)?[-a-zA-Z0-9@:%._+~#=]{1,256}\.[a-zA-Z0-9()]{1,63}\b"
+    rb"([-a-zA-Z0-9()@:%_+.~#?&/=\x80-\xff]*[-a-zA-Z0-9@%_+~#/=\x80-\xff])?)"
+)
+# Record keys are TIDs (atproto.com/specs/tid): 53 bits of microseconds since the epoch and a 10-bit clock id,
+# written in this base32 alphabet, 13 characters.
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
 
 class BlueskyConfig(SourceConfig):
@@ -183,6 +210,41 @@ def to_mention(post: dict[str, Any]) -> Mention:
     )
 
 
+def tid(at: datetime, clock_id: int) -> str:
+    """A record key for a record created `at` (atproto.com/specs/tid)."""
+    value = (int(at.timestamp() * 1_000_000) << 10) | (clock_id & 0x3FF)
+    return "".join(_TID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+def facet_spans(text: str) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+    """The (byteStart, byteEnd, handle) of each @mention and the (byteStart, byteEnd, url) of each link in
+    `text`: UTF-8 byte offsets, end exclusive, as app.bsky.richtext.facet#byteSlice counts them."""
+    data = text.encode("utf-8")
+    mentions = [(m.start(1), m.end(1), m.group(1)[1:].decode("utf-8")) for m in _MENTION_BYTES.finditer(data)]
+    links = [(m.start(1), m.end(1), m.group(1).decode("utf-8")) for m in _LINK_BYTES.finditer(data)]
+    return mentions, links
+
+
+def strong_ref(post: dict[str, Any]) -> dict[str, str]:
+    """A com.atproto.repo.strongRef (uri + cid) of a postView."""
+    if not isinstance(post.get("uri"), str) or not isinstance(post.get("cid"), str):
+        raise BadPayload("Bluesky post has no uri and cid to refer to")
+    return {"uri": post["uri"], "cid": post["cid"]}
+
+
+def reply_refs(post: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The `reply` of a post answering `post` (a postView): its parent is that post, its root the root of that
+    post's thread: the post's own `record.reply.root` when it is itself a reply, else the post (lexicon
+    app.bsky.feed.post#replyRef)."""
+    parent = strong_ref(post)
+    record = post.get("record") if isinstance(post.get("record"), dict) else {}
+    reply = record.get("reply") if isinstance(record, dict) else None
+    root = reply.get("root") if isinstance(reply, dict) else None
+    if isinstance(root, dict) and isinstance(root.get("uri"), str) and isinstance(root.get("cid"), str):
+        return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
+    return {"root": parent, "parent": parent}
+
+
 def parse_page(payload: Any, skipped: list[str] | None = None) -> tuple[list[Mention], str | None]:
     """The posts of one searchPosts answer and its `cursor` (None: no further page); a post that cannot be
     read is skipped (and why, appended to `skipped`)."""
@@ -206,7 +268,7 @@ def parse_profiles(payload: Any) -> dict[str, int]:
     return out
 
 
-class BlueskySource(Source[BlueskyConfig]):
+class BlueskySource(Source[BlueskyConfig], Replier):
     """Bluesky posts matching a term, newest first (searchPosts; needs a handle and an app password).
 
     Search needs a login: the public AppView (public.api.bsky.app) has refused anonymous `searchPosts` with 403
@@ -298,6 +360,99 @@ class BlueskySource(Source[BlueskyConfig]):
                 break
             for did in batch:
                 self._followers[did] = found.get(did)
+
+    # --- replies -------------------------------------------------------------------------------------------------
+
+    def reply_problem(self) -> str | None:
+        return None  # the handle and app password the source needs anyway can post
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`com.atproto.repo.createRecord` of an `app.bsky.feed.post` with `reply` refs and facets
+        (docs.bsky.app/docs/advanced-guides/posts#replies), under a record key chosen here: a second send of the
+        same request cannot make a second post, and the key is how the post is found again."""
+        check_length(count_graphemes(text), POST_GRAPHEMES, unit="graphemes", platform="Bluesky")
+        session = await self._current_session()
+        found = await self._get_json(f"{self._root}/xrpc/app.bsky.feed.getPosts", {"uris": [mention.id]})
+        posts = found.get("posts") if isinstance(found, dict) else None
+        if not isinstance(posts, list) or not posts or not isinstance(posts[0], dict):
+            raise FetchError(f"Bluesky no longer has {mention.url}: it may have been deleted")
+        now = self.context.now()
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            # The lexicon's datetime: RFC 3339 with a time zone; Bluesky's own app writes milliseconds and `Z`.
+            "createdAt": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "reply": reply_refs(posts[0]),
+        }
+        facets = await self._facets(text)
+        if facets:
+            record["facets"] = facets
+        rkey = tid(now, random.randrange(1024))
+        return ReplyRequest(
+            method="POST",
+            url=f"{self._root}/xrpc/com.atproto.repo.createRecord",
+            json_body={"repo": session.did, "collection": "app.bsky.feed.post", "rkey": rkey, "record": record},
+            headers=_bearer(session.access_jwt),
+            anchor={"repo": session.did, "rkey": rkey},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        try:
+            resp = await send_request(self.context.http, request)
+        except Unauthorized:
+            # The access token expired since the request was prepared: renew and send the same record again. Its
+            # record key is fixed, so this can never make a second post.
+            stale = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            session = await self._renew(Session(stale, "", "", ""))
+            resp = await send_request(
+                self.context.http, dataclasses.replace(request, headers=_bearer(session.access_jwt))
+            )
+        created = resp.json()
+        if not isinstance(created, dict) or not isinstance(created.get("uri"), str):
+            raise BadPayload("Bluesky answered createRecord with no uri")
+        body = request.json_body if isinstance(request.json_body, dict) else {}
+        record: dict[str, Any] = body["record"] if isinstance(body.get("record"), dict) else {}
+        return PostedReply(created["uri"], web_url(created["uri"]), _time(record.get("createdAt")))
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The record under the key the request chose (`com.atproto.repo.getRecord`): there, or not."""
+        repo, rkey = request.anchor.get("repo"), request.anchor.get("rkey")
+        if not repo or not rkey:
+            return None
+        params = {"repo": repo, "collection": "app.bsky.feed.post", "rkey": rkey}
+        try:
+            found = await self._get_json(f"{self._root}/xrpc/com.atproto.repo.getRecord", params)
+        except FetchError as exc:
+            # "RecordNotFound" comes as HTTP 400 with an XRPC error body (lexicon com.atproto.repo.getRecord).
+            if exc.status == 400 and b"RecordNotFound" in (getattr(exc.response, "content", b"") or b""):
+                return None
+            raise
+        if not isinstance(found, dict) or not isinstance(found.get("uri"), str):
+            raise BadPayload("Bluesky answered getRecord with no uri")
+        value: dict[str, Any] = found["value"] if isinstance(found.get("value"), dict) else {}
+        return PostedReply(found["uri"], web_url(found["uri"]), _time(value.get("createdAt") or format_time(since)))
+
+    async def _facets(self, text: str) -> list[dict[str, Any]]:
+        """Rich-text facets: a mention of a handle that resolves to a DID (`com.atproto.identity.resolveHandle`;
+        one that does not stays plain text, as Bluesky's own app does), and every link."""
+        mentions, links = facet_spans(text)
+        facets: list[dict[str, Any]] = []
+        for start, end, handle in mentions:
+            try:
+                resolved = await self._get_json(
+                    f"{self._root}/xrpc/com.atproto.identity.resolveHandle", {"handle": handle}
+                )
+            except FetchError as exc:
+                log.info("%s: @%s is not a handle Bluesky knows (%s): left as text", self.name, handle, exc)
+                continue
+            did = resolved.get("did") if isinstance(resolved, dict) else None
+            if isinstance(did, str) and did:
+                feature = {"$type": "app.bsky.richtext.facet#mention", "did": did}
+                facets.append({"index": {"byteStart": start, "byteEnd": end}, "features": [feature]})
+        for start, end, url in links:
+            feature = {"$type": "app.bsky.richtext.facet#link", "uri": url}
+            facets.append({"index": {"byteStart": start, "byteEnd": end}, "features": [feature]})
+        return sorted(facets, key=lambda f: f["index"]["byteStart"])
 
     # --- session ---------------------------------------------------------------------------------------------
 

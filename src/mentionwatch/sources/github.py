@@ -1,11 +1,12 @@
-"""GitHub issues and pull requests, through the REST search API (`GET /search/issues`), newest first."""
+"""GitHub issues and pull requests, through the REST search API (`GET /search/issues`), newest first; replies
+are issue comments."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,14 +16,20 @@ from mentionwatch.plugin import (
     BadPayload,
     FetchError,
     Mention,
+    PostedReply,
     RateLimited,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Response,
     Source,
     SourceConfig,
     Unauthorized,
+    check_length,
     markdown_to_text,
     parse_time,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_dict as _dict
@@ -38,12 +45,18 @@ PER_PAGE = 100
 RESULT_CAP = 1000
 _QUALIFIER = {"issue": "is:issue", "pull_request": "is:pr"}
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
+# An issue's or pull request's page: github.com/OWNER/REPO/issues/N or /pull/N (a pull request is an issue too).
+_ISSUE_PAGE = re.compile(r"^/([^/]+)/([^/]+)/(?:issues|pull)/(\d+)(?:/|$)")
+# GitHub refuses a comment body over 65,536 characters ("Body is too long (maximum is 65536 characters)").
+COMMENT_LIMIT = 65536
 
 
 class GitHubConfig(SourceConfig):
     base_url: str = "https://api.github.com"
     token: SecretStr | None = Field(
-        None, description="a personal access token (no scopes needed for public data): search limit 10 -> 30/min"
+        None,
+        description="a personal access token (no scopes needed for public data): search limit 10 -> 30/min; "
+        "replies need one that may write issues and pull requests",
     )
     kinds: tuple[Literal["issue", "pull_request"], ...] = Field(
         ("issue", "pull_request"), min_length=1, description="what to search: issue, pull_request or both"
@@ -128,7 +141,22 @@ def _message(response: Response | None) -> str:
     return message if isinstance(message, str) else ""
 
 
-class GitHubSource(Source[GitHubConfig]):
+def issue_of(url: str) -> tuple[str, str, int]:
+    """(owner, repo, number) of an issue's or pull request's web page."""
+    found = _ISSUE_PAGE.match(urlsplit(url).path)
+    if not found:
+        raise BadPayload(f"{url} is not a GitHub issue or pull request page")
+    return found.group(1), found.group(2), int(found.group(3))
+
+
+def _comment(payload: Any) -> PostedReply:
+    """An issue comment (what `POST .../comments` answers, and each item of the comments list)."""
+    if not isinstance(payload, dict) or payload.get("id") is None:
+        raise BadPayload("GitHub answered the comment with no comment")
+    return PostedReply(str(payload["id"]), str(payload.get("html_url") or ""), parse_time(str(payload["created_at"])))
+
+
+class GitHubSource(Source[GitHubConfig], Replier):
     """GitHub issues and pull requests mentioning a term (REST search). Token optional.
 
     Discussions are not searched: the REST API has no discussion search (only GraphQL's `search(type: DISCUSSION)`,
@@ -198,3 +226,51 @@ class GitHubSource(Source[GitHubConfig]):
             if "rate limit" in _message(exc.response).lower():
                 raise RateLimited(f"{exc}; GitHub: {_message(exc.response)}", exc.response) from None
             raise
+
+    # --- replies: an issue or pull-request comment -------------------------------------------------------------
+
+    def reply_problem(self) -> str | None:
+        if self.config.token and self.config.token.get_secret_value():
+            return None
+        return (
+            "replying needs `token`: a token that may comment (fine-grained: Issues and Pull requests, read and "
+            "write, on the repositories; classic: public_repo, or repo for private ones)"
+        )
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /repos/{owner}/{repo}/issues/{issue_number}/comments` with `{"body": ...}`
+        (docs.github.com/rest/issues/comments#create-an-issue-comment); a pull request takes its conversation
+        comments through the same endpoint ("Every pull request is an issue")."""
+        owner, repo, number = issue_of(mention.url)
+        check_length(len(text), COMMENT_LIMIT, unit="characters", platform="GitHub")
+        root = self.config.base_url.rstrip("/")
+        comments = f"{root}/repos/{owner}/{repo}/issues/{number}/comments"
+        return ReplyRequest(
+            method="POST",
+            url=comments,
+            json_body={"body": text},
+            headers=self._headers(),
+            anchor={"comments": comments},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        return _comment((await send_request(self.context.http, request)).json())
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The user's comment with this body among the issue's comments since the attempt began
+        (`GET .../comments?since=`, docs.github.com/rest/issues/comments#list-issue-comments), the user being who
+        the token belongs to (`GET /user`)."""
+        comments, body = request.anchor.get("comments"), (request.json_body or {}).get("body")
+        if not comments or body is None:
+            return None
+        me = _dict(
+            await self.context.http.get_json(f"{self.config.base_url.rstrip('/')}/user", headers=self._headers())
+        )
+        after = (since - timedelta(minutes=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        listed = await self.context.http.get_json(
+            comments, params={"since": after, "per_page": 100}, headers=self._headers()
+        )
+        for item in listed if isinstance(listed, list) else []:
+            if _dict(_dict(item).get("user")).get("login") == me.get("login") and _dict(item).get("body") == body:
+                return _comment(item)
+        return None

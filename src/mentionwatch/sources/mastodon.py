@@ -1,11 +1,12 @@
-"""Mastodon (and API-compatible servers): hashtag timelines, and status search with an account token."""
+"""Mastodon (and API-compatible servers): hashtag timelines, status search with an account token, and replies."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -15,13 +16,20 @@ from mentionwatch.plugin import (
     BadPayload,
     FetchError,
     Mention,
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Source,
     SourceConfig,
     SourceContext,
     Unauthorized,
+    check_length,
+    count_graphemes,
     html_to_text,
     parse_time,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -42,7 +50,9 @@ class MastodonConfig(SourceConfig):
         default_factory=list, description="hashtags whose public timelines are read (no login needed)"
     )
     token: SecretStr | None = Field(
-        None, description="an access token with read:search (Preferences > Development); enables status search"
+        None,
+        description="an access token with read:search (Preferences > Development); enables status search, and "
+        "with write:statuses and read:accounts, replies",
     )
     max_pages: int = Field(5, ge=1, le=50, description="pages of 40 statuses to read per tag or term at most")
 
@@ -149,7 +159,42 @@ def next_max_id(link_header: str | None) -> str | None:
     return None
 
 
-class MastodonSource(Source[MastodonConfig]):
+# Mastodon's StatusLengthValidator counts a URL as `characters_reserved_per_url` (23) whatever its length, and a
+# mention of a remote account by its username only (`@alice@example.social` counts as `@alice`); the rest in
+# grapheme clusters. Only URLs with a scheme count as URLs (`extract_url_without_protocol: false`).
+# A URL does not end in the punctuation around it: `(see https://example.com.)` counts the `.)` apart.
+_URL = re.compile(r"https?://[^\s<>\"]*[^\s<>\".,;:!?)\]'}]", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w/])@(\w+)@[\w.-]*\w")
+
+
+def status_length(text: str, url_length: int = 23) -> int:
+    """How long Mastodon counts a status to be (app/validators/status_length_validator.rb)."""
+    counted = _MENTION.sub(lambda m: "@" + m.group(1), _URL.sub("x" * url_length, text))
+    return count_graphemes(counted)
+
+
+def _posted(status: Any) -> PostedReply:
+    """A posted status (the Status entity `POST /api/v1/statuses` answers) as a PostedReply."""
+    if not isinstance(status, dict) or not status.get("id"):
+        raise BadPayload("Mastodon answered the reply with no status")
+    return PostedReply(
+        id=str(status["id"]),
+        url=str(status.get("url") or status.get("uri") or ""),
+        at=parse_time(str(status["created_at"])),
+    )
+
+
+def _status_of(exc: FetchError) -> int | None:
+    """The HTTP status a FetchError reports. http.check_status writes it into the message (`...: HTTP 404`);
+    a `status` attribute is preferred should FetchError ever carry one."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    found = re.search(r": HTTP (\d{3})\b", str(exc))
+    return int(found.group(1)) if found else None
+
+
+class MastodonSource(Source[MastodonConfig], Replier):
     """Mastodon statuses: public hashtag timelines (no login), and full-text status search with a token.
 
     Hashtag timelines are read once per scan whatever the terms (their statuses are matched locally); search
@@ -160,6 +205,7 @@ class MastodonSource(Source[MastodonConfig]):
 
     type = "mastodon"
     credentials = "optional"
+    reply_options = frozenset({"visibility"})
     # docs.joinmastodon.org/api/rate-limits: 300 requests per 5 minutes per account (or per IP without one).
     requests_per_minute: ClassVar[float | None] = 60
 
@@ -250,12 +296,94 @@ class MastodonSource(Source[MastodonConfig]):
                 return
             params["max_id"] = page[-1][0]
 
+    # --- replies -----------------------------------------------------------------------------------------------
 
-def _status_of(exc: FetchError) -> int | None:
-    """The HTTP status a FetchError reports. http.check_status writes it into the message (`...: HTTP 404`);
-    a `status` attribute is preferred should FetchError ever carry one."""
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):
-        return status
-    found = re.search(r": HTTP (\d{3})\b", str(exc))
-    return int(found.group(1)) if found else None
+    @property
+    def _root(self) -> str:
+        return self.config.base_url.rstrip("/")
+
+    def reply_problem(self) -> str | None:
+        if _secret(self.config.token):
+            return None
+        return "replying needs `token`: an access token of your account with write:statuses and read:accounts"
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /api/v1/statuses` with `in_reply_to_id` (docs.joinmastodon.org/methods/statuses/#create). The id
+        is the status's id on the user's own instance: a status from anywhere is first resolved there with
+        `GET /api/v2/search?resolve=true` (docs.joinmastodon.org/methods/search/#v2)."""
+        status = await self._resolve(mention)
+        account = _object(status.get("account"))
+        acct = str(account.get("acct") or "")
+        # Mastodon notifies the author of a reply only when the reply mentions them (its web app adds the
+        # mention the same way); a `direct` reply reaches no one else.
+        body = text if not acct or f"@{acct}".casefold() in text.casefold() else f"@{acct} {text}"
+        limit, per_url = await self._limits()
+        check_length(status_length(body, per_url), limit, unit="characters", platform="your Mastodon instance")
+        visibility = options.visibility or str(status.get("visibility") or "public")
+        status_id = str(status["id"])
+        return ReplyRequest(
+            method="POST",
+            url=f"{self._root}/api/v1/statuses",
+            form={"status": body, "in_reply_to_id": status_id, "visibility": visibility},
+            headers={
+                **self._headers(),
+                # The same reply asked for twice within an hour gets the first status back, not a second one
+                # (docs.joinmastodon.org/methods/statuses/#create, "Idempotency-Key").
+                "Idempotency-Key": hashlib.sha256(f"{mention.id}\n{body}".encode()).hexdigest(),
+            },
+            anchor={"in_reply_to_id": status_id},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        return _posted((await send_request(self.context.http, request)).json())
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The user's own reply among the status's descendants (`GET /api/v1/statuses/:id/context`), the user
+        being who the token belongs to (`GET /api/v1/accounts/verify_credentials`)."""
+        parent = request.anchor.get("in_reply_to_id")
+        if not parent:
+            return None
+        me = await self.context.http.get_json(
+            f"{self._root}/api/v1/accounts/verify_credentials", headers=self._headers()
+        )
+        my_id = str(_object(me).get("id") or "")
+        context = await self.context.http.get_json(
+            f"{self._root}/api/v1/statuses/{quote(parent, safe='')}/context", headers=self._headers()
+        )
+        descendants = _object(context).get("descendants")
+        for status in descendants if isinstance(descendants, list) else []:
+            if not isinstance(status, dict) or str(status.get("in_reply_to_id")) != parent:
+                continue
+            if str(_object(status.get("account")).get("id")) != my_id:
+                continue
+            posted = _posted(status)
+            # A reply of the user's from before this attempt began is an earlier answer, not this one.
+            if posted.at >= since - timedelta(minutes=5):
+                return posted
+        return None
+
+    async def _resolve(self, mention: Mention) -> dict[str, Any]:
+        """The mention's status as the user's instance knows it (its local id, visibility and author)."""
+        payload = await self.context.http.get_json(
+            f"{self._root}/api/v2/search",
+            params={"q": mention.url or mention.id, "resolve": "true", "type": "statuses", "limit": 1},
+            headers=self._headers(),
+        )
+        statuses = _object(payload).get("statuses")
+        if not isinstance(statuses, list) or not statuses or not isinstance(statuses[0], dict):
+            raise FetchError(
+                f"your instance ({self._root}) could not find {mention.url}: it may be deleted, or private to "
+                "accounts yours does not follow"
+            )
+        return statuses[0]
+
+    async def _limits(self) -> tuple[int, int]:
+        """The instance's status length limit and what a URL counts for (`GET /api/v2/instance`,
+        `configuration.statuses`); Mastodon's defaults, 500 and 23, when it does not say."""
+        try:
+            payload = await self.context.http.get_json(f"{self._root}/api/v2/instance")
+        except FetchError as exc:
+            log.info("%s: instance limits unavailable (%s); using Mastodon's defaults", self.name, exc)
+            return 500, 23
+        statuses = _object(_object(_object(payload).get("configuration")).get("statuses"))
+        return _int(statuses.get("max_characters")) or 500, _int(statuses.get("characters_reserved_per_url")) or 23

@@ -1,4 +1,5 @@
-"""Reddit posts, through Reddit's search API: OAuth when credentials are set, the public JSON otherwise."""
+"""Reddit posts, through Reddit's search API: OAuth when credentials are set, the public JSON otherwise; replies
+are comments (`POST /api/comment`) with a script app's user login."""
 
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from mentionwatch.plugin import (
     BadPayload,
     Mention,
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRefused,
+    ReplyRequest,
     Source,
     SourceConfig,
     SourceContext,
     Unauthorized,
+    check_length,
     from_epoch,
     html_to_text,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -38,6 +46,8 @@ _GONE = frozenset({"[deleted]", "[removed]"})
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
 # Refresh an OAuth token this long before Reddit says it expires.
 _TOKEN_MARGIN = timedelta(seconds=60)
+# A comment's body may be 10,000 characters (Reddit answers longer ones with the TOO_LONG error).
+COMMENT_LIMIT = 10_000
 
 
 class RedditConfig(SourceConfig):
@@ -53,6 +63,12 @@ class RedditConfig(SourceConfig):
     subreddits: list[str] = Field(
         default_factory=list, description="search only these subreddits (names, without r/); empty: all of Reddit"
     )
+    username: str | None = Field(
+        None,
+        description="your Reddit username: replies are posted as you (script app)",
+        json_schema_extra={"reply": True},
+    )
+    password: SecretStr | None = Field(None, description="your Reddit password (a script app's password grant)")
     max_pages: int = Field(5, ge=1, le=50, description="pages of 100 results to read per term at most")
 
     @field_validator("subreddits")
@@ -72,6 +88,8 @@ class RedditConfig(SourceConfig):
             raise ValueError("client_id is set but client_secret is not: OAuth needs both")
         if _secret(self.client_secret) and not _secret(self.client_id):
             raise ValueError("client_secret is set but client_id is not: OAuth needs both")
+        if bool(self.username) != bool(_secret(self.password)):
+            raise ValueError("replying needs both `username` and `password` (or neither)")
         return self
 
     @property
@@ -185,7 +203,32 @@ def parse_listing(payload: Any, skipped: list[str] | None = None) -> tuple[list[
     return mentions, after if isinstance(after, str) and after else None
 
 
-class RedditSource(Source[RedditConfig]):
+def parse_comment_answer(payload: Any) -> dict[str, Any]:
+    """The new comment in `POST /api/comment`'s answer with `api_type=json`: `{"json": {"errors": [...],
+    "data": {"things": [{"kind": "t1", "data": {...}}]}}}`. Reddit says no with HTTP 200 and `json.errors`
+    (`[["RATELIMIT", "you are doing that too much...", "ratelimit"]]`, THREAD_LOCKED, TOO_LONG, DELETED_COMMENT)."""
+    answer = payload.get("json") if isinstance(payload, dict) else None
+    if not isinstance(answer, dict):
+        raise BadPayload("Reddit answered the comment with no `json` object")
+    errors = answer.get("errors")
+    if isinstance(errors, list) and errors:
+        raise ReplyRefused("Reddit: " + "; ".join(" ".join(str(part) for part in e[:2]) for e in errors))
+    things = (answer.get("data") or {}).get("things") if isinstance(answer.get("data"), dict) else None
+    if not isinstance(things, list) or not things or not isinstance(things[0], dict):
+        raise BadPayload("Reddit answered the comment with no comment in `json.data.things`")
+    data = things[0].get("data")
+    if not isinstance(data, dict):
+        raise BadPayload("Reddit's new comment has no `data`")
+    return data
+
+
+def _posted(comment: dict[str, Any]) -> PostedReply:
+    permalink = comment.get("permalink")
+    url = _web_url(str(permalink)) if permalink else _web_url(_comment_permalink(comment))
+    return PostedReply(str(comment["name"]), url, from_epoch(float(comment["created_utc"])))
+
+
+class RedditSource(Source[RedditConfig], Replier):
     """Reddit posts matching a term, newest first (search API; OAuth app credentials optional).
 
     Without `client_id`/`client_secret` it reads the public `www.reddit.com/search.json`, which Reddit limits
@@ -208,6 +251,7 @@ class RedditSource(Source[RedditConfig]):
         self._token_expires: datetime | None = None
         # Terms are fetched concurrently: one token request serves them all.
         self._token_lock = asyncio.Lock()
+        self._user_token: str | None = None
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         cfg = self.config
@@ -288,3 +332,72 @@ class RedditSource(Source[RedditConfig]):
             self._token = token
             self._token_expires = now + timedelta(seconds=seconds) - _TOKEN_MARGIN
             return token
+
+    # --- replies: a comment on the post or under the comment -----------------------------------------------------
+
+    def reply_problem(self) -> str | None:
+        cfg = self.config
+        if cfg.uses_oauth and cfg.username and _secret(cfg.password):
+            return None
+        return (
+            "replying needs a script app's `client_id` and `client_secret` (reddit.com/prefs/apps, type "
+            "'script') and your `username` and `password`"
+        )
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /api/comment` with the parent's fullname (`thing_id`: `t3_` a post, `t1_` a comment) and the
+        Markdown `text`, on oauth.reddit.com with a user token (reddit.com/dev/api#POST_api_comment; the token
+        needs the `submit` scope, which a script app's password grant has)."""
+        check_length(len(text), COMMENT_LIMIT, unit="characters", platform="Reddit")
+        token = await self._password_token()
+        return ReplyRequest(
+            method="POST",
+            url=f"{self.config.oauth_base_url.rstrip('/')}/api/comment",
+            form={"api_type": "json", "thing_id": mention.id, "text": text},
+            headers={"Authorization": f"bearer {token}"},
+            anchor={"thing_id": mention.id},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        return _posted(parse_comment_answer((await send_request(self.context.http, request)).json()))
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The user's comment under the parent among their newest comments (`GET /user/{username}/comments`)."""
+        parent = request.anchor.get("thing_id")
+        if not parent or not self.config.username:
+            return None
+        token = await self._password_token()
+        payload = await self.context.http.get_json(
+            f"{self.config.oauth_base_url.rstrip('/')}/user/{self.config.username}/comments",
+            params={"sort": "new", "limit": 100, "raw_json": 1},
+            headers={"Authorization": f"bearer {token}"},
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        children = data.get("children") if isinstance(data, dict) else None
+        for child in children if isinstance(children, list) else []:
+            comment = child.get("data") if isinstance(child, dict) else None
+            if isinstance(comment, dict) and comment.get("parent_id") == parent:
+                posted = _posted(comment)
+                if posted.at >= since - timedelta(minutes=5):
+                    return posted
+        return None
+
+    async def _password_token(self) -> str:
+        """A user token through a script app's password grant (github.com/reddit-archive/reddit/wiki/OAuth2,
+        "Application Only OAuth" is the scan's; "Script" apps log in as their developer with this grant)."""
+        if self._user_token is not None:
+            return self._user_token
+        cfg = self.config
+        basic = base64.b64encode(f"{_secret(cfg.client_id)}:{_secret(cfg.client_secret)}".encode()).decode()
+        resp = await self.context.http.post(
+            f"{cfg.base_url.rstrip('/')}/api/v1/access_token",
+            data={"grant_type": "password", "username": cfg.username or "", "password": _secret(cfg.password)},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        body = resp.json()
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            reason = body.get("error") if isinstance(body, dict) else None
+            raise Unauthorized(f"Reddit refused the login of {cfg.username} ({reason or 'no access_token'})")
+        self._user_token = token
+        return token

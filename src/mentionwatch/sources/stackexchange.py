@@ -1,4 +1,5 @@
-"""Stack Overflow and the other Stack Exchange sites, through the API's `/search/advanced` (questions, newest first)."""
+"""Stack Overflow and the other Stack Exchange sites, through the API's `/search/advanced` (questions, newest first);
+replies are comments or answers, posted with a `write_access` token."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import html
 import logging
 import math
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
@@ -16,14 +18,20 @@ from mentionwatch.plugin import (
     BadPayload,
     FetchError,
     Mention,
+    PostedReply,
     RateLimited,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Source,
     SourceConfig,
     SourceContext,
     Unauthorized,
+    check_length,
     from_epoch,
     html_to_text,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_dict as _dict
@@ -35,6 +43,8 @@ PAGE_SIZE = 100  # the API's maximum
 # api.stackexchange.com/docs/error-handling: the error_id values that mean "your credentials" and "slow down".
 _UNAUTHORIZED_ERRORS = frozenset({401, 402, 403, 405, 406})
 _THROTTLE_ERROR = 502  # throttle_violation
+# The sites' own limits: a comment is 15 to 600 characters, an answer's body at most 30,000.
+LIMITS = {"comment": 600, "answer": 30_000}
 
 
 class StackExchangeConfig(SourceConfig):
@@ -48,6 +58,15 @@ class StackExchangeConfig(SourceConfig):
     max_pages: int = Field(5, ge=1, le=25, description="pages of 100 per term at most")
     min_quota: int = Field(
         10, ge=0, description="stop paging (keeping what was found) once `quota_remaining` falls to this"
+    )
+    access_token: SecretStr | None = Field(
+        None,
+        description="an OAuth access token with write_access (and no_expiry) for your app `key`: enables replies",
+    )
+    reply_as: Literal["comment", "answer"] = Field(
+        "comment",
+        description="what a reply to a question is: a comment on it, or an answer",
+        json_schema_extra={"reply": True},
     )
 
 
@@ -111,7 +130,23 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-class StackExchangeSource(Source[StackExchangeConfig]):
+def _posted(item: Any, kind: str, question_url: str) -> PostedReply:
+    """A comment or answer the API returned, with its page: the item's `link` when the filter gave one, else the
+    site's permalink form (`/a/ID` for an answer, `#commentID_POSTID` on the question for a comment)."""
+    if not isinstance(item, dict):
+        raise BadPayload(f"Stack Exchange answered with no {kind}")
+    parts = urlsplit(question_url)
+    site = f"{parts.scheme}://{parts.netloc}"
+    if kind == "answer":
+        ident = str(item["answer_id"])
+        url = str(item.get("link") or f"{site}/a/{ident}")
+    else:
+        ident = str(item["comment_id"])
+        url = str(item.get("link") or f"{question_url.split('#')[0]}#comment{ident}_{item['post_id']}")
+    return PostedReply(ident, url, from_epoch(int(item["creation_date"])))
+
+
+class StackExchangeSource(Source[StackExchangeConfig], Replier):
     """Stack Overflow (or any Stack Exchange site) questions mentioning a term. App key optional."""
 
     type = "stackexchange"
@@ -185,3 +220,63 @@ class StackExchangeSource(Source[StackExchangeConfig]):
             )
         self._quota_low = True
         return True
+
+    # --- replies: a comment on the question, or an answer ----------------------------------------------------
+
+    def _write_params(self) -> dict[str, str]:
+        cfg = self.config
+        return {
+            "access_token": cfg.access_token.get_secret_value() if cfg.access_token else "",
+            "key": cfg.key.get_secret_value() if cfg.key else "",
+            "site": cfg.site,
+        }
+
+    def reply_problem(self) -> str | None:
+        params = self._write_params()
+        if params["access_token"] and params["key"]:
+            return None
+        return (
+            "replying needs your app's `key` and an `access_token` with the write_access scope "
+            "(stackapps.com: register an app, then authorize it with scope=write_access,no_expiry)"
+        )
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /2.3/posts/{id}/comments/add` (api.stackexchange.com/docs/create-comment) or
+        `POST /2.3/questions/{id}/answers/add` (/docs/create-answer), with `body` and the token, key and site as
+        form fields; both need `write_access`."""
+        kind = self.config.reply_as
+        check_length(len(text), LIMITS[kind], unit="characters", platform=f"Stack Exchange ({kind}s)")
+        root = self.config.base_url.rstrip("/")
+        path = f"posts/{mention.id}/comments/add" if kind == "comment" else f"questions/{mention.id}/answers/add"
+        return ReplyRequest(
+            method="POST",
+            url=f"{root}/2.3/{path}",
+            form={"body": text, **self._write_params()},
+            anchor={"post_id": mention.id, "kind": kind, "question_url": mention.url},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        wrapper = check_wrapper((await send_request(self.context.http, request)).json())
+        if not wrapper["items"]:
+            raise BadPayload("Stack Exchange answered with no item")
+        return _posted(wrapper["items"][0], request.anchor.get("kind", "comment"), request.anchor["question_url"])
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The user's own comment on the question (`GET /2.3/me/comments`) or answer to it (`/2.3/me/answers`),
+        created since the attempt began."""
+        kind, post = request.anchor.get("kind", "comment"), request.anchor.get("post_id")
+        if not post:
+            return None
+        params: dict[str, Any] = {
+            **self._write_params(),
+            "fromdate": int((since - timedelta(minutes=5)).timestamp()),
+            "sort": "creation",
+            "order": "desc",
+        }
+        root = self.config.base_url.rstrip("/")
+        wrapper = check_wrapper(await self.context.http.get_json(f"{root}/2.3/me/{kind}s", params=params))
+        field = "post_id" if kind == "comment" else "question_id"
+        for item in wrapper["items"]:
+            if isinstance(item, dict) and str(item.get(field)) == post:
+                return _posted(item, kind, request.anchor.get("question_url", ""))
+        return None

@@ -14,14 +14,16 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from mentionwatch.errors import StoreError
 from mentionwatch.models import Mention
 
-STATUSES = ("new", "read", "done", "ignored")
+STATUSES = ("new", "read", "done", "replied", "ignored")
+# A needs-reply mention in one of these is no longer waiting: `inbox` leaves it out.
+CLOSED_STATUSES = ("done", "replied", "ignored")
 DB_ENV = "MENTIONWATCH_DB"
 
 # (brand, source type, id): a mention's identity in the store.
@@ -46,8 +48,10 @@ class Query:
     statuses: Sequence[str] = ()
     tags: Sequence[str] = ()
     search: str | None = None
+    # newest, impact, or urgent (`inbox`: highest impact first, then the longest waiting).
     sort: str = "newest"
     limit: int | None = None
+    exclude_statuses: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,43 @@ class Recorded:
 
     new: set[Key] = field(default_factory=set)
     updated: int = 0
+
+
+@dataclass(frozen=True)
+class ReplyRecord:
+    """The outbox's record of one reply to one platform item (source type + the service's id; every brand's
+    mention of that item shares it). Written `pending` before the request goes out and made `sent` once the
+    platform answered, so a crash in between is found on the next run and settled by asking the platform."""
+
+    source_type: str
+    id: str
+    state: str  # pending | sent
+    source: str  # the configured source it went through ("" for a reply made elsewhere, `reply --url`)
+    text: str
+    # The request as sent, secrets masked, and what finding the reply on the platform takes (JSON).
+    request: str
+    started_at: datetime
+    reply_id: str | None = None
+    reply_url: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResponseStats:
+    """How a brand answers the people waiting for it (the report's response section): of the needs-reply
+    mentions published in the window (ignored ones left out), how many got a reply, how many were closed without
+    one, how many still wait; the median time from a mention's publication to its reply; the oldest waiting."""
+
+    needs_reply: int
+    answered: int
+    closed: int
+    waiting: int
+    median_time_to_answer: timedelta | None
+    oldest_waiting: Mention | None
+
+    @property
+    def share_answered(self) -> float | None:
+        return self.answered / self.needs_reply if self.needs_reply else None
 
 
 class StoreBusy(StoreError):
@@ -120,6 +161,24 @@ class MentionStore(Protocol):
     def ignore_where(self, brand: str, *, author: str | None, domain: str | None, term: str | None) -> int: ...
 
     def brands(self) -> list[str]: ...
+
+    def mention(self, key: Key) -> Mention | None: ...
+
+    def reply_record(self, source_type: str, item_id: str) -> ReplyRecord | None: ...
+
+    def begin_reply(self, record: ReplyRecord) -> bool: ...
+
+    def complete_reply(
+        self, source_type: str, item_id: str, *, reply_id: str, url: str, at: datetime, keys: Sequence[Key]
+    ) -> None: ...
+
+    def drop_reply(self, source_type: str, item_id: str) -> None: ...
+
+    def pending_replies(self) -> list[ReplyRecord]: ...
+
+    def response_stats(
+        self, *, brands: Sequence[str] = (), since: datetime | None = None, until: datetime | None = None
+    ) -> ResponseStats: ...
 
     def stats(self) -> dict[str, Any]: ...
 
@@ -170,12 +229,15 @@ def memory_store() -> MentionStore:
 
 
 __all__ = [
+    "CLOSED_STATUSES",
     "DB_ENV",
     "STATUSES",
     "Key",
     "MentionStore",
     "Query",
     "Recorded",
+    "ReplyRecord",
+    "ResponseStats",
     "SourceRun",
     "SourceStatus",
     "StoreBusy",

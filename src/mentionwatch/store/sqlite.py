@@ -13,16 +13,27 @@ import json
 import logging
 import os
 import sqlite3
+import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
-from mentionwatch.store import Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
+from mentionwatch.store import (
+    Key,
+    Query,
+    Recorded,
+    ReplyRecord,
+    ResponseStats,
+    SourceRun,
+    SourceStatus,
+    StoreBusy,
+    key_of,
+)
 from mentionwatch.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -97,6 +108,18 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO mentions_search (mentions_search, rowid, title, text, author)
         VALUES ('delete', old.rowid, old.title, old.text, old.author);
     END;
+    """,
+    # 2: the outbox. One reply per platform item (source type + the service's id), whichever brands matched it:
+    # `pending` is written before the request goes out, `sent` once the platform answered with the reply's id and
+    # URL. The primary key is what makes a second, concurrent `reply` to the same item fail instead of posting.
+    """
+    CREATE TABLE replies (
+        source_type TEXT NOT NULL, id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        source TEXT NOT NULL, text TEXT NOT NULL, request TEXT NOT NULL, started_at TEXT NOT NULL,
+        reply_id TEXT, reply_url TEXT, sent_at TEXT,
+        PRIMARY KEY (source_type, id)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -497,6 +520,9 @@ class SqliteStore:
             params.extend([*query.sources, *query.sources])
         if query.statuses:
             any_of("m.status", list(query.statuses))
+        if query.exclude_statuses:
+            clauses.append(f"m.status NOT IN ({', '.join('?' * len(query.exclude_statuses))})")
+            params.extend(query.exclude_statuses)
         if query.since is not None:
             clauses.append("m.published_at >= ?")
             params.append(format_time(query.since))
@@ -518,11 +544,9 @@ class SqliteStore:
 
     def iter_mentions(self, query: Query) -> Iterator[Mention]:
         where, params = self._where(query)
-        order = "m.impact DESC, m.published_at DESC" if query.sort == "impact" else "m.published_at DESC"
+        order = _ORDERS.get(query.sort, _ORDERS["newest"])
         limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
-        cursor = self._db.execute(
-            f"SELECT {_m(_COLUMNS)} FROM mentions m WHERE {where} ORDER BY {order}{limit}", params
-        )
+        cursor = self._db.execute(f"SELECT {_SELECTED} WHERE {where} ORDER BY {order}{limit}", params)
         while rows := cursor.fetchmany(500):
             mentions = {row[0]: _mention(row) for row in rows}
             marks = ", ".join("?" * len(mentions))
@@ -538,6 +562,116 @@ class SqliteStore:
     def count(self, query: Query) -> int:
         where, params = self._where(query)
         return int(self._db.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0])
+
+    def mention(self, key: Key) -> Mention | None:
+        """One stored mention by its identity, whether or not it heads its cluster."""
+        rows = self._db.execute(
+            f"SELECT {_SELECTED} WHERE m.brand = ? AND m.source_type = ? AND m.id = ?", key
+        ).fetchall()
+        if not rows:
+            return None
+        found = _mention(rows[0])
+        found.tags = [
+            t for (t,) in self._db.execute("SELECT tag FROM tags WHERE mention = ? ORDER BY tag", (rows[0][0],))
+        ]
+        return found
+
+    # -- the outbox
+
+    def reply_record(self, source_type: str, item_id: str) -> ReplyRecord | None:
+        row = self._db.execute(
+            f"SELECT {_REPLY_COLUMNS} FROM replies WHERE source_type = ? AND id = ?", (source_type, item_id)
+        ).fetchone()
+        return _reply(row) if row else None
+
+    def begin_reply(self, record: ReplyRecord) -> bool:
+        """Write a pending reply, before its request goes out. False when the item already has one (sent, or
+        pending from another run): the insert is the lock, so two `reply` runs never both post."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO replies (source_type, id, state, source, text, request, started_at)"
+                " VALUES (?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    record.source_type,
+                    record.id,
+                    record.source,
+                    record.text,
+                    record.request,
+                    format_time(record.started_at),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def complete_reply(
+        self, source_type: str, item_id: str, *, reply_id: str, url: str, at: datetime, keys: Sequence[Key]
+    ) -> None:
+        """The platform has the reply: the record is `sent`, with its id, URL and time, and the mentions it
+        answers become `replied`, in one transaction."""
+        stamp = format_time(at)
+        with self._write():
+            self._db.execute(
+                "UPDATE replies SET state = 'sent', reply_id = ?, reply_url = ?, sent_at = ?"
+                " WHERE source_type = ? AND id = ?",
+                (reply_id, url, stamp, source_type, item_id),
+            )
+            self._db.executemany(
+                "UPDATE mentions SET status = 'replied', status_at = ? WHERE brand = ? AND source_type = ? AND id = ?",
+                [(stamp, *key) for key in keys],
+            )
+
+    def drop_reply(self, source_type: str, item_id: str) -> None:
+        """Forget a pending reply the platform refused (nothing was posted); a sent one is never dropped."""
+        with self._write():
+            self._db.execute(
+                "DELETE FROM replies WHERE source_type = ? AND id = ? AND state = 'pending'", (source_type, item_id)
+            )
+
+    def pending_replies(self) -> list[ReplyRecord]:
+        return [
+            _reply(row)
+            for row in self._db.execute(
+                f"SELECT {_REPLY_COLUMNS} FROM replies WHERE state = 'pending' ORDER BY started_at"
+            )
+        ]
+
+    def response_stats(
+        self, *, brands: Sequence[str] = (), since: datetime | None = None, until: datetime | None = None
+    ) -> ResponseStats:
+        query = Query(brands=brands, since=since, until=until, needs_reply=True, exclude_statuses=("ignored",))
+        where, params = self._where(query)
+        counts = dict(
+            self._db.execute(f"SELECT m.status, COUNT(*) FROM mentions m WHERE {where} GROUP BY m.status", params)
+        )
+        # Time to answer: from publication to the reply (a reply made elsewhere, or a `mark ... replied`, counts
+        # from when it was recorded).
+        waits = [
+            (parse_time(answered) - parse_time(published)).total_seconds()
+            for published, answered in self._db.execute(
+                f"SELECT m.published_at, COALESCE(r.sent_at, m.status_at) FROM mentions m LEFT JOIN replies r"
+                f" ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
+                f" WHERE {where} AND m.status = 'replied' AND COALESCE(r.sent_at, m.status_at) IS NOT NULL",
+                params,
+            )
+        ]
+        oldest = self.query(
+            Query(
+                brands=brands,
+                since=since,
+                until=until,
+                needs_reply=True,
+                statuses=("new", "read"),
+                sort="oldest",
+                limit=1,
+            )
+        )
+        return ResponseStats(
+            needs_reply=sum(counts.values()),
+            answered=counts.get("replied", 0),
+            closed=counts.get("done", 0),
+            waiting=counts.get("new", 0) + counts.get("read", 0),
+            median_time_to_answer=timedelta(seconds=statistics.median(waits)) if waits else None,
+            oldest_waiting=oldest[0] if oldest else None,
+        )
 
     # -- triage
 
@@ -657,6 +791,37 @@ def _m(columns: str) -> str:
     return ", ".join(f"m.{c.strip()}" for c in columns.split(","))
 
 
+# A mention's columns, and its reply's URL and time when one was sent (every brand's mention of an item shares it).
+_SELECTED = (
+    f"{_m(_COLUMNS)}, r.reply_url, r.sent_at FROM mentions m LEFT JOIN replies r"
+    " ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
+)
+_ORDERS = {
+    "newest": "m.published_at DESC",
+    "impact": "m.impact DESC, m.published_at DESC",
+    # `inbox`: the highest impact first (a mention with none last), then whoever has waited longest.
+    "urgent": "m.impact IS NULL, m.impact DESC, m.published_at ASC",
+    "oldest": "m.published_at ASC",
+}
+_REPLY_COLUMNS = "source_type, id, state, source, text, request, started_at, reply_id, reply_url, sent_at"
+
+
+def _reply(row: Sequence[Any]) -> ReplyRecord:
+    source_type, item_id, state, source, text, request, started_at, reply_id, reply_url, sent_at = row
+    return ReplyRecord(
+        source_type=source_type,
+        id=item_id,
+        state=state,
+        source=source,
+        text=text,
+        request=request,
+        started_at=parse_time(started_at),
+        reply_id=reply_id,
+        reply_url=reply_url,
+        sent_at=parse_time(sent_at) if sent_at else None,
+    )
+
+
 def _fts_query(text: str) -> str:
     """The user's words as an FTS5 query of quoted terms, all required: no FTS syntax error from a stray `-` or
     `"`, and no operator injection. A "quoted phrase" stays a phrase."""
@@ -675,6 +840,7 @@ def _mention(row: Sequence[Any]) -> Mention:
         _rowid, brand, source_type, item_id, source, url, link, title, text, author, published_at, kind, lang,
         undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact, reach, engagement,
         needs_reply, score, comments, likes, reposts, quotes, views, followers, also_seen, first_seen, status,
+        reply_url, replied_at,
     ) = row  # fmt: skip
     also = json.loads(also_seen)
     return Mention(
@@ -711,4 +877,6 @@ def _mention(row: Sequence[Any]) -> Mention:
         matched_query=matched_query,
         first_seen=parse_time(first_seen),
         status=status,
+        reply_url=reply_url,
+        replied_at=parse_time(replied_at) if replied_at else None,
     )
