@@ -4,7 +4,8 @@
     ├── UsageError                 2  USAGE          a bad flag or argument, an output path that cannot be used
     ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
     ├── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
-    └── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
+    ├── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
+    └── NotifyFailed               7  NOTIFY_FAILED  a notification was not delivered, even after retries
     FetchError                     -  (never raised through the pipeline: the source's health records it)
     ├── Unauthorized                  401/403, or a login wall served with 200
     ├── RateLimited                   429, or a service's own throttling answer
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     ALL_FAILED = 4
     WRITE_FAILED = 5
     STORE = 6
+    NOTIFY_FAILED = 7
     INTERRUPTED = 130
     BROKEN_PIPE = 141
     TERMINATED = 143
@@ -52,6 +54,7 @@ _MEANINGS = {
     ExitCode.ALL_FAILED: "every source failed",
     ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
     ExitCode.STORE: "the store could not be used (another scan held it too long, or it cannot be opened)",
+    ExitCode.NOTIFY_FAILED: "a notification was not delivered after retries (the scan itself succeeded)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
     ExitCode.BROKEN_PIPE: "the reader closed the pipe (scan | head)",
     ExitCode.TERMINATED: "terminated by SIGTERM (what was gathered is still printed)",
@@ -83,6 +86,13 @@ class StoreError(MentionwatchError):
     """The store cannot be opened or read, or another scan held it past `store.lock_timeout`."""
 
     exit_code = ExitCode.STORE
+
+
+class NotifyFailed(MentionwatchError):
+    """A notification target did not take a message, even after retries. `scan` exits with it only when the scan
+    itself succeeded (a failed source's code says more); what was not delivered goes with the next run."""
+
+    exit_code = ExitCode.NOTIFY_FAILED
 
 
 class ConfigError(MentionwatchError):

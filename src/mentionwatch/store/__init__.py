@@ -82,6 +82,22 @@ class Recorded:
     updated: int = 0
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One notification message to one target: written `sending` before it goes out, then `sent` or `failed`;
+    `unknown` when a run died in between (it may have arrived, and is never sent again)."""
+
+    id: int
+    token: str
+    target: str
+    event: str
+    state: str
+    started: datetime
+    mentions: int
+    attempts: int = 0
+    error: str | None = None
+
+
 class StoreBusy(StoreError):
     """Another scan holds the store and did not let go in time."""
 
@@ -124,6 +140,25 @@ class MentionStore(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
     def prune(self, before: datetime, *, keep_tagged: bool) -> int: ...
+
+    # Notifications (notify/): what each target has been sent, so that nothing is sent twice or lost.
+    def notify_mark(self, target: str) -> datetime | None: ...
+
+    def first_seen_since(self, since: datetime) -> list[Mention]: ...
+
+    def enqueue_notifications(
+        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+    ) -> int: ...
+
+    def pending_notifications(self, target: str) -> list[tuple[Mention, str]]: ...
+
+    def begin_delivery(self, target: str, event: str, token: str, keys: Sequence[Key], now: datetime) -> int: ...
+
+    def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None: ...
+
+    def settle_interrupted_deliveries(self, target: str, now: datetime) -> list[Delivery]: ...
+
+    def deliveries(self, target: str | None = None) -> list[Delivery]: ...
 
     def close(self) -> None: ...
 
@@ -172,6 +207,7 @@ def memory_store() -> MentionStore:
 __all__ = [
     "DB_ENV",
     "STATUSES",
+    "Delivery",
     "Key",
     "MentionStore",
     "Query",

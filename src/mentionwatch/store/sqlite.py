@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
-from mentionwatch.store import Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
+from mentionwatch.store import Delivery, Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
 from mentionwatch.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,25 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO mentions_search (mentions_search, rowid, title, text, author)
         VALUES ('delete', old.rowid, old.title, old.text, old.author);
     END;
+    """,
+    # 2: notifications: what each target has been sent (notify/). A target's mark is the first-seen time from
+    # which its mentions are still to be queued; an item is queued once per target (its primary key), and a
+    # delivery is written as `sending` before a message goes out and completed after.
+    """
+    CREATE TABLE notify_marks (target TEXT PRIMARY KEY, through TEXT NOT NULL, updated TEXT NOT NULL);
+    CREATE TABLE notify_deliveries (
+        rowid INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, target TEXT NOT NULL, event TEXT NOT NULL,
+        state TEXT NOT NULL, started TEXT NOT NULL, finished TEXT, mentions INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, error TEXT
+    );
+    CREATE INDEX notify_deliveries_by_state ON notify_deliveries (target, state);
+    CREATE TABLE notify_items (
+        target TEXT NOT NULL, brand TEXT NOT NULL, source_type TEXT NOT NULL, id TEXT NOT NULL,
+        event TEXT NOT NULL, queued TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+        delivery INTEGER REFERENCES notify_deliveries (rowid),
+        PRIMARY KEY (target, brand, source_type, id)
+    );
+    CREATE INDEX notify_items_by_state ON notify_items (target, state);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -476,6 +495,115 @@ class SqliteStore:
                 " FROM source_runs ORDER BY name"
             )
         ]
+
+    # -- notifications
+
+    def notify_mark(self, target: str) -> datetime | None:
+        row = self._db.execute("SELECT through FROM notify_marks WHERE target = ?", (target,)).fetchone()
+        return parse_time(row[0]) if row else None
+
+    def first_seen_since(self, since: datetime) -> list[Mention]:
+        """The mentions (cluster heads, not ignored) first seen at or after `since`: what scans since then found
+        new, whether or not the scan that found them lived to notify anyone."""
+        rows = self._db.execute(
+            f"SELECT {_m(_COLUMNS)} FROM mentions m WHERE m.cluster = m.rowid AND m.status != 'ignored'"
+            " AND m.first_seen >= ? ORDER BY m.first_seen, m.rowid",
+            (format_time(since),),
+        )
+        return [_mention(row) for row in rows]
+
+    def enqueue_notifications(
+        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+    ) -> int:
+        """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through`."""
+        stamp = format_time(now)
+        with self._write():
+            cursor = self._db.executemany(
+                "INSERT INTO notify_items (target, brand, source_type, id, event, queued) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(target, *key, event, stamp) for key, event in items],
+            )
+            self._db.execute(
+                "INSERT INTO notify_marks VALUES (?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
+                " through = MAX(through, excluded.through), updated = excluded.updated",
+                (target, format_time(through), stamp),
+            )
+            return int(cursor.rowcount)
+
+    def pending_notifications(self, target: str) -> list[tuple[Mention, str]]:
+        """What `target` is still to be sent, with the event each is sent for, in the order they were queued."""
+        rows = self._db.execute(
+            f"SELECT {_m(_COLUMNS)}, i.event FROM notify_items i JOIN mentions m ON m.brand = i.brand"
+            " AND m.source_type = i.source_type AND m.id = i.id"
+            " WHERE i.target = ? AND i.state = 'pending' ORDER BY i.queued, m.published_at, m.rowid",
+            (target,),
+        )
+        return [(_mention(row[:-1]), str(row[-1])) for row in rows]
+
+    def begin_delivery(self, target: str, event: str, token: str, keys: Sequence[Key], now: datetime) -> int:
+        """The idempotency record, written (and committed) before a message goes out: the delivery is `sending`
+        and so are its items, so a run killed while sending leaves a trace the next run finds."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO notify_deliveries (token, target, event, state, started, mentions)"
+                " VALUES (?, ?, ?, 'sending', ?, ?)",
+                (token, target, event, format_time(now), len(keys)),
+            )
+            delivery = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                "UPDATE notify_items SET state = 'sending', delivery = ?"
+                " WHERE target = ? AND brand = ? AND source_type = ? AND id = ?",
+                [(delivery, target, *key) for key in keys],
+            )
+        return delivery
+
+    def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None:
+        """Complete the record: delivered items are `sent` for good; a failed delivery's items are pending again,
+        for the next run."""
+        with self._write():
+            self._db.execute(
+                "UPDATE notify_deliveries SET state = ?, finished = ?, attempts = ?, error = ? WHERE rowid = ?",
+                ("sent" if ok else "failed", format_time(now), attempts, error, delivery),
+            )
+            if ok:
+                self._db.execute("UPDATE notify_items SET state = 'sent' WHERE delivery = ?", (delivery,))
+            else:
+                self._db.execute(
+                    "UPDATE notify_items SET state = 'pending', delivery = NULL WHERE delivery = ?", (delivery,)
+                )
+
+    def settle_interrupted_deliveries(self, target: str, now: datetime) -> list[Delivery]:
+        """Deliveries left `sending` by a run that died between sending and recording: the message may or may
+        not have arrived. They become `unknown` and are not sent again (never twice); returned to be reported."""
+        with self._write():
+            rows = self._db.execute(
+                "SELECT rowid, token, target, event, started, mentions FROM notify_deliveries"
+                " WHERE target = ? AND state = 'sending' ORDER BY rowid",
+                (target,),
+            ).fetchall()
+            for row in rows:
+                self._db.execute(
+                    "UPDATE notify_deliveries SET state = 'unknown', finished = ? WHERE rowid = ?",
+                    (format_time(now), row[0]),
+                )
+                self._db.execute("UPDATE notify_items SET state = 'unknown' WHERE delivery = ?", (row[0],))
+        return [
+            Delivery(id=r[0], token=r[1], target=r[2], event=r[3], state="unknown", started=parse_time(r[4]),
+                     mentions=int(r[5]))
+            for r in rows
+        ]  # fmt: skip
+
+    def deliveries(self, target: str | None = None) -> list[Delivery]:
+        where, params = ("WHERE target = ?", (target,)) if target else ("", ())
+        return [
+            Delivery(id=r[0], token=r[1], target=r[2], event=r[3], state=r[4], started=parse_time(r[5]),
+                     mentions=int(r[6]), attempts=int(r[7]), error=r[8])
+            for r in self._db.execute(
+                "SELECT rowid, token, target, event, state, started, mentions, attempts, error"
+                f" FROM notify_deliveries {where} ORDER BY rowid",
+                params,
+            )
+        ]  # fmt: skip
 
     # -- reading
 
