@@ -380,6 +380,14 @@ class _FileSchema(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     notify: dict[str, Any] | None = None
 
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _on_is_a_key(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` as the boolean true, so `notify: {on: [new]}` arrives keyed by True.
+        if isinstance(value, dict) and True in value:
+            return {("on" if key is True else key): item for key, item in value.items()}
+        return value
+
     @field_validator("since", mode="before")
     @classmethod
     def _yaml_dates_are_fine(cls, value: Any) -> Any:
