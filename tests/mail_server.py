@@ -45,6 +45,8 @@ class MailServer:
     user: str = "mw-user"
     password: str = "mw-pass"
     implicit: bool = False
+    # False: a server that offers no STARTTLS at all (nor AUTH, which aiosmtpd offers only under TLS).
+    starttls: bool = True
     lifetime: float = 60.0
     max_messages: int = 50
     max_bytes: int = 1024 * 1024
@@ -63,8 +65,8 @@ class MailServer:
             hostname="127.0.0.1",
             port=self.port,
             ssl_context=self.server_tls if self.implicit else None,
-            tls_context=None if self.implicit else self.server_tls,
-            require_starttls=not self.implicit,
+            tls_context=self.server_tls if self.starttls and not self.implicit else None,
+            require_starttls=self.starttls and not self.implicit,
             authenticator=self._authenticate,
             # aiosmtpd knows of TLS it started itself (STARTTLS), not of TLS under the whole connection: with
             # implicit TLS the listening socket is TLS-only, so nothing reaches AUTH in the clear anyway.
@@ -95,7 +97,8 @@ class MailServer:
         login = auth_data.login.decode(errors="replace") if isinstance(auth_data, LoginPassword) else "?"
         with self._lock:
             self.logins.append((login, ok))
-        return AuthResult(success=ok, auth_data=login if ok else None)
+        # handled=False: aiosmtpd then answers 535 itself (with its default True it would answer nothing).
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
     def start(self) -> MailServer:
         self._controller.start()

@@ -41,7 +41,9 @@ def recorded() -> list[Mention]:
     return [Mention.from_dict(json.loads(line), default_source="hackernews") for line in lines]
 
 
-def scored(m: Mention, *, brand: str = "Node.js", impact: float = 10.0, label: str = "neutral", reply: bool = False) -> Mention:
+def scored(
+    m: Mention, *, brand: str = "Node.js", impact: float = 10.0, label: str = "neutral", reply: bool = False
+) -> Mention:
     return dataclasses.replace(m, brand=brand, impact=impact, sentiment_label=label, needs_reply=reply)
 
 
@@ -104,7 +106,10 @@ def test_the_issue_shape_loads_with_typed_targets_and_masked_secrets(tmp_path: P
     assert isinstance(slack, SlackTarget) and isinstance(email, EmailTarget)
     assert webhook.secret is not None and webhook.secret.get_secret_value() == "whsec-7f3a9c"
     assert (email.host, email.port, email.implicit_tls, email.from_address) == (
-        "smtp.example.com", 587, False, "alerts@example.com"
+        "smtp.example.com",
+        587,
+        False,
+        "alerts@example.com",
     )
     assert [t.label for t in notify.targets] == ["webhook", "slack", "email"]
     for value in ENV.values():
@@ -126,7 +131,9 @@ def test_port_465_is_implicit_tls_and_tls_can_say_otherwise(tmp_path: Path, regi
 def test_a_typo_in_a_target_names_file_line_and_key(tmp_path: Path, registry: Registry) -> None:
     text = ISSUE_SHAPE.replace("      secret: ${WEBHOOK_SECRET}", "      secert: ${WEBHOOK_SECRET}")
     found = problems(tmp_path, text, registry)
-    assert found == [f"{tmp_path / 'mentionwatch.yaml'}:13: notify.targets[0].secert: unknown key (did you mean 'secret'?)"]
+    assert found == [
+        f"{tmp_path / 'mentionwatch.yaml'}:13: notify.targets[0].secert: unknown key (did you mean 'secret'?)"
+    ]
 
 
 def test_an_unknown_target_type_is_named_with_a_suggestion(tmp_path: Path, registry: Registry) -> None:
@@ -138,7 +145,7 @@ def test_an_unknown_target_type_is_named_with_a_suggestion(tmp_path: Path, regis
 def test_type_mattermost_is_the_slack_format(tmp_path: Path, registry: Registry) -> None:
     text = ISSUE_SHAPE.replace("type: slack ", "type: mattermost ")
     target = load_config(write(tmp_path, text), registry, environ=ENV).notify.targets[1]  # type: ignore[union-attr]
-    assert isinstance(target, SlackTarget) and target.label == "slack"
+    assert isinstance(target, SlackTarget) and (target.type, target.label) == ("slack", "mattermost")
 
 
 def test_a_bad_webhook_url_is_refused_without_printing_it(tmp_path: Path, registry: Registry) -> None:
@@ -184,13 +191,13 @@ def test_notify_without_targets_is_an_error(tmp_path: Path, registry: Registry) 
     assert found == [f"{tmp_path / 'mentionwatch.yaml'}:8: notify: list at least one target"]
 
 
-def test_check_shows_the_notify_section_with_every_secret_masked(
-    tmp_path: Path, cli: Callable[..., Run]
-) -> None:
+def test_check_shows_the_notify_section_with_every_secret_masked(tmp_path: Path, cli: Callable[..., Run]) -> None:
     write(tmp_path, ISSUE_SHAPE)
     run = cli("check", "-c", str(tmp_path / "mentionwatch.yaml"), env=ENV)
     assert run.code == 0, run.stderr
-    assert "notify:" in run.stdout and "hooks.example.com/mentions" in run.stdout and "smtp.example.com:587" in run.stdout
+    assert (
+        "notify:" in run.stdout and "hooks.example.com/mentions" in run.stdout and "smtp.example.com:587" in run.stdout
+    )
     for value in ENV.values():
         assert value not in run.stdout + run.stderr
 
@@ -307,7 +314,9 @@ def flaky(errors: list[SendFailed]) -> Callable[[], Any]:
 def test_a_failure_that_may_heal_is_retried_with_growing_waits() -> None:
     clock = Clock()
     errors = [SendFailed("503", retryable=True) for _ in range(3)]
-    outcome = asyncio.run(deliver(flaky(errors), RetryPolicy(retries=3, backoff=1.0), sleep=clock.sleep, rng=random.Random(7)))
+    outcome = asyncio.run(
+        deliver(flaky(errors), RetryPolicy(retries=3, backoff=1.0), sleep=clock.sleep, rng=random.Random(7))
+    )
     assert outcome.ok and outcome.attempts == 4
     assert [0.5 <= clock.waits[0] <= 1, 1 <= clock.waits[1] <= 2, 2 <= clock.waits[2] <= 4] == [True] * 3
 
@@ -322,9 +331,14 @@ def test_retry_after_is_honoured_and_a_permanent_failure_is_not_retried() -> Non
 
 def test_retries_stop_at_the_attempts_and_the_wait_budget() -> None:
     clock = Clock()
-    outcome = asyncio.run(deliver(
-        flaky([SendFailed("down", retryable=True)] * 10), RetryPolicy(retries=2), sleep=clock.sleep, rng=random.Random(2)
-    ))
+    outcome = asyncio.run(
+        deliver(
+            flaky([SendFailed("down", retryable=True)] * 10),
+            RetryPolicy(retries=2),
+            sleep=clock.sleep,
+            rng=random.Random(2),
+        )
+    )
     assert (outcome.ok, outcome.attempts, len(clock.waits)) == (False, 3, 2)
     clock = Clock()
     outcome = asyncio.run(deliver(

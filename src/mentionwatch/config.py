@@ -641,8 +641,11 @@ def _validate_target(
             locate.message((*loc, "type"), f"unknown target type {type_name!r} (webhook, slack or email){hint}")
         )
         return None
-    # `type: mattermost` is the Slack format: Mattermost's incoming webhooks take Slack's messages.
+    # `type: mattermost` is the Slack format (Mattermost's incoming webhooks take Slack's messages), named
+    # `mattermost` unless it has a name.
     data = {**entry, "type": cls.model_fields["type"].default}
+    if "name" not in entry and type_name != data["type"]:
+        data["name"] = type_name
     try:
         target = cls.model_validate(_lift_scalars(data, cls))
     except ValidationError as exc:

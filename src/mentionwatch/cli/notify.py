@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +17,7 @@ from mentionwatch.errors import ExitCode
 
 if TYPE_CHECKING:
     from mentionwatch.config import Config, NotifyConfig
+    from mentionwatch.models import Mention
     from mentionwatch.notify import NotifyReport, Wire
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import MentionStore
@@ -75,8 +76,8 @@ def test_targets(
         if "spike" in notify.on:
             sys.stderr.write("mentionwatch: warning: notify.on lists `spike`: spike notifications are not sent yet\n")
         for state, label, kind, said in rows:
-            line = f"{state:<7} {label:<16} {kind:<8} {said}"
-            sys.stdout.write(sanitize_terminal(redactor(line)) + "\n")
+            clean = [sanitize_terminal(redactor(part)) for part in (label, said)]
+            sys.stdout.write(f"{state:<7} {clean[0]:<16} {kind:<8} {clean[1]}\n")
         failed = [label for state, label, _, _ in rows if state != "ok"]
         if failed:
             raise NotifyFailed(f"{len(failed)} of {len(rows)} targets did not take the sample: {', '.join(failed)}")
@@ -104,7 +105,12 @@ async def wire_for(config: Config) -> AsyncIterator[Wire]:
 
 
 def notify_after_scan(
-    config: Config, store: MentionStore, started: datetime, redactor: Redactor, output: Path | None
+    config: Config,
+    store: MentionStore,
+    started: datetime,
+    printed: Sequence[Mention],
+    redactor: Redactor,
+    output: Path | None,
 ) -> NotifyReport:
     """`scan --notify`, once the scan is stored and printed: send each target what it is owed, under the store's
     scan lock (two runs never send the same item)."""
@@ -119,6 +125,7 @@ def notify_after_scan(
                 store,
                 wire,
                 started=started,
+                printed=printed,
                 full_list=str(output.resolve()) if output is not None else None,
                 redact=redactor,
             )
@@ -132,7 +139,8 @@ def print_notifications(report: NotifyReport, *, quiet: bool, redact: Redactor) 
     from mentionwatch.output import sanitize_terminal
 
     def say(text: str) -> None:
-        sys.stderr.write(sanitize_terminal(redact(text)) + "\n")
+        # Line by line: the padding of the columns stays, anything else a server said is flattened.
+        sys.stderr.write(" ".join(sanitize_terminal(redact(part)) for part in text.split(" ")) + "\n")
 
     for event in report.unsent_events:
         if not quiet:

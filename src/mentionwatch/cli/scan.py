@@ -224,7 +224,7 @@ def scan(
         if notify and not result.interrupted:
             from mentionwatch.cli.notify import notify_after_scan
 
-            notified = notify_after_scan(config, store, now, redactor, output)
+            notified = notify_after_scan(config, store, now, result.mentions, redactor, output)
         exit_code = _exit_code(result.exit_code, notified)
         if health is not None:
             write_health(result, health, exit_code=exit_code, notifications=notified.to_list() if notified else None)

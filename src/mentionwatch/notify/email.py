@@ -83,7 +83,7 @@ def html_text(digest: Digest) -> str:
         '<body style="font-family:sans-serif;font-size:15px;line-height:1.4;max-width:40em">\n'
         f'<h1 style="font-size:18px">{title}</h1>\n'
         f'<ul style="padding-left:18px">\n' + "\n".join(items) + "\n</ul>\n"
-        f"{rest}\n<p style=\"color:#666;font-size:13px\">Sent by mentionwatch.</p>\n</body></html>\n"
+        f'{rest}\n<p style="color:#666;font-size:13px">Sent by mentionwatch.</p>\n</body></html>\n'
     )
 
 
@@ -179,8 +179,10 @@ def _transfer(smtp: smtplib.SMTP, message: EmailMessage, target: EmailTarget, wh
         smtp.rset()
         retry = all(400 <= c < 500 for c in codes)
         raise SendFailed(f"{where}: every recipient refused: {'; '.join(refused)}", retryable=retry)
-    code, text = smtp.data(message.as_bytes())
+    code, text = smtp.data(message.as_bytes())  # smtplib returns the final reply: it raises only before it
     said = _said(code, text)
+    if code != 250:
+        raise SendFailed(f"{where}: {said}", retryable=400 <= code < 500)
     return Answer(said + (f"; refused: {'; '.join(refused)}" if refused else ""))
 
 

@@ -5,10 +5,11 @@ For each target, on each `scan --new --notify`:
 1. A delivery left `sending` by a run that died between sending it and recording the answer is settled as
    `unknown`: the message may have arrived, so it is not sent again (never twice); it is reported on stderr
    and in `--health`, with how many mentions it held.
-2. The mentions first seen since the target's mark (a new target: since this scan began) that pass its filters
-   are queued for it, each once ever, as `new` or `needs_reply`; the mark moves to this scan's start. Queuing
-   reads the store, not the scan's output, so mentions recorded by a run that died before it notified anyone
-   are queued by the next.
+2. What the target is owed is queued, each mention once ever, as `new` or `needs_reply`, when it passes the
+   filters: for a target's first run, the mentions this scan's `--new` printed; from then on, every mention
+   the store first saw since the target's mark (the start of its last run), so mentions recorded by a run that
+   died before it notified anyone are queued by the next. The mark moves to this scan (its first-seen time and
+   the store's newest mention: first-seen times are whole seconds, and a `--seed` run can share one).
 3. Everything queued and not yet sent goes out as one digest (and, with `at_once: [needs_reply]`, the
    mentions that need a reply as a message of their own, first). Before a message goes out its delivery is
    written as `sending` (the idempotency record); after, `sent`, or `failed` with its items queued again for
@@ -149,6 +150,7 @@ async def notify_scan(
     wire: Wire,
     *,
     started: datetime,
+    printed: Sequence[Mention] = (),
     full_list: str | None = None,
     redact: Callable[[str], str] = lambda text: text,
 ) -> NotifyReport:
@@ -160,7 +162,7 @@ async def notify_scan(
     report = NotifyReport(unsent_events=[e for e in notify.on if e == "spike"])
     report.targets = list(
         await asyncio.gather(
-            *(_run_target(notify, t, store, wire, started, full_list, redact) for t in notify.targets)
+            *(_run_target(notify, t, store, wire, started, printed, full_list, redact) for t in notify.targets)
         )
     )
     return report
@@ -172,13 +174,14 @@ async def _run_target(
     store: MentionStore,
     wire: Wire,
     started: datetime,
+    printed: Sequence[Mention],
     full_list: str | None,
     redact: Callable[[str], str],
 ) -> TargetReport:
     report = TargetReport(target.label, target.type)
     report.uncertain = [_uncertain(d) for d in store.settle_interrupted_deliveries(target.label, wire.now())]
     mark = store.notify_mark(target.label)
-    fresh = store.first_seen_since(min(mark, started) if mark else started)  # min: a clock set back
+    fresh = store.first_seen_after(mark) if mark else printed
     store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now())
     pending = store.pending_notifications(target.label)
     policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)

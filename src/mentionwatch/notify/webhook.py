@@ -126,4 +126,3 @@ def _scrub(text: str, url: str) -> str:
     path = httpx.URL(url).raw_path.decode("ascii", errors="replace")
     text = text.replace(url, "<url>")
     return text.replace(path, "<path>") if len(path) > 1 else text
-

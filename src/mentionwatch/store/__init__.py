@@ -98,6 +98,15 @@ class Delivery:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class NotifyMark:
+    """Where queuing stopped for a notification target: a scan's first-seen time, and the store's position then
+    (first-seen times are whole seconds, and two scans can share one)."""
+
+    through: datetime
+    position: int
+
+
 class StoreBusy(StoreError):
     """Another scan holds the store and did not let go in time."""
 
@@ -142,9 +151,9 @@ class MentionStore(Protocol):
     def prune(self, before: datetime, *, keep_tagged: bool) -> int: ...
 
     # Notifications (notify/): what each target has been sent, so that nothing is sent twice or lost.
-    def notify_mark(self, target: str) -> datetime | None: ...
+    def notify_mark(self, target: str) -> NotifyMark | None: ...
 
-    def first_seen_since(self, since: datetime) -> list[Mention]: ...
+    def first_seen_after(self, mark: NotifyMark) -> list[Mention]: ...
 
     def enqueue_notifications(
         self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
@@ -210,6 +219,7 @@ __all__ = [
     "Delivery",
     "Key",
     "MentionStore",
+    "NotifyMark",
     "Query",
     "Recorded",
     "SourceRun",

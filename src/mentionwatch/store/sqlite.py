@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
-from mentionwatch.store import Delivery, Key, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
+from mentionwatch.store import Delivery, Key, NotifyMark, Query, Recorded, SourceRun, SourceStatus, StoreBusy, key_of
 from mentionwatch.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,14 @@ MIGRATIONS: tuple[str, ...] = (
         VALUES ('delete', old.rowid, old.title, old.text, old.author);
     END;
     """,
-    # 2: notifications: what each target has been sent (notify/). A target's mark is the first-seen time from
-    # which its mentions are still to be queued; an item is queued once per target (its primary key), and a
-    # delivery is written as `sending` before a message goes out and completed after.
+    # 2: notifications: what each target has been sent (notify/). A target's mark is where its queuing stopped (a
+    # scan's first-seen time, and the highest mention rowid then: first-seen times are whole seconds, and two
+    # scans can share one); an item is queued once per target (its primary key); a delivery is written as
+    # `sending` before a message goes out and completed after.
     """
-    CREATE TABLE notify_marks (target TEXT PRIMARY KEY, through TEXT NOT NULL, updated TEXT NOT NULL);
+    CREATE TABLE notify_marks (
+        target TEXT PRIMARY KEY, through TEXT NOT NULL, position INTEGER NOT NULL, updated TEXT NOT NULL
+    );
     CREATE TABLE notify_deliveries (
         rowid INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, target TEXT NOT NULL, event TEXT NOT NULL,
         state TEXT NOT NULL, started TEXT NOT NULL, finished TEXT, mentions INTEGER NOT NULL,
@@ -498,24 +501,26 @@ class SqliteStore:
 
     # -- notifications
 
-    def notify_mark(self, target: str) -> datetime | None:
-        row = self._db.execute("SELECT through FROM notify_marks WHERE target = ?", (target,)).fetchone()
-        return parse_time(row[0]) if row else None
+    def notify_mark(self, target: str) -> NotifyMark | None:
+        row = self._db.execute("SELECT through, position FROM notify_marks WHERE target = ?", (target,)).fetchone()
+        return NotifyMark(parse_time(row[0]), int(row[1])) if row else None
 
-    def first_seen_since(self, since: datetime) -> list[Mention]:
-        """The mentions (cluster heads, not ignored) first seen at or after `since`: what scans since then found
-        new, whether or not the scan that found them lived to notify anyone."""
+    def first_seen_after(self, mark: NotifyMark) -> list[Mention]:
+        """The mentions (cluster heads, not ignored) first seen after `mark`: what scans since then found new,
+        whether or not the scan that found them lived to notify anyone."""
+        stamp = format_time(mark.through)
         rows = self._db.execute(
             f"SELECT {_m(_COLUMNS)} FROM mentions m WHERE m.cluster = m.rowid AND m.status != 'ignored'"
-            " AND m.first_seen >= ? ORDER BY m.first_seen, m.rowid",
-            (format_time(since),),
+            " AND (m.first_seen > ? OR (m.first_seen = ? AND m.rowid > ?)) ORDER BY m.first_seen, m.rowid",
+            (stamp, stamp, mark.position),
         )
         return [_mention(row) for row in rows]
 
     def enqueue_notifications(
         self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
     ) -> int:
-        """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through`."""
+        """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through` (the
+        scan's first-seen time) and the newest mention stored now (call it under the scan lock)."""
         stamp = format_time(now)
         with self._write():
             cursor = self._db.executemany(
@@ -523,10 +528,12 @@ class SqliteStore:
                 " ON CONFLICT DO NOTHING",
                 [(target, *key, event, stamp) for key, event in items],
             )
+            position = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
             self._db.execute(
-                "INSERT INTO notify_marks VALUES (?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
-                " through = MAX(through, excluded.through), updated = excluded.updated",
-                (target, format_time(through), stamp),
+                "INSERT INTO notify_marks VALUES (?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
+                " through = excluded.through, position = excluded.position, updated = excluded.updated"
+                " WHERE excluded.through >= notify_marks.through",  # a clock set back keeps the mark
+                (target, format_time(through), position, stamp),
             )
             return int(cursor.rowcount)
 
