@@ -32,6 +32,7 @@ from mentionwatch.config import load_config
 from mentionwatch.errors import ExitCode
 from mentionwatch.models import Mention
 from mentionwatch.registry import Registry
+from mentionwatch.store import open_store
 
 from conftest import Reply, Run, cli_command, cli_env, fixture_path
 
@@ -487,3 +488,41 @@ def test_a_run_killed_while_sending_is_not_sent_twice_and_says_so(tmp_path: Path
         assert len(taken) == 2
         second = json.loads(taken[1].body)
         assert [m["id"] for m in second["mentions"]] == later, "only the new one: the first digest is not resent"
+    store = open_store(str(db))
+    try:
+        assert [(d.token, d.state, d.mentions) for d in store.deliveries("webhook")] == [
+            (token, "unknown", 2),
+            (second["delivery"], "sent", 1),
+        ]
+    finally:
+        store.close()
+
+
+# -- what --notify asks of the rest of the command line
+
+
+def test_notify_needs_new_a_store_and_a_notify_section(
+    tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    cfg = write_config(tmp_path, feed, "  targets:\n" + webhook(receiver))
+    assert "--notify sends what --new finds: add --new" in scan(cli, cfg, "--notify").stderr
+    assert "--no-store keeps nothing" in scan(cli, cfg, "--new", "--notify", "--no-store").stderr
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(Path(cfg).read_text().split("notify:")[0])
+    run = scan(cli, str(bare), "--new", "--notify")
+    assert run.code == ExitCode.USAGE and "no `notify:` section with targets" in run.stderr
+    assert receiver.requests == []
+
+
+def test_a_redirect_is_not_followed_and_spike_is_said_to_be_unsent(
+    tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    receiver.route("POST", "/hook", Reply(301, b"", {"location": f"{receiver.url}/elsewhere"}))
+    receiver.route("POST", "/elsewhere", accept())
+    cfg = write_config(tmp_path, feed, "  on: [new, spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
+    feed.publish(1)
+    run = scan(cli, cfg, "--new", "--notify")
+    assert run.code == ExitCode.NOTIFY_FAILED
+    assert "127.0.0.1: HTTP 301, a redirect (not followed): configure the URL it points to" in run.stderr
+    assert receiver.received("POST", "/elsewhere") == []
+    assert "notify.on lists `spike`: spike notifications are not sent yet" in run.stderr
