@@ -10,9 +10,12 @@ control time.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ async def deliver(
             if not exc.retryable or attempt >= policy.retries or waited + delay > policy.max_wait:
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
                 return Outcome(None, f"{exc}{tries}", attempt + 1)
+            log.debug("%s; retry %d in %.1fs", exc, attempt + 1, delay)
         attempt += 1
         waited += delay
         await sleep(delay)

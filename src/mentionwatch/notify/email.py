@@ -22,6 +22,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from mentionwatch.config import EmailTarget
+from mentionwatch.http import tls_context
 from mentionwatch.notify.delivery import Answer, SendFailed
 from mentionwatch.notify.digest import Digest, Line
 from mentionwatch.output import sanitize_terminal
@@ -102,8 +103,6 @@ def _is_http(url: str) -> bool:
 def tls_for(ca_file: str | None) -> ssl.SSLContext:
     """The context a mail server's certificate is checked with: the public CAs, or the target's own CA."""
     if ca_file is None:
-        from mentionwatch.http import tls_context
-
         return tls_context()
     try:
         return ssl.create_default_context(cafile=ca_file)

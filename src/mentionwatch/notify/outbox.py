@@ -23,7 +23,6 @@ delivery's token (the webhook's `X-Mentionwatch-Delivery`, the email's `Message-
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,9 +44,10 @@ from mentionwatch.config import (
 from mentionwatch.models import Mention, format_time
 from mentionwatch.notify.delivery import Answer, Outcome, RetryPolicy, SendFailed, deliver
 from mentionwatch.notify.digest import Digest, build_digest
+from mentionwatch.notify.email import send_email, tls_for
+from mentionwatch.notify.slack import send_slack
+from mentionwatch.notify.webhook import send_webhook
 from mentionwatch.store import Delivery, Key, MentionStore, key_of
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -230,10 +230,6 @@ def _uncertain(d: Delivery) -> dict[str, Any]:
 
 async def send(target: NotifyTarget, digest: Digest, token: str, wire: Wire) -> Answer:
     """One attempt at one message to one target, through its channel."""
-    from mentionwatch.notify.email import send_email, tls_for
-    from mentionwatch.notify.slack import send_slack
-    from mentionwatch.notify.webhook import send_webhook
-
     if isinstance(target, WebhookTarget):
         return await send_webhook(target, digest, token, wire.client)
     if isinstance(target, SlackTarget):
