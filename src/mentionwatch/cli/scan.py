@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
+from mentionwatch.cli.notify import exit_code_with, notify_after_scan, print_notifications, require_notify
 from mentionwatch.cli.options import (
     ConfigOpt,
     DbOpt,
@@ -29,7 +30,6 @@ from mentionwatch.errors import ExitCode
 
 if TYPE_CHECKING:
     from mentionwatch.config import Config
-    from mentionwatch.notify import NotifyReport
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import MentionStore
@@ -222,16 +222,12 @@ def scan(
         # After the output is written and the store holds the scan: a notification can fail, never lose them.
         notified = None
         if notify and not result.interrupted:
-            from mentionwatch.cli.notify import notify_after_scan
-
             notified = notify_after_scan(config, store, now, result.mentions, redactor, output)
-        exit_code = _exit_code(result.exit_code, notified)
+        exit_code = exit_code_with(result.exit_code, notified)
         if health is not None:
             write_health(result, health, exit_code=exit_code, notifications=notified.to_list() if notified else None)
         print_health(result, quiet=quiet, redact=redactor)
         if notified is not None:
-            from mentionwatch.cli.notify import print_notifications
-
             print_notifications(notified, quiet=quiet, redact=redactor)
         for line in broken:
             sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
@@ -269,7 +265,6 @@ def _check_store_flags(
 
 
 def _check_notify(config: Config, *, new: bool, memory: bool) -> None:
-    from mentionwatch.cli.notify import require_notify
     from mentionwatch.errors import UsageError
 
     require_notify(config)
@@ -278,12 +273,6 @@ def _check_notify(config: Config, *, new: bool, memory: bool) -> None:
     if memory:
         raise UsageError("--notify needs the store (it remembers what each target was sent): drop --no-store, or "
                          "give --replay a --db")  # fmt: skip
-
-
-def _exit_code(scan_code: ExitCode, notified: NotifyReport | None) -> ExitCode:
-    from mentionwatch.cli.notify import exit_code_with
-
-    return exit_code_with(scan_code, notified)
 
 
 def _broken_sources(store: MentionStore, names: list[str]) -> list[str]:
