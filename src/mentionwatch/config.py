@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -28,7 +28,7 @@ from pydantic import (
 from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.redaction import MASK
 from mentionwatch.registry import Registry
-from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig
+from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig, check_http_url
 from mentionwatch.yamlload import format_loc, load_yaml
 
 CONFIG_ENV = "MENTIONWATCH_CONFIG"
@@ -233,6 +233,170 @@ def _template_text(value: str) -> str:
 
 TemplateText = Annotated[str, AfterValidator(_template_text)]
 
+# -- notify: where news of the mentions goes (webhook, Slack / Mattermost, email)
+
+NotifyEvent = Literal["new", "spike", "needs_reply"]
+_DEFAULT_EVENTS: tuple[NotifyEvent, ...] = ("new", "needs_reply")
+Sentiment = Literal["positive", "neutral", "negative"]
+
+
+class NotifyFilter(BaseModel):
+    """What keeps the noise down: a mention passes when its impact is at least `min_impact` and its sentiment is
+    one of `sentiment` (empty: any). Used per brand (`notify.brands`) and per target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_impact: float | None = Field(None, ge=0, le=100, description="only mentions with at least this impact")
+    sentiment: list[Sentiment] = Field(default_factory=list, description="only these sentiment labels")
+
+
+class _NotifyTarget(NotifyFilter):
+    """What every target has: its kind, a name (its identity in the store: what it has been sent), filters."""
+
+    type: str
+    name: str | None = Field(None, description="default: the type; a second target of one type needs its own")
+    brands: list[str] = Field(default_factory=list, description="only these brands' mentions (default: all)")
+    max_mentions: int | None = Field(None, ge=1, le=500, description="mentions listed in one message")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+
+def _quiet_url(value: str) -> str:
+    # A webhook URL is often the credential itself (Slack and Mattermost: "treat this endpoint as a secret"): an
+    # error about it must not print it, and the redactor does not know it yet while the config is being read.
+    try:
+        return check_http_url(value)
+    except ValueError:
+        raise ValueError("not an http:// or https:// URL with a host (not shown: it may hold a token)") from None
+
+
+def _secret_url(value: SecretStr) -> SecretStr:
+    _quiet_url(value.get_secret_value())
+    return value
+
+
+class WebhookTarget(_NotifyTarget):
+    """A generic webhook: a JSON POST of the digest, signed with HMAC-SHA256 when `secret` is set."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(description="where the JSON is POSTed")
+    secret: SecretStr | None = Field(None, description="signs the body: X-Mentionwatch-Signature: sha256=<hex>")
+
+    _url_is_http = field_validator("url")(_quiet_url)
+
+
+class SlackTarget(_NotifyTarget):
+    """A Slack or Mattermost incoming webhook (one message format both accept: see notify/slack.py)."""
+
+    type: Literal["slack"] = "slack"
+    url: SecretStr = Field(description="the incoming webhook URL (a secret: take it from ${ENV})")
+
+    _url_is_http = field_validator("url")(_secret_url)
+
+
+_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
+
+
+class EmailTarget(_NotifyTarget):
+    """Email over SMTP: a plain-text and an HTML part. TLS always: implicit on port 465, STARTTLS otherwise
+    (`tls` says otherwise for a server on another port); a server that does not offer STARTTLS is refused."""
+
+    type: Literal["email"] = "email"
+    to: list[str] = Field(min_length=1, description="recipients' addresses")
+    smtp: str = Field(description="host:port of the mail server (587: STARTTLS, 465: implicit TLS)")
+    tls: Literal["starttls", "implicit"] | None = Field(None, description="default: implicit on 465, else starttls")
+    username: str | None = Field(None, description="SMTP AUTH user")
+    password: SecretStr | None = Field(None, description="SMTP AUTH password")
+    sender: str | None = Field(None, description="the From address; default: username when it is an address")
+    ca_file: str | None = Field(None, description="a CA bundle for a server with a private certificate authority")
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _ADDRESS.fullmatch(address.strip()):
+                raise ValueError(f"{address!r} is not an email address (write it as team@example.com)")
+        return [a.strip() for a in value]
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_address(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not an email address (write it as mentionwatch@example.com)")
+        return value.strip() if value else value
+
+    @field_validator("smtp")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r}: write the mail server as host:port (smtp.example.com:587)")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> EmailTarget:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("`username` and `password` go together (SMTP AUTH needs both)")
+        if self.sender is None and not (self.username and _ADDRESS.fullmatch(self.username)):
+            raise ValueError("add `sender: you@example.com` (the From address; `username` is not an address)")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.smtp.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.smtp.rpartition(":")[2])
+
+    @property
+    def implicit_tls(self) -> bool:
+        """Implicit TLS (RFC 8314 "submissions", port 465) or STARTTLS (RFC 6409 "submission", port 587)."""
+        return self.tls == "implicit" if self.tls else self.port == 465
+
+    @property
+    def from_address(self) -> str:
+        return self.sender or self.username or ""
+
+
+NotifyTarget = WebhookTarget | SlackTarget | EmailTarget
+TARGET_TYPES: dict[str, type[WebhookTarget] | type[SlackTarget] | type[EmailTarget]] = {
+    "webhook": WebhookTarget,
+    "slack": SlackTarget,
+    "mattermost": SlackTarget,
+    "email": EmailTarget,
+}
+
+
+class NotifyConfig(BaseModel):
+    """`notify:`: which events are sent (`on`), to which `targets`, and what keeps the noise down."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(_DEFAULT_EVENTS), description="events to send")
+    at_once: list[Literal["needs_reply", "spike"]] = Field(
+        default_factory=list, description="events sent as a message of their own, ahead of the digest"
+    )
+    max_mentions: int = Field(10, ge=1, le=500, description="mentions listed in one message; the rest are counted")
+    full_list: str | None = Field(None, description="a URL or path where the full list is (shown in each message)")
+    retries: int = Field(3, ge=0, le=10, description="retries of a failed delivery within one run")
+    max_retry_wait: float = Field(60.0, ge=0, description="seconds one delivery may spend waiting to retry")
+    brands: dict[str, NotifyFilter] = Field(default_factory=dict, description="filters per brand")
+    # Validated one by one (like sources), so an error names `notify.targets[1].url`, not a union member.
+    targets: list[NotifyTarget] = Field(default_factory=list)
+
+    def secret_values(self) -> list[str]:
+        """Every secret the targets hold, so that output and logs can redact them."""
+        out: list[str] = []
+        for target in self.targets:
+            for name in type(target).model_fields:
+                value = getattr(target, name)
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    out.append(value.get_secret_value())
+        return out
+
 
 class _FileSchema(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -246,6 +410,16 @@ class _FileSchema(BaseModel):
     templates: dict[str, TemplateText] = Field(
         default_factory=dict, description="common answers for `reply --template NAME`, with {author} {brand} {url}"
     )
+
+    notify: dict[str, Any] | None = None
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _on_is_a_key(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` as the boolean true, so `notify: {on: [new]}` arrives keyed by True.
+        if isinstance(value, dict) and True in value:
+            return {("on" if key is True else key): item for key, item in value.items()}
+        return value
 
     @field_validator("since", mode="before")
     @classmethod
@@ -291,6 +465,7 @@ class Config:
     secrets: list[str] = field(default_factory=list)
     # True when a secret is written in the file itself rather than taken from ${ENV}.
     secrets_in_file: bool = False
+    notify: NotifyConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -374,14 +549,15 @@ def load_config(
 
     problems.extend(_duplicate_brands(schema.brands, locate))
     sources = _validate_sources(schema.sources, registry, locate, problems, [b.name for b in schema.brands])
+    notify = _validate_notify(schema.notify, schema.brands, locate, problems)
     if problems:
         raise ConfigError(problems)
     from_env = set(secrets)
     in_file = False
-    for src in sources:
-        for value in src.config.secret_values():
-            secrets.append(value)
-            in_file = in_file or (value != MASK and not any(part in value for part in from_env))
+    held = [value for src in sources for value in src.config.secret_values()]
+    for value in held + (notify.secret_values() if notify else []):
+        secrets.append(value)
+        in_file = in_file or (value != MASK and not any(part in value for part in from_env))
     return Config(
         path=path,
         since=schema.since,
@@ -396,6 +572,7 @@ def load_config(
         templates=dict(schema.templates),
         secrets=secrets,
         secrets_in_file=in_file,
+        notify=notify,
     )
 
 
@@ -473,6 +650,79 @@ def _owner_problem(config: OwnedSourceConfig, brands: list[str], loc: tuple[str 
     close = difflib.get_close_matches(config.brand, brands, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return locate.message((*loc, "brand"), f"no brand is named {config.brand!r} (brands: {names}){hint}")
+
+def _validate_notify(
+    raw: dict[str, Any] | None, brands: list[BrandConfig], locate: _Locator, problems: list[str]
+) -> NotifyConfig | None:
+    """`notify:` checked key by key: its settings, then each target by its type (errors name file:line:key)."""
+    if raw is None:
+        return None
+    loc: tuple[str | int, ...] = ("notify",)
+    settings_raw = {k: v for k, v in raw.items() if k != "targets"}
+    try:
+        settings = NotifyConfig.model_validate(_lift_scalars(settings_raw, NotifyConfig))
+    except ValidationError as exc:
+        problems.extend(_describe(exc, loc, locate, NotifyConfig))
+        settings = None
+    names = {b.name for b in brands}
+    for name in (settings.brands if settings else {}):
+        if name not in names:
+            problems.append(locate.message((*loc, "brands", name), f"no brand is named {name!r}"))
+    entries = raw.get("targets")
+    if not isinstance(entries, list) or not entries:
+        problems.append(locate.message((*loc, "targets") if "targets" in raw else loc, "list at least one target"))
+        return None
+    targets: list[NotifyTarget] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        target = _validate_target(entry, (*loc, "targets", i), names, locate, problems)
+        if target is None:
+            continue
+        if target.label in seen:
+            problems.append(
+                locate.message(
+                    (*loc, "targets", i, "name") if target.name else (*loc, "targets", i),
+                    f"target name {target.label!r} is already used by notify.targets[{seen[target.label]}]: a "
+                    f"second target of the same type needs its own `name` (the store remembers what each was sent)",
+                )
+            )
+            continue
+        seen[target.label] = i
+        targets.append(target)
+    if settings is None:
+        return None
+    return settings.model_copy(update={"targets": targets})
+
+
+def _validate_target(
+    entry: Any, loc: tuple[str | int, ...], brands: set[str], locate: _Locator, problems: list[str]
+) -> NotifyTarget | None:
+    if not isinstance(entry, dict):
+        problems.append(locate.message(loc, "a target is a mapping with a `type` (webhook, slack or email)"))
+        return None
+    type_name = entry.get("type")
+    cls = TARGET_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        close = difflib.get_close_matches(str(type_name), list(TARGET_TYPES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        problems.append(
+            locate.message((*loc, "type"), f"unknown target type {type_name!r} (webhook, slack or email){hint}")
+        )
+        return None
+    # `type: mattermost` is the Slack format (Mattermost's incoming webhooks take Slack's messages), named
+    # `mattermost` unless it has a name.
+    data = {**entry, "type": cls.model_fields["type"].default}
+    if "name" not in entry and type_name != data["type"]:
+        data["name"] = type_name
+    try:
+        target = cls.model_validate(_lift_scalars(data, cls))
+    except ValidationError as exc:
+        problems.extend(_describe(exc, loc, locate, cls, env_prefix=str(type_name)))
+        return None
+    for brand in target.brands:
+        if brand not in brands:
+            problems.append(locate.message((*loc, "brands"), f"no brand is named {brand!r}"))
+    return target
 
 
 # What people call a service whose adapter has another name: `type: twitter` is `x`.

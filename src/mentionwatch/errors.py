@@ -5,7 +5,8 @@
     ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
     ├── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
     ├── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
-    └── ReplyError                 7  REPLY_FAILED   the platform refused a reply, or whether it was posted is unknown
+    ├── ReplyError                 7  REPLY_FAILED   the platform refused a reply, or whether it was posted is unknown
+    └── NotifyFailed               8  NOTIFY_FAILED  a notification was not delivered, even after retries
     FetchError                     -  (never raised through the pipeline: the source's health records it)
     ├── Unauthorized                  401/403, or a login wall served with 200
     ├── RateLimited                   429, or a service's own throttling answer
@@ -37,6 +38,7 @@ class ExitCode(IntEnum):
     WRITE_FAILED = 5
     STORE = 6
     REPLY_FAILED = 7
+    NOTIFY_FAILED = 8
     INTERRUPTED = 130
     BROKEN_PIPE = 141
     TERMINATED = 143
@@ -55,6 +57,7 @@ _MEANINGS = {
     ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
     ExitCode.STORE: "the store could not be used (another scan held it too long, or it cannot be opened)",
     ExitCode.REPLY_FAILED: "a reply was refused, or whether it was posted is not known yet (reply ID checks)",
+    ExitCode.NOTIFY_FAILED: "a notification was not delivered after retries (the scan itself succeeded)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
     ExitCode.BROKEN_PIPE: "the reader closed the pipe (scan | head)",
     ExitCode.TERMINATED: "terminated by SIGTERM (what was gathered is still printed)",
@@ -94,6 +97,13 @@ class ReplyError(MentionwatchError):
     is sent again)."""
 
     exit_code = ExitCode.REPLY_FAILED
+
+
+class NotifyFailed(MentionwatchError):
+    """A notification target did not take a message, even after retries. `scan` exits with it only when the scan
+    itself succeeded (a failed source's code says more); what was not delivered goes with the next run."""
+
+    exit_code = ExitCode.NOTIFY_FAILED
 
 
 class ConfigError(MentionwatchError):

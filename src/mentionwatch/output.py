@@ -389,13 +389,24 @@ def write_stdout(writer: Callable[[IO[str]], None]) -> None:
         raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
-def write_health(result: ScanResult, path: Path, *, redactor: Redactor, scanned_at: datetime) -> None:
+def write_health(
+    result: ScanResult,
+    path: Path,
+    *,
+    redactor: Redactor,
+    scanned_at: datetime,
+    exit_code: int | None = None,
+    notifications: list[dict[str, Any]] | None = None,
+) -> None:
     """Each source's health as JSON, for monitoring (`scan --health FILE`), written atomically, every value through
-    the redactor (a service's error can echo a request), with the scan's time."""
+    the redactor (a service's error can echo a request), with the scan's time. `exit_code`: the run's, when more
+    than the scan decides it (a failed notification); `notifications`: each target's outcome with `scan --notify`
+    (null without)."""
     data = {
-        "exit_code": result.exit_code,
+        "exit_code": result.exit_code if exit_code is None else exit_code,
         "sources": [h.to_dict() for h in result.health],
         "scanned_at": format_time(scanned_at),
+        "notifications": notifications,
     }
     with atomic_file(path) as out:
         out.write(json.dumps(redactor.redact_data(data), indent=2) + "\n")

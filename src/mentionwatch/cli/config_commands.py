@@ -33,6 +33,9 @@ def check(config_path: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
         "sources": [{"name": s.name, **s.config.model_dump(mode="json", exclude={"name"})} for s in config.sources],
         "http": config.http.model_dump(),
     }
+    if config.notify is not None:
+        # mode="json" writes every SecretStr as asterisks; the redactor masks what came from ${ENV}.
+        resolved["notify"] = config.notify.model_dump(mode="json", exclude_none=True)
     text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
     sys.stdout.write(redactor(text))
     sys.stderr.write(f"mentionwatch: {config.path}: OK, {len(config.brands)} brands, {len(config.sources)} sources\n")

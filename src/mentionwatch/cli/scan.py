@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
+from mentionwatch.cli.notify import exit_code_with, notify_after_scan, print_notifications, require_notify
 from mentionwatch.cli.options import (
     ConfigOpt,
     DbOpt,
@@ -28,6 +29,7 @@ from mentionwatch.cli.options import (
 from mentionwatch.errors import ExitCode
 
 if TYPE_CHECKING:
+    from mentionwatch.config import Config
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import MentionStore
@@ -91,6 +93,10 @@ def scan(
         bool,
         typer.Option("--backfill", help="Re-read the --since window (after an outage); print only what was missed."),
     ] = False,
+    notify: Annotated[
+        bool,
+        typer.Option("--notify", help="With --new: send one digest of the new mentions to each `notify:` target."),
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -104,6 +110,7 @@ def scan(
       mentionwatch scan -f jsonl | jq -r 'select(.sentiment_label=="negative") | .url'
       mentionwatch scan -q -o mentions.csv            # from cron
       mentionwatch scan --seed && mentionwatch scan --new --since last   # cron: only what is new
+      mentionwatch scan -q --new --since last --notify    # and tell Slack / email / a webhook
       mentionwatch scan --since 2d --backfill         # after an outage: only what was missed
       mentionwatch scan --record bundle/ && mentionwatch scan --replay bundle/
     """
@@ -132,7 +139,10 @@ def scan(
         _check_store_flags(no_store=no_store, db=db, new=new, seed=seed, backfill=backfill, since=since)
         config, _ = load(config_path, redactor, unset_env_ok=replay is not None)
         # A replay re-runs an old scan: it keeps nothing unless a store is named (--db).
-        store = open_scan_store(config, db, none=no_store or (replay is not None and db is None))
+        memory = no_store or (replay is not None and db is None)
+        if notify:
+            _check_notify(config, new=new, memory=memory)
+        store = open_scan_store(config, db, none=memory)
         closers.append(store)
         env = ScanEnv(now=lambda: datetime.now(UTC), store=store)
         if replay is not None:
@@ -210,9 +220,23 @@ def scan(
             write_file(result.mentions, fmt_name, output, now=now)
             if not quiet:
                 sys.stderr.write(f"mentionwatch: wrote {len(result.mentions)} mentions to {output}\n")
+        # After the output is written and the store holds the scan: a notification can fail, never lose them.
+        notified = None
+        if notify and not result.interrupted:
+            notified = notify_after_scan(config, store, now, result.mentions, redactor, output)
+        exit_code = exit_code_with(result.exit_code, notified)
         if health is not None:
-            write_health(result, health, redactor=redactor, scanned_at=now)
+            write_health(
+                result,
+                health,
+                redactor=redactor,
+                scanned_at=now,
+                exit_code=exit_code,
+                notifications=notified.to_list() if notified else None,
+            )
         print_health(result, quiet=quiet, redact=redactor, since=_since_label(since, config.since, since_last))
+        if notified is not None:
+            print_notifications(notified, quiet=quiet, redact=redactor)
         for line in broken:
             sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
     except KeyboardInterrupt:
@@ -229,7 +253,7 @@ def scan(
     if result.interrupted:
         what = "terminated" if result.exit_code == ExitCode.TERMINATED else "interrupted"
         sys.stderr.write(f"mentionwatch: {what}; printed what was gathered\n")
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(exit_code)
 
 
 BROKEN_AFTER = 3
@@ -255,6 +279,17 @@ def _check_store_flags(
         raise UsageError("--new, --seed and --backfill are different runs: choose one")
     if backfill and (since is None or since == "last"):
         raise UsageError("--backfill re-reads a window you name: add --since (e.g. --since 2d)")
+
+
+def _check_notify(config: Config, *, new: bool, memory: bool) -> None:
+    from mentionwatch.errors import UsageError
+
+    require_notify(config)
+    if not new:
+        raise UsageError("--notify sends what --new finds: add --new")
+    if memory:
+        raise UsageError("--notify needs the store (it remembers what each target was sent): drop --no-store, or "
+                         "give --replay a --db")  # fmt: skip
 
 
 def _broken_sources(store: MentionStore, names: list[str]) -> list[str]:

@@ -123,6 +123,31 @@ class ResponseStats:
         return self.answered / self.needs_reply if self.needs_reply else None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One notification message to one target: written `sending` before it goes out, then `sent` or `failed`;
+    `unknown` when a run died in between (it may have arrived, and is never sent again)."""
+
+    id: int
+    token: str
+    target: str
+    event: str
+    state: str
+    started: datetime
+    mentions: int
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifyMark:
+    """Where queuing stopped for a notification target: a scan's first-seen time, and the store's position then
+    (first-seen times are whole seconds, and two scans can share one)."""
+
+    through: datetime
+    position: int
+
+
 class StoreBusy(StoreError):
     """Another scan holds the store and did not let go in time."""
 
@@ -184,6 +209,25 @@ class MentionStore(Protocol):
 
     def prune(self, before: datetime, *, keep_tagged: bool) -> int: ...
 
+    # Notifications (notify/): what each target has been sent, so that nothing is sent twice or lost.
+    def notify_mark(self, target: str) -> NotifyMark | None: ...
+
+    def first_seen_after(self, mark: NotifyMark) -> list[Mention]: ...
+
+    def enqueue_notifications(
+        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+    ) -> int: ...
+
+    def pending_notifications(self, target: str) -> list[tuple[Mention, str]]: ...
+
+    def begin_delivery(self, target: str, event: str, token: str, keys: Sequence[Key], now: datetime) -> int: ...
+
+    def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None: ...
+
+    def settle_interrupted_deliveries(self, target: str, now: datetime) -> list[Delivery]: ...
+
+    def deliveries(self, target: str | None = None) -> list[Delivery]: ...
+
     def close(self) -> None: ...
 
 
@@ -232,8 +276,10 @@ __all__ = [
     "CLOSED_STATUSES",
     "DB_ENV",
     "STATUSES",
+    "Delivery",
     "Key",
     "MentionStore",
+    "NotifyMark",
     "Query",
     "Recorded",
     "ReplyRecord",

@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import (
+    Delivery,
     Key,
+    NotifyMark,
     Query,
     Recorded,
     ReplyRecord,
@@ -120,6 +122,28 @@ MIGRATIONS: tuple[str, ...] = (
         reply_id TEXT, reply_url TEXT, sent_at TEXT,
         PRIMARY KEY (source_type, id)
     );
+    """,
+    # 3: notifications: what each target has been sent (notify/). A target's mark is where its queuing stopped (a
+    # scan's first-seen time, and the highest mention rowid then: first-seen times are whole seconds, and two
+    # scans can share one); an item is queued once per target (its primary key); a delivery is written as
+    # `sending` before a message goes out and completed after.
+    """
+    CREATE TABLE notify_marks (
+        target TEXT PRIMARY KEY, through TEXT NOT NULL, position INTEGER NOT NULL, updated TEXT NOT NULL
+    );
+    CREATE TABLE notify_deliveries (
+        rowid INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, target TEXT NOT NULL, event TEXT NOT NULL,
+        state TEXT NOT NULL, started TEXT NOT NULL, finished TEXT, mentions INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, error TEXT
+    );
+    CREATE INDEX notify_deliveries_by_state ON notify_deliveries (target, state);
+    CREATE TABLE notify_items (
+        target TEXT NOT NULL, brand TEXT NOT NULL, source_type TEXT NOT NULL, id TEXT NOT NULL,
+        event TEXT NOT NULL, queued TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+        delivery INTEGER REFERENCES notify_deliveries (rowid),
+        PRIMARY KEY (target, brand, source_type, id)
+    );
+    CREATE INDEX notify_items_by_state ON notify_items (target, state);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -500,6 +524,119 @@ class SqliteStore:
             )
         ]
 
+    # -- notifications
+
+    def notify_mark(self, target: str) -> NotifyMark | None:
+        row = self._db.execute("SELECT through, position FROM notify_marks WHERE target = ?", (target,)).fetchone()
+        return NotifyMark(parse_time(row[0]), int(row[1])) if row else None
+
+    def first_seen_after(self, mark: NotifyMark) -> list[Mention]:
+        """The mentions (cluster heads, not ignored) first seen after `mark`: what scans since then found new,
+        whether or not the scan that found them lived to notify anyone."""
+        stamp = format_time(mark.through)
+        rows = self._db.execute(
+            f"SELECT {_SELECTED} WHERE m.cluster = m.rowid AND m.status != 'ignored'"
+            " AND (m.first_seen > ? OR (m.first_seen = ? AND m.rowid > ?)) ORDER BY m.first_seen, m.rowid",
+            (stamp, stamp, mark.position),
+        )
+        return [_mention(row) for row in rows]
+
+    def enqueue_notifications(
+        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+    ) -> int:
+        """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through` (the
+        scan's first-seen time) and the newest mention stored now (call it under the scan lock)."""
+        stamp = format_time(now)
+        with self._write():
+            cursor = self._db.executemany(
+                "INSERT INTO notify_items (target, brand, source_type, id, event, queued) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(target, *key, event, stamp) for key, event in items],
+            )
+            position = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+            self._db.execute(
+                "INSERT INTO notify_marks VALUES (?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
+                " through = excluded.through, position = excluded.position, updated = excluded.updated"
+                " WHERE excluded.through >= notify_marks.through",  # a clock set back keeps the mark
+                (target, format_time(through), position, stamp),
+            )
+            return int(cursor.rowcount)
+
+    def pending_notifications(self, target: str) -> list[tuple[Mention, str]]:
+        """What `target` is still to be sent, with the event each is sent for, in the order they were queued."""
+        rows = self._db.execute(
+            f"SELECT {_SELECTED_COLUMNS}, i.event {_FROM_MENTIONS} JOIN notify_items i ON m.brand = i.brand"
+            " AND m.source_type = i.source_type AND m.id = i.id"
+            " WHERE i.target = ? AND i.state = 'pending' ORDER BY i.queued, m.published_at, m.rowid",
+            (target,),
+        )
+        return [(_mention(row[:-1]), str(row[-1])) for row in rows]
+
+    def begin_delivery(self, target: str, event: str, token: str, keys: Sequence[Key], now: datetime) -> int:
+        """The idempotency record, written (and committed) before a message goes out: the delivery is `sending`
+        and so are its items, so a run killed while sending leaves a trace the next run finds."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO notify_deliveries (token, target, event, state, started, mentions)"
+                " VALUES (?, ?, ?, 'sending', ?, ?)",
+                (token, target, event, format_time(now), len(keys)),
+            )
+            delivery = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                "UPDATE notify_items SET state = 'sending', delivery = ?"
+                " WHERE target = ? AND brand = ? AND source_type = ? AND id = ?",
+                [(delivery, target, *key) for key in keys],
+            )
+        return delivery
+
+    def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None:
+        """Complete the record: delivered items are `sent` for good; a failed delivery's items are pending again,
+        for the next run."""
+        with self._write():
+            self._db.execute(
+                "UPDATE notify_deliveries SET state = ?, finished = ?, attempts = ?, error = ? WHERE rowid = ?",
+                ("sent" if ok else "failed", format_time(now), attempts, error, delivery),
+            )
+            if ok:
+                self._db.execute("UPDATE notify_items SET state = 'sent' WHERE delivery = ?", (delivery,))
+            else:
+                self._db.execute(
+                    "UPDATE notify_items SET state = 'pending', delivery = NULL WHERE delivery = ?", (delivery,)
+                )
+
+    def settle_interrupted_deliveries(self, target: str, now: datetime) -> list[Delivery]:
+        """Deliveries left `sending` by a run that died between sending and recording: the message may or may
+        not have arrived. They become `unknown` and are not sent again (never twice); returned to be reported."""
+        with self._write():
+            rows = self._db.execute(
+                "SELECT rowid, token, target, event, started, mentions FROM notify_deliveries"
+                " WHERE target = ? AND state = 'sending' ORDER BY rowid",
+                (target,),
+            ).fetchall()
+            for row in rows:
+                self._db.execute(
+                    "UPDATE notify_deliveries SET state = 'unknown', finished = ? WHERE rowid = ?",
+                    (format_time(now), row[0]),
+                )
+                self._db.execute("UPDATE notify_items SET state = 'unknown' WHERE delivery = ?", (row[0],))
+        return [
+            Delivery(id=r[0], token=r[1], target=r[2], event=r[3], state="unknown", started=parse_time(r[4]),
+                     mentions=int(r[5]))
+            for r in rows
+        ]  # fmt: skip
+
+    def deliveries(self, target: str | None = None) -> list[Delivery]:
+        where, params = ("WHERE target = ?", (target,)) if target else ("", ())
+        return [
+            Delivery(id=r[0], token=r[1], target=r[2], event=r[3], state=r[4], started=parse_time(r[5]),
+                     mentions=int(r[6]), attempts=int(r[7]), error=r[8])
+            for r in self._db.execute(
+                "SELECT rowid, token, target, event, state, started, mentions, attempts, error"
+                f" FROM notify_deliveries {where} ORDER BY rowid",
+                params,
+            )
+        ]  # fmt: skip
+
     # -- reading
 
     def _where(self, query: Query) -> tuple[str, list[Any]]:
@@ -792,10 +929,11 @@ def _m(columns: str) -> str:
 
 
 # A mention's columns, and its reply's URL and time when one was sent (every brand's mention of an item shares it).
-_SELECTED = (
-    f"{_m(_COLUMNS)}, r.reply_url, r.sent_at FROM mentions m LEFT JOIN replies r"
-    " ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
+_SELECTED_COLUMNS = f"{_m(_COLUMNS)}, r.reply_url, r.sent_at"
+_FROM_MENTIONS = (
+    "FROM mentions m LEFT JOIN replies r ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
 )
+_SELECTED = f"{_SELECTED_COLUMNS} {_FROM_MENTIONS}"
 _ORDERS = {
     "newest": "m.published_at DESC",
     "impact": "m.impact DESC, m.published_at DESC",
