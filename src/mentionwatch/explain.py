@@ -196,6 +196,8 @@ def _t(value: Any) -> str:
 
 def _reach_from(impact: dict[str, Any]) -> str:
     """Where an impact's reach came from, in words."""
+    if impact["reach_source"] == "followers":
+        return "the author's followers"
     if impact["reach_source"] != "outlet ranking":
         return f"the {_t(impact['reach_source'])} its source counts"
     subnets = impact["reach"] // REACH_PER_REFERRING_SUBNET
