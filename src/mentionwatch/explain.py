@@ -20,6 +20,7 @@ from mentionwatch.impact import (
     PERCENTILE_SHARE,
     POINTS_PER_DECADE,
     REACH_PER_ENGAGEMENT,
+    REACH_PER_REFERRING_SUBNET,
     impact_parts,
     reply_reason,
 )
@@ -203,6 +204,16 @@ def _t(value: Any) -> str:
     return sanitize_terminal(str(value))
 
 
+def _reach_from(impact: dict[str, Any]) -> str:
+    """Where an impact's reach came from, in words."""
+    if impact["reach_source"] == "followers":
+        return "the author's followers"
+    if impact["reach_source"] != "outlet ranking":
+        return f"the {_t(impact['reach_source'])} its source counts"
+    subnets = impact["reach"] // REACH_PER_REFERRING_SUBNET
+    return f"{_t(impact['outlet'])} in the outlet ranking (#{impact['outlet_rank']:,}, {subnets:,} referring subnets)"
+
+
 def _lines(data: dict[str, Any]) -> Iterable[Any]:
     from rich.text import Text
 
@@ -259,6 +270,8 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
     yield head("Impact")
     yield row("engagement", str(p["engagement"]) if p["engagement"] is not None else "unknown")
     yield row("reach", str(p["reach"]) if p["reach"] is not None else "unknown")
+    if p.get("reach_source"):
+        yield row("reach from", _reach_from(p))
     if p.get("shared_engagement"):
         yield row("shared", f"{p['shared_engagement']} (what its shares and copies drew, listed below)")
         yield row("weight", f"engagement + shared + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")

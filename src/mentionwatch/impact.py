@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from mentionwatch.models import Mention
+from mentionwatch.outlets import Outlet, outlet_of
 from mentionwatch.text import URL
 
 
@@ -26,7 +27,7 @@ def engagement_of(mention: Mention) -> int | None:
 
 
 def reach_of(mention: Mention) -> int | None:
-    """The audience: the author's followers, else the views the source counts, else unknown."""
+    """The audience its source counts: the author's followers, else the item's views, else unknown."""
     if mention.followers is not None:
         return max(0, mention.followers)
     if mention.views is not None:
@@ -42,6 +43,36 @@ POINTS_PER_DECADE = 25.0
 # percentile among three is noise). The absolute scale keeps the larger share, so sources stay comparable.
 PERCENTILE_SHARE = 0.3
 PERCENTILE_HALF_AT = 10
+# An article's reach when its source counts none: its outlet's referring subnets (outlets.py), one reader each.
+# The link count is a stand-in, not a readership: at one per subnet an article in the FT (45,142) weighs like a
+# post seen by 45,000 people, one on a site ranked 5,000th (about 6,000) like one seen by 6,000, and the order
+# between outlets is the data's own.
+REACH_PER_REFERRING_SUBNET = 1
+# The kind of item an outlet publishes (a feed item). A post, comment, story, question or video has its author's
+# audience, not the site's: the site is the platform it was said on (a Hacker News comment is not an article of
+# ycombinator.com).
+OUTLET_KIND = "article"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A mention's audience and where the figure came from: "followers" or "views" (as its source counts
+    them), or "outlet ranking" (the site's referring subnets, for an article whose source counts neither)."""
+
+    audience: int | None
+    source: str | None = None
+    outlet: Outlet | None = None
+
+
+def reach_with_source(mention: Mention) -> Reach:
+    """The mention's audience (see `Reach`): the source's own figure, else its outlet's, else unknown."""
+    audience = reach_of(mention)
+    if audience is not None:
+        return Reach(audience, "followers" if mention.followers is not None else "views")
+    outlet = outlet_of(mention.url) if mention.kind == OUTLET_KIND else None
+    if outlet is None:
+        return Reach(None)
+    return Reach(outlet.ref_subnets * REACH_PER_REFERRING_SUBNET, "outlet ranking", outlet)
 
 
 # How a duplicate joined its cluster (dedupe's `also_seen` entries): a share of the story (`link`) or a copy of its
@@ -51,7 +82,8 @@ _OWN_DISCUSSION = frozenset({"link", "text"})
 
 def cluster_figures(mention: Mention) -> tuple[int, int | None]:
     """What the mention's cluster adds: the engagement its shares and copies drew (added up), and the largest
-    reach among them (audiences overlap: reach is never summed)."""
+    reach among them (audiences overlap: reach is never summed): followers, else views, else for a copy of an
+    article its outlet's (see `reach_with_source`)."""
     shared = 0
     reach: int | None = None
     for seen in mention.also_seen:
@@ -60,6 +92,9 @@ def cluster_figures(mention: Mention) -> tuple[int, int | None]:
         figures = [seen.get(name) for name in ("score", "comments", "likes", "reposts", "quotes")]
         shared += sum(max(0, int(f)) for f in figures if isinstance(f, int) and not isinstance(f, bool))
         audience = seen.get("followers", seen.get("views"))
+        if audience is None and seen.get("kind") == OUTLET_KIND and isinstance(seen.get("url"), str):
+            outlet = outlet_of(seen["url"])  # a copy of the article on another outlet
+            audience = None if outlet is None else outlet.ref_subnets * REACH_PER_REFERRING_SUBNET
         if isinstance(audience, int) and not isinstance(audience, bool):
             reach = max(reach or 0, audience)
     return shared, reach
@@ -80,6 +115,11 @@ class ImpactParts:
     impact: float
     # The engagement its cluster's shares and copies drew, counted in `weight` (0 for a mention alone).
     shared_engagement: int = 0
+    # Where `reach` came from: "followers", "views", "outlet ranking", or None when it is unknown; for the outlet
+    # ranking, the ranked domain and its rank in the Majestic Million.
+    reach_source: str | None = None
+    outlet: str | None = None
+    outlet_rank: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -108,14 +148,18 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
     copies (`also_seen` entries that joined by `link` or `text`; the same post seen twice adds nothing), and the
     largest reach among them when it is larger than its own (audiences overlap: reach is never summed). The
     mention's own `engagement` field stays its own.
+
+    `reach` is the source's own figure (followers, else views); an article whose source counts neither takes its
+    outlet's weight, the site's referring subnets in the shipped Majestic Million extract (`outlets.py`), so the
+    FT (45,142: ~66 alone) outranks a content farm (unknown: 0) and a mid-size paper (~10,000: ~50) sits between.
     """
     groups: dict[str, list[float]] = {}
-    weights: list[tuple[str, int | None, int | None, float]] = []
+    weights: list[tuple[str, int | None, Reach, float]] = []
     shares: list[int] = []
     for m in mentions:
-        engagement, reach = engagement_of(m), reach_of(m)
+        engagement, reach = engagement_of(m), reach_with_source(m)
         shared, cluster_reach = cluster_figures(m) if m.also_seen else (0, None)
-        audience = max(reach or 0, cluster_reach or 0)
+        audience = max(reach.audience or 0, cluster_reach or 0)
         weight = (engagement or 0) + shared + audience / REACH_PER_ENGAGEMENT
         group = m.source_type or m.source
         groups.setdefault(group, []).append(weight)
@@ -136,7 +180,7 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
             ImpactParts(
                 group=group,
                 engagement=engagement,
-                reach=reach,
+                reach=reach.audience,
                 weight=round(weight, 2),
                 absolute=round(absolute, 2),
                 percentile=round(percentile, 2),
@@ -144,6 +188,9 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
                 percentile_share=round(share, 4),
                 impact=impact,
                 shared_engagement=shared,
+                reach_source=reach.source,
+                outlet=reach.outlet.domain if reach.outlet else None,
+                outlet_rank=reach.outlet.rank if reach.outlet else None,
             )
         )
     return out
@@ -209,7 +256,8 @@ def reply_reason(mention: Mention, reply_reach: int) -> str | None:
     2. a complaint about its product or service, whatever the author's reach: a negative post or comment (not a
        press article: `kind` "article") telling of a problem (an error, a crash, lost data, a refund, bad support:
        `_COMPLAINT`) — "lost my data twice. Awful support" needs an answer even from someone with no followers;
-    3. a negative mention from an author whose reach exceeds the brand's `reply_reach`."""
+    3. a negative mention from an author whose reach (followers, else views: `reach_of`) exceeds the brand's
+       `reply_reach`. An outlet's ranking is not an author's reach: a critical article waits for no answer."""
     text = URL.sub(" ", f"{mention.title}\n{mention.text}")
     sentences = [_LEAD_IN.sub("", s.strip()) for s in _SENTENCE_BREAK.split(text) if s.strip()]
     handles = [t.casefold() for t in mention.matched_terms if t.startswith("@")]
@@ -228,8 +276,9 @@ def reply_reason(mention: Mention, reply_reach: int) -> str | None:
         complaint = next((s for s in sentences if _COMPLAINT.search(s)), None)
         if complaint is not None:
             return f"a complaint ({mention.sentiment}): {complaint[:120]!r}"
-    if mention.sentiment_label == "negative" and (mention.reach or 0) > reply_reach:
-        return f"negative ({mention.sentiment}) from an author with reach {mention.reach:,} > {reply_reach:,}"
+    author_reach = reach_of(mention)
+    if mention.sentiment_label == "negative" and (author_reach or 0) > reply_reach:
+        return f"negative ({mention.sentiment}) from an author with reach {author_reach:,} > {reply_reach:,}"
     return None
 
 
