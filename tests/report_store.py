@@ -87,29 +87,84 @@ def hn(ident: str) -> str:
 
 def acme() -> tuple[list[Mention], dict[str, str]]:
     """Acme's mentions, and the triage statuses to set (by id)."""
-    history = [
-        mention("Acme", f"h{day}-{hour}", at(day, hour)) for day in range(7, 21) for hour in (10, 14)
-    ]
+    history = [mention("Acme", f"h{day}-{hour}", at(day, hour)) for day in range(7, 21) for hour in (10, 14)]
     # Two of the previous period's fillers say something: its terms are checkout (2), offline, minute, works, fine.
     history[8] = mention("Acme", "p1", at(11, 10), text="Acme checkout offline for a minute")
     history[10] = mention("Acme", "p2", at(12, 10), text="Acme checkout works fine")
     special = [
-        mention("Acme", "a1", at(21, 10), source="hn", url=hn("101"), link="https://www.techcrunch.com/acme-pricing",
-                title="Acme pricing is fair", text="", author="alice", sentiment=0.5, impact=25),
-        mention("Acme", "a2", at(22, 10), source="reddit", url=reddit("a2"), author="bob", sentiment=-0.5, impact=50,
-                text="Acme support is slow, does anyone know a fix?", needs_reply=True),
-        mention("Acme", "a3", at(23, 10), source="mastodon", url="https://mastodon.social/@carol/103",
-                author="carol", sentiment=0.5, text="Loving the new Acme dashboard #devtools"),
-        mention("Acme", "a4", at(24, 10), source="reddit", url=reddit("a4"), author="erin", sentiment=0.5, impact=25,
-                text="How do I export from Acme? Love the dashboard #devtools", needs_reply=True),
+        mention(
+            "Acme",
+            "a1",
+            at(21, 10),
+            source="hn",
+            url=hn("101"),
+            link="https://www.techcrunch.com/acme-pricing",
+            title="Acme pricing is fair",
+            text="",
+            author="alice",
+            sentiment=0.5,
+            impact=25,
+        ),
+        mention(
+            "Acme",
+            "a2",
+            at(22, 10),
+            source="reddit",
+            url=reddit("a2"),
+            author="bob",
+            sentiment=-0.5,
+            impact=50,
+            text="Acme support is slow, does anyone know a fix?",
+            needs_reply=True,
+        ),
+        mention(
+            "Acme",
+            "a3",
+            at(23, 10),
+            source="mastodon",
+            url="https://mastodon.social/@carol/103",
+            author="carol",
+            sentiment=0.5,
+            text="Loving the new Acme dashboard #devtools",
+        ),
+        mention(
+            "Acme",
+            "a4",
+            at(24, 10),
+            source="reddit",
+            url=reddit("a4"),
+            author="erin",
+            sentiment=0.5,
+            impact=25,
+            text="How do I export from Acme? Love the dashboard #devtools",
+            needs_reply=True,
+        ),
         *(
-            mention("Acme", f"s{n}", at(25, n), source="reddit", url=reddit(f"s{n}"), author=f"u{n}", sentiment=-0.5,
-                    text="Acme outage: checkout offline")
+            mention(
+                "Acme",
+                f"s{n}",
+                at(25, n),
+                source="reddit",
+                url=reddit(f"s{n}"),
+                author=f"u{n}",
+                sentiment=-0.5,
+                text="Acme outage: checkout offline",
+            )
             for n in range(1, 9)
         ),
-        mention("Acme", "s9", at(25, 9), source="hn", url=hn("109"), link="https://status.acme.io/incidents/1",
-                author="dave", sentiment=-0.5, impact=75, text="Acme outage again, checkout broken #outage",
-                needs_reply=True),
+        mention(
+            "Acme",
+            "s9",
+            at(25, 9),
+            source="hn",
+            url=hn("109"),
+            link="https://status.acme.io/incidents/1",
+            author="dave",
+            sentiment=-0.5,
+            impact=75,
+            text="Acme outage again, checkout broken #outage",
+            needs_reply=True,
+        ),
         mention("Acme", "spam", at(25, 11), text="BUY ACME COUPONS outage outage"),
     ]
     fillers = [mention("Acme", f"f{day}", at(day, 14)) for day in range(21, 25)]
@@ -120,9 +175,17 @@ def acme() -> tuple[list[Mention], dict[str, str]]:
 
 def rival() -> list[Mention]:
     window = [
-        mention("Rival", f"r{day}", at(day, 11), source="hn", url=hn(f"2{day}"), author="rivalfan",
-                text="Rival is neat" if day < 26 else "I use Rival.",
-                sentiment=0.5 if day < 26 else 0.0, impact=25 if day == 21 else 0)
+        mention(
+            "Rival",
+            f"r{day}",
+            at(day, 11),
+            source="hn",
+            url=hn(f"2{day}"),
+            author="rivalfan",
+            text="Rival is neat" if day < 26 else "I use Rival.",
+            sentiment=0.5 if day < 26 else 0.0,
+            impact=25 if day == 21 else 0,
+        )
         for day in range(21, 31)
     ]
     before = [mention("Rival", f"q{day}", at(day, 11), text="I use Rival.") for day in range(16, 21)]

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from mentionwatch.report import BrandSpec, Report, Window, collect, write
+import report_store
+from mentionwatch.report import BrandSpec, Report, Window, collect, figures, write
 from mentionwatch.report.spikes import DAILY, find_spikes
 from mentionwatch.report.terms import compare, own_words, terms_of
-from mentionwatch.store import Query
+from mentionwatch.store import Query, Tally
 from mentionwatch.store.sqlite import SqliteStore
-
-import report_store
-from conftest import Run
 from report_store import SCANNED, SINCE, UNTIL
 
+from conftest import LoopbackServer, Reply, Run, fixture_path
+
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+HN = fixture_path("hackernews", "search_by_date_query_nodejs_2017.json").read_bytes()
 BRANDS = [BrandSpec("Acme", False, ("Acme", "@acme", "#acme", "acme.io")), BrandSpec("Rival", True, ("Rival",))]
 
 
@@ -113,6 +114,13 @@ def test_image_shares_trend_and_impact_weighted_sentiment(report: Report) -> Non
     assert image.weighted_before == 0.0
     # Rival: five at +0.5, one of them with impact 25: (2.5 + 12.5) / (10 + 25).
     assert report.brand("Rival").image.weighted == pytest.approx(15 / 35)
+
+
+def test_a_trend_needs_mentions_in_both_periods() -> None:
+    image = figures.image([Tally(("Acme", "positive"), 2, 0.0, 1.0, 0.0)], [], [], [])
+    assert image.now.share("positive") == 1.0
+    assert image.trend("positive") is None
+    assert (image.weighted, image.weighted_before) == (0.5, None)
 
 
 def test_the_loudest_negative_and_positive_mentions_come_with_their_links(report: Report) -> None:
@@ -345,11 +353,19 @@ def hostile_report(tmp_path: Path) -> Report:
     store = SqliteStore.open(tmp_path / "hostile.sqlite3")
     try:
         bad = report_store.mention(
-            "Acme", "bad", datetime(2026, 11, 25, tzinfo=UTC), title=HOSTILE_TITLE, sentiment=-0.9,
-            url="javascript:alert(1)", author="<b>mallory</b>",
+            "Acme",
+            "bad",
+            datetime(2026, 11, 25, tzinfo=UTC),
+            title=HOSTILE_TITLE,
+            sentiment=-0.9,
+            url="javascript:alert(1)",
+            author="<b>mallory</b>",
         )
         good = report_store.mention(
-            "Acme", "good", datetime(2026, 11, 26, tzinfo=UTC), sentiment=-0.5,
+            "Acme",
+            "good",
+            datetime(2026, 11, 26, tzinfo=UTC),
+            sentiment=-0.5,
             url='https://example.com/a b"onmouseover="x()',
         )
         store.record([bad, good], SCANNED)
@@ -407,9 +423,7 @@ def test_report_command_json_with_the_competitor_from_the_config(
     assert data["brands"]["Acme"]["mentions"] == 30
 
 
-def test_brand_is_case_insensitive_and_its_share_is_of_the_brands_reported(
-    db: Path, cli: Callable[..., Run]
-) -> None:
+def test_brand_is_case_insensitive_and_its_share_is_of_the_brands_reported(db: Path, cli: Callable[..., Run]) -> None:
     run = cli("report", "--db", str(db), *WINDOW, "--brand", "acme", "-f", "json")
     assert run.code == 0, run.stderr
     data = json.loads(run.stdout)
@@ -456,3 +470,44 @@ def test_the_report_never_writes_to_the_store(db: Path, cli: Callable[..., Run])
     before = db.read_bytes()
     assert cli("report", "--db", str(db), *WINDOW, "-f", "json").code == 0
     assert db.read_bytes() == before
+
+
+# -- end to end: a store filled by a real scan
+
+
+@pytest.mark.e2e
+def test_report_on_a_store_filled_by_scan(tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]) -> None:
+    """`scan` of a recorded Hacker News answer (20 hits of 2017-09-27, served as recorded), then `report` over that
+    day: the report agrees with `list` on the same store, hour by hour, and links the mentions it cites."""
+    server.route("/api/v1/search_by_date", Reply(200, HN, {"content-type": "application/json"}))
+    config = tmp_path / "mentionwatch.yaml"
+    config.write_text(
+        "brands:\n  - name: Node.js\n    terms: [Node, Node.js, NodeJS]\n"
+        f"sources:\n  - type: hackernews\n    base_url: {server.url}/api/v1\n    max_pages: 1\n",
+        encoding="utf-8",
+    )
+    db = str(tmp_path / "store.sqlite3")
+    scan = run_cli("scan", "-c", str(config), "--db", db, "--since", "2017-09-01", "--seed")
+    assert scan.code == 0, scan.stderr
+    day = ("--since", "2017-09-27", "--until", "2017-09-28")
+    listed = run_cli("list", "--db", db, *day, "-f", "jsonl")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert rows, listed.stderr
+
+    run = run_cli("report", "-c", str(config), "--db", db, *day, "-f", "json")
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)["brands"]["Node.js"]
+    assert data["mentions"] == len(rows)
+    by_hour = Counter(r["published_at"][:13] + ":00:00Z" for r in rows)
+    assert {p["period"]: p["mentions"] for p in data["volume"] if p["mentions"]} == by_hour
+    assert len(data["volume"]) == 24, "a one-day report is counted per hour"
+    labels = Counter(r["sentiment_label"] for r in rows)
+    assert data["sentiment"] == {label: labels.get(label, 0) for label in ("positive", "neutral", "negative")}
+
+    page_path = tmp_path / "node.html"
+    run = run_cli("report", "-c", str(config), "--db", db, *day, "-o", str(page_path))
+    assert run.code == 0, run.stderr
+    html = page_path.read_text(encoding="utf-8")
+    urls = {r["url"] for r in rows}
+    cited = re.findall(r'<a class="cite" href="([^"]+)"', html)
+    assert cited and set(cited) <= urls

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
+import report_store
 from mentionwatch.report import BrandSpec, Window, collect
 from mentionwatch.report.html_writer import page
 from mentionwatch.report.json_writer import report_data
 from mentionwatch.store.sqlite import SqliteStore
-
-import report_store
-from conftest import LoopbackServer, Reply
 from report_store import SCANNED, SINCE, UNTIL
+
+from conftest import LoopbackServer, Reply
 
 # What keeps Chromium off the network and out of the user's profile (no sync, updates, field trials, QUIC).
 FLAGS = (

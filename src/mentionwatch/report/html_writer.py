@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from mentionwatch.output import sanitize_terminal
+from mentionwatch.report.collect import rule_for
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Sentiment, Term
 from mentionwatch.report.words import (
     change,
@@ -264,7 +265,7 @@ def _image(report: Report) -> str:
         f"<tr><td>{_name(b)}</td>"
         + "".join(
             f'<td class="{label}">{percent(b.image.now.share(label))}<br>'
-            f'<span class="meta">{points(b.image.trend(label))}</span></td>'
+            f'<span class="meta">{_trend(b.image.trend(label))}</span></td>'
             for label in LABELS
         )
         + f"<td>{mood(b.image.weighted)}</td><td>{mood(b.image.weighted_before)}</td></tr>"
@@ -290,10 +291,14 @@ def _image(report: Report) -> str:
     return "\n".join(parts)
 
 
+def _trend(delta: float | None) -> str:
+    return "" if delta is None else points(delta)
+
+
 def _voice(report: Report) -> str:
     rows = "".join(
-        f"<tr><td>{_name(b)}</td><td class=\"meter\">{_meter(b, 'mentions', b.voice.mentions)}</td>"
-        f"<td class=\"meter\">{_meter(b, 'impact', b.voice.impact)}</td><td>{percent(b.image.now.share('positive'))}</td>"
+        f'<tr><td>{_name(b)}</td><td class="meter">{_meter(b, "mentions", b.voice.mentions)}</td>'
+        f'<td class="meter">{_meter(b, "impact", b.voice.impact)}</td><td>{percent(b.image.now.share("positive"))}</td>'
         f"<td>{percent(b.image.now.share('negative'))}</td><td>{mood(b.image.weighted)}</td></tr>"
         for b in report.brands
     )
@@ -377,7 +382,11 @@ def _what(report: Report) -> str:
 def _spikes(report: Report) -> str:
     if not report.spikes:
         return '<p class="muted">None: no hour or day stood out from the ones before it.</p>'
-    parts = ['<p class="muted">A spike: a robust z-score of at least 3.5 against the trailing median.</p>']
+    rule = rule_for(report.window)
+    parts = [
+        f'<p class="muted">A spike: at least {rule.min_count} mentions, and a robust z-score of at least '
+        f"{rule.threshold:g} against the median of the {rule.window} {report.window.bucket}s before.</p>"
+    ]
     for s in report.spikes:
         terms = f"; terms: {esc(', '.join(s.terms))}" if s.terms else ""
         parts.append(

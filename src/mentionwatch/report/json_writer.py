@@ -52,7 +52,7 @@ def brand_data(b: BrandReport) -> dict[str, Any]:
             "shares": {label: round(image.now.share(label), 4) for label in LABELS},
             "previous": _counts(image.before),
             "previous_shares": {label: round(image.before.share(label), 4) for label in LABELS},
-            "trend": {label: round(image.trend(label), 4) for label in LABELS},
+            "trend": {label: _rounded(image.trend(label), 4) for label in LABELS},
             "weighted_sentiment": _rounded(image.weighted, 4),
             "previous_weighted_sentiment": _rounded(image.weighted_before, 4),
             "most_negative": [citation_data(c) for c in image.most_negative],

@@ -22,8 +22,8 @@ from mentionwatch.report.words import (
     is_web_link,
     mood,
     percent,
-    points,
     previous_text,
+    share_and_trend,
     sparkline,
     where,
     window_text,
@@ -96,7 +96,7 @@ def _image(report: Report) -> list[str]:
     rows = [
         [
             _name(b),
-            *(f"{percent(b.image.now.share(x))} ({points(b.image.trend(x))})" for x in LABELS),
+            *(share_and_trend(b.image.now.share(x), b.image.trend(x)) for x in LABELS),
             mood(b.image.weighted),
         ]
         for b in report.brands

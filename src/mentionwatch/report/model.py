@@ -117,8 +117,11 @@ class Image:
     most_negative: list[Citation]
     most_positive: list[Citation]
 
-    def trend(self, label: str) -> float:
-        """The change in `label`'s share since the previous period, in points of share (0.1 = 10 points)."""
+    def trend(self, label: str) -> float | None:
+        """The change in `label`'s share since the previous period, in points of share (0.1 = 10 points); None
+        when either period has no mentions (a share of nothing is no share)."""
+        if not self.now.total or not self.before.total:
+            return None
         return self.now.share(label) - self.before.share(label)
 
 

@@ -16,8 +16,8 @@ from mentionwatch.report.words import (
     headline,
     mood,
     percent,
-    points,
     previous_text,
+    share_and_trend,
     sparkline,
     where,
     window_text,
@@ -121,8 +121,7 @@ def _image(report: Report, console: Any) -> None:
     for b in report.brands:
         image = b.image
         cells = [
-            Text(f"{percent(image.now.share(label))} {points(image.trend(label))}", style=_STYLE[label])
-            for label in LABELS
+            Text(share_and_trend(image.now.share(label), image.trend(label)), style=_STYLE[label]) for label in LABELS
         ]
         table.add_row(_name(b), *cells, mood(image.weighted))
     console.print(table)

@@ -19,6 +19,12 @@ def percent(share: float) -> str:
     return f"{share * 100:.0f}%"
 
 
+def share_and_trend(share: float, delta: float | None) -> str:
+    """`40% +5 pts`: a share and its change in percentage points, or the share alone when there is no change to
+    tell (see `Image.trend`)."""
+    return percent(share) if delta is None else f"{percent(share)} {points(delta)}"
+
+
 def points(delta: float) -> str:
     """A change of share in percentage points: `+5 pts`, `-12 pts`, `±0 pts`."""
     value = round(delta * 100)
