@@ -237,6 +237,20 @@ def test_tally_groups_and_keeps_the_top_groups_of_each_brand(store_path: Path) -
     assert [(t.key, t.mentions) for t in top] == [(("Acme", "blog"), 17), (("Rival", "hn"), 10)]
 
 
+def test_a_mention_saved_before_communities_were_kept_is_placed_all_the_same(tmp_path: Path) -> None:
+    path = report_store.build(tmp_path / "old.sqlite3")
+    window = Query(brands=["Acme"], since=SINCE, until=UNTIL, statuses=("new", "read", "done"))
+    store = SqliteStore.open(path)
+    try:
+        kept = store.tally(window, ("brand", "community"))
+        store._db.execute("UPDATE mentions SET community = NULL")  # as schema 1 left them
+        worked_out = store.tally(window, ("brand", "community"))
+    finally:
+        store.close()
+    assert worked_out == kept
+    assert {t.key[1] for t in kept} == {"blog.example.com", "r/devops", "HN", "mastodon.social"}
+
+
 # -- the spike rule, on constructed series
 
 
