@@ -7,7 +7,14 @@ markup in a post prints literally.
 
 from __future__ import annotations
 
-from typing import IO, Any
+import io
+import shutil
+from typing import IO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from mentionwatch.output import sanitize_terminal
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Term
@@ -29,11 +36,6 @@ _STYLE = {"positive": "green", "negative": "red", "neutral": "dim"}
 
 def write_table(report: Report, out: IO[str], *, width: int | None = None) -> None:
     """The report for a terminal `width` columns wide (default: the terminal's when `out` is one, else 80)."""
-    import io
-    import shutil
-
-    from rich.console import Console
-    from rich.text import Text
 
     terminal = out.isatty()
     if width is None:
@@ -53,45 +55,35 @@ def write_table(report: Report, out: IO[str], *, width: int | None = None) -> No
     out.write("".join(line.rstrip(" ") + "\n" for line in buffer.getvalue().splitlines()))
 
 
-def _title(console: Any, title: str) -> None:
-    from rich.text import Text
-
+def _title(console: Console, title: str) -> None:
     console.print()
     console.print(Text(title, style="bold underline"))
 
 
-def _name(b: BrandReport) -> Any:
-    from rich.text import Text
-
+def _name(b: BrandReport) -> Text:
     text = Text(sanitize_terminal(b.name))
     if b.competitor:
         text.append(" (competitor)", style="dim")
     return text
 
 
-def _table(*columns: str) -> Any:
-    from rich import box
-    from rich.table import Table
+def _table(*columns: str) -> Table:
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 or column in ("", "top") else "right", overflow="fold")
+        table.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
     return table
 
 
-def _grid() -> Any:
+def _grid() -> Table:
     """Two columns, a label and its text, the text wrapping under itself (not under the label)."""
-    from rich.table import Table
-
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     return grid
 
 
-def _volume(report: Report, console: Any) -> None:
-    from rich.table import Table
-    from rich.text import Text
+def _volume(report: Report, console: Console) -> None:
 
     _title(console, f"Volume (mentions per {report.window.bucket})")
     table = _table("brand", "mentions", "before", "change")
@@ -113,9 +105,7 @@ def _volume(report: Report, console: Any) -> None:
     console.print(Text(f"{series[0].period} … {series[-1].period}", style="dim"))
 
 
-def _image(report: Report, console: Any) -> None:
-    from rich.text import Text
-
+def _image(report: Report, console: Console) -> None:
     _title(console, "Image (share of mentions; change in points since the previous period)")
     table = _table("brand", *LABELS, "weighted")
     for b in report.brands:
@@ -134,7 +124,7 @@ def _image(report: Report, console: Any) -> None:
                     _cite(console, c)
 
 
-def _voice(report: Report, console: Any) -> None:
+def _voice(report: Report, console: Console) -> None:
     _title(console, "Share of voice")
     table = _table("brand", "mentions", "impact", "positive", "negative", "weighted")
     for b in report.brands:
@@ -149,9 +139,7 @@ def _voice(report: Report, console: Any) -> None:
     console.print(table)
 
 
-def _where(report: Report, console: Any) -> None:
-    from rich.text import Text
-
+def _where(report: Report, console: Console) -> None:
     _title(console, "Where (mentions)")
     for b in report.brands:
         console.print(Text(sanitize_terminal(b.name), style="bold"))
@@ -162,9 +150,7 @@ def _where(report: Report, console: Any) -> None:
         console.print(grid)
 
 
-def _who(report: Report, console: Any) -> None:
-    from rich.text import Text
-
+def _who(report: Report, console: Console) -> None:
     _title(console, "Who (top authors: mentions, impact; who waits for an answer)")
     for b in report.brands:
         console.print(Text(sanitize_terminal(b.name), style="bold"))
@@ -178,9 +164,7 @@ def _who(report: Report, console: Any) -> None:
             _cite(console, c)
 
 
-def _what(report: Report, console: Any) -> None:
-    from rich.text import Text
-
+def _what(report: Report, console: Console) -> None:
     _title(console, "What (terms: in how many mentions, and before)")
     for b in report.brands:
         console.print(Text(sanitize_terminal(b.name), style="bold"))
@@ -195,9 +179,7 @@ def _what(report: Report, console: Any) -> None:
         console.print(grid)
 
 
-def _spikes(report: Report, console: Any) -> None:
-    from rich.text import Text
-
+def _spikes(report: Report, console: Console) -> None:
     _title(console, "Spikes")
     if not report.spikes:
         console.print(Text("none: no hour or day stood out from the ones before it"))
@@ -211,9 +193,7 @@ def _spikes(report: Report, console: Any) -> None:
             _cite(console, c)
 
 
-def _ranked(items: list[Ranked], *, impact: bool) -> Any:
-    from rich.text import Text
-
+def _ranked(items: list[Ranked], *, impact: bool) -> Text:
     if not items:
         return Text("-", style="dim")
     parts = [
@@ -222,18 +202,14 @@ def _ranked(items: list[Ranked], *, impact: bool) -> Any:
     return Text(", ".join(parts))
 
 
-def _terms(terms: list[Term]) -> Any:
-    from rich.text import Text
-
+def _terms(terms: list[Term]) -> Text:
     if not terms:
         return Text("-", style="dim")
     return Text(", ".join(f"{sanitize_terminal(t.term)} ({t.mentions}, before {t.previous})" for t in terms))
 
 
-def _cite(console: Any, c: Citation) -> None:
+def _cite(console: Console, c: Citation) -> None:
     """A cited mention: sentiment, impact, author, where and when, what it says, and its link."""
-    from rich.text import Text
-
     head = Text("  ")
     label = c.sentiment_label or "neutral"
     head.append(mood(c.sentiment), style=_STYLE.get(label, ""))
