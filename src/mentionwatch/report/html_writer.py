@@ -89,6 +89,7 @@ footer { margin-top: 3rem; padding-bottom: 2rem; font-size: .85rem; color: var(-
 @media (max-width: 40rem) {
   body { font-size: 15px; }
   header, main, footer { padding: 0 .6rem; }
+  table { font-size: .9rem; }
   th, td { padding: .2rem .3rem; }
   svg.meter { width: 3.5rem; }
   figure { padding: .5rem; margin: .8rem -.2rem 1rem; }
