@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, DbOpt, VerboseOpt, fail, setup_logging
+from mentionwatch.cli.options import ConfigOpt, DbOpt, VerboseOpt, existing_store, fail, optional_config, setup_logging
 from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
     from mentionwatch.config import Config
-    from mentionwatch.redaction import Redactor
     from mentionwatch.report import BrandSpec
     from mentionwatch.store import MentionStore
 
@@ -79,7 +78,8 @@ def report(
             usable_output_path(output, "-o")
         else:
             fmt_name = fmt.value if fmt else ("table" if sys.stdout.isatty() else "json")
-        config, store = _open(config_path, db, redactor)
+        config = optional_config(config_path, redactor)
+        store = existing_store(db, config)
         try:
             made = collect(store, _brands(store, config, brand), window, now=now)
         finally:
@@ -103,28 +103,6 @@ def _when(flag: str, value: str, now: datetime) -> datetime:
         return parse_since(value, now)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
-
-
-def _open(config_path: Path | None, db: str | None, redactor: Redactor) -> tuple[Config | None, MentionStore]:
-    """The config if there is one (it says which brands are competitors, and their terms), and the store named
-    by --db, $MENTIONWATCH_DB or the config's `store`."""
-    from mentionwatch.config import find_config, load_config
-    from mentionwatch.registry import Registry
-    from mentionwatch.store import DB_ENV, open_store, resolve_location
-
-    config = None
-    try:
-        config = load_config(find_config(config_path), Registry.from_entry_points(), unset_env_ok=True)
-        redactor.add(config.secrets)
-    except UsageError:
-        if config_path is not None:
-            raise
-    location = resolve_location(db, config.store.path if config else None)
-    if not Path(location).expanduser().exists():
-        raise UsageError(
-            f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
-        )
-    return config, open_store(location)
 
 
 def _brands(store: MentionStore, config: Config | None, wanted: list[str] | None) -> list[BrandSpec]:
