@@ -105,6 +105,7 @@ class BrandConfig(BaseModel):
     case_sensitive_terms: list[str] = Field(
         default_factory=list, description="more terms, each matching only as written (Slack, not slack)"
     )
+    competitor: bool = Field(False, description="a competitor, watched for share of voice in `report`")
 
     @field_validator("terms", "exclude", "exclude_authors", "exclude_domains", "case_sensitive_terms")
     @classmethod

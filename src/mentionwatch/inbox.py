@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 from mentionwatch.errors import MentionwatchError
 from mentionwatch.models import FIELDS, Mention
 from mentionwatch.outbox import CannotReply, Outbox
-from mentionwatch.output import _csv_cell, _escape_json_controls, sanitize_terminal
+from mentionwatch.output import _csv_cell, escape_json_controls, sanitize_terminal
 from mentionwatch.reply import ReplyOptions
 from mentionwatch.store import CLOSED_STATUSES, Key, MentionStore, Query, key_of
 from mentionwatch.text import excerpt
@@ -83,9 +83,9 @@ def write_inbox(
     records = [record(m, now, pending) for m in mentions]
     if fmt == "jsonl":
         for r in records:
-            out.write(_escape_json_controls(json.dumps(r, ensure_ascii=False)) + "\n")
+            out.write(escape_json_controls(json.dumps(r, ensure_ascii=False)) + "\n")
     elif fmt == "json":
-        out.write(_escape_json_controls(json.dumps(records, ensure_ascii=False, indent=2)) + "\n")
+        out.write(escape_json_controls(json.dumps(records, ensure_ascii=False, indent=2)) + "\n")
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow((*FIELDS, *INBOX_FIELDS))

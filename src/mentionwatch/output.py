@@ -70,7 +70,7 @@ def sanitize_cell(value: str) -> str:
 _JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def _escape_json_controls(line: str) -> str:
+def escape_json_controls(line: str) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
@@ -91,7 +91,7 @@ def format_for_path(path: str, explicit: str | None) -> str:
 
 def write_jsonl(mentions: Sequence[Mention], out: IO[str]) -> None:
     for m in mentions:
-        out.write(_escape_json_controls(json.dumps(m.to_dict(), ensure_ascii=False)) + "\n")
+        out.write(escape_json_controls(json.dumps(m.to_dict(), ensure_ascii=False)) + "\n")
 
 
 def write_json(mentions: Iterable[Mention], out: IO[str]) -> None:
@@ -102,7 +102,7 @@ def write_json(mentions: Iterable[Mention], out: IO[str]) -> None:
         out.write("[\n  " if first else ",\n  ")
         first = False
         record = json.dumps(m.to_dict(), ensure_ascii=False, indent=2)
-        out.write(_escape_json_controls(record.replace("\n", "\n  ")))
+        out.write(escape_json_controls(record.replace("\n", "\n  ")))
     out.write("[]\n" if first else "\n]\n")
 
 

@@ -119,6 +119,35 @@ def open_scan_store(config: Config, db: str | None, *, none: bool = False) -> Me
     return open_store(resolve_location(db, config.store.path))
 
 
+def optional_config(config_path: Path | None, redactor: Redactor) -> Config | None:
+    """The config, for a command that can do without one: None when none is found and none was named (`-c`). A
+    config that is found but broken is still an error."""
+    from mentionwatch.config import find_config, load_config
+    from mentionwatch.registry import Registry
+
+    try:
+        config = load_config(find_config(config_path), Registry.from_entry_points(), unset_env_ok=True)
+    except UsageError:
+        if config_path is not None:
+            raise
+        return None
+    redactor.add(config.secrets)
+    return config
+
+
+def existing_store(db: str | None, config: Config | None) -> MentionStore:
+    """The store named by --db, $MENTIONWATCH_DB or the config's `store` (else the default), for a command that
+    reads it: one that does not exist yet is a usage error, not a new empty store."""
+    from mentionwatch.store import DB_ENV, open_store, resolve_location
+
+    location = resolve_location(db, config.store.path if config else None)
+    if not Path(location).expanduser().exists():
+        raise UsageError(
+            f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
+        )
+    return open_store(location)
+
+
 def select(
     items: Sequence[T], wanted: list[str] | None, what: str, name: Callable[[T], str], *, any_case: bool = False
 ) -> list[T]:

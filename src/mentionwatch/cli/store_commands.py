@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, DbOpt, Format, Sort, VerboseOpt, fail, pick_format, setup_logging
+from mentionwatch.cli.options import (
+    ConfigOpt,
+    DbOpt,
+    Format,
+    Sort,
+    VerboseOpt,
+    existing_store,
+    fail,
+    optional_config,
+    pick_format,
+    setup_logging,
+)
 from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
@@ -24,25 +35,8 @@ TERMINAL_LIMIT = 100
 
 def _store(config_path: Path | None, db: str | None, redactor: Redactor) -> MentionStore:
     """The store named by --db, $MENTIONWATCH_DB or the config's `store`; a config is needed only for the last."""
-    from mentionwatch.config import find_config, load_config
-    from mentionwatch.registry import Registry
-    from mentionwatch.store import DB_ENV, open_store, resolve_location
-
-    configured = None
-    if db is None and not _env_db():
-        try:
-            config = load_config(find_config(config_path), Registry.from_entry_points(), unset_env_ok=True)
-            configured = config.store.path
-            redactor.add(config.secrets)
-        except UsageError:
-            if config_path is not None:
-                raise
-    location = resolve_location(db, configured)
-    if not Path(location).expanduser().exists():
-        raise UsageError(
-            f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
-        )
-    return open_store(location)
+    config = None if db is not None or _env_db() else optional_config(config_path, redactor)
+    return existing_store(db, config)
 
 
 def _env_db() -> str | None:

@@ -34,6 +34,18 @@ def key_of(mention: Mention) -> Key:
     return (mention.brand or "", mention.source_type or mention.source, mention.id)
 
 
+# How `Query.sort` orders mentions. `impact` is the stored impact (its percentile part depends on the scan that
+# made it); `loudest` is the absolute impact, the same scale in every scan. `most_negative` / `most_positive`:
+# sentiment x (1 + absolute impact), lowest / highest first: how negative (or positive), and how loud.
+SORTS = ("newest", "oldest", "impact", "loudest", "most_negative", "most_positive", "urgent")
+
+# What `tally` groups by: the brand, the UTC day (`2026-11-01`) or hour (`2026-11-01T08:00:00Z`) of publication,
+# the source's configured name, the sentiment label (none counts as neutral), the author, the community
+# (`urls.community` of the mention's own URL: r/elm, HN, a domain), and the domain a mention links to ("" when it
+# links nowhere).
+DIMENSIONS = ("brand", "day", "hour", "source", "sentiment", "author", "community", "linked_domain")
+
+
 @dataclass(frozen=True)
 class Query:
     """What `list` (and reports) ask the store for. Empty sequences mean "any"."""
@@ -76,6 +88,42 @@ class SourceStatus:
     failures: int
     failing_since: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One group of `MentionStore.tally`: its key (a value per dimension asked for, in order) and the sums a
+    report's figures are made from. `impact` sums the absolute impact (scan-independent); a mention with no
+    sentiment adds 0 to both sentiment sums."""
+
+    key: tuple[str, ...]
+    mentions: int
+    impact: float
+    sentiment: float  # the sum of sentiment
+    sentiment_x_impact: float  # the sum of sentiment x absolute impact
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A stored mention as a report cites it: where it is, who said what, and how loud (the absolute impact, the
+    same scale across scans)."""
+
+    brand: str
+    source: str
+    source_type: str
+    id: str
+    url: str
+    link: str | None
+    title: str
+    text: str
+    author: str
+    published_at: datetime
+    sentiment: float | None
+    sentiment_label: str | None
+    impact_absolute: float
+    needs_reply: bool
+    status: str
+    matched_terms: tuple[str, ...]
 
 
 @dataclass
@@ -177,6 +225,16 @@ class MentionStore(Protocol):
 
     def iter_mentions(self, query: Query) -> Iterator[Mention]: ...
 
+    def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
+        """The mentions `query` selects, grouped by `by` (names from DIMENSIONS) and summed, ordered by key.
+        `top`: keep only the first `top` groups, by `rank` ("mentions" or "impact"), for each value of the other
+        dimensions (`by=("brand", "author"), top=5`: each brand's five biggest authors), ordered by rank."""
+        ...
+
+    def citations(self, query: Query) -> Iterator[Citation]:
+        """The mentions `query` selects, in its `sort` order, up to its `limit`, as reports cite them."""
+        ...
+
     def resolve(self, ref: str) -> list[Key]: ...
 
     def set_status(self, keys: Sequence[Key], status: str, now: datetime) -> int: ...
@@ -275,7 +333,10 @@ def memory_store() -> MentionStore:
 __all__ = [
     "CLOSED_STATUSES",
     "DB_ENV",
+    "DIMENSIONS",
+    "SORTS",
     "STATUSES",
+    "Citation",
     "Delivery",
     "Key",
     "MentionStore",
@@ -287,6 +348,7 @@ __all__ = [
     "SourceRun",
     "SourceStatus",
     "StoreBusy",
+    "Tally",
     "default_db_path",
     "key_of",
     "legacy_state_path",

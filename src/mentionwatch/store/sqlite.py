@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import (
+    DIMENSIONS,
+    SORTS,
+    Citation,
     Delivery,
     Key,
     NotifyMark,
@@ -34,9 +37,10 @@ from mentionwatch.store import (
     SourceRun,
     SourceStatus,
     StoreBusy,
+    Tally,
     key_of,
 )
-from mentionwatch.urls import canonical_url
+from mentionwatch.urls import canonical_url, community
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX notify_items_by_state ON notify_items (target, state);
     """,
+    # 4: where each mention was said (`urls.community` of its URL: r/elm, HN, a domain), worked out once when it is
+    # saved, so that reports group by it in SQL. Mentions saved before have none (see _DIMENSION_SQL).
+    """
+    ALTER TABLE mentions ADD COLUMN community TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -155,13 +164,55 @@ _COLUMNS = (
     "needs_reply, score, comments, likes, reposts, quotes, views, followers, also_seen, first_seen, status"
 )
 _FIGURES = ("score", "comments", "likes", "reposts", "quotes", "views", "followers")
+# The columns a Citation is made of, in its field order.
+_CITED = (
+    "brand, source, source_type, id, url, link, title, text, author, published_at, sentiment, sentiment_label,"
+    " impact_absolute, needs_reply, status, matched_terms"
+)
+
+# Query.sort -> ORDER BY; the rowid last, so equal keys come out in one order every time.
+_LOUDNESS = "COALESCE(m.sentiment, 0) * (1 + COALESCE(m.impact_absolute, 0))"
+_ORDERS = {
+    "newest": "m.published_at DESC, m.rowid DESC",
+    "oldest": "m.published_at, m.rowid",
+    "impact": "m.impact DESC, m.published_at DESC, m.rowid DESC",
+    "loudest": "m.impact_absolute DESC, m.published_at DESC, m.rowid DESC",
+    "most_negative": f"{_LOUDNESS}, m.published_at DESC, m.rowid DESC",
+    "most_positive": f"{_LOUDNESS} DESC, m.published_at DESC, m.rowid DESC",
+    # `inbox`: the highest impact first (a mention with none last), then whoever has waited longest.
+    "urgent": "m.impact IS NULL, m.impact DESC, m.published_at ASC, m.rowid",
+}
+assert set(_ORDERS) == set(SORTS)
+
+# tally's dimensions as SQL expressions. Times are stored as `YYYY-MM-DDTHH:MM:SSZ` (models.format_time), so a
+# prefix is the UTC day or hour. A mention saved before schema 4 has no community: it is worked out as it is read,
+# by `urls.community` registered on each connection (20-80 us a row, where the column costs nothing).
+_DIMENSION_SQL = {
+    "brand": "m.brand",
+    "day": "substr(m.published_at, 1, 10)",
+    "hour": "substr(m.published_at, 1, 13) || ':00:00Z'",
+    "source": "m.source",
+    "sentiment": "COALESCE(m.sentiment_label, 'neutral')",
+    "author": "m.author",
+    "community": "COALESCE(m.community, mentionwatch_community(m.url))",
+    "linked_domain": "CASE WHEN m.link IS NULL THEN '' ELSE m.host END",
+}
+assert set(_DIMENSION_SQL) == set(DIMENSIONS)
+_MEASURES = (
+    "COUNT(*), SUM(COALESCE(m.impact_absolute, 0)), SUM(COALESCE(m.sentiment, 0)),"
+    " SUM(COALESCE(m.sentiment, 0) * COALESCE(m.impact_absolute, 0))"
+)
+_RANKS = {
+    "mentions": "COUNT(*) DESC, SUM(COALESCE(m.impact_absolute, 0)) DESC",
+    "impact": "SUM(COALESCE(m.impact_absolute, 0)) DESC, COUNT(*) DESC",
+}
 
 
 _INSERTED = (
     "brand, source_type, id, source, url, link, host, canon, link_canon, title, text, author, published_at, kind,"
     " lang, undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact,"
     " impact_absolute, impact_weight, reach, engagement, score, comments, likes, reposts, quotes, views,"
-    " followers, needs_reply, also_seen, cluster, first_seen, last_seen"
+    " followers, needs_reply, also_seen, cluster, first_seen, last_seen, community"
 )
 
 
@@ -191,6 +242,7 @@ class SqliteStore:
 
     def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
         self._db = db
+        db.create_function("mentionwatch_community", 1, community, deterministic=True)
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
         self._wrote = False
@@ -452,6 +504,7 @@ class SqliteStore:
             cluster,
             stamp,
             stamp,
+            community(m.url),
         )
 
     def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int]]) -> None:
@@ -679,11 +732,17 @@ class SqliteStore:
             params.append(_fts_query(query.search))
         return " AND ".join(clauses), params
 
-    def iter_mentions(self, query: Query) -> Iterator[Mention]:
+    def _selected(self, select: str, query: Query) -> sqlite3.Cursor:
+        """The rows `query` selects (`select`: the columns and the FROM clause, `m` the mentions), in its sort
+        order, up to its limit."""
         where, params = self._where(query)
-        order = _ORDERS.get(query.sort, _ORDERS["newest"])
+        if query.sort not in _ORDERS:
+            raise ValueError(f"sort {query.sort!r}: use one of {', '.join(SORTS)}")
         limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
-        cursor = self._db.execute(f"SELECT {_SELECTED} WHERE {where} ORDER BY {order}{limit}", params)
+        return self._db.execute(f"SELECT {select} WHERE {where} ORDER BY {_ORDERS[query.sort]}{limit}", params)
+
+    def iter_mentions(self, query: Query) -> Iterator[Mention]:
+        cursor = self._selected(_SELECTED, query)
         while rows := cursor.fetchmany(500):
             mentions = {row[0]: _mention(row) for row in rows}
             marks = ", ".join("?" * len(mentions))
@@ -695,6 +754,63 @@ class SqliteStore:
 
     def query(self, query: Query) -> list[Mention]:
         return list(self.iter_mentions(query))
+
+    def citations(self, query: Query) -> Iterator[Citation]:
+        cursor = self._selected(f"{_m(_CITED)} FROM mentions m", query)
+        while rows := cursor.fetchmany(500):
+            for row in rows:
+                brand, source, source_type, item_id, url, link, title, text, author = row[:9]
+                published, sentiment, label, impact, needs_reply, status, terms = row[9:]
+                yield Citation(
+                    brand=brand,
+                    source=source,
+                    source_type=source_type,
+                    id=item_id,
+                    url=url,
+                    link=link,
+                    title=title,
+                    text=text,
+                    author=author,
+                    published_at=parse_time(published),
+                    sentiment=sentiment,
+                    sentiment_label=label,
+                    impact_absolute=impact or 0.0,
+                    needs_reply=bool(needs_reply),
+                    status=status,
+                    matched_terms=tuple(json.loads(terms)),
+                )
+
+    def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
+        unknown = [d for d in by if d not in _DIMENSION_SQL]
+        if unknown or not by or rank not in _RANKS:
+            raise ValueError(f"tally by {list(by)} ranked by {rank!r}: use {', '.join(DIMENSIONS)}; mentions, impact")
+        where, params = self._where(query)
+        keys = [_DIMENSION_SQL[d] for d in by]
+        names = [f"k{i}" for i in range(len(keys))]
+        grouped = (
+            f"SELECT {', '.join(f'{k} AS {n}' for k, n in zip(keys, names, strict=True))}, {_MEASURES}"
+            f"{{place}} FROM mentions m WHERE {where} GROUP BY {', '.join(keys)}"
+        )
+        if top is None:
+            sql = grouped.format(place="") + f" ORDER BY {', '.join(keys)}"
+        else:
+            # Window functions run after GROUP BY, so each group is ranked within its partition (SQLite >= 3.25).
+            partition = f"PARTITION BY {', '.join(keys[:-1])} " if len(keys) > 1 else ""
+            place = f", ROW_NUMBER() OVER ({partition}ORDER BY {_RANKS[rank]}, {keys[-1]}) AS place"
+            sql = (
+                f"SELECT * FROM ({grouped.format(place=place)}) WHERE place <= {int(top)}"
+                f" ORDER BY {', '.join([*names[:-1], 'place'])}"
+            )
+        return [
+            Tally(
+                key=tuple(row[: len(keys)]),
+                mentions=row[len(keys)],
+                impact=float(row[len(keys) + 1]),
+                sentiment=float(row[len(keys) + 2]),
+                sentiment_x_impact=float(row[len(keys) + 3]),
+            )
+            for row in self._db.execute(sql, params)
+        ]
 
     def count(self, query: Query) -> int:
         where, params = self._where(query)
@@ -934,13 +1050,6 @@ _FROM_MENTIONS = (
     "FROM mentions m LEFT JOIN replies r ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
 )
 _SELECTED = f"{_SELECTED_COLUMNS} {_FROM_MENTIONS}"
-_ORDERS = {
-    "newest": "m.published_at DESC",
-    "impact": "m.impact DESC, m.published_at DESC",
-    # `inbox`: the highest impact first (a mention with none last), then whoever has waited longest.
-    "urgent": "m.impact IS NULL, m.impact DESC, m.published_at ASC",
-    "oldest": "m.published_at ASC",
-}
 _REPLY_COLUMNS = "source_type, id, state, source, text, request, started_at, reply_id, reply_url, sent_at"
 
 

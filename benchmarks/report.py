@@ -1,0 +1,124 @@
+"""`mentionwatch report` on a big store (issue #14): how long a report takes, and where the time goes.
+
+The store is the store benchmark's (benchmarks/store.py `fill`): N synthetic posts of real vocabulary and lengths
+over 10 brands and the last 180 days, with the triage statuses a team leaves. Measured:
+
+    collect    `report.collect` in-process for the last 30 days (and the 30 before), all 10 brands and one brand;
+               with the time spent in the store's aggregate queries (`tally`, counts, the few citations) apart
+               from the one pass over the period's texts that the What section and the spikes' terms need
+    command    the installed `mentionwatch report --since 30d` (a fresh process, start-up included), -f json and
+               -o an HTML file
+
+    python benchmarks/report.py                     # 1,000,000 stored mentions (about 5 minutes to fill)
+    python benchmarks/report.py --mentions 100000   # a quicker look
+
+Times are the best of 3. Writes benchmarks/results/report.json (unless --mentions differs from the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pipeline import machine
+from store import BRANDS, NOW, _exe, fill
+
+from mentionwatch.report import BrandSpec, Window, collect
+from mentionwatch.store import MentionStore
+from mentionwatch.store.sqlite import SqliteStore
+
+RESULTS = Path(__file__).parent / "results" / "report.json"
+DEFAULT = 1_000_000
+
+
+class Timed:
+    """A store that adds up the time spent in each of its methods (a report only reads)."""
+
+    def __init__(self, store: MentionStore) -> None:
+        self.store = store
+        self.seconds: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            result = method(*args, **kwargs)
+            if name == "citations":
+                result = list(result)  # the time to read them is the store's, not the caller's
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            return result
+
+        return timed
+
+
+def best(runs: int, work: Callable[[], dict[str, float]]) -> dict[str, float]:
+    results = [work() for _ in range(runs)]
+    return min(results, key=lambda r: r["total_s"])
+
+
+def in_process(path: Path, brands: list[str]) -> dict[str, Any]:
+    window = Window.of(NOW - timedelta(days=30), NOW)
+
+    def run() -> dict[str, float]:
+        store = SqliteStore.open(path)
+        timed = Timed(store)
+        started = time.perf_counter()
+        made = collect(timed, [BrandSpec(b) for b in brands], window, now=NOW)  # type: ignore[arg-type]
+        total = time.perf_counter() - started
+        store.close()
+        return {
+            "total_s": round(total, 2),
+            "tally_s": round(timed.seconds.get("tally", 0.0), 2),
+            "citations_s": round(timed.seconds.get("citations", 0.0), 2),
+            "count_s": round(timed.seconds.get("count", 0.0), 3),
+            "mentions_in_period": sum(b.volume.mentions for b in made.brands),
+        }
+
+    return {"brands": len(brands), **best(3, run)}
+
+
+def command(path: Path, args: list[str]) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONWATCH_")}
+    walls = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(3):
+            started = time.perf_counter()
+            full = [_exe(), "report", "--db", str(path), "--since", "30d", *[a.replace("TMP", tmp) for a in args]]
+            subprocess.run(full, capture_output=True, text=True, env=env, check=True, cwd=tmp)
+            walls.append(time.perf_counter() - started)
+    return {"args": " ".join(args).replace("TMP/", ""), "best_s": round(min(walls), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mentions", type=int, default=DEFAULT)
+    parser.add_argument("--store", type=Path, help="keep the filled store here (and reuse it when it exists)")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = options.store or Path(tmp) / "report.sqlite3"
+        filled = {"mentions": options.mentions, "reused": True} if path.exists() else fill(path, options.mentions)
+        results = {
+            "machine": machine(),
+            "store": filled,
+            "collect": [in_process(path, BRANDS), in_process(path, BRANDS[:1])],
+            "command": [command(path, ["-f", "json"]), command(path, ["-o", "TMP/report.html"])],
+        }
+    print(json.dumps(results, indent=2))
+    if options.mentions == DEFAULT:
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Making a report: the one part that reads the store (through `MentionStore.tally` and `citations`, so the
+counting is done in SQL), handing plain data to the pure sections of `figures`, `terms` and `spikes`."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from mentionwatch.report import figures
+from mentionwatch.report.model import BrandReport, Image, Report, Spike, Where, Who, Window
+from mentionwatch.report.spikes import DAILY, HOURLY, SpikeAt, SpikeRule, find_spikes
+from mentionwatch.report.terms import compare, own_words, standout, terms_of
+from mentionwatch.store import Citation, MentionStore, Query, Tally
+
+# Ignored mentions are noise the user set aside (`mark ... ignored`, `ignore`): no figure counts them.
+COUNTED = ("new", "read", "done")
+# Waiting for an answer: not done, not ignored.
+WAITING = ("new", "read")
+TOP = 5  # sources, communities, domains and authors listed per brand
+CITED = 3  # most negative and most positive mentions per brand
+INBOX = 10  # needs-reply mentions listed per brand (the total is given too)
+SPIKE_CITED = 5  # mentions listed per spike
+
+
+@dataclass(frozen=True)
+class BrandSpec:
+    """A brand to report on: whether it is a competitor, and its own words (left out of its terms)."""
+
+    name: str
+    competitor: bool = False
+    terms: tuple[str, ...] = ()
+
+
+def rule_for(window: Window) -> SpikeRule:
+    return HOURLY if window.bucket == "hour" else DAILY
+
+
+def collect(store: MentionStore, brands: Sequence[BrandSpec], window: Window, *, now: datetime) -> Report:
+    """The report on `brands` over `window`, from the store."""
+    names = [b.name for b in brands]
+    base = Query(brands=names, statuses=COUNTED)
+    current = replace(base, since=window.since, until=window.until)
+    previous = replace(base, since=window.previous[0], until=window.previous[1])
+    rule = rule_for(window)
+    history_start = window.since - rule.window * window.step
+    tallies = _Tallies(
+        series=_by_brand(store.tally(replace(base, since=history_start, until=window.until), ("brand", window.bucket))),
+        moods=_by_brand(store.tally(current, ("brand", "sentiment"))),
+        moods_before=_by_brand(store.tally(previous, ("brand", "sentiment"))),
+        sources=_by_brand(store.tally(current, ("brand", "source"), top=TOP + 1)),
+        communities=_by_brand(store.tally(current, ("brand", "community"), top=TOP + 1)),
+        domains=_by_brand(store.tally(current, ("brand", "linked_domain"), top=TOP + 1)),
+        authors=_by_brand(store.tally(current, ("brand", "author"), top=TOP + 1, rank="impact")),
+    )
+    spikes = {name: _spikes(tallies.series.get(name, []), window, history_start, rule) for name in names}
+    own = {b.name: own_words([b.name, *b.terms]) for b in brands}
+    said, in_spikes = _terms(store.citations(current), own, window, spikes)
+    said_before, _ = _terms(store.citations(previous), own, window, {})
+    voices = figures.share_of_voice(
+        {name: (_mentions(tallies.moods, name), _impact(tallies.moods, name)) for name in names}
+    )
+    reports = [
+        BrandReport(
+            name=spec.name,
+            competitor=spec.competitor,
+            volume=figures.volume(
+                window.periods(),
+                {t.key[1]: t.mentions for t in tallies.series.get(spec.name, [])},
+                _mentions(tallies.moods_before, spec.name),
+            ),
+            impact=_impact(tallies.moods, spec.name),
+            voice=voices[spec.name],
+            image=_image(store, replace(current, brands=[spec.name]), tallies, spec.name),
+            where=Where(
+                sources=figures.ranked(tallies.sources.get(spec.name, []), TOP),
+                communities=figures.ranked(tallies.communities.get(spec.name, []), TOP),
+                domains=figures.ranked(tallies.domains.get(spec.name, []), TOP),
+            ),
+            who=_who(store, replace(current, brands=[spec.name]), tallies.authors.get(spec.name, [])),
+            what=compare(said.get(spec.name, Counter()), said_before.get(spec.name, Counter())),
+        )
+        for spec in brands
+    ]
+    found = [
+        _spike(name, label, at, in_spikes[name, label], said[name], _mentions(tallies.moods, name))
+        for name in names
+        for label, at in spikes[name].items()
+    ]
+    return Report(
+        window=window, generated_at=now, brands=reports, spikes=sorted(found, key=lambda s: (s.period, s.brand))
+    )
+
+
+@dataclass(frozen=True)
+class _Tallies:
+    """What the store counted, each by brand: mentions per bucket (from the spike history's start), by sentiment
+    now and before, and the top sources, communities, linked domains and authors."""
+
+    series: dict[str, list[Tally]]
+    moods: dict[str, list[Tally]]
+    moods_before: dict[str, list[Tally]]
+    sources: dict[str, list[Tally]]
+    communities: dict[str, list[Tally]]
+    domains: dict[str, list[Tally]]
+    authors: dict[str, list[Tally]]
+
+
+# The words of the terms a mention matched: few distinct tuples, folded once each.
+_matched_words = functools.lru_cache(maxsize=4096)(own_words)
+
+
+def _by_brand(tallies: Iterable[Tally]) -> dict[str, list[Tally]]:
+    """Tallies by their first key (the brand)."""
+    out: dict[str, list[Tally]] = defaultdict(list)
+    for t in tallies:
+        out[t.key[0]].append(t)
+    return dict(out)
+
+
+def _mentions(grouped: dict[str, list[Tally]], brand: str) -> int:
+    return sum(t.mentions for t in grouped.get(brand, []))
+
+
+def _impact(grouped: dict[str, list[Tally]], brand: str) -> float:
+    return sum(t.impact for t in grouped.get(brand, []))
+
+
+def _spikes(rows: Sequence[Tally], window: Window, history_start: datetime, rule: SpikeRule) -> dict[str, SpikeAt]:
+    """The brand's spikes in the window, by bucket label. The series starts at the brand's first mention in the
+    history: buckets before it may be days nobody watched as much as days of silence, and cannot be told apart."""
+    counts = {t.key[1]: t.mentions for t in rows}
+    labels = window.periods(history_start)
+    first = next((i for i, label in enumerate(labels) if counts.get(label)), len(labels))
+    labels = labels[first:]
+    start = max(0, len(labels) - len(window.periods()))
+    found = find_spikes([counts.get(label, 0) for label in labels], rule, start=start)
+    return {labels[s.index]: s for s in found}
+
+
+def _image(store: MentionStore, mine: Query, tallies: _Tallies, brand: str) -> Image:
+    return figures.image(
+        tallies.moods.get(brand, []),
+        tallies.moods_before.get(brand, []),
+        list(store.citations(replace(mine, sentiment="negative", sort="most_negative", limit=CITED))),
+        list(store.citations(replace(mine, sentiment="positive", sort="most_positive", limit=CITED))),
+    )
+
+
+def _who(store: MentionStore, mine: Query, authors: Sequence[Tally]) -> Who:
+    waiting = replace(mine, needs_reply=True, statuses=WAITING, sort="oldest")
+    return Who(
+        authors=figures.ranked(authors, TOP),
+        inbox=list(store.citations(replace(waiting, limit=INBOX))),
+        inbox_total=store.count(waiting),
+    )
+
+
+def _terms(
+    citations: Iterable[Citation], own: dict[str, frozenset[str]], window: Window, spikes: dict[str, dict[str, SpikeAt]]
+) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], list[tuple[Citation, set[str]]]]]:
+    """One pass over a period's mentions: each brand's term counts, and the mentions (with their terms) of each
+    spike's bucket."""
+    said: dict[str, Counter[str]] = defaultdict(Counter)
+    in_spikes: dict[tuple[str, str], list[tuple[Citation, set[str]]]] = defaultdict(list)
+    for c in citations:
+        found = terms_of(c.title, c.text, own.get(c.brand, frozenset()) | _matched_words(c.matched_terms))
+        said[c.brand].update(found)
+        label = window.label(c.published_at)
+        if label in spikes.get(c.brand, {}):
+            in_spikes[c.brand, label].append((c, found))
+    return dict(said), in_spikes
+
+
+def _spike(
+    brand: str,
+    label: str,
+    at: SpikeAt,
+    members: list[tuple[Citation, set[str]]],
+    said: Counter[str],
+    mentions: int,
+) -> Spike:
+    """The spike at `label` with its loudest mentions and its terms (against the brand's `mentions` of the window,
+    whose terms are `said`)."""
+    counted: Counter[str] = Counter()
+    for _, found in members:
+        counted.update(found)
+    loudest = sorted((c for c, _ in members), key=lambda c: (-c.impact_absolute, c.published_at))
+    return Spike(
+        brand=brand,
+        period=label,
+        mentions=at.mentions,
+        baseline=at.baseline,
+        score=at.score,
+        citations=loudest[:SPIKE_CITED],
+        terms=standout(counted, len(members), said, mentions),
+    )
