@@ -525,3 +525,33 @@ def test_report_on_a_store_filled_by_scan(tmp_path: Path, server: LoopbackServer
     urls = {r["url"] for r in rows}
     cited = re.findall(r'<a class="cite" href="([^"]+)"', html)
     assert cited and set(cited) <= urls
+
+
+def test_the_response_section_counts_answers_and_the_time_they_took(db: Path) -> None:
+    # Acme's fixed store: three mentions need a reply — a2 (new, published 2026-11-22 10:00), a4 (read,
+    # 2026-11-24 10:00) and s9 (done without a reply). Marking a2 replied one day after it was published answers
+    # one of three in 24 h; a4 still waits, and is the oldest waiting.
+    store = SqliteStore.open(db)
+    try:
+        [a2] = store.resolve("a2")
+        store.set_status([a2], "replied", datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+        stats = collect(store, BRANDS, Window.of(SINCE, UNTIL), now=SCANNED).brand("Acme").response
+    finally:
+        store.close()
+    assert stats is not None
+    assert (stats.needs_reply, stats.answered, stats.closed, stats.waiting) == (3, 1, 1, 1)
+    assert stats.median_time_to_answer is not None and stats.median_time_to_answer.total_seconds() == 24 * 3600
+    assert stats.oldest_waiting is not None and stats.oldest_waiting.id == "a4"
+    assert figures.response_line(stats) == (
+        "Answered 1 of 3 (33%) · median time to answer 1d 0h · 1 closed without a reply · 1 waiting"
+    )
+    data = json.loads(rendered(collect_for(db), "json"))["brands"]["Acme"]["response"]
+    assert data["median_seconds_to_answer"] == 24 * 3600 and data["oldest_waiting"]["id"] == "a4"
+
+
+def collect_for(db: Path) -> Report:
+    store = SqliteStore.open(db)
+    try:
+        return collect(store, BRANDS, Window.of(SINCE, UNTIL), now=SCANNED)
+    finally:
+        store.close()

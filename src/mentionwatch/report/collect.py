@@ -81,6 +81,7 @@ def collect(store: MentionStore, brands: Sequence[BrandSpec], window: Window, *,
             ),
             who=_who(store, replace(current, brands=[spec.name]), tallies.authors.get(spec.name, [])),
             what=compare(said.get(spec.name, Counter()), said_before.get(spec.name, Counter())),
+            response=store.response_stats(brands=[spec.name], since=window.since, until=window.until),
         )
         for spec in brands
     ]

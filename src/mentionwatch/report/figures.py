@@ -4,9 +4,10 @@ the report's figures (`report.model`) out. `collect` asks the store; these only 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 
 from mentionwatch.report.model import LABELS, Image, Point, Ranked, Sentiment, Voice, Volume
-from mentionwatch.store import Citation, Tally
+from mentionwatch.store import Citation, ResponseStats, Tally
 
 
 def volume(periods: Sequence[str], counts: Mapping[str, int], previous: int) -> Volume:
@@ -63,3 +64,26 @@ def ranked(tallies: Iterable[Tally], limit: int) -> list[Ranked]:
     """Named groups in the order given (the store ranks them), those with no name (no author, no link) left out."""
     named = [Ranked(name=t.key[-1], mentions=t.mentions, impact=t.impact) for t in tallies if t.key[-1]]
     return named[:limit]
+
+
+def duration(delta: timedelta | None) -> str:
+    """A wait as people say it: `3h 20m`, `2d 4h`, `45m`; `—` for none."""
+    if delta is None:
+        return "—"
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
+
+
+def response_line(stats: ResponseStats) -> str:
+    """`Answered 12 of 15 (80%) · median time to answer 3h 20m · 2 closed without a reply · 1 waiting`."""
+    if not stats.needs_reply:
+        return "Nothing needed a reply"
+    share = f" ({stats.share_answered:.0%})" if stats.share_answered is not None else ""
+    return (
+        f"Answered {stats.answered} of {stats.needs_reply}{share} · median time to answer "
+        f"{duration(stats.median_time_to_answer)} · {stats.closed} closed without a reply · {stats.waiting} waiting"
+    )

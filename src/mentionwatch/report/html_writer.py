@@ -21,6 +21,7 @@ from typing import IO
 
 from mentionwatch.output import sanitize_terminal
 from mentionwatch.report.collect import rule_for
+from mentionwatch.report.figures import duration, response_line
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Sentiment, Term
 from mentionwatch.report.words import (
     change,
@@ -34,6 +35,7 @@ from mentionwatch.report.words import (
     window_text,
 )
 from mentionwatch.store import Citation
+from mentionwatch.urls import community
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _STYLE = """
@@ -353,7 +355,23 @@ def _who(report: Report) -> str:
             if total
             else '<p class="muted">Needs a reply: none.</p>'
         )
-        parts.append(f"<h3>{_name(b)}</h3>" + _ranked_list("Top authors by impact", b.who.authors, impact=True) + inbox)
+        response = ""
+        if b.response is not None:
+            response = f"<p>Response: {esc(response_line(b.response))}.</p>"
+            longest = b.response.oldest_waiting
+            if longest is not None:
+                waited = duration(report.generated_at - longest.published_at)
+                where = esc(community(longest.url) or longest.source)
+                response += (
+                    f"<p>Oldest waiting: {esc(longest.author or '?')} on {where}, for {waited}: "
+                    f"{link(longest.url, longest.url)}</p>"
+                )
+        parts.append(
+            f"<h3>{_name(b)}</h3>"
+            + _ranked_list("Top authors by impact", b.who.authors, impact=True)
+            + inbox
+            + response
+        )
     return "\n".join(parts)
 
 

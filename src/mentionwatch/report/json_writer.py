@@ -16,7 +16,7 @@ from mentionwatch.models import format_time
 from mentionwatch.output import escape_json_controls
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Sentiment, Spike, Term
 from mentionwatch.report.words import where
-from mentionwatch.store import Citation
+from mentionwatch.store import Citation, ResponseStats
 
 
 def write_json(report: Report, out: IO[str]) -> None:
@@ -72,6 +72,31 @@ def brand_data(b: BrandReport) -> dict[str, Any]:
             "hashtags": [_term(t) for t in b.what.hashtags],
             "rising": [_term(t) for t in b.what.rising],
             "new": [_term(t) for t in b.what.new],
+        },
+        "response": _response(b.response),
+    }
+
+
+def _response(stats: ResponseStats | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    median = stats.median_time_to_answer
+    oldest = stats.oldest_waiting
+    return {
+        "needs_reply": stats.needs_reply,
+        "answered": stats.answered,
+        "closed": stats.closed,
+        "waiting": stats.waiting,
+        "share_answered": _rounded(stats.share_answered, 4) if stats.share_answered is not None else None,
+        "median_seconds_to_answer": round(median.total_seconds()) if median is not None else None,
+        "oldest_waiting": None
+        if oldest is None
+        else {
+            "id": oldest.id,
+            "source": oldest.source,
+            "url": oldest.url,
+            "author": oldest.author,
+            "published_at": format_time(oldest.published_at),
         },
     }
 

@@ -15,6 +15,7 @@ from typing import IO
 from urllib.parse import quote
 
 from mentionwatch.output import sanitize_terminal
+from mentionwatch.report.figures import duration, response_line
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Term
 from mentionwatch.report.words import (
     change,
@@ -29,6 +30,7 @@ from mentionwatch.report.words import (
     window_text,
 )
 from mentionwatch.store import Citation
+from mentionwatch.urls import community
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$!#@])")
 # What a link destination may hold unescaped: RFC 3986's reserved and unreserved characters, less the ones that
@@ -153,6 +155,17 @@ def _who(report: Report) -> list[str]:
             lines += ["", f"Needs a reply: {total}{oldest}, oldest first:", "", *(_cite(c) for c in b.who.inbox)]
         else:
             lines += ["", "Needs a reply: none."]
+        if b.response is not None:
+            lines += ["", f"Response: {md(response_line(b.response))}."]
+            longest = b.response.oldest_waiting
+            if longest is not None:
+                waited = duration(report.generated_at - longest.published_at)
+                who = md(longest.author or "?")
+                lines += [
+                    "",
+                    f"Oldest waiting: {who} on {md(community(longest.url) or longest.source)}, "
+                    f"for {waited}: {md_link(longest.url, longest.url)}",
+                ]
     return lines
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mentionwatch.models import format_time
-from mentionwatch.store import Citation
+from mentionwatch.store import Citation, ResponseStats
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -203,6 +203,9 @@ class BrandReport:
     where: Where
     who: Who
     what: What
+    # How the brand answers the people waiting for it: of the mentions that needed a reply in the period, how many
+    # got one and how fast, and who has waited longest (`mentionwatch reply`, `mark ... replied`).
+    response: ResponseStats | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mentionwatch.output import sanitize_terminal
+from mentionwatch.report.figures import duration, response_line
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Term
 from mentionwatch.report.words import (
     change,
@@ -30,6 +31,7 @@ from mentionwatch.report.words import (
     window_text,
 )
 from mentionwatch.store import Citation
+from mentionwatch.urls import community
 
 _STYLE = {"positive": "green", "negative": "red", "neutral": "dim"}
 
@@ -159,6 +161,14 @@ def _who(report: Report, console: Console) -> None:
         waiting = b.who.inbox_total
         shown = f", the oldest {len(b.who.inbox)} below" if waiting > len(b.who.inbox) else ""
         grid.add_row("  needs a reply", Text(f"{waiting}{shown}", style="bold red" if waiting else ""))
+        if b.response is not None:
+            grid.add_row("  response", Text(response_line(b.response) + "."))
+            longest = b.response.oldest_waiting
+            if longest is not None:
+                waited = duration(report.generated_at - longest.published_at)
+                where = community(longest.url) or longest.source
+                line = f"{longest.author or '?'} on {where}, waiting {waited}: {longest.url}"
+                grid.add_row("  oldest waiting", Text(sanitize_terminal(line)))
         console.print(grid)
         for c in b.who.inbox:
             _cite(console, c)
