@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from e2e_server import E2EServer, Received
 from mail_server import MailServer
 from mentionwatch.config import load_config
 from mentionwatch.errors import ExitCode
-from mentionwatch.models import Mention
+from mentionwatch.models import Mention, format_time
 from mentionwatch.registry import Registry
 from mentionwatch.store import open_store
 
@@ -514,7 +514,7 @@ def test_notify_needs_new_a_store_and_a_notify_section(
     assert receiver.requests == []
 
 
-def test_a_redirect_is_not_followed_and_spike_is_said_to_be_unsent(
+def test_a_redirect_is_not_followed(
     tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
 ) -> None:
     receiver.route("POST", "/hook", Reply(301, b"", {"location": f"{receiver.url}/elsewhere"}))
@@ -525,4 +525,58 @@ def test_a_redirect_is_not_followed_and_spike_is_said_to_be_unsent(
     assert run.code == ExitCode.NOTIFY_FAILED
     assert "127.0.0.1: HTTP 301, a redirect (not followed): configure the URL it points to" in run.stderr
     assert receiver.received("POST", "/elsewhere") == []
-    assert "notify.on lists `spike`: spike notifications are not sent yet" in run.stderr
+
+
+def spiky_feed(path: Path, now: datetime) -> datetime:
+    """A day of two mentions an hour, then 30 in the hour under way (short distinct posts: no two are one
+    cluster); returns that hour's start."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    when = [hour - timedelta(hours=h) + timedelta(minutes=10 * k) for h in range(1, 25) for k in range(2)]
+    when += [hour + timedelta(seconds=k) for k in range(30)]
+    with path.open("w", encoding="utf-8") as out:
+        for n, at in enumerate(when):
+            item = {"source": "hackernews", "source_type": "hackernews", "id": f"s{n}", "kind": "comment",
+                    "url": f"https://news.ycombinator.com/item?id={900000 + n}", "text": f"Node post {n}",
+                    "published_at": format_time(at)}  # fmt: skip
+            out.write(json.dumps(item) + "\n")
+    return hour
+
+
+def test_a_spike_is_told_once_per_target_with_the_report_s_numbers(
+    tmp_path: Path, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    receiver.route("POST", "/hook", accept())
+    feed = Feed(tmp_path / "published.jsonl")
+    hour = spiky_feed(feed.path, datetime.now(UTC))
+    cfg = write_config(tmp_path, feed, "  on: [spike]\n  targets:\n" + webhook(receiver))
+    first = cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", "-f", "jsonl", env=SECRETS)
+    assert first.code == 0, first.stderr
+    [message] = receiver.received("POST", "/hook")
+    body = json.loads(message.body)
+    assert body["event"] == "spike" and message.headers["x-mentionwatch-event"] == "spike"
+    assert body["spike"] == {"brand": "Node.js", "period": format_time(hour), "mentions": 30, "baseline": 2.0}
+    assert body["count"] == 30 and len(body["mentions"]) == 10  # the hour's mentions, capped as any digest
+    again = cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS)
+    assert again.code == 0, again.stderr
+    assert len(receiver.received("POST", "/hook")) == 1, "told once"
+
+
+def test_a_spike_not_delivered_is_told_on_the_next_run(
+    tmp_path: Path, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    state = {"down": True}
+
+    def hook(_request: Received) -> Reply:
+        return Reply(503, b"down") if state["down"] else Reply(200, b"ok")
+
+    receiver.route("POST", "/hook", hook)
+    feed = Feed(tmp_path / "published.jsonl")
+    spiky_feed(feed.path, datetime.now(UTC))
+    cfg = write_config(tmp_path, feed, "  on: [spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
+    assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == ExitCode.NOTIFY_FAILED
+    state["down"] = False
+    assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == 0
+    assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == 0
+    tries = receiver.received("POST", "/hook")
+    assert len(tries) == 2, "one failed try, then one delivery; nothing on the third run"
+    assert [json.loads(t.body)["spike"]["mentions"] for t in tries] == [30, 30]

@@ -142,9 +142,6 @@ def print_notifications(report: NotifyReport, *, quiet: bool, redact: Redactor) 
         # Line by line: the padding of the columns stays, anything else a server said is flattened.
         sys.stderr.write(" ".join(sanitize_terminal(redact(part)) for part in text.split(" ")) + "\n")
 
-    for event in report.unsent_events:
-        if not quiet:
-            say(f"mentionwatch: warning: notify.on lists `{event}`: {event} notifications are not sent yet")
     for t in report.targets:
         for lost in t.uncertain:
             say(

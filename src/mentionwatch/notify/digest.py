@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mentionwatch.models import Mention
+from mentionwatch.models import Mention, format_time
 from mentionwatch.text import excerpt
 from mentionwatch.urls import community
 
 # What a digest is about: the events of `notify.on` that are sent, and `test` (`mentionwatch notify test`).
-EVENTS = ("new", "needs_reply", "test")
+EVENTS = ("new", "needs_reply", "spike", "test")
 # Said when no `notify.full_list` and no `-o FILE` names a place: the store has every mention.
 LIST_COMMAND = "mentionwatch list --status new"
 
@@ -37,6 +37,32 @@ class Line:
 
 
 @dataclass(frozen=True)
+class SpikeNews:
+    """A spike to tell of: a brand's mentions in one hour stood out from the day before (`report.spikes`)."""
+
+    brand: str
+    period: datetime  # the hour's start, UTC
+    mentions: int
+    baseline: float
+
+    @property
+    def headline(self) -> str:
+        return (
+            f"spike: {self.brand} had {self.mentions} mentions in the hour from {format_time(self.period)} "
+            f"(usually {self.baseline:g})"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        # The report's JSON names for a spike (issue #14's contract): brand, period, mentions, baseline.
+        return {
+            "brand": self.brand,
+            "period": format_time(self.period),
+            "mentions": self.mentions,
+            "baseline": self.baseline,
+        }
+
+
+@dataclass(frozen=True)
 class Digest:
     event: str
     # How many mentions the message is about; `mentions` lists the first `len(mentions)` of them.
@@ -46,6 +72,8 @@ class Digest:
     # Where the full list is: a URL or a path (`notify.full_list`, else the scan's `-o FILE`), else None.
     full_list: str | None = None
     per_brand: dict[str, int] = field(default_factory=dict)
+    # A spike message: which brand, which hour, how many mentions against the usual (`notify.spikes`).
+    spike: SpikeNews | None = None
 
     @property
     def more(self) -> int:
@@ -60,6 +88,8 @@ class Digest:
             head = f"{self.count} {noun} {'needs' if self.count == 1 else 'need'} a reply"
         elif self.event == "test":
             head = "a test message from mentionwatch (notify test)"
+        elif self.spike is not None:
+            return self.spike.headline
         else:
             head = f"{self.count} new {noun}"
         brands = ", ".join(f"{name} {n}" for name, n in self.per_brand.items())
@@ -78,7 +108,13 @@ class Digest:
 
 
 def build_digest(
-    mentions: Sequence[Mention], *, event: str, cap: int, created: datetime, full_list: str | None = None
+    mentions: Sequence[Mention],
+    *,
+    event: str,
+    cap: int,
+    created: datetime,
+    full_list: str | None = None,
+    spike: SpikeNews | None = None,
 ) -> Digest:
     """The digest of `mentions` for `event`: those needing a reply first, then the highest impact, then the
     newest; at most `cap` listed, every one counted."""
@@ -96,6 +132,7 @@ def build_digest(
         created=created,
         full_list=full_list,
         per_brand=dict(sorted(per_brand.items(), key=lambda item: (-item[1], item[0]))),
+        spike=spike,
     )
 
 

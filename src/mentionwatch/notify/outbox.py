@@ -27,7 +27,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,8 +46,9 @@ from mentionwatch.notify.delivery import Answer, Outcome, RetryPolicy, SendFaile
 from mentionwatch.notify.digest import Digest, build_digest
 from mentionwatch.notify.email import send_email, tls_for
 from mentionwatch.notify.slack import send_slack
+from mentionwatch.notify.spikes import recent_spikes
 from mentionwatch.notify.webhook import send_webhook
-from mentionwatch.store import Delivery, Key, MentionStore, key_of
+from mentionwatch.store import Delivery, Key, MentionStore, Query, key_of
 
 
 @dataclass
@@ -102,8 +103,6 @@ class TargetReport:
 @dataclass
 class NotifyReport:
     targets: list[TargetReport] = field(default_factory=list)
-    # Events configured in `notify.on` that this version does not send yet (spike).
-    unsent_events: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -159,7 +158,7 @@ async def notify_scan(
     notify = config.notify
     if notify is None:
         return NotifyReport()
-    report = NotifyReport(unsent_events=[e for e in notify.on if e == "spike"])
+    report = NotifyReport()
     report.targets = list(
         await asyncio.gather(
             *(_run_target(notify, t, store, wire, started, printed, full_list, redact) for t in notify.targets)
@@ -180,6 +179,8 @@ async def _run_target(
 ) -> TargetReport:
     report = TargetReport(target.label, target.type)
     report.uncertain = [_uncertain(d) for d in store.settle_interrupted_deliveries(target.label, wire.now())]
+    if "spike" in notify.on and not await _tell_spikes(notify, target, store, wire, redact, report):
+        return report
     mark = store.notify_mark(target.label)
     fresh = store.first_seen_after(mark) if mark else printed
     store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now())
@@ -211,6 +212,60 @@ async def _run_target(
         report.messages += 1
         report.mentions += len(mentions)
     return report
+
+
+async def _tell_spikes(
+    notify: NotifyConfig,
+    target: NotifyTarget,
+    store: MentionStore,
+    wire: Wire,
+    redact: Callable[[str], str],
+    report: TargetReport,
+) -> bool:
+    """Send `target` a message for each spike it has not been told of (one per brand and hour, claimed in the
+    store before it goes out, so it is never told twice). False when a delivery failed: the run stops there for
+    this target, and the next one tells of the spike again."""
+    brands = list(target.brands) or store.brands()
+    policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)
+    for spike in recent_spikes(store, brands, wire.now()):
+        if store.spike_told(target.label, spike.brand, spike.period):
+            continue
+        top = store.query(
+            Query(
+                brands=[spike.brand],
+                since=spike.period,
+                until=spike.period + timedelta(hours=1),
+                exclude_statuses=("ignored",),
+                sort="impact",
+            )
+        )
+        digest = build_digest(
+            top,
+            event="spike",
+            cap=target.max_mentions or notify.max_mentions,
+            created=wire.now(),
+            full_list=notify.full_list,
+            spike=spike,
+        )
+        token = uuid.uuid4().hex
+        delivery = store.begin_delivery(target.label, "spike", token, [], wire.now())
+        if not store.claim_spike(target.label, spike.brand, spike.period, delivery):
+            continue
+
+        async def attempt(digest: Digest = digest, token: str = token) -> Answer:
+            return await send(target, digest, token, wire)
+
+        outcome = await deliver(attempt, policy, sleep=wire.sleep, rng=wire.rng)
+        error = redact(outcome.error) if outcome.error else None
+        store.finish_delivery(delivery, ok=outcome.ok, attempts=outcome.attempts, error=error, now=wire.now())
+        report.attempts += outcome.attempts
+        if not outcome.ok:
+            store.release_spike(target.label, spike.brand, spike.period)
+            report.state, report.error = "failed", error
+            return False
+        report.state, report.answer = "sent", redact(outcome.answer.said) if outcome.answer else None
+        report.messages += 1
+    return True
 
 
 def _messages(pending: list[tuple[Mention, str]], notify: NotifyConfig) -> list[tuple[str, list[Mention]]]:

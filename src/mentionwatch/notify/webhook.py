@@ -52,6 +52,8 @@ def webhook_body(digest: Digest, delivery: str) -> bytes:
         "created_at": format_time(digest.created),
         "mentions": [m.to_dict() for m in digest.mentions],
     }
+    if digest.spike is not None:
+        data["spike"] = digest.spike.to_dict()
     return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 

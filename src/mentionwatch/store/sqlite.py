@@ -154,6 +154,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE mentions ADD COLUMN community TEXT;
     """,
+    # 5: spikes told to each notification target, once: (target, brand, the spike's hour), claimed before the
+    # message goes out (a run that dies while sending never sends it again), let go of when the delivery failed.
+    """
+    CREATE TABLE notify_spikes (
+        target TEXT NOT NULL, brand TEXT NOT NULL, period TEXT NOT NULL, delivery INTEGER,
+        PRIMARY KEY (target, brand, period)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -641,6 +649,30 @@ class SqliteStore:
                 [(delivery, target, *key) for key in keys],
             )
         return delivery
+
+    def claim_spike(self, target: str, brand: str, period: datetime, delivery: int) -> bool:
+        """Record that `target` is told of `brand`'s spike at `period`; False when it was told already."""
+        with self._write():
+            cursor = self._db.execute(
+                "INSERT INTO notify_spikes VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (target, brand, format_time(period), delivery),
+            )
+            return int(cursor.rowcount) == 1
+
+    def release_spike(self, target: str, brand: str, period: datetime) -> None:
+        """Forget a claim whose message was not delivered: the next run tells of the spike again."""
+        with self._write():
+            self._db.execute(
+                "DELETE FROM notify_spikes WHERE target = ? AND brand = ? AND period = ?",
+                (target, brand, format_time(period)),
+            )
+
+    def spike_told(self, target: str, brand: str, period: datetime) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM notify_spikes WHERE target = ? AND brand = ? AND period = ?",
+            (target, brand, format_time(period)),
+        ).fetchone()
+        return row is not None
 
     def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None:
         """Complete the record: delivered items are `sent` for good; a failed delivery's items are pending again,
