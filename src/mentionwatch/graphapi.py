@@ -12,7 +12,10 @@ product, Threads or WhatsApp, meets the same conventions). What it does:
 - reads the usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) after every answer and
   paces the source before Meta throttles it: slower from 80% of a budget, stopped at 95%;
 - walks `paging.next`, taking only the cursor from it: the request stays on the configured `base_url` (a test
-  server, a proxy) and the token is never read back out of a URL the service wrote.
+  server, a proxy) and the token is never read back out of a URL the service wrote;
+- addresses writes (a reply: `POST /{object-id}/comments`, `POST /{ig-comment-id}/replies`) with the token in
+  the query string too, and classifies their errors as a read's are, naming the permission a write needs when
+  Graph refuses one without saying which.
 
 References: developers.facebook.com/docs/graph-api/guides/error-handling (error codes and subcodes),
 .../docs/graph-api/overview/rate-limiting (usage headers, throttling codes), .../docs/graph-api/results
@@ -24,10 +27,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -182,6 +185,17 @@ def classify(error: dict[str, Any], where: str, response: Any = None) -> FetchEr
     return FetchError(f"{where}: {said}", response)
 
 
+def _needing(exc: FetchError, permission: str | None) -> FetchError:
+    """A write's permission error, saying which permission the token lacks (the one Graph names, else the one
+    the write needs): "the token lacks X" is what the user can act on."""
+    if permission is None or not isinstance(exc, EdgeUnavailable) or exc.permission is None:
+        return exc
+    lacking = permission if exc.permission == "unknown" else exc.permission
+    return EdgeUnavailable(
+        f"{exc} — the token lacks the {lacking} permission", exc.response, permission=lacking, reason=exc.reason
+    )
+
+
 def next_params(payload: dict[str, Any]) -> dict[str, str] | None:
     """The query of the `paging.next` URL (its cursor: `after`, or `until` and `__paging_token` for time-based
     paging), without the token it echoes and without empty values (Graph writes `since&` for "unset"); None on
@@ -215,8 +229,20 @@ class GraphApi:
         """The JSON object at `path`; raises RateLimited, Unauthorized, EdgeUnavailable or another FetchError."""
         await self._pace()
         query = {**(params or {}), "access_token": self._token}
+        return await self.result(self.context.http.get(self.url(path), params=query))
+
+    def write_url(self, path: str, params: dict[str, str] | None = None) -> str:
+        """The address of a write (a POST) to `path`, the token in its query string as reads send it: the outbox
+        stores a request's URL without its query (`public_url`), and what is printed or logged masks an
+        `access_token=` value by its shape, so the request `--dry-run` shows and the store keeps never hold it."""
+        return f"{self.url(path)}?{urlencode({**(params or {}), 'access_token': self._token})}"
+
+    async def result(self, call: Awaitable[Response], *, permission: str | None = None) -> dict[str, Any]:
+        """The JSON object a request (`call`, awaited once here: a write is never retried) was answered with;
+        Graph's errors classified (`classify`). `permission`: what a write needs, named when Graph refuses it
+        for a permission without saying which (error 200 "Permissions error")."""
         try:
-            resp = await self.context.http.get(self.url(path), params=query)
+            resp = await call
         except FetchError as exc:
             response = exc.response
             if isinstance(response, Response):
@@ -224,13 +250,13 @@ class GraphApi:
             error = error_body(response)
             if error is None:
                 raise
-            raise classify(error, public_url(response.url), response) from None
+            raise _needing(classify(error, public_url(response.url), response), permission) from None
         self._observe(resp.headers)
         payload = resp.json()
         if not isinstance(payload, dict):
             raise BadPayload(f"{public_url(resp.url)}: the Graph API answered with no JSON object")
         if isinstance(payload.get("error"), dict):
-            raise classify(payload["error"], public_url(resp.url), resp)
+            raise _needing(classify(payload["error"], public_url(resp.url), resp), permission)
         return payload
 
     async def pages(self, path: str, params: dict[str, Any], *, max_pages: int) -> AsyncIterator[list[Any]]:

@@ -210,6 +210,13 @@ class Outbox:
         context = SourceContext(http=http, now=self.now, base_dir=self.config.base_dir, cache_dir=self.cache_dir)
         source: Source[Any] = configured.cls(configured.config, context)
         assert isinstance(source, Replier)  # the class was checked above
+        cannot = source.mention_problem(target.mention)
+        if cannot:
+            raise CannotReply(
+                f"{configured.name}: {cannot}; answer at {target.mention.url}, then record it with"
+                f" `mentionwatch reply {target.item_id} --url URL-OF-YOUR-REPLY`",
+                target.mention.url,
+            )
         problem = source.reply_problem()
         if problem:
             raise UsageError(f"{configured.name}: {problem}")

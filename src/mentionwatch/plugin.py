@@ -17,7 +17,9 @@ import from here only (tests/test_plugin_api.py checks that, and the exact list 
 - A source that can answer its mentions: subclass `Replier` beside `Source` and implement `reply_problem`,
   `prepare_reply` (the `ReplyRequest` that would post it; `check_length` / `count_graphemes` for the platform's
   limit), `send_reply` (through `send_request`, returning a `PostedReply`) and `find_reply` (the reply on the
-  platform after a crash, so it is never posted twice).
+  platform after a crash, so it is never posted twice); `mention_problem` when some kinds of item take no reply
+  through the API (their URL is printed, to answer by hand). A Graph API product's writes: `GraphApi.write_url`
+  and `GraphApi.result`.
 - A scorer: a class with `name` and `score(text) -> Sentiment` (the `SentimentScorer` protocol), registered
   under the `mentionwatch.scorers` entry point.
 """

@@ -87,6 +87,12 @@ class Replier(ABC):
         """None when this configured source can reply; else what is missing, as the user should read it
         ("replying needs `token`, a token with write:statuses")."""
 
+    def mention_problem(self, mention: Mention) -> str | None:
+        """None when this mention can be answered through the API; else why not, as the user should read it
+        (a kind of item the platform's API takes no reply to: media the account is tagged in, a review). The
+        outbox then prints the mention's URL, to answer it by hand. Most sources answer every kind they read."""
+        return None
+
     @abstractmethod
     async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
         """The request that would post `text` as a reply to `mention`. Read-only look-ups are fine here; nothing

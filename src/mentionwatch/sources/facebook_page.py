@@ -1,13 +1,14 @@
-"""The business's own Facebook Page, through the Graph API with the Page's token: what people say there."""
+"""The business's own Facebook Page, through the Graph API with the Page's token: what people say there, and the
+Page's answers to it."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -17,10 +18,16 @@ from mentionwatch.plugin import (
     GraphApi,
     Mention,
     OwnedSourceConfig,
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Source,
+    check_length,
     json_dict,
     parse_time,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -33,6 +40,8 @@ API_VERSION = "v27.0"
 WEB_ROOT = "https://www.facebook.com"
 _VERSION = re.compile(r"^v\d+\.\d+$")
 _ID = re.compile(r"^\d+$")
+# A Graph object id as this source stores them: a Page, post or comment id, `{post}_{comment}`, `{page}_{post}`.
+_OBJECT_ID = re.compile(r"^\d+(?:_\d+)?$")
 
 # /{object-id}/comments: `message, from, created_time, like_count, comment_count, permalink_url` (the issue's
 # list). The recording has all but `from`, which the Comment reference documents ("from: The person that made
@@ -202,15 +211,113 @@ def edge_warning(edge: str, exc: EdgeUnavailable) -> str:
     return f"{edge} not read: {exc.reason}"
 
 
+# --- replies: the Page's comments ---------------------------------------------------------------------------------
+
+# Pages API, "Comments and @mentions" (developers.facebook.com/docs/pages-api/comments-mentions): "You can comment on
+# a Page post or a comment on a comment. The author of the comment will be the Page", with a Page token that has
+# pages_manage_engagement (and pages_read_engagement, pages_read_user_engagement), of someone who can perform the
+# MODERATE and CREATE_CONTENT tasks. A refusal that names no permission names this one.
+REPLY_PERMISSION = "pages_manage_engagement"
+# Meta's reference states no limit for a comment's `message`; 8,000 characters is the limit of Facebook's comment
+# box as social-media tools publish and enforce it (GoHighLevel's Social Planner API, "Create a comment or reply":
+# "Facebook 8000"; typecount.com and postonce.to's Facebook limits: "Comment 8,000"). Counted in code points: no
+# counting rule is documented, and a text Facebook finds too long is refused (nothing is posted).
+COMMENT_LIMIT = 8000
+# Read-after-write (Graph API changelog, v2.9): "If a fields parameter is specified, the request will first do the
+# write, then read the created or updated object, selecting fields using the fields parameter, as the response".
+# comments_create_resp.json is such an answer: `id, message, permalink_url, created_time`.
+CREATED_FIELDS = "id,message,permalink_url,created_time"
+# What finding the Page's reply after a crash reads of each comment under the object (reference/comment).
+FOUND_FIELDS = "id,message,from,created_time,permalink_url"
+# A reply found on Facebook is this attempt's if it was made at most this long before the attempt began (the two
+# clocks differ); an older one with the same text is an earlier answer.
+CLOCK_SLACK = timedelta(minutes=5)
+# The kinds of mention no reply reaches through the Graph API, and why.
+UNANSWERABLE = {
+    "tagged": (
+        "a post that tags the Page is someone else's, on their profile or Page, and the Graph API lets a Page "
+        "comment only on its own posts and the comments under them (Pages API, \"Comments and @mentions\": \"You "
+        "can comment on a Page post or a comment on a comment\")"
+    ),
+    "review": (
+        "recommendations and reviews take no comment through the Graph API (reference/recommendation: read-only, "
+        "\"cannot be queried directly\", and gone from v22.0)"
+    ),
+}
+
+
+def reply_object(mention: Mention) -> str:
+    """The object a reply to `mention` is posted under: the comment or the visitor's post itself, or for a reply,
+    the comment it answers. Facebook threads comments one level deep (reference/object/comments: a comment's own
+    /comments edge holds its replies), and a reply's permalink names both, `?comment_id={comment}&reply_comment_id=
+    {reply}` (comments_comments_p2.json), with the post's id in front of each: `{post}_{comment}`."""
+    if not _OBJECT_ID.match(mention.id):
+        raise BadPayload(f"{mention.id!r} is not a Facebook post or comment id")
+    if mention.kind != "reply":
+        return mention.id
+    post = mention.id.partition("_")[0]
+    comment = parse_qs(urlsplit(mention.url).query).get("comment_id", [""])[0]
+    if not comment.isdigit():
+        raise BadPayload(f"{mention.url}: the comment this reply answers is not in its permalink")
+    return f"{post}_{comment}"
+
+
+def comment_permalink(parent_url: str, new_id: str) -> str:
+    """The address of a comment just made under `parent_url`, when Facebook's answer gives none: built as the
+    recorded permalinks are (a comment under a post is `{post-url}/?comment_id={c}`, a reply under a comment
+    `...?comment_id={comment}&reply_comment_id={c}`: comments_comments_p1.json and p2)."""
+    own = new_id.rpartition("_")[2]
+    url = urlsplit(parent_url)
+    query = parse_qs(url.query)
+    if query.get("comment_id"):
+        return url._replace(query=urlencode({"comment_id": query["comment_id"][0], "reply_comment_id": own})).geturl()
+    return url._replace(path=url.path.rstrip("/") + "/", query=urlencode({"comment_id": own})).geturl()
+
+
+def created_comment(answer: dict[str, Any], *, parent_url: str, now: datetime) -> PostedReply:
+    """The Page's new comment as Facebook answered its creation (comments_create_resp.json; a bare `{"id"}` when
+    the fields were not sent back)."""
+    if not answer.get("id"):
+        raise BadPayload("Facebook answered the reply with no comment id")
+    ident = str(answer["id"])
+    stamp = answer.get("created_time")
+    return PostedReply(
+        id=ident,
+        url=str(answer.get("permalink_url") or comment_permalink(parent_url, ident)),
+        at=parse_time(str(stamp)) if stamp else now,
+    )
+
+
+def own_comment(data: list[Any], *, page_id: str, text: str, after: datetime) -> tuple[PostedReply | None, bool]:
+    """The Page's comment with this text made since `after` on one page of `/{object-id}/comments` (newest first),
+    and whether the page reached comments older than `after` (the walk can stop there)."""
+    older = False
+    for item in data:
+        info = json_dict(item)
+        try:
+            created = parse_time(str(info["created_time"]))
+        except (KeyError, ValueError):
+            continue
+        if created < after:
+            older = True
+            continue
+        same = str(info.get("message") or "").strip() == text.strip()
+        if _is_from(info, page_id) and same and info.get("id"):
+            return PostedReply(str(info["id"]), str(info.get("permalink_url") or ""), created), older
+    return None, older
+
+
 Edge = Callable[[GraphApi, datetime], AsyncIterator[Mention]]
 
 
-class FacebookPageSource(Source[FacebookPageConfig]):
+class FacebookPageSource(Source[FacebookPageConfig], Replier):
     """A Facebook Page's conversation, read with the Page's own token (Graph API): comments and replies under its
     latest posts, posts by visitors, posts that tag the Page, and recommendations and reviews.
 
     Everything said there is a mention of the Page's brand, whether or not it names it (`brand:`). An edge the
     token may not read is named in the health line with the permission it needs, and the others are read.
+    Comments, replies and visitors' posts are answered as the Page (`reply`); posts that tag the Page and reviews
+    are not answerable through the API.
     Paced by the Graph API's usage headers rather than a fixed rate: Pages requests made with a Page token count
     against the Page's Business Use Case budget (rate-limiting).
     """
@@ -221,11 +328,15 @@ class FacebookPageSource(Source[FacebookPageConfig]):
     # No fixed rate is documented (the budget scales with the Page's engaged users): the usage headers pace it.
     requests_per_minute: ClassVar[float | None] = None
 
-    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+    def _graph(self) -> GraphApi:
         cfg = self.config
-        graph = GraphApi(
+        return GraphApi(
             self.context, base_url=cfg.base_url, api_version=cfg.api_version, token=cfg.token.get_secret_value()
         )
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        graph = self._graph()
+        cfg = self.config
         edges: list[tuple[str, Edge]] = [
             ("comments", self._comments),
             ("visitor_posts", self._visitor_posts),
@@ -302,3 +413,47 @@ class FacebookPageSource(Source[FacebookPageConfig]):
                 yield mention
             if not fresh:
                 return
+
+    # --- replies: the Page's comments -------------------------------------------------------------------------
+
+    def reply_problem(self) -> str | None:
+        # `token` is required: a Page token is all replying takes (its permissions are named if Graph refuses).
+        return None
+
+    def mention_problem(self, mention: Mention) -> str | None:
+        return UNANSWERABLE.get(mention.kind)
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /{object-id}/comments` with `message` (reference/object/comments, "Publishing"), asking for the new
+        comment's permalink back (`fields`, read-after-write); a reply to a reply goes under the comment it
+        answers. Nothing is looked up: the object is in the mention's id and permalink."""
+        check_length(len(text), COMMENT_LIMIT, unit="characters", platform="Facebook (comments)")
+        target = reply_object(mention)
+        return ReplyRequest(
+            method="POST",
+            url=self._graph().write_url(f"{target}/comments", {"fields": CREATED_FIELDS}),
+            form={"message": text},
+            anchor={"object": target, "url": mention.url},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        answer = await self._graph().result(send_request(self.context.http, request), permission=REPLY_PERMISSION)
+        return created_comment(answer, parent_url=request.anchor.get("url", ""), now=self.context.now())
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The Page's own comment with this text under the object, made since the attempt began: its comments
+        newest first (`GET /{object-id}/comments?order=reverse_chronological`), the Page's told by `from.id`."""
+        target, text = request.anchor.get("object"), (request.form or {}).get("message")
+        if not target or text is None:
+            return None
+        graph = self._graph()
+        params = {"fields": FOUND_FIELDS, "order": "reverse_chronological", "limit": PAGE_SIZE}
+        # A failure to look (a FetchError) is not "not there": the outbox keeps the reply pending, sends nothing.
+        async for page in graph.pages(f"{target}/comments", params, max_pages=self.config.max_pages):
+            found, older = own_comment(page, page_id=self.config.page_id, text=text, after=since - CLOCK_SLACK)
+            if found is not None:
+                url = found.url or comment_permalink(request.anchor.get("url", ""), found.id)
+                return PostedReply(found.id, url, found.at)
+            if older:
+                return None
+        return None

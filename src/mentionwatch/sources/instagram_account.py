@@ -1,4 +1,5 @@
-"""The business's own Instagram account, through the Graph API: comments, tags, and watched hashtags."""
+"""The business's own Instagram account, through the Graph API: comments, tags, and watched hashtags, and the
+account's replies to its comments."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ from mentionwatch.plugin import (
     GraphApi,
     Mention,
     OwnedSourceConfig,
+    PostedReply,
+    Replier,
+    ReplyOptions,
+    ReplyRequest,
     Source,
+    check_length,
     format_time,
     json_dict,
     parse_time,
     read_items,
+    send_request,
     since_split,
 )
 from mentionwatch.plugin import json_int as _int
@@ -60,6 +67,38 @@ MEDIA_FIELDS = "id,caption,comments_count,like_count,media_type,permalink,timest
 HASHTAG_MEDIA_FIELDS = "id,caption,comments_count,like_count,media_type,permalink,timestamp"
 OWN_MEDIA_FIELDS = "id,permalink,timestamp,comments_count"
 PAGE_SIZE = 50  # recent_media: "a limit of 50 results per page"
+# --- replies ---
+# IG Comment Replies (reference/ig-comment/replies): `POST /{ig-comment-id}/replies?message=`, answered `{"id"}`,
+# with instagram_basic, instagram_manage_comments, pages_show_list and pages_read_engagement. A refusal that names
+# no permission names this one.
+REPLY_PERMISSION = "instagram_manage_comments"
+# Meta's Graph API reference states no limit for a comment's `message` (it gives 2,200 characters for captions:
+# content publishing). 2,200 is Instagram's comment limit as tools built on this API enforce it (exileum/meta-mcp
+# #251: an overlong comment "only failed at the Meta API with a generic `(#100) The message is too long`";
+# GoHighLevel's Social Planner API: "Instagram 2200"). The rules of the retired Instagram API (api.instagram.com/v1,
+# "POST /media/{media-id}/comments": 300 characters, at most 4 hashtags and 1 URL, not all capitals) are not
+# documented for the Graph API and not checked here: Instagram refuses what it will not take, and nothing is posted.
+COMMENT_LIMIT = 2200
+# What finding the account's reply after a crash reads of each reply (reference/ig-comment: `username` is who
+# wrote it; comments_comment_fields.json holds it).
+FOUND_FIELDS = "id,text,timestamp,username"
+# A reply found on Instagram is this attempt's if it was made at most this long before the attempt began (the two
+# clocks differ); an older one with the same text is an earlier answer.
+CLOCK_SLACK = timedelta(minutes=5)
+# The kinds of mention no reply reaches through the API, and why.
+UNANSWERABLE = {
+    "tagged": (
+        "Instagram's API takes no comment on media the account is tagged in (reference/ig-user/mentions: "
+        "\"Commenting on photos in which you were tagged is not supported\")"
+    ),
+    "post": (
+        "a hashtag's media belongs to another account, and the API comments only on the account's own media "
+        "(Comment Moderation guide: comments \"on Instagram Media owned by your app users\")"
+    ),
+}
+# An address `comment_url` built: the media's permalink, the comment, and for a reply the reply itself.
+_COMMENT_ADDRESS = re.compile(r"^(?P<media>.+?)/c/(?P<comment>\d+)/(?:r/(?P<reply>\d+)/)?$")
+
 EDGE_PERMISSION = {
     "comments": "instagram_manage_comments",
     "tags": "instagram_manage_comments",
@@ -129,6 +168,16 @@ def comment_url(media_permalink: str, comment_id: str, parent_id: str | None = N
     if parent_id:
         return f"{base}/c/{parent_id}/r/{comment_id}/"
     return f"{base}/c/{comment_id}/"
+
+
+def comment_address(url: str) -> tuple[str, str]:
+    """The media's permalink and the top-level comment a reply to the comment at `url` (an address `comment_url`
+    built) goes under: the comment itself, or for a reply, the comment it answers. IG Comment Replies: "You can
+    only reply to top-level comments; replies to a reply will be added to the top-level comment"."""
+    found = _COMMENT_ADDRESS.match(url)
+    if found is None:
+        raise BadPayload(f"{url}: not the address of a comment on the account's media")
+    return found.group("media") + "/", found.group("comment")
 
 
 def comment_to_mention(item: dict[str, Any], *, media_permalink: str, parent_id: str | None = None) -> Mention:
@@ -251,10 +300,24 @@ def edge_warning(edge: str, exc: EdgeUnavailable) -> str:
     return f"{edge} not read: {exc.reason}"
 
 
+def own_reply(data: list[Any], *, username: str, text: str, after: datetime) -> dict[str, Any] | None:
+    """The account's reply with this text made since `after`, on one page of `/{ig-comment-id}/replies`."""
+    for item in data:
+        info = json_dict(item)
+        try:
+            made = parse_time(str(info["timestamp"]))
+        except (KeyError, ValueError):
+            continue
+        ours = str(info.get("username") or "").casefold() == username.casefold()
+        if ours and made >= after and str(info.get("text") or "").strip() == text.strip() and info.get("id"):
+            return info
+    return None
+
+
 Edge = Callable[[GraphApi, datetime], AsyncIterator[Mention]]
 
 
-class InstagramAccountSource(Source[InstagramAccountConfig]):
+class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
     """An Instagram professional account's conversation, read with the Graph API (Instagram API with Facebook
     Login): comments and replies on its latest media, media in which it is tagged, and recent public media of
     the configured hashtags.
@@ -263,7 +326,8 @@ class InstagramAccountSource(Source[InstagramAccountConfig]):
     in other people's captions and comments are not polled: the API delivers them only through webhooks
     (reference/ig-user/mentioned_media takes the media id a webhook sent). Hashtags cost one of the account's 30
     unique hashtags a week each; the budget is kept in the cache folder between runs, and the health line says
-    when it runs low, before a hashtag is refused.
+    when it runs low, before a hashtag is refused. Comments and replies are answered as the account (`reply`);
+    tagged and hashtag media are not answerable through the API.
     """
 
     type = "instagram_account"
@@ -273,11 +337,15 @@ class InstagramAccountSource(Source[InstagramAccountConfig]):
     # pace to; the usage headers pace it.
     requests_per_minute: ClassVar[float | None] = None
 
-    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+    def _graph(self) -> GraphApi:
         cfg = self.config
-        graph = GraphApi(
+        return GraphApi(
             self.context, base_url=cfg.base_url, api_version=cfg.api_version, token=cfg.token.get_secret_value()
         )
+
+    async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
+        cfg = self.config
+        graph = self._graph()
         edges: list[tuple[str, Edge]] = [("comments", self._comments), ("tags", self._tags)]
         if cfg.hashtags:
             edges.append(("hashtags", self._hashtags))
@@ -388,6 +456,58 @@ class InstagramAccountSource(Source[InstagramAccountConfig]):
                     mention.published_at = self.context.first_seen(self.name, mention.id, mention.published_at)
                 if mention.published_at >= since:
                     yield mention
+
+    # --- replies: the account's answers to comments ------------------------------------------------------------
+
+    def reply_problem(self) -> str | None:
+        # `token` is required: it is all replying takes (its permissions are named if Graph refuses).
+        return None
+
+    def mention_problem(self, mention: Mention) -> str | None:
+        return UNANSWERABLE.get(mention.kind)
+
+    async def prepare_reply(self, mention: Mention, text: str, options: ReplyOptions) -> ReplyRequest:
+        """`POST /{ig-comment-id}/replies` with `message` (reference/ig-comment/replies), under the top-level
+        comment (a reply to a reply goes there, as Instagram would put it anyway). Nothing is looked up: the
+        comment is in the mention's address."""
+        check_length(len(text), COMMENT_LIMIT, unit="characters", platform="Instagram (comments)")
+        media, comment = comment_address(mention.url)
+        return ReplyRequest(
+            method="POST",
+            url=self._graph().write_url(f"{comment}/replies"),
+            form={"message": text},
+            anchor={"comment": comment, "media": media},
+        )
+
+    async def send_reply(self, request: ReplyRequest) -> PostedReply:
+        """The reply's id is all Instagram answers (`{"id": ...}`): its address is built as the source builds
+        every comment's (`comment_url`), and its time is the clock's."""
+        answer = await self._graph().result(send_request(self.context.http, request), permission=REPLY_PERMISSION)
+        if not answer.get("id"):
+            raise BadPayload("Instagram answered the reply with no comment id")
+        ident = str(answer["id"])
+        url = comment_url(request.anchor.get("media", ""), ident, request.anchor.get("comment"))
+        return PostedReply(ident, url, self.context.now())
+
+    async def find_reply(self, request: ReplyRequest, since: datetime) -> PostedReply | None:
+        """The account's own reply with this text under the comment, made since the attempt began
+        (`GET /{ig-comment-id}/replies`), the account being told by its `username` (`GET /{ig-user-id}
+        ?fields=username`, reference/ig-user)."""
+        comment, text = request.anchor.get("comment"), (request.form or {}).get("message")
+        if not comment or text is None:
+            return None
+        graph = self._graph()
+        me = str((await graph.get(self.config.ig_user_id, {"fields": "username"})).get("username") or "")
+        if not me:
+            raise BadPayload("the account's username was not in Instagram's answer: cannot tell its replies")
+        params = {"fields": FOUND_FIELDS, "limit": PAGE_SIZE}
+        # A failure to look (a FetchError) is not "not there": the outbox keeps the reply pending, sends nothing.
+        async for page in graph.pages(f"{comment}/replies", params, max_pages=self.config.max_pages):
+            found = own_reply(page, username=me, text=text, after=since - CLOCK_SLACK)
+            if found is not None:
+                url = comment_url(request.anchor.get("media", ""), str(found["id"]), comment)
+                return PostedReply(str(found["id"]), url, parse_time(str(found["timestamp"])))
+        return None
 
     # --- the hashtag budget, kept between runs ---------------------------------------------------------------
 
