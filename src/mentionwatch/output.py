@@ -89,21 +89,25 @@ def format_for_path(path: str, explicit: str | None) -> str:
     return "jsonl"
 
 
-def write_jsonl(mentions: Sequence[Mention], out: IO[str]) -> None:
+def write_jsonl(mentions: Iterable[Mention], out: IO[str]) -> int:
+    count = 0
     for m in mentions:
         out.write(escape_json_controls(json.dumps(m.to_dict(), ensure_ascii=False)) + "\n")
+        count += 1
+    return count
 
 
-def write_json(mentions: Iterable[Mention], out: IO[str]) -> None:
+def write_json(mentions: Iterable[Mention], out: IO[str]) -> int:
     """A JSON array, written a mention at a time (the same text `json.dumps(list, indent=2)` gives): 100,000
     mentions are never one string in memory."""
-    first = True
+    count = 0
     for m in mentions:
-        out.write("[\n  " if first else ",\n  ")
-        first = False
+        out.write(",\n  " if count else "[\n  ")
+        count += 1
         record = json.dumps(m.to_dict(), ensure_ascii=False, indent=2)
         out.write(escape_json_controls(record.replace("\n", "\n  ")))
-    out.write("[]\n" if first else "\n]\n")
+    out.write("\n]\n" if count else "[]\n")
+    return count
 
 
 def _csv_value(name: str, value: Any) -> str:
@@ -125,12 +129,15 @@ def _csv_cell(name: str, value: Any) -> str:
     return sanitize_cell(_csv_value(name, value))
 
 
-def write_csv(mentions: Sequence[Mention], out: IO[str]) -> None:
+def write_csv(mentions: Iterable[Mention], out: IO[str]) -> int:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(FIELDS)
+    count = 0
     for m in mentions:
         data = m.to_dict()
         writer.writerow([_csv_cell(name, data[name]) for name in FIELDS])
+        count += 1
+    return count
 
 
 def _when(published: datetime, now: datetime) -> str:
@@ -242,23 +249,26 @@ def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total
 
 
 def write(
-    mentions: Sequence[Mention],
+    mentions: Iterable[Mention],
     fmt: str,
     out: IO[str],
     *,
     now: datetime,
     width: int | None = None,
     total: int | None = None,
-) -> None:
-    """Write in one of FORMATS. `total`: how many there were before a limit (the table says "3 of 7")."""
+) -> int:
+    """Write in one of FORMATS; returns how many mentions were written. The data formats write a mention at a
+    time, as the iterable gives them (a scan worked in windows reads them back from the store); a table is
+    laid out whole. `total`: how many there were before a limit (the table says "3 of 7")."""
     if fmt == "json":
-        write_json(mentions, out)
-    elif fmt == "jsonl":
-        write_jsonl(mentions, out)
-    elif fmt == "csv":
-        write_csv(mentions, out)
-    else:
-        write_table(mentions, out, now=now, width=width, total=total)
+        return write_json(mentions, out)
+    if fmt == "jsonl":
+        return write_jsonl(mentions, out)
+    if fmt == "csv":
+        return write_csv(mentions, out)
+    shown = list(mentions)
+    write_table(shown, out, now=now, width=width, total=total)
+    return len(shown)
 
 
 def usable_output_path(path: Path, flag: str) -> Path:
@@ -309,13 +319,13 @@ def _umask() -> int:
     return current
 
 
-def write_file(mentions: Sequence[Mention], fmt: str, path: Path, *, now: datetime) -> None:
-    """Write the mentions to `path` atomically (see `atomic_file`)."""
+def write_file(mentions: Iterable[Mention], fmt: str, path: Path, *, now: datetime) -> int:
+    """Write the mentions to `path` atomically (see `atomic_file`); returns how many."""
     with atomic_file(path, newline="" if fmt == "csv" else None) as out:
-        write(mentions, fmt, out, now=now, width=160)
+        return write(mentions, fmt, out, now=now, width=160)
 
 
-def append_file(mentions: Sequence[Mention], fmt: str, path: Path) -> int:
+def append_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
     """Add to a CSV or JSONL file the mentions it has not had (by source and id); the CSV header only when the
     file is new or empty. The file is rewritten whole under a temp name and renamed, so a crash mid-write never
     leaves a half line. Returns how many were added."""
@@ -374,7 +384,7 @@ class BrokenStdout(Exception):
     """The reader of stdout went away (`scan | head -1`): not an error, the command just ends."""
 
 
-def write_stdout(writer: Callable[[IO[str]], None]) -> None:
+def write_stdout(writer: Callable[[IO[str]], object]) -> None:
     """Run `writer` on stdout. A closed pipe raises BrokenStdout (and stdout is pointed at /dev/null, so the
     interpreter's last flush at exit cannot complain); a full disk or an I/O error is an OutputError."""
     try:
@@ -412,9 +422,7 @@ def write_health(
         out.write(json.dumps(redactor.redact_data(data), indent=2) + "\n")
 
 
-def print_health(
-    result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | None = None
-) -> None:
+def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | None = None) -> None:
     """A line per source on stderr: people read it; `--health FILE` is the same for machines."""
     from rich.console import Console
     from rich.text import Text

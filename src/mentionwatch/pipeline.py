@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from mentionwatch.sentiment import (
     sentiment_text,
 )
 from mentionwatch.source import Source, SourceContext
-from mentionwatch.store import MentionStore, SourceRun, key_of
+from mentionwatch.store import MentionStore, Query, SourceRun, key_of, scratch_store
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -83,6 +84,18 @@ class ScanResult:
     stopped_by: int | None = None
     # How many mentions the scan found, before `--new` and `--limit` (the table says "3 of 7").
     total: int = 0
+    # A scan worked in windows (pipeline.Windows): its output, read back from the store when called (`mentions`
+    # is then empty); and the scratch store to close once it is written (`--no-store`).
+    stream: Callable[[], Iterator[Mention]] | None = None
+    scratch: MentionStore | None = None
+
+    def output(self) -> Iterable[Mention]:
+        """What the scan prints: `mentions`, or what a scan worked in windows reads back."""
+        return self.stream() if self.stream is not None else self.mentions
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
 
     @property
     def interrupted(self) -> bool:
@@ -115,6 +128,25 @@ class Fetched:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     # The newest publication time each source returned (for its watermark).
     newest: dict[str, datetime] = field(default_factory=dict)
+    # Called every RELIEVE_EVERY items: matches what has arrived (and saves a full window), so a source that
+    # delivers faster than the work ahead keeps up (a million-line JSON Lines file) is never held whole.
+    relieve: Callable[[], None] | None = None
+    # The sources' running deadlines: the time the scan spends relieving them is its own, not theirs.
+    deadlines: set[asyncio.Timeout] = field(default_factory=set)
+
+    def relieve_now(self) -> None:
+        if self.relieve is None:
+            return
+        started = time.monotonic()
+        self.relieve()
+        spent = time.monotonic() - started
+        for limit in self.deadlines:
+            when = limit.when()
+            if when is not None:
+                limit.reschedule(when + spent)
+
+
+RELIEVE_EVERY = 1_000
 
 
 def search_terms(brands: Sequence[BrandConfig]) -> list[str]:
@@ -272,11 +304,17 @@ async def _run_source(
                 fetched.newest[source.name] = mention.published_at
             fetched.arrived.set()
             health.items = len(seen) + len(older)
+            if len(fetched.mentions) % RELIEVE_EVERY == 0:
+                fetched.relieve_now()
 
     errors: list[BaseException] = []
     try:
-        async with asyncio.timeout(deadline):
-            outcomes = await asyncio.gather(*(one(q) for q in queries), return_exceptions=True)
+        async with asyncio.timeout(deadline) as limit:
+            fetched.deadlines.add(limit)
+            try:
+                outcomes = await asyncio.gather(*(one(q) for q in queries), return_exceptions=True)
+            finally:
+                fetched.deadlines.discard(limit)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
     except TimeoutError:
         errors = [TimeoutError(f"gave up after the {deadline:g}s source deadline")]
@@ -435,12 +473,31 @@ class WorkAhead:
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
         self._scored = 0
+        # Set by run_scan: where a window of matched mentions goes once WINDOW of them are held.
+        self.windows: Windows | None = None
 
     def scorer(self) -> SentimentScorer:
         """The scan's scorer, remembering what was scored ahead."""
         if self._scorer is None:
             self._scorer = load_scorer(self._scorer_name)
         return self.memo.wrap(self._scorer)
+
+    def flush_window(self, fetched: Fetched) -> None:
+        """Hand the matched mentions held to the scan's windows, and let go of them and of their sentiment."""
+        assert self.windows is not None
+        matched = self.matching.matched
+        self.windows.flush(list(matched), fetched)
+        matched.clear()
+        self._scored = 0
+        self.memo.clear()
+
+    def relieve(self, fetched: Fetched) -> None:
+        """Match everything that has arrived, saving each window as it fills (Fetched.relieve)."""
+        matching = self.matching
+        while matching.done < len(fetched.mentions):
+            matching.catch_up(fetched.mentions, limit=_WINDOW_SLICE)
+            if self.windows is not None and len(matching.matched) >= WINDOW:
+                self.flush_window(fetched)
 
     async def run(self, fetched: Fetched) -> None:
         await asyncio.sleep(0)  # let every source send its first requests
@@ -452,7 +509,9 @@ class WorkAhead:
             self.scorer()
         matched = self.matching.matched
         while True:
-            if self.matching.done < len(fetched.mentions):
+            if self.windows is not None and len(matched) >= WINDOW:
+                self.flush_window(fetched)
+            elif self.matching.done < len(fetched.mentions):
                 self.matching.catch_up(fetched.mentions, limit=_MATCH_SLICE)
             elif self._scored < len(matched):
                 end = min(len(matched), self._scored + _SCORE_SLICE)
@@ -465,6 +524,80 @@ class WorkAhead:
             await asyncio.sleep(0)  # let the network callbacks in
 
 
+class Windows:
+    """A scan too big to hold whole, worked a window at a time (issue #12: a million fetched posts in bounded
+    memory). Once WINDOW mentions have matched, they are scored, deduped, given their impact and saved in the
+    store, and let go of; the scan's output is then read back from the store (`Query.seen_at`).
+
+    What differs from a scan held whole, and only above WINDOW mentions: near-duplicate texts are clustered within
+    a window (the same page, the page a share links to and known duplicates still across the whole store, as
+    between scans), and impact's within-source percentile is taken within a window. A scan that keeps nothing
+    (`--no-store`) works in a scratch store in a temporary file, deleted at the end."""
+
+    def __init__(self, request: ScanRequest, env: ScanEnv, scorer: Callable[[], SentimentScorer]) -> None:
+        self._request = request
+        self._env = env
+        self._scorer = scorer
+        self._reply_reach = {b.name: b.reply_reach for b in request.brands}
+        self.store: MentionStore | None = None
+        self.stamp: datetime | None = None
+        self.total = 0
+
+    @property
+    def used(self) -> bool:
+        return self.store is not None
+
+    def flush(self, window: list[Mention], fetched: Fetched) -> None:
+        """Score, dedupe and save one window of matched mentions (the caller then lets go of them)."""
+        if self.store is None:
+            self.store = self._env.store if self._request.save else scratch_store()
+            self.stamp = self._request.started or self._env.now()
+            # The output is read back by this stamp, and times are whole seconds: a scan that ended within the
+            # same second (cron jobs back to back) must not lend this one its mentions.
+            while self.store.count(Query(seen_at=self.stamp)):
+                self.stamp += timedelta(seconds=1)
+        assert self.stamp is not None
+        score_sentiment(window, self._scorer())
+        kept = dedupe(window, reply_reach=self._reply_reach)
+        score_impact(kept, reply_reach=self._reply_reach)
+        count_mentions(fetched.health, kept, fetched.origin, add=True)
+        for m in window:
+            fetched.origin.pop(m.key, None)
+        self.store.record(kept, self.stamp)
+        self.total += len(kept)
+
+    def read_back(self) -> Callable[[], Iterator[Mention]]:
+        """The scan's output, from the store: what it saw, or (`--new`) what it found first."""
+        assert self.store is not None and self.stamp is not None
+        request, store, stamp = self._request, self.store, self.stamp
+        if request.quiet_seed:
+            return lambda: iter(())
+        query = Query(
+            brands=[b.name for b in request.brands],
+            seen_at=None if request.new_only else stamp,
+            first_seen_at=stamp if request.new_only else None,
+            sort="impact" if request.sort == "impact" else "newest",
+        )
+        # As sort_mentions orders them: a post dated past the scan's clock comes after every other (the store
+        # keeps no future_dated: it is the scan's judgement, made again here with the scan's clock).
+        cut = stamp + FUTURE_SLACK
+
+        def mentions() -> Iterator[Mention]:
+            yield from store.iter_mentions(dataclasses.replace(query, until=cut))
+            for m in store.iter_mentions(dataclasses.replace(query, since=cut)):
+                m.future_dated = m.published_at > cut
+                yield m
+
+        if request.limit is None:
+            return mentions
+        limit = request.limit
+        return lambda: itertools.islice(mentions(), limit)
+
+
+# Matched mentions held at once before a scan works in windows (about 2.5 KB each while held).
+WINDOW = 50_000
+# Items matched at a time at the end of a scan, between checks for a full window.
+_WINDOW_SLICE = 1_000
 _IDLE = 0.02
 # About a millisecond of work each: 200 items at ~5 µs to match, 5 texts at ~200 µs to score.
 _MATCH_SLICE = 200
@@ -496,9 +629,10 @@ def is_web_url(url: object) -> bool:
 
 
 def count_mentions(
-    health: list[SourceHealth], mentions: list[Mention], origin: dict[tuple[str, str], list[str]]
+    health: list[SourceHealth], mentions: list[Mention], origin: dict[tuple[str, str], list[str]], *, add: bool = False
 ) -> None:
-    """Credit each kept mention (and each duplicate folded into one) to the configured sources it came from."""
+    """Credit each kept mention (and each duplicate folded into one) to the configured sources it came from
+    (`add`: on top of what earlier windows credited)."""
     per_source: dict[str, int] = {}
     for m in mentions:
         keys = [m.key, *((o["source"], o["id"]) for o in m.also_seen)]
@@ -506,7 +640,7 @@ def count_mentions(
             for name in origin.get(key, ()):
                 per_source[name] = per_source.get(name, 0) + 1
     for h in health:
-        h.mentions = per_source.get(h.name, 0)
+        h.mentions = (h.mentions if add else 0) + per_source.get(h.name, 0)
 
 
 @dataclass(frozen=True)
@@ -541,6 +675,8 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
         scorer_name=config.scoring.sentiment,
         owners=owned_brands(request.sources),
     )
+    windows = work.windows = Windows(request, env, work.scorer)
+    fetched.relieve = lambda: work.relieve(fetched)
     ahead = asyncio.ensure_future(work.run(fetched))
     async with build_client(http_settings(config), transport=env.transport) as client:
         task = asyncio.create_task(
@@ -585,6 +721,9 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     for health in fetched.health:
         if health.state == "fetching":
             health.state = "interrupted"
+    work.relieve(fetched)  # what is left to match, a window at a time
+    if windows.used:
+        return _finish_in_windows(work, windows, fetched, request, env, stopped_by)
     mentions = process(
         fetched.mentions, request.brands, since=request.since, scorer=work.scorer(), matching=work.matching
     )
@@ -604,6 +743,26 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     if request.limit is not None:
         mentions = mentions[: request.limit]
     return ScanResult(mentions=mentions, health=fetched.health, stopped_by=stopped_by, total=total)
+
+
+def _finish_in_windows(
+    work: WorkAhead, windows: Windows, fetched: Fetched, request: ScanRequest, env: ScanEnv, stopped_by: int | None
+) -> ScanResult:
+    """The end of a scan worked in windows: the last window saved, the sources' runs and watermarks recorded, and
+    the output read back from the store."""
+    if work.matching.matched:
+        work.flush_window(fetched)
+    assert windows.store is not None and windows.stamp is not None
+    if request.save:
+        remember(windows.store, request, [], fetched, windows.stamp, interrupted=stopped_by is not None)
+    return ScanResult(
+        mentions=[],
+        health=fetched.health,
+        stopped_by=stopped_by,
+        total=windows.total,
+        stream=windows.read_back(),
+        scratch=None if request.save else windows.store,
+    )
 
 
 def remember(

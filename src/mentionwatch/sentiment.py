@@ -68,6 +68,10 @@ class SentimentMemo:
     def wrap(self, scorer: SentimentScorer) -> SentimentScorer:
         return _Memoized(scorer, self._found)
 
+    def clear(self) -> None:
+        """Forget what was scored (a scan worked in windows lets go of each window's texts)."""
+        self._found.clear()
+
 
 class _Memoized:
     def __init__(self, scorer: SentimentScorer, found: dict[str, Sentiment]) -> None:

@@ -207,23 +207,25 @@ def scan(
             )
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, [s.name for s in sources])
+        closers.append(result)
         if output is None:
-            write_stdout(lambda out: write(result.mentions, fmt_name, out, now=now, total=result.total))
+            write_stdout(lambda out: write(result.output(), fmt_name, out, now=now, total=result.total))
         elif result.exit_code == ExitCode.ALL_FAILED:
             # Nothing came in: the last good file is worth more to a cron job than an empty one.
             sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
         elif append:
-            added = append_file(result.mentions, fmt_name, output)
+            added = append_file(result.output(), fmt_name, output)
             if not quiet:
                 sys.stderr.write(f"mentionwatch: added {added} mentions to {output}\n")
         else:
-            write_file(result.mentions, fmt_name, output, now=now)
+            wrote = write_file(result.output(), fmt_name, output, now=now)
             if not quiet:
-                sys.stderr.write(f"mentionwatch: wrote {len(result.mentions)} mentions to {output}\n")
+                sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
         # After the output is written and the store holds the scan: a notification can fail, never lose them.
         notified = None
         if notify and not result.interrupted:
-            notified = notify_after_scan(config, store, now, result.mentions, redactor, output)
+            printed = result.mentions if result.stream is None else list(result.output())
+            notified = notify_after_scan(config, store, now, printed, redactor, output)
         exit_code = exit_code_with(result.exit_code, notified)
         if health is not None:
             write_health(

@@ -64,6 +64,10 @@ class Query:
     sort: str = "newest"
     limit: int | None = None
     exclude_statuses: Sequence[str] = ()
+    # One scan's mentions: those it saw (`last_seen`), or those it found first (`first_seen`): a scan too big to
+    # hold whole reads its output back from the store.
+    seen_at: datetime | None = None
+    first_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,17 @@ def open_store(location: str) -> MentionStore:
         raise StoreError(f"cannot open the store {location}: {exc}") from None
 
 
+def scratch_store() -> MentionStore:
+    """A store in a temporary file, deleted when it is closed: where a scan that keeps nothing (`--no-store`) but
+    is too big to hold whole puts its mentions while it works (pipeline.Windows)."""
+    import tempfile
+
+    from mentionwatch.store.sqlite import SqliteStore
+
+    folder = Path(tempfile.mkdtemp(prefix="mentionwatch-"))
+    return SqliteStore.open(folder / "scan.sqlite3", scratch=True)
+
+
 def memory_store() -> MentionStore:
     """A store that forgets at exit: `--no-store` and `--replay` (undated items still get one first-seen time)."""
     from mentionwatch.store.sqlite import SqliteStore
@@ -361,4 +376,5 @@ __all__ = [
     "memory_store",
     "open_store",
     "resolve_location",
+    "scratch_store",
 ]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import statistics
 import time
@@ -254,15 +255,18 @@ class SqliteStore:
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
         self._wrote = False
+        # A scratch store (`store.scratch_store`) deletes its file, and its folder, when closed.
+        self._scratch = False
 
     @classmethod
-    def open(cls, path: Path | None, *, legacy: Path | None = None) -> SqliteStore:
+    def open(cls, path: Path | None, *, legacy: Path | None = None, scratch: bool = False) -> SqliteStore:
         if path is None:
             db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = connect(path)
         store = cls(db, path)
+        store._scratch = scratch
         store.migrate()
         if legacy is not None and legacy.exists():
             store._import_legacy_first_seen(legacy)
@@ -751,6 +755,12 @@ class SqliteStore:
         if query.until is not None:
             clauses.append("m.published_at < ?")
             params.append(format_time(query.until))
+        if query.seen_at is not None:
+            clauses.append("m.last_seen = ?")
+            params.append(format_time(query.seen_at))
+        if query.first_seen_at is not None:
+            clauses.append("m.first_seen = ?")
+            params.append(format_time(query.first_seen_at))
         if query.sentiment:
             clauses.append("m.sentiment_label = ?")
             params.append(query.sentiment)
@@ -1052,6 +1062,10 @@ class SqliteStore:
         return [row[0] for row in self._db.execute("SELECT name FROM brands ORDER BY name")]
 
     def close(self) -> None:
+        if self._scratch and self.path is not None:
+            self._db.close()
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+            return
         if self._wrote:
             # Keeps the query planner's statistics fresh; cheap, and a no-op most of the time (sqlite.org/pragma).
             with contextlib.suppress(sqlite3.Error):
