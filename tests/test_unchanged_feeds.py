@@ -135,6 +135,21 @@ def test_new_finds_nothing_new_in_unchanged_feeds(tmp_path: Path, feeds: Feeds, 
     assert work.done()["parsed"] == 2  # the first scan's
 
 
+def test_the_cron_recipe_seed_then_new_since_last_reuses_and_finds_nothing_new(
+    tmp_path: Path, feeds: Feeds, work: Work, cli: Callable[..., Run]
+) -> None:
+    """`--since last` starts from each source's watermark: later than the seed's window, so what the feeds gave is
+    taken as it was; the watermarks it moves are the ones a fresh read would move."""
+    cfg = write_config(tmp_path / "c.yaml", feeds.server, BOTH, since="2019-01-01")
+    assert scan(cli, cfg, "--seed").stdout == "[]\n"
+    work.done()
+    for _ in range(2):
+        assert scan(cli, cfg, "--new", "--since", "last").stdout == "[]\n"
+        assert work.done() == {}
+    stats = json.loads(cli("stats", "-c", str(cfg), "--json").stdout)
+    assert stats["mentions"] == 21 and stats["sources"][0]["last_state"] == "not modified"
+
+
 def test_changed_brands_read_the_unchanged_feeds_again_and_print_what_a_fresh_scan_prints(
     tmp_path: Path, feeds: Feeds, work: Work, cli: Callable[..., Run]
 ) -> None:

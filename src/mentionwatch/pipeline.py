@@ -26,9 +26,10 @@ from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_bra
 from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
-from mentionwatch.impact import score_impact
+from mentionwatch.impact import OUTLET_KIND, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
+from mentionwatch.outlets import outlet_of
 from mentionwatch.redaction import Redactor
 from mentionwatch.sentiment import (
     DEFAULT_SCORER,
@@ -419,6 +420,7 @@ class Intake:
             if known is None or _when(newest) > known:
                 self.fetched.newest[name] = _when(newest)
         self.health.items = self.items
+        self.fetched.arrived.set()  # what impact will need of them can be readied while the network waits
         return True
 
     def given_entries(self, matched: Mapping[tuple[str, str], list[Mention]]) -> list[tuple[str, str, Kept]]:
@@ -612,6 +614,9 @@ class WorkAhead:
         self._scorer: SentimentScorer | None = None
         self._scored = 0
         self._given = given
+        # How far into the given and the matched mentions outlets were looked up.
+        self._outlets_given = 0
+        self._outlets_matched = 0
 
     def scorer(self) -> SentimentScorer:
         """The scan's scorer, remembering what was scored ahead."""
@@ -636,11 +641,26 @@ class WorkAhead:
                 end = min(len(matched), self._scored + _SCORE_SLICE)
                 self.memo.prime(self.scorer(), (sentiment_text(m) for m in matched[self._scored : end]))
                 self._scored = end
+            elif self._outlets_given < len(fetched.given):
+                self._outlets_given = _look_up_outlets(fetched.given, self._outlets_given)
+            elif self._outlets_matched < len(matched):
+                self._outlets_matched = _look_up_outlets(matched, self._outlets_matched)
             else:
                 fetched.arrived.clear()
                 await fetched.arrived.wait()
                 continue
             await asyncio.sleep(0)  # let the network callbacks in
+
+
+def _look_up_outlets(mentions: Sequence[Mention], start: int) -> int:
+    """Look up the outlets of the articles among the next mentions from `start` (as their impact will, and
+    remembered there): the outlet ranking is read on first use (~8 ms), and a subdomain of a ranked site needs
+    the public suffix list (~50 ms). Returns where to go on from."""
+    end = min(len(mentions), start + _MATCH_SLICE)
+    for mention in mentions[start:end]:
+        if mention.kind == OUTLET_KIND:
+            outlet_of(mention.url)
+    return end
 
 
 async def _until_idle(arrived: asyncio.Event, limit: float) -> None:
