@@ -278,3 +278,16 @@ def test_undated_entries_keep_the_time_they_were_first_seen(
     second = json.loads(scan(cli, cfg).stdout)
     assert work.done() == {}
     assert second == first
+
+
+def test_another_release_parses_unchanged_feeds_anew(
+    tmp_path: Path, feeds: Feeds, work: Work, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade may read the same bytes differently: neither what a feed gave nor what it parsed to is taken."""
+    cfg = write_config(tmp_path / "c.yaml", feeds.server, BOTH)
+    first = scan(cli, cfg)
+    monkeypatch.setattr("mentionwatch.cache.__version__", "99.0")
+    monkeypatch.setattr("mentionwatch.pipeline.__version__", "99.0")
+    work.done()
+    assert scan(cli, cfg).stdout == first.stdout
+    assert work.done()["parsed"] == 2

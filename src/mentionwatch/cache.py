@@ -1,8 +1,8 @@
 """The HTTP cache for conditional requests: validators, bodies, what a body was parsed to, and what it gave.
 
 An unchanged feed then costs a 304 and no parsing, matching or scoring. Keys are hashed, so URLs that carry
-API keys never reach the disk. hishel was considered: it stores responses but not "what this version parsed to", and a
-304 is what the health line must report, so 80 lines of SQLite serve better here.
+API keys never reach the disk. hishel was considered: it stores responses but not "what this version parsed
+to", and a 304 is what the health line must report, so a hundred lines of SQLite serve better here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch import __version__
 from mentionwatch.store.sqlite import connect
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ class Cached:
 
 def _key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
+
+
+def _released(validator: str) -> str:
+    """A validator as what a body was parsed to is kept under: with the release that parsed it (an upgrade may
+    read the same bytes differently)."""
+    return f"{__version__} {validator}"
 
 
 class HttpCache:
@@ -111,11 +118,11 @@ class HttpCache:
         )
 
     def get_parsed(self, url: str, validator: str) -> bytes | None:
-        """What the body with this validator was parsed to, if it was."""
+        """What the body with this validator was parsed to, if it was (by this release: another parses anew)."""
         if self._db is None:
             return None
         row = self._db.execute("SELECT validator, data FROM parsed WHERE key = ?", (_key(url),)).fetchone()
-        if row is None or row[0] != validator:
+        if row is None or row[0] != _released(validator):
             return None
         try:
             return zlib.decompress(row[1])
@@ -126,7 +133,8 @@ class HttpCache:
         if self._db is None:
             return
         self._db.execute(
-            "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?)", (_key(url), validator, zlib.compress(data, 1))
+            "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?)",
+            (_key(url), _released(validator), zlib.compress(data, 1)),
         )
 
     def get_given(self, url: str, validator: str, context: str) -> bytes | None:
