@@ -898,6 +898,14 @@ def decode_kept(data: bytes) -> Kept:
     return Kept(_when(since), [str(s) for s in skipped], ids, published, named or [""] * len(ids), mentions)
 
 
+def _written_at(module: str) -> int:
+    """When the file of an imported module was written (0 when it has none: frozen, or in a zip)."""
+    try:
+        return os.stat(importlib.import_module(module).__file__ or "").st_mtime_ns
+    except OSError:
+        return 0
+
+
 class GivenDocuments:
     """What documents gave earlier scans (kept in the HTTP cache, by their URL and validator), for the brands,
     scorer and code of this one: a document that comes back unchanged costs no parsing, matching or scoring.
@@ -926,7 +934,7 @@ class GivenDocuments:
         """Work out what is common to every source's context (the scorer's versions take milliseconds to find)."""
         if self._common is not None:
             return
-        made_by = [os.stat(importlib.import_module(name).__file__ or "").st_mtime_ns for name in _MAKERS]
+        made_by = [_written_at(name) for name in _MAKERS]
         self._common = json.dumps(
             [
                 _KEPT_FORMAT,
@@ -942,12 +950,8 @@ class GivenDocuments:
         found = self._contexts.get(source.name)
         if found is None:
             self.ready()
-            module = importlib.import_module(type(source).__module__)
-            try:
-                source_made = os.stat(module.__file__ or "").st_mtime_ns
-            except OSError:
-                source_made = 0
-            own = [self._common, source.type, type(source).__qualname__, source_made, self._owners.get(source.name)]
+            made_by = _written_at(type(source).__module__)
+            own = [self._common, source.type, type(source).__qualname__, made_by, self._owners.get(source.name)]
             found = self._contexts[source.name] = hashlib.sha256(json.dumps(own).encode()).hexdigest()
         return found
 
