@@ -471,6 +471,20 @@ def test_a_304s_kept_body_is_read_only_when_asked_for_and_a_lost_one_is_said_pla
     assert "s3cret" not in str(caught.value)
 
 
+def test_what_a_body_parsed_to_is_recalled_for_its_validator_and_release_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`remember_parsed` / `recall_parsed`, for plugins that keep what a body parsed to (the rss source keeps what
+    it gave instead, in the pipeline)."""
+    http = make_http(lambda r: httpx.Response(200), FakeTime())
+    http.cache = HttpCache(tmp_path / "http.sqlite3")
+    http.remember_parsed("https://feeds.test/a.xml", '"v1"', b"[1, 2]")
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v1"') == b"[1, 2]"
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v2"') is None
+    monkeypatch.setattr("mentionwatch.cache.__version__", "99.0")
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v1"') is None, "another release parses anew"
+
+
 def test_httpcore_finds_sniffio() -> None:
     # httpcore imports sniffio on every lock and event it sets up; a missing sniffio is a failed import (a
     # search of sys.path) each time: 1,323 of them in a 200-feed scan. It is a declared dependency for that.
