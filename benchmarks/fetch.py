@@ -5,10 +5,12 @@ side by side with the tools a user would pick instead.
     python benchmarks/fetch.py --feeds 200 --concurrency 32 --only mentionwatch
 
 Compared: `mentionwatch scan` (cold cache, then warm), newsboat (`newsboat -x reload`, reload-threads set to
-the same concurrency; Debian package), rss2email (`r2e run --no-send`; PyPI), a sequential feedparser loop, and
-the ideal `latency x ceil(requests / concurrency)`. mentionwatch and newsboat run `--repeat` times (3), each
-time from a fresh cache, and their median run is reported beside every run's time; rss2email and the loop,
-forty times slower, run once. Tools that are not installed are reported as skipped.
+the same concurrency; Debian package), a plain httpx + feedparser loop at the same concurrency (`feedloop.py`,
+ETags kept between its runs), rss2email (`r2e run --no-send`; PyPI), a sequential feedparser loop, and the
+ideal `latency x ceil(requests / concurrency)`. mentionwatch, newsboat and the httpx loop take turns `--repeat`
+times (3), each time from a fresh cache, and their median run is reported beside every run's time, with the
+median CPU time (user + system) of each; rss2email and the sequential loop, forty times slower, run once. Tools
+that are not installed are reported as skipped.
 Writes benchmarks/results/fetch.json. Traffic stays on 127.0.0.1: the server is benchmarks/feedserver.py.
 """
 
@@ -19,6 +21,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -54,10 +57,16 @@ def start_server(feeds: int, latency: float) -> tuple[subprocess.Popen[str], int
 
 def timed(
     cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 900
-) -> tuple[float, subprocess.CompletedProcess[str]]:
+) -> tuple[float, subprocess.CompletedProcess[str], float]:
+    """Wall seconds, the finished process, and the CPU seconds (user + system) it used: on a machine shared with
+    other work the wall clock also counts their turns, the CPU time only this run's."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-    return time.perf_counter() - started, done
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, done, cpu
 
 
 def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any]:
@@ -84,12 +93,13 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> d
     outputs = []
     for label in ("first", "second"):
         target = work / f"{label}.jsonl"
-        seconds, done = timed(
+        seconds, done, cpu = timed(
             [exe, "scan", "-c", str(cfg), "-q", "-o", str(target), "--health", str(work / "h.json")], env, work
         )
         health = json.loads((work / "h.json").read_text())["sources"][0]
         run[label] = {
             "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
             "exit": done.returncode,
             "state": health["state"],
             "items": health["items"],
@@ -101,11 +111,14 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> d
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median run's figures for each scan, with every run's seconds beside them."""
+    """The median run's figures for each scan, with every run's seconds beside them, and the median CPU time."""
     out: dict[str, Any] = {}
     for label in ("first", "second"):
         ordered = sorted(runs, key=lambda r: float(r[label]["seconds"]))
         out[label] = {**ordered[len(ordered) // 2][label], "runs": [r[label]["seconds"] for r in runs]}
+        cpu = sorted(float(r[label]["cpu_seconds"]) for r in runs)
+        out[label]["cpu_seconds"] = cpu[len(cpu) // 2]
+        out[label]["cpu_runs"] = [r[label]["cpu_seconds"] for r in runs]
     if "same_output" in runs[0]:
         out["same_output"] = all(r["same_output"] for r in runs)
     return out
@@ -120,12 +133,32 @@ def run_newsboat(urls: list[str], concurrency: int, work: Path, n: int) -> dict[
     (work / "config").write_text(f"reload-threads {concurrency}\n")
     env = {**os.environ, **ENV_SAFE, "HOME": str(work)}
     cmd = [exe, "-u", str(work / "urls"), "-c", str(work / f"cache{n}.db"), "-C", str(work / "config"), "-x", "reload"]
-    first, done1 = timed(cmd, env, work)
-    second, done2 = timed(cmd, env, work)
+    first, done1, cpu1 = timed(cmd, env, work)
+    second, done2, cpu2 = timed(cmd, env, work)
     return {
-        "first": {"seconds": round(first, 3), "exit": done1.returncode},
-        "second": {"seconds": round(second, 3), "exit": done2.returncode},
+        "first": {"seconds": round(first, 3), "cpu_seconds": round(cpu1, 3), "exit": done1.returncode},
+        "second": {"seconds": round(second, 3), "cpu_seconds": round(cpu2, 3), "exit": done2.returncode},
     }
+
+
+def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any] | None:
+    """Repetition `n` of `feedloop.py` (httpx + feedparser, concurrent): a first read, then a second with ETags."""
+    try:
+        import feedparser  # noqa: F401
+        import httpx  # noqa: F401
+    except ImportError:
+        return None
+    (work / "urls").write_text("".join(f"{u}\n" for u in urls))
+    cmd = [sys.executable, str(HERE / "feedloop.py"), str(work / "urls"), str(work / f"etags{n}.json")]
+    cmd += ["--concurrency", str(concurrency)]
+    env = {**os.environ, **ENV_SAFE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    run: dict[str, Any] = {}
+    for label in ("first", "second"):
+        seconds, done, cpu = timed(cmd, env, work)
+        run[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "exit": done.returncode}
+        run[label]["entries"] = int(done.stdout.strip() or 0)
+    return run
 
 
 def run_rss2email(urls: list[str], work: Path) -> dict[str, Any] | None:
@@ -146,8 +179,8 @@ def run_rss2email(urls: list[str], work: Path) -> dict[str, Any] | None:
     subprocess.run(
         [exe, "-c", str(cfg), "-d", str(data), "opmlimport", str(opml)], env=env, check=True, capture_output=True
     )
-    first, done1 = timed([exe, "-c", str(cfg), "-d", str(data), "run", "--no-send"], env, work)
-    second, done2 = timed([exe, "-c", str(cfg), "-d", str(data), "run", "--no-send"], env, work)
+    first, done1, _ = timed([exe, "-c", str(cfg), "-d", str(data), "run", "--no-send"], env, work)
+    second, done2, _ = timed([exe, "-c", str(cfg), "-d", str(data), "run", "--no-send"], env, work)
     return {
         "first": {"seconds": round(first, 3), "exit": done1.returncode},
         "second": {"seconds": round(second, 3), "exit": done2.returncode},
@@ -181,22 +214,21 @@ def scenario(feeds: int, concurrency: int, latency: float, tools: set[str], repe
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            for name in ("mentionwatch", "newsboat", "rss2email", "feedparser_loop"):
+            for name in ("mentionwatch", "newsboat", "httpx_feedparser", "rss2email", "feedparser_loop"):
                 (work / name).mkdir()
             import mentionwatch
 
             subprocess.run([sys.executable, "-m", "compileall", "-q", *mentionwatch.__path__], check=False)
-            # mentionwatch and newsboat take turns, so that both meet the same moments of a shared machine.
-            repeated: dict[str, list[dict[str, Any]]] = {"mentionwatch": [], "newsboat": []}
+            # mentionwatch, newsboat and the httpx + feedparser loop take turns, so that they meet the same moments
+            # of a shared machine.
+            repeated: dict[str, list[dict[str, Any]]] = {"mentionwatch": [], "newsboat": [], "httpx_feedparser": []}
+            runners = {"mentionwatch": run_mentionwatch, "newsboat": run_newsboat, "httpx_feedparser": run_feedloop}
             for n in range(repeat):
-                for name in ("mentionwatch", "newsboat"):
+                for name, runner in runners.items():
                     if name not in tools:
                         continue
                     print(f"  {feeds} feeds, concurrency {concurrency}: {name} ({n + 1}/{repeat})", file=sys.stderr)
-                    if name == "mentionwatch":
-                        done = run_mentionwatch(urls, concurrency, work / name, n)
-                    else:
-                        done = run_newsboat(urls, concurrency, work / name, n)
+                    done = runner(urls, concurrency, work / name, n)
                     if done is None:
                         result[name] = "not installed"
                         continue
@@ -223,9 +255,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3, help="runs of mentionwatch and newsboat (median kept)")
-    parser.add_argument("--only", nargs="*", default=["mentionwatch", "newsboat", "rss2email", "feedparser_loop"])
+    tools = ["mentionwatch", "newsboat", "httpx_feedparser", "rss2email", "feedparser_loop"]
+    parser.add_argument("--only", nargs="*", default=tools)
     args = parser.parse_args()
-    plan = [(200, 100, set(args.only)), (1000, 100, {"mentionwatch", "newsboat"} & set(args.only))]
+    plan = [(200, 100, set(args.only)), (1000, 100, {"mentionwatch", "newsboat", "httpx_feedparser"} & set(args.only))]
     if args.feeds:
         plan = [(n, args.concurrency or 100, set(args.only)) for n in args.feeds]
     results = [scenario(n, c, args.latency, tools, args.repeat) for n, c, tools in plan]
@@ -236,28 +269,32 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'feeds':>6} {'conc':>5} {'tool':<16} {'first s':>9} {'second s':>9}  notes")
+    print(f"{'feeds':>6} {'conc':>5} {'tool':<16} {'first s':>9} {'cpu s':>6} {'second s':>9} {'cpu s':>6}  notes")
     for r in results:
         print(f"{r['feeds']:>6} {r['concurrency']:>5} {'ideal':<16} {r['ideal_seconds']:>9.2f}")
-        for tool in ("mentionwatch", "newsboat", "rss2email", "feedparser_loop"):
+        for tool in tools:
             data = r.get(tool)
             if data is None:
                 continue
             if isinstance(data, str):
-                print(f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {'-':>9} {'-':>9}  {data}")
+                print(f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {'-':>9} {'':>6} {'-':>9}  {data}")
                 continue
-            second = data.get("second", {}).get("seconds")
+            first, second = data["first"], data.get("second", {})
             notes = ""
             if tool == "mentionwatch":
                 notes = (
-                    f"{data['first']['mentions']} mentions; second scan {data['second']['state']}, "
-                    f"same output: {data['same_output']}"
+                    f"{first['mentions']} mentions; second scan {second['state']}, same output: {data['same_output']}"
                 )
             print(
-                f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {data['first']['seconds']:>9.2f} "
-                f"{second if second is not None else '-':>9}  {notes}"
+                f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {first['seconds']:>9.2f} "
+                f"{_figure(first.get('cpu_seconds')):>6} {_figure(second.get('seconds'), 9)} "
+                f"{_figure(second.get('cpu_seconds')):>6}  {notes}"
             )
     print(f"\nwritten to {RESULTS.relative_to(HERE.parent)}")
+
+
+def _figure(value: float | None, width: int = 6) -> str:
+    return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
 
 
 if __name__ == "__main__":

@@ -447,6 +447,44 @@ def test_conditional_requests_use_the_cache(tmp_path: Path) -> None:
     assert b"feeds.test" not in (tmp_path / "http.sqlite3").read_bytes(), "keys are hashed"
 
 
+def test_a_304s_kept_body_is_read_only_when_asked_for_and_a_lost_one_is_said_plainly(tmp_path: Path) -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("if-none-match") == '"abc"':
+            return httpx.Response(304, headers={"ETag": '"abc"'})
+        return httpx.Response(200, content=b"<rss/>", headers={"ETag": '"abc"'})
+
+    cache = HttpCache(tmp_path / "http.sqlite3")
+    reads: list[str] = []
+    read_body = cache.body
+    cache.body = lambda url: reads.append(url) or read_body(url)  # type: ignore[method-assign]
+    http = make_http(server, FakeTime())
+    http.cache = cache
+    asyncio.run(http.get("https://feeds.test/a.xml?key=s3cret"))
+    unchanged = asyncio.run(http.get("https://feeds.test/a.xml?key=s3cret"))
+    assert unchanged.not_modified and reads == []
+    assert unchanged.content == b"<rss/>" and unchanged.content == b"<rss/>"
+    assert len(reads) == 1, "read once, then kept"
+    cache._db.execute("UPDATE responses SET body = x'00ff'")  # type: ignore[union-attr]
+    damaged = asyncio.run(http.get("https://feeds.test/a.xml?key=s3cret"))
+    with pytest.raises(BadPayload, match=r"^https://feeds.test/a.xml: answered 304, and the copy kept") as caught:
+        _ = damaged.content
+    assert "s3cret" not in str(caught.value)
+
+
+def test_what_a_body_parsed_to_is_recalled_for_its_validator_and_release_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`remember_parsed` / `recall_parsed`, for plugins that keep what a body parsed to (the rss source keeps what
+    it gave instead, in the pipeline)."""
+    http = make_http(lambda r: httpx.Response(200), FakeTime())
+    http.cache = HttpCache(tmp_path / "http.sqlite3")
+    http.remember_parsed("https://feeds.test/a.xml", '"v1"', b"[1, 2]")
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v1"') == b"[1, 2]"
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v2"') is None
+    monkeypatch.setattr("mentionwatch.cache.__version__", "99.0")
+    assert http.recall_parsed("https://feeds.test/a.xml", '"v1"') is None, "another release parses anew"
+
+
 def test_httpcore_finds_sniffio() -> None:
     # httpcore imports sniffio on every lock and event it sets up; a missing sniffio is a failed import (a
     # search of sys.path) each time: 1,323 of them in a 200-feed scan. It is a declared dependency for that.

@@ -83,6 +83,21 @@ def test_identity_is_brand_source_type_and_id_not_the_source_name() -> None:
     assert acme.source == "renamed-hn" and acme.first_seen == NOW
 
 
+def test_seen_again_a_mention_gets_its_new_figures_and_last_seen_whether_or_not_they_changed() -> None:
+    store = SqliteStore.open(None)
+    store.record([mention("1"), mention("2", score=5), mention("3")], NOW)
+    later = NOW + timedelta(hours=2)
+    again = store.record([mention("1"), mention("2", score=9, impact=30.0), mention("3", source="hn-2")], later)
+    assert again.new == set() and again.updated == 3
+    rows = store._db.execute("SELECT id, score, impact, source, last_seen FROM mentions ORDER BY id").fetchall()
+    assert rows == [
+        ("1", None, 12.0, "hn", "2026-12-01T14:00:00Z"),
+        ("2", 9, 30.0, "hn", "2026-12-01T14:00:00Z"),
+        ("3", None, 12.0, "hn-2", "2026-12-01T14:00:00Z"),
+    ]
+    assert all(m.first_seen == NOW and m.status == "new" for m in store.query(Query()))
+
+
 def test_a_duplicate_seen_in_one_scan_is_known_in_the_next() -> None:
     store = SqliteStore.open(None)
     head = mention("1")

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from mentionwatch import pipeline
+from test_unchanged_feeds import BOTH, Feeds, write_config
 
-from conftest import Run
+from conftest import LoopbackServer, Run
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples"
 # What a window changes, and only above its width: impact's within-source percentile is taken per window, and
@@ -29,9 +30,9 @@ def use_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     flushed: list[int] = []
     flush = pipeline.Windows.flush
 
-    def spy(self: pipeline.Windows, window: list[Any], fetched: Any) -> None:
+    def spy(self: pipeline.Windows, window: list[Any], fetched: Any, **given: Any) -> None:
         flushed.append(len(window))
-        flush(self, window, fetched)
+        flush(self, window, fetched, **given)
 
     monkeypatch.setattr(pipeline.Windows, "flush", spy)
     monkeypatch.setattr(pipeline, "WINDOW", 4)
@@ -125,3 +126,18 @@ def test_windowed_scan_counts_every_source_and_leaves_no_scratch(
     assert counts("windowed.json") == counts("whole.json")
     assert list(scratch.iterdir()) == []  # the scratch store, deleted
     assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.sqlite3"))
+
+
+def test_what_unchanged_feeds_gave_joins_a_windowed_scan(
+    cli: Callable[..., Run], server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two real feeds answering 304 the second time (tests/test_unchanged_feeds.py): the first scan keeps what they
+    # gave; a windowed second scan takes it as it was, with nothing to match, and prints the same mentions.
+    Feeds(server)
+    cfg = write_config(tmp_path / "c.yaml", server, BOTH)
+    first = rows(scan(cli, cfg, "-f", "json", "--db", "one.sqlite3").stdout)
+    flushed = use_windows(monkeypatch)
+    second = rows(scan(cli, cfg, "-f", "json", "--db", "two.sqlite3").stdout)
+    assert flushed == [0]  # one window: nothing matched this time, the 21 given mentions deduped and saved
+    assert len(first) == 21
+    assert sorted(second, key=key) == sorted(first, key=key)

@@ -1,8 +1,8 @@
-"""The HTTP cache for conditional requests: validators, bodies, and what a body was parsed to.
+"""The HTTP cache for conditional requests: validators, bodies, what a body was parsed to, and what it gave.
 
-An unchanged feed then costs a 304 and no parsing. Keys are hashed, so URLs that carry API keys never
-reach the disk. hishel was considered: it stores responses but not "what this version parsed to", and a
-304 is what the health line must report, so 80 lines of SQLite serve better here.
+An unchanged feed then costs a 304 and no parsing, matching or scoring. Keys are hashed, so URLs that carry
+API keys never reach the disk. hishel was considered: it stores responses but not "what this version parsed
+to", and a 304 is what the health line must report, so a hundred lines of SQLite serve better here.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import json
 import logging
 import sqlite3
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentionwatch import __version__
 from mentionwatch.store.sqlite import connect
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, headers TEXT,"
     " body BLOB)",
     "CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, validator TEXT, data BLOB)",
+    # What a version of a document gave a scan (`pipeline.GivenDocuments`), and what that depended on (`context`:
+    # the brands, the scorer, the code); one version per document.
+    "CREATE TABLE IF NOT EXISTS given (key TEXT PRIMARY KEY, validator TEXT, context TEXT, data BLOB)",
 )
 # Headers worth keeping with a cached body (what adapters read); the rest is per-exchange.
 _KEEP = ("content-type", "etag", "last-modified", "link")
@@ -38,15 +42,22 @@ def default_cache_path() -> Path:
 
 @dataclass(frozen=True)
 class Cached:
+    """What a conditional request is made with: an earlier answer's validators, and the headers kept with it."""
+
     etag: str | None
     last_modified: str | None
     # The headers worth keeping (see _KEEP), as plain pairs: the cache knows nothing of the HTTP layer above it.
     headers: dict[str, str]
-    body: bytes
 
 
 def _key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
+
+
+def _released(validator: str) -> str:
+    """A validator as what a body was parsed to is kept under: with the release that parsed it (an upgrade may
+    read the same bytes differently)."""
+    return f"{__version__} {validator}"
 
 
 class HttpCache:
@@ -64,17 +75,30 @@ class HttpCache:
             log.warning("HTTP cache %s unusable (%s); sending unconditional requests", path, exc)
             self._db = None
 
-    def get(self, url: str) -> Cached | None:
+    def validators(self, url: str) -> Cached | None:
+        """The validators of the answer kept for `url`, without its body (a 304 seldom needs it: `body`)."""
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT etag, last_modified, headers, body FROM responses WHERE key = ?", (_key(url),)
+            "SELECT etag, last_modified, headers FROM responses WHERE key = ?", (_key(url),)
         ).fetchone()
         if row is None:
             return None
         try:
-            return Cached(row[0], row[1], dict(json.loads(row[2])), zlib.decompress(row[3]))
-        except (zlib.error, ValueError):
+            return Cached(row[0], row[1], dict(json.loads(row[2])))
+        except (ValueError, TypeError):
+            return None
+
+    def body(self, url: str) -> bytes | None:
+        """The body of the answer kept for `url`; None when there is none, or it cannot be read."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT body FROM responses WHERE key = ?", (_key(url),)).fetchone()
+        if row is None:
+            return None
+        try:
+            return zlib.decompress(row[0])
+        except (zlib.error, TypeError):
             return None
 
     def put(self, url: str, headers: Mapping[str, str], body: bytes) -> None:
@@ -94,11 +118,11 @@ class HttpCache:
         )
 
     def get_parsed(self, url: str, validator: str) -> bytes | None:
-        """What the body with this validator was parsed to, if it was."""
+        """What the body with this validator was parsed to, if it was (by this release: another parses anew)."""
         if self._db is None:
             return None
         row = self._db.execute("SELECT validator, data FROM parsed WHERE key = ?", (_key(url),)).fetchone()
-        if row is None or row[0] != validator:
+        if row is None or row[0] != _released(validator):
             return None
         try:
             return zlib.decompress(row[1])
@@ -109,8 +133,40 @@ class HttpCache:
         if self._db is None:
             return
         self._db.execute(
-            "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?)", (_key(url), validator, zlib.compress(data, 1))
+            "INSERT OR REPLACE INTO parsed VALUES (?, ?, ?)",
+            (_key(url), _released(validator), zlib.compress(data, 1)),
         )
+
+    def get_given(self, url: str, validator: str, context: str) -> bytes | None:
+        """What the version of `url` with this validator gave a scan made in `context`, if one did."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT validator, context, data FROM given WHERE key = ?", (_key(url),)).fetchone()
+        if row is None or row[0] != validator or row[1] != context:
+            return None
+        try:
+            return zlib.decompress(row[2])
+        except zlib.error:
+            return None
+
+    def put_given(self, entries: Iterable[tuple[str, str, str, bytes]]) -> None:
+        """Keep what documents gave: (url, validator, context, data) each, in one transaction."""
+        if self._db is None:
+            return
+        rows = [(_key(url), validator, context, zlib.compress(data, 1)) for url, validator, context, data in entries]
+        if not rows:
+            return
+        try:
+            # One commit, not one per row (the connection is in autocommit mode).
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO given VALUES (?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:  # a cache that cannot be written costs the next scan some work, nothing more
+            log.warning("HTTP cache %s: could not keep what documents gave (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._db is None:

@@ -205,16 +205,39 @@ class AddressGuard(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-@dataclass(frozen=True)
 class Response:
-    """A fully read response body (capped), with what adapters need of the exchange."""
+    """A fully read response body (capped), with what adapters need of the exchange.
 
-    status: int
-    url: str
-    headers: httpx.Headers
-    content: bytes
-    # True when the server answered 304 and this is the body cached from an earlier run.
-    not_modified: bool = False
+    A 304's `content` is the body kept from an earlier run, read from the cache only when asked for: a feed
+    source usually needs only what that body gave before."""
+
+    __slots__ = ("_content", "_load", "headers", "not_modified", "status", "url")
+
+    def __init__(
+        self,
+        status: int,
+        url: str,
+        headers: httpx.Headers,
+        content: bytes | Callable[[], bytes],
+        not_modified: bool = False,
+    ) -> None:
+        self.status = status
+        self.url = url
+        self.headers = headers
+        self._content: bytes | None = content if isinstance(content, bytes) else None
+        self._load: Callable[[], bytes] | None = None if isinstance(content, bytes) else content
+        # True when the server answered 304 and `content` is the body cached from an earlier run.
+        self.not_modified = not_modified
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            assert self._load is not None
+            self._content, self._load = self._load(), None
+        return self._content
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.url!r}{', not modified' if self.not_modified else ''})"
 
     def json(self) -> Any:
         return decode_json(self)
@@ -432,6 +455,8 @@ class SourceHttp:
     recorder: ExchangeRecorder | None = None
     replayer: ExchangeReplayer | None = None
     requests: int = 0
+    # Of them, those that asked whether a cached answer had changed (If-None-Match / If-Modified-Since).
+    conditional: int = 0
     not_modified: int = 0
 
     async def get(
@@ -469,7 +494,7 @@ class SourceHttp:
         if host_is_internal(request.url.host):
             request.extensions[ALLOW_INTERNAL] = True
         cache_key = str(request.url) if method == "GET" and self.cache is not None else None
-        cached = self.cache.get(cache_key) if self.cache is not None and cache_key else None
+        cached = self.cache.validators(cache_key) if self.cache is not None and cache_key else None
         if cached is not None:
             if cached.etag:
                 request.headers["If-None-Match"] = cached.etag
@@ -495,9 +520,10 @@ class SourceHttp:
                     raise FetchError(str(exc)) from None
                 log.debug("%s: %s; retry %d in %.1fs", where, exc, attempt + 1, delay)
             else:
-                if response.status == 304 and cached is not None:
+                if response.status == 304 and cached is not None and self.cache is not None and cache_key:
                     self.not_modified += 1
-                    return Response(200, response.url, httpx.Headers(cached.headers), cached.body, not_modified=True)
+                    body = functools.partial(_cached_body, self.cache, cache_key)
+                    return Response(200, response.url, httpx.Headers(cached.headers), body, not_modified=True)
                 if response.status not in _RETRY_STATUSES:
                     check_status(response)
                     if self.cache is not None and cache_key and response.status == 200 and response.validator:
@@ -596,6 +622,8 @@ class SourceHttp:
                     pause = limits.held_until(host) - self.monotonic() if limits is not None else 0.0
                     if pause <= 0:
                         self.requests += 1  # counted once under way, not while queued for a slot
+                        if "if-none-match" in request.headers or "if-modified-since" in request.headers:
+                            self.conditional += 1
                         resp = await self.client.send(request, stream=True, follow_redirects=False)
                         if resp.next_request is not None:  # a redirect (followed here: see `_follow`)
                             resp = await self._follow(request, resp)
@@ -652,6 +680,14 @@ class SourceHttp:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _cached_body(cache: HttpCache, url: str) -> bytes:
+    """The body kept for `url`, for a 304 whose caller asks for it."""
+    body = cache.body(url)
+    if body is None:  # removed or damaged since its validators were read (another scan, a full disk)
+        raise BadPayload(f"{public_url(url)}: answered 304, and the copy kept of it cannot be read; try --no-cache")
+    return body
 
 
 class CredentialsWithheld(httpx.RequestError):

@@ -5,26 +5,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import importlib
 import itertools
+import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from mentionwatch import __version__
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import dedupe
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
-from mentionwatch.impact import score_impact
+from mentionwatch.impact import OUTLET_KIND, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
-from mentionwatch.models import Mention
+from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
+from mentionwatch.outlets import outlet_of
 from mentionwatch.redaction import Redactor
 from mentionwatch.sentiment import (
     DEFAULT_SCORER,
@@ -32,6 +38,7 @@ from mentionwatch.sentiment import (
     SentimentScorer,
     load_scorer,
     score_sentiment,
+    scorer_identity,
     sentiment_text,
 )
 from mentionwatch.source import Source, SourceContext
@@ -128,6 +135,11 @@ class Fetched:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     # The newest publication time each source returned (for its watermark).
     newest: dict[str, datetime] = field(default_factory=dict)
+    # Mentions taken as they were from documents unchanged since an earlier scan: matched and scored already.
+    given: list[Mention] = field(default_factory=list)
+    # Each source's intake and HTTP client, as `fetch_all` made them.
+    intakes: list[Intake] = field(default_factory=list)
+    clients: list[SourceHttp] = field(default_factory=list)
     # Called every RELIEVE_EVERY items: matches what has arrived (and saves a full window), so a source that
     # delivers faster than the work ahead keeps up (a million-line JSON Lines file) is never held whole.
     relieve: Callable[[], None] | None = None
@@ -198,10 +210,11 @@ async def fetch_all(
     env: ScanEnv,
     fetched: Fetched,
     request_since: Mapping[str, datetime] | None = None,
+    given: GivenDocuments | None = None,
 ) -> None:
     """Fetch from every source at once into `fetched`, item by item, so that neither a failing source nor
     an interrupt loses what the others returned. `request_since`: a source's own `since` (its watermark),
-    by name; `since` for the others."""
+    by name; `since` for the others. `given`: what unchanged documents gave earlier scans."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
     # Health records leave the process (stderr, `--health FILE`): an error that quotes a service's answer
@@ -235,11 +248,11 @@ async def fetch_all(
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
         since_here = request_since.get(configured.name, since) if request_since else since
-        runs.append(
-            _run_source(
-                source, http, health, terms, since_here, config.http.deadline, fetched, now=env.now, redact=redact
-            )
-        )
+        intake = Intake(source, health, since_here, fetched, now=env.now, given=given)
+        context.documents = intake
+        fetched.intakes.append(intake)
+        fetched.clients.append(http)
+        runs.append(_run_source(source, http, health, terms, intake, config.http.deadline, redact=redact))
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -260,19 +273,14 @@ async def _run_source(
     http: SourceHttp,
     health: SourceHealth,
     terms: Sequence[str],
-    since: datetime,
+    intake: Intake,
     deadline: float,
-    fetched: Fetched,
     *,
-    now: Callable[[], datetime],
     redact: Callable[[str], str],
 ) -> None:
-    seen: set[str] = set()
-    older: set[str] = set()
     started = time.monotonic()
     queries: list[str | None] = list(terms) if source.searchable else [None]
     skipped = source.context.skipped
-    future = now() + FUTURE_SLACK
 
     def count_requests() -> None:
         health.requests = http.requests
@@ -280,47 +288,23 @@ async def _run_source(
     http.observer = count_requests
 
     async def one(term: str | None) -> None:
-        async for mention in source.fetch(term, since):
-            if not is_web_url(mention.url):
-                # A `javascript:`, `data:` or `file:` URL is no permalink, and must never reach a clickable cell.
-                skipped.append(f"{mention.id!s:.100}: url is not an http(s) address")
-                continue
-            if mention.link is not None and not is_web_url(mention.link):
-                mention.link = None
-            # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
-            mention.source = mention.source or source.name
-            mention.source_type = mention.source_type or source.type
-            mention.future_dated = mention.published_at > future
-            if mention.id in seen or mention.id in older:
-                continue
-            if mention.published_at < since:
-                older.add(mention.id)
-                continue
-            seen.add(mention.id)
-            fetched.mentions.append(mention)
-            fetched.origin.setdefault(mention.key, []).append(source.name)
-            newest = fetched.newest.get(source.name)
-            if newest is None or mention.published_at > newest:
-                fetched.newest[source.name] = mention.published_at
-            fetched.arrived.set()
-            health.items = len(seen) + len(older)
-            if len(fetched.mentions) % RELIEVE_EVERY == 0:
-                fetched.relieve_now()
+        async for mention in source.fetch(term, intake.since):
+            intake.admit(mention)
 
     errors: list[BaseException] = []
     try:
         async with asyncio.timeout(deadline) as limit:
-            fetched.deadlines.add(limit)
+            intake.fetched.deadlines.add(limit)
             try:
                 outcomes = await asyncio.gather(*(one(q) for q in queries), return_exceptions=True)
             finally:
-                fetched.deadlines.discard(limit)
+                intake.fetched.deadlines.discard(limit)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
     except TimeoutError:
         errors = [TimeoutError(f"gave up after the {deadline:g}s source deadline")]
     finally:
-        health.items = len(seen) + len(older)
-        health.older = len(older)
+        health.items = intake.items
+        health.older = len(intake.older)
         health.requests = http.requests
         health.seconds = round(time.monotonic() - started, 3)
         # The same unreadable item can come back for several terms: counted once.
@@ -341,10 +325,198 @@ async def _run_source(
         health.error = redact(message)
     elif http.requests and http.not_modified == http.requests:
         health.state = "not modified"
-    elif not seen and not older:
+    elif not intake.seen and not intake.older:
         health.state = "empty"
     else:
         health.state = "ok"
+
+
+class Intake:
+    """One source's items on their way into the scan: only those with a web URL, each id once, none published
+    before the source's `since`. It is also the source's `Documents`: it notes what each document the source
+    read gave (`read`, then `given_entries`), and hands in what an unchanged one gave as it was (`reuse`)."""
+
+    def __init__(
+        self,
+        source: Source[Any],
+        health: SourceHealth,
+        since: datetime,
+        fetched: Fetched,
+        *,
+        now: Callable[[], datetime],
+        given: GivenDocuments | None = None,
+    ) -> None:
+        self.source = source
+        self.health = health
+        self.since = since
+        self.fetched = fetched
+        self.now = now
+        self.future = now() + FUTURE_SLACK
+        self.given = given
+        self.seen: set[str] = set()
+        self.older: set[str] = set()
+        self._docs: list[_Document] = []
+        # Each item of a document read, by object, until it comes in: (the item, its document, its place there).
+        self._pending: dict[int, tuple[Mention, _Document, int]] = {}
+
+    @property
+    def items(self) -> int:
+        return len(self.seen) + len(self.older)
+
+    def admit(self, mention: Mention) -> None:
+        """Take one item the source yielded (or leave it out, and say why)."""
+        placed = self._pending.pop(id(mention), None)
+        if not is_web_url(mention.url):
+            # A `javascript:`, `data:` or `file:` URL is no permalink, and must never reach a clickable cell.
+            reason = f"{mention.id!s:.100}: url is not an http(s) address"
+            self.source.context.skipped.append(reason)
+            if placed is not None:
+                placed[1].skip(placed[2], reason)
+            return
+        if mention.link is not None and not is_web_url(mention.link):
+            mention.link = None
+        named = mention.source
+        # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
+        mention.source = mention.source or self.source.name
+        mention.source_type = mention.source_type or self.source.type
+        mention.future_dated = mention.published_at > self.future
+        taken = self._take(mention.key, mention.published_at)
+        if placed is not None:
+            placed[1].note(placed[2], mention, named, taken)
+        if taken == "new":
+            self.fetched.mentions.append(mention)
+            self.fetched.arrived.set()
+            if len(self.fetched.mentions) % RELIEVE_EVERY == 0:
+                self.fetched.relieve_now()
+
+    def _take(self, key: tuple[str, str], published_at: datetime) -> str:
+        """What became of an item: `new`, `again` (an id this source gave before) or `older` (before `since`)."""
+        item_id = key[1]
+        if item_id in self.seen or item_id in self.older:
+            return "again"
+        if published_at < self.since:
+            self.older.add(item_id)
+            self.health.items = self.items
+            return "older"
+        self.seen.add(item_id)
+        self.fetched.origin.setdefault(key, []).append(self.source.name)
+        newest = self.fetched.newest.get(self.source.name)
+        if newest is None or published_at > newest:
+            self.fetched.newest[self.source.name] = published_at
+        self.health.items = self.items
+        return "new"
+
+    # -- Documents
+
+    def read(self, url: str, validator: str, items: Sequence[Mention], skipped: Sequence[str]) -> None:
+        if self.given is None:
+            return
+        document = _Document(url, validator, list(skipped), [None] * len(items))
+        self._docs.append(document)
+        for i, item in enumerate(items):
+            self._pending[id(item)] = (item, document, i)
+
+    def reuse(self, url: str, validator: str) -> bool:
+        if self.given is None:
+            return False
+        kept = self.given.recall(url, validator, self.source)
+        if kept is None or kept.since > self.since:
+            # Kept for a later `since` than this scan's: items it left out as older would now be in.
+            return False
+        context = self.source.context
+        context.skipped.extend(kept.skipped)
+        # `_take`, item by item, on what was kept: ids and dates as numbers, no Mention made for an item that
+        # made none. Thousands of items come back unchanged in a scan of many feeds.
+        since = _micros(self.since)
+        seen, older = self.seen, self.older
+        name = self.source.name
+        newest: int | None = None
+        for i, (item_id, micros) in enumerate(zip(kept.ids, kept.published, strict=True)):
+            if item_id in seen or item_id in older:
+                continue
+            if micros is None:  # undated: when it was first seen, as the source says (rss, instagram_account)
+                now = self.now()
+                micros = _micros(context.first_seen(name, item_id, now) if context.first_seen else now)
+            if micros < since:
+                older.add(item_id)
+                continue
+            seen.add(item_id)
+            newest = micros if newest is None or micros > newest else newest
+            made = kept.mentions.get(i)
+            if not made:
+                continue
+            key = (kept.named[i] or name, item_id)
+            self.fetched.origin.setdefault(key, []).append(name)
+            published_at = _when(micros)
+            for mention in made:
+                mention.source, mention.published_at = key[0], published_at
+                mention.source_type = mention.source_type or self.source.type
+                mention.future_dated = published_at > self.future
+                self.fetched.given.append(mention)
+        if newest is not None:
+            known = self.fetched.newest.get(name)
+            if known is None or _when(newest) > known:
+                self.fetched.newest[name] = _when(newest)
+        self.health.items = self.items
+        self.fetched.arrived.set()  # what impact will need of them can be readied while the network waits
+        return True
+
+    def given_entries(self, matched: Mapping[tuple[str, str], list[Mention]]) -> list[tuple[str, str, Kept]]:
+        """What each document read in this scan gave (url, validator, what to keep): those whose every item
+        came in, and none of whose items was left out for an id another document gave first (what that one would
+        have given is not known)."""
+        out = []
+        for document in self._docs:
+            if not document.whole or any(item is None for item in document.items):
+                continue
+            items = [item for item in document.items if isinstance(item, _Item)]
+            mentions = {}
+            for i, item in enumerate(items):
+                made = matched.get((item.named or self.source.name, item.id)) if item.taken == "new" else None
+                if made:
+                    mentions[i] = made
+            kept = Kept(
+                self.since,
+                document.skipped,
+                [item.id for item in items],
+                [None if item.published_at is None else _micros(item.published_at) for item in items],
+                [item.named for item in items],
+                mentions,
+            )
+            out.append((document.url, document.validator, kept))
+        return out
+
+
+@dataclass
+class _Item:
+    """An item of a document, as it came in."""
+
+    id: str
+    published_at: datetime | None  # None: undated
+    named: str  # the source name the adapter gave it ("" for most)
+    taken: str  # what `Intake._take` said
+
+
+@dataclass
+class _Document:
+    """A version of a document a source read in this scan, and how each of its items came in (None: not yet)."""
+
+    url: str
+    validator: str
+    skipped: list[str]
+    items: list[_Item | str | None]  # a str: skipped, and why
+    whole: bool = True
+    ids: set[str] = field(default_factory=set)
+
+    def skip(self, index: int, reason: str) -> None:
+        self.items[index] = reason
+        self.skipped.append(reason)
+
+    def note(self, index: int, mention: Mention, named: str, taken: str) -> None:
+        self.items[index] = _Item(mention.id, None if mention.undated else mention.published_at, named, taken)
+        if taken == "again" and mention.id not in self.ids:
+            self.whole = False  # another document gave this id first: what this one gives for it is unknown
+        self.ids.add(mention.id)
 
 
 class Matching:
@@ -433,6 +605,7 @@ def process(
     scorer: SentimentScorer | None = None,
     matching: Matching | None = None,
     owners: Mapping[str, str] | None = None,
+    given: Sequence[Mention] = (),
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -440,12 +613,14 @@ def process(
     sentiment. The default scorer is VADER.
 
     `matching`: one that already matched a first part of `raw` (the same list, in the same order). `owners`:
-    source name -> brand, for sources that read a brand's own page or account (`owned_brands`)."""
+    source name -> brand, for sources that read a brand's own page or account (`owned_brands`). `given`:
+    mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest."""
     matching = matching or Matching(brands, since=since, owners=owners)
     matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
     reply_reach = {b.name: b.reply_reach for b in brands}
-    score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
-    kept = dedupe(matching.matched, reply_reach=reply_reach)
+    if matching.matched:  # nothing to score, nothing to load the scorer for
+        score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
+    kept = dedupe([*matching.matched, *given] if given else matching.matched, reply_reach=reply_reach)
     score_impact(kept, reply_reach=reply_reach)
     return kept
 
@@ -457,8 +632,10 @@ class WorkAhead:
     a millisecond, so a response that comes in is never kept waiting long, and is cancelled when the fetch
     ends; `process` then does whatever is left. The result is the same as doing it all at the end.
 
-    The scorer (VADER's lexicon, TextBlob's) is loaded here too, once the requests are out: loading it in a
-    thread instead made every I/O call of the event loop wait up to a GIL switch interval (5 ms) for it."""
+    The scorer (VADER's lexicon, TextBlob's) is loaded here too, once the requests are out and the loop is idle,
+    unless every request asked whether its document changed (a scan whose documents come back unchanged scores
+    nothing); loading it in a thread instead made every I/O call of the event loop wait up to a GIL switch
+    interval (5 ms) for it. `given`: what unchanged documents gave, whose look-ups are readied then too."""
 
     def __init__(
         self,
@@ -467,6 +644,7 @@ class WorkAhead:
         since: datetime,
         scorer_name: str,
         owners: Mapping[str, str] | None = None,
+        given: GivenDocuments | None = None,
     ) -> None:
         self.matching = Matching(brands, since=since, owners=owners, owns_items=True)
         self.memo = SentimentMemo()
@@ -475,6 +653,10 @@ class WorkAhead:
         self._scored = 0
         # Set by run_scan: where a window of matched mentions goes once WINDOW of them are held.
         self.windows: Windows | None = None
+        self._given = given
+        # How far into the given and the matched mentions outlets were looked up.
+        self._outlets_given = 0
+        self._outlets_matched = 0
 
     def scorer(self) -> SentimentScorer:
         """The scan's scorer, remembering what was scored ahead."""
@@ -482,13 +664,14 @@ class WorkAhead:
             self._scorer = load_scorer(self._scorer_name)
         return self.memo.wrap(self._scorer)
 
-    def flush_window(self, fetched: Fetched) -> None:
+    def flush_window(self, fetched: Fetched, *, given: Sequence[Mention] = ()) -> None:
         """Hand the matched mentions held to the scan's windows, and let go of them and of their sentiment."""
         assert self.windows is not None
         matched = self.matching.matched
-        self.windows.flush(list(matched), fetched)
+        self.windows.flush(list(matched), fetched, given=given)
         matched.clear()
         self._scored = 0
+        self._outlets_matched = 0
         self.memo.clear()
 
     def relieve(self, fetched: Fetched) -> None:
@@ -501,12 +684,13 @@ class WorkAhead:
 
     async def run(self, fetched: Fetched) -> None:
         await asyncio.sleep(0)  # let every source send its first requests
-        # Nothing in yet: the network is slow, and the loop idle. Load the scorer now rather than in the
-        # middle of the answers.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(fetched.arrived.wait(), _IDLE)
+        await _until_idle(fetched.arrived, _IDLE_WITHIN)
         if not fetched.mentions:
-            self.scorer()
+            # Nothing in yet: the requests are out, and the loop idle. Ready now what the answers will need.
+            if self._given is not None:
+                self._given.ready()
+            if any(client.requests > client.conditional for client in fetched.clients):
+                self.scorer()
         matched = self.matching.matched
         while True:
             if self.windows is not None and len(matched) >= WINDOW:
@@ -517,6 +701,10 @@ class WorkAhead:
                 end = min(len(matched), self._scored + _SCORE_SLICE)
                 self.memo.prime(self.scorer(), (sentiment_text(m) for m in matched[self._scored : end]))
                 self._scored = end
+            elif self._outlets_given < len(fetched.given):
+                self._outlets_given = _look_up_outlets(fetched.given, self._outlets_given)
+            elif self._outlets_matched < len(matched):
+                self._outlets_matched = _look_up_outlets(matched, self._outlets_matched)
             else:
                 fetched.arrived.clear()
                 await fetched.arrived.wait()
@@ -547,8 +735,9 @@ class Windows:
     def used(self) -> bool:
         return self.store is not None
 
-    def flush(self, window: list[Mention], fetched: Fetched) -> None:
-        """Score, dedupe and save one window of matched mentions (the caller then lets go of them)."""
+    def flush(self, window: list[Mention], fetched: Fetched, *, given: Sequence[Mention] = ()) -> None:
+        """Score, dedupe and save one window of matched mentions (the caller then lets go of them); `given`:
+        mentions matched and scored in an earlier scan, deduped with them."""
         if self.store is None:
             self.store = self._env.store if self._request.save else scratch_store()
             self.stamp = self._request.started or self._env.now()
@@ -557,11 +746,12 @@ class Windows:
             while self.store.count(Query(seen_at=self.stamp)):
                 self.stamp += timedelta(seconds=1)
         assert self.stamp is not None
-        score_sentiment(window, self._scorer())
-        kept = dedupe(window, reply_reach=self._reply_reach)
+        if window:
+            score_sentiment(window, self._scorer())
+        kept = dedupe([*window, *given], reply_reach=self._reply_reach)
         score_impact(kept, reply_reach=self._reply_reach)
         count_mentions(fetched.health, kept, fetched.origin, add=True)
-        for m in window:
+        for m in itertools.chain(window, given):
             fetched.origin.pop(m.key, None)
         self.store.record(kept, self.stamp)
         self.total += len(kept)
@@ -598,7 +788,33 @@ class Windows:
 WINDOW = 50_000
 # Items matched at a time at the end of a scan, between checks for a full window.
 _WINDOW_SLICE = 1_000
-_IDLE = 0.02
+
+
+def _look_up_outlets(mentions: Sequence[Mention], start: int) -> int:
+    """Look up the outlets of the articles among the next mentions from `start` (as their impact will, and
+    remembered there): the outlet ranking is read on first use (~8 ms), and a subdomain of a ranked site needs
+    the public suffix list (~50 ms). Returns where to go on from."""
+    end = min(len(mentions), start + _MATCH_SLICE)
+    for mention in mentions[start:end]:
+        if mention.kind == OUTLET_KIND:
+            outlet_of(mention.url)
+    return end
+
+
+async def _until_idle(arrived: asyncio.Event, limit: float) -> None:
+    """Return once items arrive, once the event loop is idle (a short sleep comes back on time, twice: the
+    requests are written and no answer is in), or after `limit` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    on_time = 0
+    while not arrived.is_set() and on_time < 2 and loop.time() < end:
+        start = loop.time()
+        await asyncio.sleep(_TICK)
+        on_time = on_time + 1 if loop.time() - start < 2 * _TICK else 0
+
+
+_IDLE_WITHIN = 0.25
+_TICK = 0.002
 # About a millisecond of work each: 200 items at ~5 µs to match, 5 texts at ~200 µs to score.
 _MATCH_SLICE = 200
 _SCORE_SLICE = 5
@@ -669,11 +885,12 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
 
     fetched = Fetched()
     stopped_by: int | None = None
+    owners = owned_brands(request.sources)
+    given = None
+    if env.cache is not None:
+        given = GivenDocuments(env.cache, request.brands, scorer_name=config.scoring.sentiment, owners=owners)
     work = WorkAhead(
-        request.brands,
-        since=request.since,
-        scorer_name=config.scoring.sentiment,
-        owners=owned_brands(request.sources),
+        request.brands, since=request.since, scorer_name=config.scoring.sentiment, owners=owners, given=given
     )
     windows = work.windows = Windows(request, env, work.scorer)
     fetched.relieve = lambda: work.relieve(fetched)
@@ -689,6 +906,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
                 env=env,
                 fetched=fetched,
                 request_since=request.source_since,
+                given=given,
             )
         )
 
@@ -722,11 +940,19 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
         if health.state == "fetching":
             health.state = "interrupted"
     work.relieve(fetched)  # what is left to match, a window at a time
-    if windows.used:
+    if windows.used or len(work.matching.matched) + len(fetched.given) >= WINDOW:
         return _finish_in_windows(work, windows, fetched, request, env, stopped_by)
     mentions = process(
-        fetched.mentions, request.brands, since=request.since, scorer=work.scorer(), matching=work.matching
+        fetched.mentions,
+        request.brands,
+        since=request.since,
+        # Loaded only when something is to be scored: what unchanged documents gave was scored before.
+        scorer=work.scorer() if work.matching.matched else None,
+        matching=work.matching,
+        given=fetched.given,
     )
+    if given is not None and stopped_by is None:
+        given.keep(fetched.intakes, work.matching.matched)
     count_mentions(fetched.health, mentions, fetched.origin)
     total = len(mentions)
     now = request.started or env.now()
@@ -748,10 +974,11 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
 def _finish_in_windows(
     work: WorkAhead, windows: Windows, fetched: Fetched, request: ScanRequest, env: ScanEnv, stopped_by: int | None
 ) -> ScanResult:
-    """The end of a scan worked in windows: the last window saved, the sources' runs and watermarks recorded, and
-    the output read back from the store."""
-    if work.matching.matched:
-        work.flush_window(fetched)
+    """The end of a scan worked in windows: the last window saved (with what unchanged documents gave), the
+    sources' runs and watermarks recorded, and the output read back from the store. What documents gave is not
+    kept for the next scan (GivenDocuments.keep): the mentions it is made of were let go of window by window."""
+    if work.matching.matched or fetched.given:
+        work.flush_window(fetched, given=fetched.given)
     assert windows.store is not None and windows.stamp is not None
     if request.save:
         remember(windows.store, request, [], fetched, windows.stamp, interrupted=stopped_by is not None)
@@ -763,6 +990,157 @@ def _finish_in_windows(
         stream=windows.read_back(),
         scratch=None if request.save else windows.store,
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# What documents gave
+
+
+@dataclass
+class Kept:
+    """What a version of a document gave a scan whose source started at `since`: its items with a web URL, in
+    order (older ones too: a later scan with a later `since` leaves them out again), each as its id, its date in
+    microseconds since 1970 (None: undated, dated when first seen) and the source name its adapter gave it
+    ("" for most); the mentions each made (matched and scored; by the item's place, none when no brand
+    matched it), and why the document's other items were skipped."""
+
+    since: datetime
+    skipped: list[str]
+    ids: list[str]
+    published: list[int | None]
+    named: list[str]
+    mentions: dict[int, list[Mention]]
+
+
+# The fields a kept mention is rebuilt from: what its source gave, what matching and sentiment made of it. The
+# rest is the scan's own (its source's name and the date, set when it is taken; dedupe, impact, the store).
+_MATCHED = ("brand", "matched_terms", "matched_query", "sentiment", "sentiment_label", "subjectivity")
+_KEPT_FIELDS = tuple(n for n in FIELDS if (n in SOURCE_FIELDS and n not in ("source", "published_at")) or n in _MATCHED)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Bumped when what is kept changes shape.
+_KEPT_FORMAT = 1
+# The modules whose code makes what a document gives, beside the source's own: their files' times are part of
+# the context, as Python's bytecode cache does, so an edited checkout (an editable install keeps its version)
+# never takes what older code made.
+_MAKERS = (
+    "mentionwatch.models",
+    "mentionwatch.text",
+    "mentionwatch.urls",
+    "mentionwatch.query",
+    "mentionwatch.matching",
+    "mentionwatch.sentiment",
+    "mentionwatch.pipeline",
+)
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _when(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+def encode_kept(kept: Kept) -> bytes:
+    mentions = {str(i): [[getattr(m, name) for name in _KEPT_FIELDS] for m in ms] for i, ms in kept.mentions.items()}
+    named = kept.named if any(kept.named) else None
+    row = [_micros(kept.since), kept.skipped, kept.ids, kept.published, named, mentions]
+    return json.dumps(row, ensure_ascii=False).encode()
+
+
+def decode_kept(data: bytes) -> Kept:
+    """What `encode_kept` wrote; a ValueError, TypeError or KeyError when it is not that."""
+    since, skipped, ids, published, named, rows = json.loads(data)
+    if len(ids) != len(published) or (named is not None and len(named) != len(ids)):
+        raise ValueError("items do not line up")
+    mentions = {}
+    for place, made in rows.items():
+        i = int(place)
+        # Dated when taken (an undated item when it was first seen), and named after the source then.
+        mentions[i] = [Mention(source="", published_at=_EPOCH, **dict(zip(_KEPT_FIELDS, m, strict=True))) for m in made]
+    return Kept(_when(since), [str(s) for s in skipped], ids, published, named or [""] * len(ids), mentions)
+
+
+def _written_at(module: str) -> int:
+    """When the file of an imported module was written (0 when it has none: frozen, or in a zip)."""
+    try:
+        return os.stat(importlib.import_module(module).__file__ or "").st_mtime_ns
+    except OSError:
+        return 0
+
+
+class GivenDocuments:
+    """What documents gave earlier scans (kept in the HTTP cache, by their URL and validator), for the brands,
+    scorer and code of this one: a document that comes back unchanged costs no parsing, matching or scoring.
+
+    What a document gives depends on more than its bytes: the brands' rules (terms, exclusions, queries,
+    languages, case), the scorer and the versions of its libraries, whether the source reads a brand's own
+    page, and the code that does it. All of it is the `context` of what is kept; a scan in another context
+    reads the document again. The scan's `since` is checked when it is taken (`Intake.reuse`)."""
+
+    def __init__(
+        self,
+        cache: HttpCache,
+        brands: Sequence[BrandConfig],
+        *,
+        scorer_name: str,
+        owners: Mapping[str, str] | None = None,
+    ) -> None:
+        self._cache = cache
+        self._brands = brands
+        self._scorer_name = scorer_name
+        self._owners = owners or {}
+        self._common: str | None = None
+        self._contexts: dict[str, str] = {}
+
+    def ready(self) -> None:
+        """Work out what is common to every source's context (the scorer's versions take milliseconds to find)."""
+        if self._common is not None:
+            return
+        made_by = [_written_at(name) for name in _MAKERS]
+        self._common = json.dumps(
+            [
+                _KEPT_FORMAT,
+                __version__,
+                made_by,
+                scorer_identity(self._scorer_name),
+                [b.model_dump(mode="json") for b in self._brands],
+            ],
+            sort_keys=True,
+        )
+
+    def context(self, source: Source[Any]) -> str:
+        found = self._contexts.get(source.name)
+        if found is None:
+            self.ready()
+            made_by = _written_at(type(source).__module__)
+            own = [self._common, source.type, type(source).__qualname__, made_by, self._owners.get(source.name)]
+            found = self._contexts[source.name] = hashlib.sha256(json.dumps(own).encode()).hexdigest()
+        return found
+
+    def recall(self, url: str, validator: str, source: Source[Any]) -> Kept | None:
+        data = self._cache.get_given(url, validator, self.context(source))
+        if data is None:
+            return None
+        try:
+            return decode_kept(data)
+        except (ValueError, TypeError, KeyError):  # kept by some other version, or damaged: read it again
+            return None
+
+    def keep(self, intakes: Sequence[Intake], matched: Sequence[Mention]) -> None:
+        """Keep what each document read in this scan gave (`matched`: the scan's fresh mentions, matched and
+        scored)."""
+        by_key: dict[tuple[str, str], list[Mention]] = {}
+        for m in matched:
+            by_key.setdefault(m.key, []).append(m)
+        entries = []
+        for intake in intakes:
+            entries += [
+                (url, validator, self.context(intake.source), encode_kept(kept))
+                for url, validator, kept in intake.given_entries(by_key)
+            ]
+        self._cache.put_given(entries)
 
 
 def remember(

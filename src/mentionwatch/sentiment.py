@@ -346,6 +346,31 @@ def scorer_names(group: str = SCORERS_GROUP) -> list[str]:
     return sorted({ep.name for ep in entry_points(group=group)})
 
 
+# What the built-in scorers' figures come from, beside mentionwatch's own code.
+_BUILT_IN_LIBRARIES = ("vaderSentiment", "textblob")
+
+
+def scorer_identity(name: str, group: str = SCORERS_GROUP) -> str:
+    """What the figures of the scorer registered as `name` depend on, found without loading it: the entry
+    point, the package that provides it and its version, and for mentionwatch's own scorers the versions of the
+    libraries they wrap. Figures kept from an earlier scan are good while this is unchanged."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [name]
+    for ep in entry_points(group=group):
+        if ep.name != name:
+            continue
+        dist = ep.dist
+        parts += [ep.value, dist.name if dist else "?", dist.version if dist else "?"]
+        if dist is not None and dist.name == "mentionwatch":
+            for library in _BUILT_IN_LIBRARIES:
+                try:
+                    parts.append(f"{library} {version(library)}")
+                except PackageNotFoundError:
+                    parts.append(f"{library} -")
+    return " ".join(parts)
+
+
 def load_scorer(name: str = DEFAULT_SCORER, scorers: Scorers | None = None) -> SentimentScorer:
     return (scorers or Scorers.from_entry_points()).create(name)
 

@@ -10,11 +10,11 @@ import json
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -206,6 +206,25 @@ class OwnedSourceConfig(SourceConfig):
     )
 
 
+class Documents(Protocol):
+    """The pipeline's memory of what each version of a document gave (its items, matched and scored), so that a
+    document unchanged since an earlier scan (an HTTP 304) costs no parsing, matching or scoring.
+
+    A source that reads whole documents (a feed) tells it about each version it reads (`read`, before yielding
+    its items) and asks it about each one that comes back unchanged (`reuse`)."""
+
+    def reuse(self, url: str, validator: str) -> bool:
+        """True when what the version of `url` named by `validator` (its ETag or Last-Modified) gave is still
+        known, for the brands and scorer of this scan: the pipeline then takes it as it was, and the source yields
+        nothing of that document. False: the source reads it as usual (and says so through `read`)."""
+        ...
+
+    def read(self, url: str, validator: str, items: Sequence[Mention], skipped: Sequence[str]) -> None:
+        """What the source made of that version of `url`: every item it will yield, in order, and why each item
+        it could not read was skipped. Called before the items are yielded."""
+        ...
+
+
 @dataclass
 class SourceContext:
     """What a source instance is handed: nothing global, so tests control every part."""
@@ -224,6 +243,8 @@ class SourceContext:
     # What the source could not do while the rest of it carried on (an edge its token lacks the permission for,
     # a budget about to run out): said once each in its health line, without failing the source.
     warnings: list[str] = field(default_factory=list)
+    # What unchanged documents gave in earlier scans (see `Documents`); None: nothing is remembered.
+    documents: Documents | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)

@@ -215,6 +215,8 @@ _RANKS = {
     "mentions": "COUNT(*) DESC, SUM(COALESCE(m.impact_absolute, 0)) DESC",
     "impact": "SUM(COALESCE(m.impact_absolute, 0)) DESC, COUNT(*) DESC",
 }
+# What `SqliteStore._figures` gives, as stored.
+_FIGURE_COLUMNS = "impact, impact_absolute, impact_weight, reach, engagement, " + ", ".join(_FIGURES)
 
 
 _INSERTED = (
@@ -368,11 +370,18 @@ class SqliteStore:
         with self._write():
             found = self._find(mentions)
             updates: list[tuple[Any, ...]] = []
+            # Stored with the same figures (most of a scan that found nothing new): only `last_seen` changes, in
+            # one statement per few hundred rows rather than a full update each.
+            unchanged: list[int] = []
             fresh: dict[Key, Mention] = {}
             for m in mentions:
                 row = found.get(key_of(m))
                 if row is not None:
-                    updates.append((*self._figures(m), m.source, stamp, row[0]))
+                    update = (*self._figures(m), m.source)
+                    if update == row[4]:
+                        unchanged.append(row[0])
+                    else:
+                        updates.append((*update, stamp, row[0]))
                     m.first_seen, m.status = parse_time(row[1]), row[2]
                 elif key_of(m) in fresh:  # two configured sources of one type brought the same item
                     updates.append((*self._figures(m), m.source, stamp, None))
@@ -404,7 +413,12 @@ class SqliteStore:
                 " source = ?, last_seen = ? WHERE rowid = ?",
                 [u for u in updates if u[-1] is not None],
             )
-            result.updated = len(updates)
+            for start in range(0, len(unchanged), 500):
+                batch = unchanged[start : start + 500]
+                self._db.execute(
+                    f"UPDATE mentions SET last_seen = ? WHERE rowid IN ({', '.join('?' * len(batch))})", [stamp, *batch]
+                )
+            result.updated = len(updates) + len(unchanged)
             self._attach_tags([m for m in mentions if key_of(m) in found], found)
         return result
 
@@ -415,18 +429,21 @@ class SqliteStore:
             ).fetchone()[0]
         )
 
-    def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int]]:
-        """The stored (rowid, first_seen, status, cluster) of each mention that is stored, looked up in batches."""
-        found: dict[Key, tuple[int, str, str, int]] = {}
+    def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int, tuple[Any, ...]]]:
+        """The stored (rowid, first_seen, status, cluster, figures and source name as `_figures` gives them) of each
+        mention that is stored, looked up in batches."""
+        found: dict[Key, tuple[int, str, str, int, tuple[Any, ...]]] = {}
         keys = list({key_of(m) for m in mentions})
         for start in range(0, len(keys), 300):
             batch = keys[start : start + 300]
             where = " OR ".join(["(brand = ? AND source_type = ? AND id = ?)"] * len(batch))
             params = [part for key in batch for part in key]
             for row in self._db.execute(
-                f"SELECT brand, source_type, id, rowid, first_seen, status, cluster FROM mentions WHERE {where}", params
+                f"SELECT brand, source_type, id, rowid, first_seen, status, cluster, {_FIGURE_COLUMNS}, source"
+                f" FROM mentions WHERE {where}",
+                params,
             ):
-                found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6])
+                found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6], tuple(row[7:]))
         return found
 
     def _join(self, cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -519,7 +536,7 @@ class SqliteStore:
             community(m.url),
         )
 
-    def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int]]) -> None:
+    def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int, Any]]) -> None:
         rowids = {found[key_of(m)][0]: m for m in mentions}
         if not rowids:
             return
