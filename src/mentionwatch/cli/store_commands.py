@@ -26,7 +26,7 @@ def _store(config_path: Path | None, db: str | None, redactor: Redactor) -> Ment
     """The store named by --db, $MENTIONWATCH_DB or the config's `store`; a config is needed only for the last."""
     from mentionwatch.config import find_config, load_config
     from mentionwatch.registry import Registry
-    from mentionwatch.store import DB_ENV, open_store, resolve_location
+    from mentionwatch.store import DB_ENV, is_url, open_store, resolve_location
 
     configured = None
     if db is None and not _env_db():
@@ -38,7 +38,7 @@ def _store(config_path: Path | None, db: str | None, redactor: Redactor) -> Ment
             if config_path is not None:
                 raise
     location = resolve_location(db, configured)
-    if not Path(location).expanduser().exists():
+    if not is_url(location) and not Path(location).expanduser().exists():
         raise UsageError(
             f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
         )

@@ -264,10 +264,10 @@ class SqliteStore:
         return parse_time(row[0])
 
     @contextlib.contextmanager
-    def scan_lock(self, timeout: float) -> Iterator[None]:
+    def scan_lock(self, timeout: float, scope: Sequence[str] | None = None) -> Iterator[None]:
         """Held for a whole scan: a second scan on the same store waits for the first (up to `timeout` seconds),
         so two cron runs never report the same new mention twice. A lock file beside the database (flock), so a
-        killed scan releases it with its process."""
+        killed scan releases it with its process. One machine, one file: the whole store, whatever the `scope`."""
         if self.path is None:
             yield
             return
@@ -541,11 +541,21 @@ class SqliteStore:
         )
         return [_mention(row) for row in rows]
 
+    def notify_horizon(self) -> int:
+        """The store's position now (its newest mention), read before choosing what to queue."""
+        return int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+
     def enqueue_notifications(
-        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+        self,
+        target: str,
+        items: Sequence[tuple[Key, str]],
+        through: datetime,
+        now: datetime,
+        position: int | None = None,
     ) -> int:
         """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through` (the
-        scan's first-seen time) and the newest mention stored now (call it under the scan lock)."""
+        scan's first-seen time) and `position` (`notify_horizon`; default: the newest mention stored now; call
+        it under the scan lock)."""
         stamp = format_time(now)
         with self._write():
             cursor = self._db.executemany(
@@ -553,7 +563,8 @@ class SqliteStore:
                 " ON CONFLICT DO NOTHING",
                 [(target, *key, event, stamp) for key, event in items],
             )
-            position = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+            if position is None:
+                position = self.notify_horizon()
             self._db.execute(
                 "INSERT INTO notify_marks VALUES (?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
                 " through = excluded.through, position = excluded.position, updated = excluded.updated"
