@@ -75,7 +75,6 @@ from mentionwatch.store import (
 )
 from mentionwatch.store.sqlite import (
     _COLUMNS,
-    _FIGURES,
     _INSERTED,
     _REPLY_COLUMNS,
     _m,
@@ -423,14 +422,15 @@ class PostgresStore:
                         )
                     )[0]
                     _join(conn, int(cluster), m.brand or "", m.also_seen)
-            changed = [u for u in updates if u]
+            # One row order for every writer (no two transactions lock the same rows in opposite orders).
+            changed = sorted((u for u in updates if u), key=lambda update: int(update[-1]))
             if changed:
                 with conn.cursor() as cur:
                     cur.executemany(
                         "UPDATE mentions SET impact = %s, impact_absolute = %s, impact_weight = %s, reach = %s,"
                         " engagement = %s, score = %s, comments = %s, likes = %s, reposts = %s, quotes = %s,"
                         " views = %s, followers = %s, source = %s, last_seen = %s WHERE rowid = %s",
-                        sorted(changed, key=lambda u: int(u[-1])),  # one row order for every writer
+                        changed,
                     )
             result.updated = len(updates)
             _attach_tags(conn, {found[key_of(m)][0]: m for m in mentions if key_of(m) in found})
@@ -636,18 +636,17 @@ class PostgresStore:
         where, params = _where(query)
         order = _ORDERS.get(query.sort, _ORDERS["newest"])
         limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
-        with self._pool.connection() as conn, conn.transaction():
-            with conn.cursor(name="mentionwatch_list") as cur:
-                cur.itersize = 500
-                cur.execute(f"SELECT {_SELECTED} WHERE {where} ORDER BY {order}{limit}", params)
-                while rows := cur.fetchmany(500):
-                    mentions = {int(row[0]): _mention(row) for row in rows}
-                    for rowid, tag in conn.execute(
-                        "SELECT mention, tag FROM tags WHERE mention = ANY(%s) ORDER BY tag COLLATE \"C\"",
-                        [list(mentions)],
-                    ):
-                        mentions[int(rowid)].tags.append(tag)
-                    yield from mentions.values()
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor(name="mentionwatch_list") as cur:
+            cur.itersize = 500
+            cur.execute(f"SELECT {_SELECTED} WHERE {where} ORDER BY {order}{limit}", params)
+            while rows := cur.fetchmany(500):
+                mentions = {int(row[0]): _mention(row) for row in rows}
+                for rowid, tag in conn.execute(
+                    "SELECT mention, tag FROM tags WHERE mention = ANY(%s) ORDER BY tag COLLATE \"C\"",
+                    [list(mentions)],
+                ):
+                    mentions[int(rowid)].tags.append(tag)
+                yield from mentions.values()
 
     def query(self, query: Query) -> list[Mention]:
         return list(self.iter_mentions(query))
