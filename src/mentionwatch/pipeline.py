@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import signal
 import time
@@ -166,10 +167,12 @@ async def fetch_all(
     env: ScanEnv,
     fetched: Fetched,
     request_since: Mapping[str, datetime] | None = None,
+    source_terms: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Fetch from every source at once into `fetched`, item by item, so that neither a failing source nor
     an interrupt loses what the others returned. `request_since`: a source's own `since` (its watermark),
-    by name; `since` for the others."""
+    by name; `since` for the others. `source_terms`: a source's own search terms (its shard's brands'), by
+    name; `terms` for the others."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
     # Health records leave the process (stderr, `--health FILE`): an error that quotes a service's answer
@@ -203,11 +206,13 @@ async def fetch_all(
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
         since_here = request_since.get(configured.name, since) if request_since else since
+        terms_here = source_terms.get(configured.name, terms) if source_terms else terms
         runs.append(
             _run_source(
-                source, http, health, terms, since_here, config.http.deadline, fetched, now=env.now, redact=redact
+                source, http, health, terms_here, since_here, config.http.deadline, fetched, now=env.now,
+                redact=redact,
             )
-        )
+        )  # fmt: skip
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -395,6 +400,7 @@ def process(
     scorer: SentimentScorer | None = None,
     matching: Matching | None = None,
     owners: Mapping[str, str] | None = None,
+    keep: Callable[[Mention], bool] | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -402,12 +408,14 @@ def process(
     sentiment. The default scorer is VADER.
 
     `matching`: one that already matched a first part of `raw` (the same list, in the same order). `owners`:
-    source name -> brand, for sources that read a brand's own page or account (`owned_brands`)."""
+    source name -> brand, for sources that read a brand's own page or account (`owned_brands`). `keep`: which
+    matched mentions the scan is for (a shard's (source, brand) pairs); all by default."""
     matching = matching or Matching(brands, since=since, owners=owners)
     matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
+    matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
     reply_reach = {b.name: b.reply_reach for b in brands}
-    score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
-    kept = dedupe(matching.matched, reply_reach=reply_reach)
+    score_sentiment(matched, scorer or load_scorer(DEFAULT_SCORER))
+    kept = dedupe(matched, reply_reach=reply_reach)
     score_impact(kept, reply_reach=reply_reach)
     return kept
 
@@ -527,6 +535,17 @@ class ScanRequest:
     # Output only what the store had never seen (`--new`, `--backfill`); nothing at all (`--seed`).
     new_only: bool = False
     quiet_seed: bool = False
+    # The (source name, brand name) pairs this scan covers (`scan --shard K/N`); None: every source and brand.
+    pairs: frozenset[tuple[str, str]] | None = None
+
+    def covers(self, source: str, brand: str) -> bool:
+        return self.pairs is None or (source, brand) in self.pairs
+
+    def terms_by_source(self) -> dict[str, list[str]] | None:
+        """Each source's search terms: its own pairs' brands' (a shard searches only for what it scans)."""
+        if self.pairs is None:
+            return None
+        return {s.name: search_terms([b for b in self.brands if self.covers(s.name, b.name)]) for s in self.sources}
 
 
 async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
@@ -553,6 +572,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
                 env=env,
                 fetched=fetched,
                 request_since=request.source_since,
+                source_terms=request.terms_by_source(),
             )
         )
 
@@ -585,8 +605,15 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     for health in fetched.health:
         if health.state == "fetching":
             health.state = "interrupted"
+    keep = None
+    if request.pairs is not None:
+
+        def keep(m: Mention) -> bool:
+            # By the configured sources that brought the item: a jsonl source may name another.
+            return any(request.covers(name, m.brand or "") for name in fetched.origin.get(m.key, ()))
+
     mentions = process(
-        fetched.mentions, request.brands, since=request.since, scorer=work.scorer(), matching=work.matching
+        fetched.mentions, request.brands, since=request.since, scorer=work.scorer(), matching=work.matching, keep=keep
     )
     count_mentions(fetched.health, mentions, fetched.origin)
     total = len(mentions)
@@ -634,7 +661,8 @@ def remember(
         if health.failed or interrupted or newest is None:
             continue
         for brand in request.brands:
-            marks[(identity, brand.name)] = min(newest, now)
+            if request.covers(health.name, brand.name):
+                marks[(identity, brand.name)] = min(newest, now)
     store.record_runs(runs, now)
     if marks:
         store.advance_watermarks(marks, now)
@@ -649,15 +677,33 @@ def plan_since(
     brands: Sequence[BrandConfig],
     default: datetime,
     overlap: timedelta,
+    pairs: frozenset[tuple[str, str]] | None = None,
 ) -> tuple[datetime, dict[str, datetime]]:
-    """`--since last`: each source starts from the oldest watermark of its brands less the overlap (posts indexed
-    late are not missed, and the store knows the ones seen before). A source or brand without one starts from
-    `default`. Returns the earliest of them (what matching filters on) and each source's own."""
+    """`--since last`: each source starts from the oldest watermark of its brands (those it is paired with in
+    `pairs`, when given) less the overlap (posts indexed late are not missed, and the store knows the ones seen
+    before). A source or brand without one starts from `default`. Returns the earliest of them (what matching
+    filters on) and each source's own."""
     marks = store.watermarks()
     own: dict[str, datetime] = {}
     for configured in sources:
         identity = configured.config.identity()
-        found = [marks.get((identity, b.name)) for b in brands]
+        found = [marks.get((identity, b.name)) for b in brands if pairs is None or (configured.name, b.name) in pairs]
         known = [m for m in found if m is not None]
         own[configured.name] = min(known) - overlap if known and len(known) == len(found) else default
     return (min(own.values(), default=default), own)
+
+
+def shard_of(source_identity: str, brand: str, count: int) -> int:
+    """Which of `count` shards (0-based) scans this (source, brand) pair: a stable hash of the source's identity
+    (`SourceConfig.identity`: its type and options, not the name it is given) and the brand's name, the same on
+    every host and in every run (never Python's `hash`, which is salted per process)."""
+    digest = hashlib.sha256(f"{source_identity}\n{brand}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def shard_pairs(
+    sources: Sequence[ConfiguredSource], brands: Sequence[BrandConfig], shard: int, count: int
+) -> list[tuple[ConfiguredSource, BrandConfig]]:
+    """The (source, brand) pairs shard `shard` of `count` (1-based, as `scan --shard 2/4` says) scans: every
+    pair falls to exactly one shard, so N hosts with the same config share the work without overlap."""
+    return [(s, b) for s in sources for b in brands if shard_of(s.config.identity(), b.name, count) == shard - 1]

@@ -113,10 +113,11 @@ def notify_after_scan(
     output: Path | None,
 ) -> NotifyReport:
     """`scan --notify`, once the scan is stored and printed: send each target what it is owed, under the store's
-    scan lock (two runs never send the same item)."""
+    lock on each target (two runs never send the same item; on PostgreSQL, scans of other pairs go on)."""
     import asyncio
 
     from mentionwatch.notify import notify_scan
+    from mentionwatch.store import target_scope
 
     async def run() -> NotifyReport:
         async with wire_for(config) as wire:
@@ -130,7 +131,8 @@ def notify_after_scan(
                 redact=redactor,
             )
 
-    with store.scan_lock(config.store.lock_timeout):
+    targets = [target_scope(t.label) for t in config.notify.targets] if config.notify else []
+    with store.scan_lock(config.store.lock_timeout, targets):
         return asyncio.run(run())
 
 
