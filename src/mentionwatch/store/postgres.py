@@ -248,6 +248,8 @@ class PostgresStore:
         self._location = location
         self.location = location.shown
         self._redact = Redactor([location.password] if location.password else [])
+        # The schema version found on opening (before a migration `open(migrate=True)` applied).
+        self.migrated_from = SCHEMA_VERSION
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = False) -> PostgresStore:
@@ -292,7 +294,7 @@ class PostgresStore:
             return int(row[0]) if row else 0
 
     def _prepare(self, *, migrate: bool) -> None:
-        version = self.schema_version()
+        version = self.migrated_from = self.schema_version()
         if version == SCHEMA_VERSION:
             return
         if version > SCHEMA_VERSION:
