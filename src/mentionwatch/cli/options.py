@@ -50,9 +50,9 @@ DbOpt = Annotated[
     str | None,
     typer.Option(
         "--db",
-        metavar="PATH",
-        help="The store. Default: $MENTIONWATCH_DB, else the config's `store`, else mentions.sqlite3 in the user "
-        "data dir.",
+        metavar="PATH_OR_URL",
+        help="The store: a SQLite file, or a postgresql:// URL. Default: $MENTIONWATCH_DB, else the config's "
+        "`store`, else mentions.sqlite3 in the user data dir.",
         show_default=False,
     ),
 ]
