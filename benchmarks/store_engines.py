@@ -262,7 +262,8 @@ QUERIES: dict[str, list[str]] = {
 
 
 def _query(args: list[str]) -> Query:
-    pairs = dict(zip(args[::2], args[1::2], strict=False))
+    flags = [a for a in args if a != "--needs-reply"]
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
     return Query(
         brands=[pairs["--brand"]] if "--brand" in pairs else (),
         statuses=[pairs["--status"]] if "--status" in pairs else (),

@@ -113,6 +113,19 @@ def test_store_migrate_moves_an_older_postgres_store_forward(
     assert "nothing to migrate" in cli("store", "migrate", "--db", postgres_url).stderr
 
 
+def test_store_migrate_on_sqlite_says_what_it_did(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in lite._statements(lite.MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    run = cli("store", "migrate", "--db", str(path))
+    assert run.code == 0 and f"migrated from schema version 1 to {lite.SCHEMA_VERSION}" in run.stderr
+    assert "nothing to migrate" in cli("store", "migrate", "--db", str(path)).stderr
+    assert cli("store", "migrate", "--db", str(tmp_path / "none.sqlite3")).code == 2
+
+
 def test_a_postgres_store_from_a_newer_mentionwatch_is_refused(postgres_url: str) -> None:
     open_store(postgres_url).close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:

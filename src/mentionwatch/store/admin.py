@@ -361,8 +361,11 @@ def migrate_store(location: str) -> tuple[int, int]:
     if not path.exists():
         raise UsageError(f"no store at {location}: `mentionwatch scan` creates one (or name one with --db)")
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
             before = int(db.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            db.close()
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store {shown_location(location)}: {exc}") from None
     store = open_store(location)

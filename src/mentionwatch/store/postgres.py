@@ -57,6 +57,7 @@ import psycopg
 from psycopg.adapt import Buffer, Loader
 from psycopg_pool import ConnectionPool
 
+from mentionwatch.errors import StoreError
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.redaction import Redactor
 from mentionwatch.store import (
@@ -129,6 +130,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX mentions_by_link ON mentions (brand, link_canon) WHERE link_canon IS NOT NULL;
     CREATE INDEX mentions_by_cluster ON mentions (cluster);
     CREATE INDEX mentions_search ON mentions USING gin (search);
+    CREATE INDEX mentions_by_impact ON mentions (impact DESC NULLS LAST, published_at DESC, rowid DESC);
     CREATE TABLE brands (name text PRIMARY KEY);
     CREATE TABLE members (
         brand text NOT NULL, source_type text NOT NULL, id text NOT NULL, cluster bigint NOT NULL,
@@ -342,7 +344,11 @@ class PostgresStore:
         steps = [("pg_advisory_lock_shared" if scope is not None else "pg_advisory_lock", _STORE_LOCK)]
         steps += [("pg_advisory_lock", name) for name in names]
         deadline = time.monotonic() + timeout
-        conn = psycopg.connect(self._location.conninfo, autocommit=True)
+        try:
+            conn = psycopg.connect(self._location.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            said = self.redact(" ".join(str(exc).split()))
+            raise StoreError(f"cannot lock the store {self.location}: {said}") from None
         try:
             for function, name in steps:
                 left = max(1, int((deadline - time.monotonic()) * 1000))
