@@ -149,8 +149,85 @@ class Run:
     stderr: str
 
 
+# -- the store's two engines
+#
+# scripts/check starts a throwaway PostgreSQL server and exports its URL here (a database the tests may create
+# schemas in). Without it, tests that need the server skip, saying why; with CI=true they fail instead.
+POSTGRES_ENV = "MENTIONWATCH_TEST_POSTGRES"
+ENGINES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The test server's URL (a database the tests make schemas in), or a skip (a failure in CI)."""
+    url = os.environ.get(POSTGRES_ENV)
+    if url:
+        return url
+    reason = f"no PostgreSQL server for the tests: ${POSTGRES_ENV} is not set (bash scripts/check starts one)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture
-def run_cli(tmp_path: Path) -> Callable[..., Run]:
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL store for one test: a schema of its own (first on its search_path; `public` after
+    it, where the unaccent extension lives), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    schema = f"mw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in postgres_server else "?"
+    yield f"{postgres_server}{separator}options=-csearch_path%3D{schema},public"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=ENGINES)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store's location, once per engine: a SQLite file, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store_factory(store_location: str) -> Iterator[Callable[[], Any]]:
+    """Opens the test's store (one per engine, see `store_location`); every store it opened is closed after."""
+    from mentionwatch.store import open_store
+
+    opened: list[Any] = []
+
+    def make() -> Any:
+        store = open_store(store_location)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: Callable[[], Any]) -> Any:
+    """A fresh store, once per engine."""
+    return store_factory()
+
+
+@pytest.fixture
+def cli_store_env() -> dict[str, str]:
+    """Extra environment for every `cli` / `run_cli` call: none here; a module that runs its CLI tests against
+    both engines overrides it with `{"MENTIONWATCH_DB": store_location}`."""
+    return {}
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path, cli_store_env: dict[str, str]) -> Callable[..., Run]:
     """Run the installed `mentionwatch` command in a subprocess, with the network guard loaded in it."""
 
     def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
@@ -159,7 +236,7 @@ def run_cli(tmp_path: Path) -> Callable[..., Run]:
             input=stdin,
             capture_output=True,
             text=True,
-            env=cli_env(tmp_path, env),
+            env=cli_env(tmp_path, {**cli_store_env, **(env or {})}),
             timeout=timeout,
             cwd=tmp_path,
         )
@@ -169,7 +246,7 @@ def run_cli(tmp_path: Path) -> Callable[..., Run]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_store_env: dict[str, str]) -> Callable[..., Run]:
     """Run the `mentionwatch` app in this process (Typer's CliRunner): the same environment as `run_cli`, at a
     fraction of a subprocess's cost. For what needs a real process (the installed script, signals, the
     subprocess network guard), use `run_cli` and mark the test `e2e`."""
@@ -183,7 +260,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
 
     def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
         # `timeout` is run_cli's; in-process, a stuck scan is cut short by its own source deadlines.
-        full_env = {k: v for k, v in cli_env(tmp_path, env).items() if k != "PYTHONPATH"}
+        full_env = {k: v for k, v in cli_env(tmp_path, {**cli_store_env, **(env or {})}).items() if k != "PYTHONPATH"}
         gone = [k for k in os.environ if k.startswith("MENTIONWATCH_") and k not in full_env]
         result = CliRunner().invoke(app, list(args), input=stdin, env={**full_env, **dict.fromkeys(gone)})
         # `scan` freezes what is alive for the rest of its process (see cli/scan.py); this process goes on.

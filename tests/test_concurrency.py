@@ -77,12 +77,14 @@ def test_two_scans_without_a_store_share_the_http_cache(tmp_path: Path, server: 
     assert first.returncode == 0, err
 
 
-def test_a_second_scan_of_one_store_waits_for_the_first(tmp_path: Path, server: LoopbackServer) -> None:
+def test_a_second_scan_of_one_store_waits_for_the_first(
+    tmp_path: Path, server: LoopbackServer, store_location: str
+) -> None:
     # Both would report the same new mentions if they ran side by side: the second waits for the first, then
-    # finds nothing new.
+    # finds nothing new. On PostgreSQL too: they share the (blog, Acme) pair.
     server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml", "etag": '"v1"'}))
     server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=3))
-    env = cli_env(tmp_path)
+    env = cli_env(tmp_path, {"MENTIONWATCH_DB": store_location})
     first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path, "--new")
     try:
         wait_for_request(server, "/slow.xml")
@@ -106,10 +108,12 @@ def test_a_second_scan_of_one_store_waits_for_the_first(tmp_path: Path, server: 
     assert second.stdout == "", "the second scan waited, and then had nothing new to say"
 
 
-def test_a_scan_that_waits_too_long_for_the_store_exits_6(tmp_path: Path, server: LoopbackServer) -> None:
+def test_a_scan_that_waits_too_long_for_the_store_exits_6(
+    tmp_path: Path, server: LoopbackServer, store_location: str
+) -> None:
     server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}))
     server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
-    env = cli_env(tmp_path)
+    env = cli_env(tmp_path, {"MENTIONWATCH_DB": store_location})
     first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path)
     impatient = tmp_path / "b.yaml"
     write_config(impatient, server, slow=False)
@@ -125,3 +129,35 @@ def test_a_scan_that_waits_too_long_for_the_store_exits_6(tmp_path: Path, server
     assert second.returncode == 6
     assert second.stderr.strip().endswith("did not finish within 1s")
     assert "Traceback" not in second.stderr
+    assert "postgresql://" not in store_location or store_location.split("?")[0] in second.stderr
+
+
+def test_on_postgres_scans_of_other_pairs_run_at_once(tmp_path: Path, server: LoopbackServer, postgres_url: str) -> None:
+    # Two hosts, two shards' worth of sources: neither waits for the other (SQLite would make the second wait).
+    server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}))
+    server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
+    env = cli_env(tmp_path, {"MENTIONWATCH_DB": postgres_url})
+    slow = tmp_path / "a.yaml"
+    slow.write_text(
+        f"brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    name: slow\n"
+        f"    urls: [{server.url}/slow.xml]\n",
+        encoding="utf-8",
+    )
+    first = start(slow, env, tmp_path, "--new")
+    try:
+        wait_for_request(server, "/slow.xml")
+        second = subprocess.run(
+            cli_command("scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "-f", "jsonl", "--new"),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert first.poll() is None, "the second scan ran while the first still held its own pair"
+        _, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert second.returncode == 0, second.stderr
+    assert sorted(json.loads(line)["id"] for line in second.stdout.splitlines()) == ["post-1", "post-2"]
+    assert first.returncode == 0, err

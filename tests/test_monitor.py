@@ -2,7 +2,9 @@
 
 The Hacker News source is served by a small emulation of Algolia's `search_by_date` that honours its
 `numericFilters=created_at_i>=N`, `page` and `hitsPerPage`, newest first. Its hits are copies of a real recorded
-hit (tests/fixtures/hackernews/) with ids, times, links and points set to the test's clock."""
+hit (tests/fixtures/hackernews/) with ids, times, links and points set to the test's clock.
+
+Every test runs once per engine: the store is named by $MENTIONWATCH_DB, a SQLite file or a PostgreSQL URL."""
 
 from __future__ import annotations
 
@@ -67,6 +69,12 @@ class Algolia:
             "hitsPerPage": per_page,
         }
         return Reply(200, json.dumps(body).encode(), {"content-type": "application/json"})
+
+
+@pytest.fixture
+def cli_store_env(store_location: str) -> dict[str, str]:
+    """Each CLI call's store: a SQLite file or a PostgreSQL schema of this test's own ($MENTIONWATCH_DB)."""
+    return {"MENTIONWATCH_DB": store_location}
 
 
 @pytest.fixture
@@ -361,11 +369,11 @@ def test_append_writes_the_header_once_and_each_mention_once(
 
 @pytest.mark.e2e
 def test_a_killed_scan_leaves_the_store_consistent_and_the_next_run_catches_up(
-    tmp_path: Path, server: LoopbackServer, algolia: Algolia
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, store_location: str, cli_store_env: dict[str, str]
 ) -> None:
     algolia.hits = [hit(1, NOW - timedelta(hours=3))]
     cfg = config(tmp_path, server)
-    env = cli_env(tmp_path)
+    env = cli_env(tmp_path, cli_store_env)
     subprocess.run(cli_command("scan", "-c", str(cfg), "--seed", "--since", "1d"), env=env, check=True, timeout=60)
     algolia.hits.append(hit(2, NOW - timedelta(hours=1)))
     server.route("/slow/api/v1/search_by_date", Reply(200, b"{}", stall=60))
@@ -377,8 +385,8 @@ def test_a_killed_scan_leaves_the_store_consistent_and_the_next_run_catches_up(
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    db = tmp_path / "data" / "mentionwatch" / "mentions.sqlite3"
-    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    if not store_location.startswith("postgresql://"):
+        assert sqlite3.connect(store_location).execute("PRAGMA integrity_check").fetchone() == ("ok",)
     cfg.write_text(slow.split("  - type: hackernews\n    name: slow")[0])
     caught_up = subprocess.run(
         cli_command("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl"),

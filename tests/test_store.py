@@ -1,10 +1,12 @@
-"""The SQLite store on its own: migrations, identity, updates, clusters, watermarks."""
+"""The store on its own, on both engines (the `store` fixture: SQLite and PostgreSQL): identity, updates,
+clusters, watermarks, triage, notification state; and each engine's migrations."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,8 +74,7 @@ def test_the_old_first_seen_state_moves_into_a_new_store(tmp_path: Path) -> None
     assert store.first_seen("rss", "x2", NOW) == NOW
 
 
-def test_identity_is_brand_source_type_and_id_not_the_source_name() -> None:
-    store = SqliteStore.open(None)
+def test_identity_is_brand_source_type_and_id_not_the_source_name(store: Any) -> None:
     assert store.record([mention("1", source="hn")], NOW).new == {("Acme", "hackernews", "1")}
     again = store.record([mention("1", source="renamed-hn")], NOW + timedelta(hours=1))
     assert again.new == set() and again.updated == 1
@@ -98,8 +99,7 @@ def test_seen_again_a_mention_gets_its_new_figures_and_last_seen_whether_or_not_
     assert all(m.first_seen == NOW and m.status == "new" for m in store.query(Query()))
 
 
-def test_a_duplicate_seen_in_one_scan_is_known_in_the_next() -> None:
-    store = SqliteStore.open(None)
+def test_a_duplicate_seen_in_one_scan_is_known_in_the_next(store: Any) -> None:
     head = mention("1")
     head.also_seen = [{"source": "reddit", "id": "t3_x", "url": "https://reddit.com/r/a/x", "source_type": "reddit"}]
     assert store.record([head], NOW).new == {key_of(head)}
@@ -107,26 +107,26 @@ def test_a_duplicate_seen_in_one_scan_is_known_in_the_next() -> None:
     assert store.record([copy], NOW + timedelta(days=1)).new == set()
 
 
-def test_the_page_and_the_share_that_links_it_are_one_cluster_whichever_comes_first() -> None:
+@pytest.mark.parametrize("article_first", [True, False], ids=["article-first", "share-first"])
+def test_the_page_and_the_share_that_links_it_are_one_cluster_whichever_comes_first(
+    store: Any, article_first: bool
+) -> None:
     article = mention("a1", source="blog", source_type="rss", url="https://acme.example/news/1?utm_source=x")
     share = mention("s1", link="https://www.acme.example/news/1/")
-    for first, second in ((article, share), (share, article)):
-        store = SqliteStore.open(None)
-        store.record([first], NOW)
-        assert store.record([second], NOW).new == set()
-        [listed] = store.query(Query())
-        assert listed.id == first.id and [a["id"] for a in listed.also_seen] == [second.id]
+    first, second = (article, share) if article_first else (share, article)
+    store.record([first], NOW)
+    assert store.record([second], NOW).new == set()
+    [listed] = store.query(Query())
+    assert listed.id == first.id and [a["id"] for a in listed.also_seen] == [second.id]
 
 
-def test_watermarks_only_move_forward() -> None:
-    store = SqliteStore.open(None)
+def test_watermarks_only_move_forward(store: Any) -> None:
     store.advance_watermarks({("hackernews:abc", "Acme"): NOW}, NOW)
     store.advance_watermarks({("hackernews:abc", "Acme"): NOW - timedelta(days=1)}, NOW)
     assert store.watermarks() == {("hackernews:abc", "Acme"): NOW}
 
 
-def test_source_runs_count_failures_in_a_row_and_reset_on_success() -> None:
-    store = SqliteStore.open(None)
+def test_source_runs_count_failures_in_a_row_and_reset_on_success(store: Any) -> None:
     for day in range(3):
         store.record_runs([SourceRun("rss:1", "blog", "failed", "HTTP 500", ok=False)], NOW + timedelta(days=day))
     [status] = store.source_status()

@@ -64,10 +64,16 @@ def key(m: dict[str, Any]) -> tuple[str, str, str]:
     return (m["brand"], m["source"], m["id"])
 
 
-@pytest.mark.parametrize("store", [["--no-store"], ["--db", "scan.sqlite3"]])
+@pytest.mark.parametrize("kept", ["--no-store", "sqlite", "postgres"])
 def test_windowed_scan_prints_what_a_whole_one_does(
-    cli: Callable[..., Run], example: Path, monkeypatch: pytest.MonkeyPatch, store: list[str]
+    cli: Callable[..., Run], example: Path, monkeypatch: pytest.MonkeyPatch, kept: str, request: pytest.FixtureRequest
 ) -> None:
+    store = {
+        "--no-store": lambda: ["--no-store"],
+        "sqlite": lambda: ["--db", "scan.sqlite3"],
+        # The output is read back from the store by this scan's time: the same on the shared engine.
+        "postgres": lambda: ["--db", request.getfixturevalue("postgres_url")],
+    }[kept]()
     whole = rows(scan(cli, example, "-f", "json", "--no-store").stdout)
     flushed = use_windows(monkeypatch)
     windowed = rows(scan(cli, example, "-f", "json", *store).stdout)

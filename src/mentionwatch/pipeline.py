@@ -211,10 +211,12 @@ async def fetch_all(
     fetched: Fetched,
     request_since: Mapping[str, datetime] | None = None,
     given: GivenDocuments | None = None,
+    source_terms: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Fetch from every source at once into `fetched`, item by item, so that neither a failing source nor
     an interrupt loses what the others returned. `request_since`: a source's own `since` (its watermark),
-    by name; `since` for the others. `given`: what unchanged documents gave earlier scans."""
+    by name; `since` for the others. `given`: what unchanged documents gave earlier scans. `source_terms`: a
+    source's own search terms (its shard's brands'), by name; `terms` for the others."""
     settings = http_settings(config)
     limits = Limits(settings.concurrency, settings.per_host)
     # Health records leave the process (stderr, `--health FILE`): an error that quotes a service's answer
@@ -248,11 +250,12 @@ async def fetch_all(
         health = SourceHealth(name=source.name, type=source.type, state="fetching")
         fetched.health.append(health)
         since_here = request_since.get(configured.name, since) if request_since else since
+        terms_here = source_terms.get(configured.name, terms) if source_terms else terms
         intake = Intake(source, health, since_here, fetched, now=env.now, given=given)
         context.documents = intake
         fetched.intakes.append(intake)
         fetched.clients.append(http)
-        runs.append(_run_source(source, http, health, terms, intake, config.http.deadline, redact=redact))
+        runs.append(_run_source(source, http, health, terms_here, intake, config.http.deadline, redact=redact))
     if env.on_start is not None:
         env.on_start(fetched.health)
     await asyncio.gather(*runs)
@@ -606,6 +609,7 @@ def process(
     matching: Matching | None = None,
     owners: Mapping[str, str] | None = None,
     given: Sequence[Mention] = (),
+    keep: Callable[[Mention], bool] | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -614,13 +618,17 @@ def process(
 
     `matching`: one that already matched a first part of `raw` (the same list, in the same order). `owners`:
     source name -> brand, for sources that read a brand's own page or account (`owned_brands`). `given`:
-    mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest."""
+    mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest.
+    `keep`: which mentions the scan is for (a shard's (source, brand) pairs); all by default."""
     matching = matching or Matching(brands, since=since, owners=owners)
     matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
+    matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
     reply_reach = {b.name: b.reply_reach for b in brands}
-    if matching.matched:  # nothing to score, nothing to load the scorer for
-        score_sentiment(matching.matched, scorer or load_scorer(DEFAULT_SCORER))
-    kept = dedupe([*matching.matched, *given] if given else matching.matched, reply_reach=reply_reach)
+    if matched:  # nothing to score, nothing to load the scorer for
+        score_sentiment(matched, scorer or load_scorer(DEFAULT_SCORER))
+    if keep is not None:
+        given = [m for m in given if keep(m)]
+    kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach)
     score_impact(kept, reply_reach=reply_reach)
     return kept
 
@@ -746,9 +754,12 @@ class Windows:
             while self.store.count(Query(seen_at=self.stamp)):
                 self.stamp += timedelta(seconds=1)
         assert self.stamp is not None
-        if window:
-            score_sentiment(window, self._scorer())
-        kept = dedupe([*window, *given], reply_reach=self._reply_reach)
+        keep = self._request.keeper(fetched)
+        mine = window if keep is None else [m for m in window if keep(m)]
+        theirs = given if keep is None else [m for m in given if keep(m)]
+        if mine:
+            score_sentiment(mine, self._scorer())
+        kept = dedupe([*mine, *theirs], reply_reach=self._reply_reach)
         score_impact(kept, reply_reach=self._reply_reach)
         count_mentions(fetched.health, kept, fetched.origin, add=True)
         for m in itertools.chain(window, given):
@@ -877,6 +888,28 @@ class ScanRequest:
     # Output only what the store had never seen (`--new`, `--backfill`); nothing at all (`--seed`).
     new_only: bool = False
     quiet_seed: bool = False
+    # The (source name, brand name) pairs this scan covers (`scan --shard K/N`); None: every source and brand.
+    pairs: frozenset[tuple[str, str]] | None = None
+
+    def covers(self, source: str, brand: str) -> bool:
+        return self.pairs is None or (source, brand) in self.pairs
+
+    def terms_by_source(self) -> dict[str, list[str]] | None:
+        """Each source's search terms: its own pairs' brands' (a shard searches only for what it scans)."""
+        if self.pairs is None:
+            return None
+        return {s.name: search_terms([b for b in self.brands if self.covers(s.name, b.name)]) for s in self.sources}
+
+    def keeper(self, fetched: Fetched) -> Callable[[Mention], bool] | None:
+        """Which mentions a shard keeps: those of its pairs, by the configured sources that brought the item (a
+        jsonl source may name another); None when the scan covers every pair."""
+        if self.pairs is None:
+            return None
+
+        def keep(m: Mention) -> bool:
+            return any(self.covers(name, m.brand or "") for name in fetched.origin.get(m.key, ()))
+
+        return keep
 
 
 async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
@@ -907,6 +940,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
                 fetched=fetched,
                 request_since=request.source_since,
                 given=given,
+                source_terms=request.terms_by_source(),
             )
         )
 
@@ -942,17 +976,22 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     work.relieve(fetched)  # what is left to match, a window at a time
     if windows.used or len(work.matching.matched) + len(fetched.given) >= WINDOW:
         return _finish_in_windows(work, windows, fetched, request, env, stopped_by)
+    matched = work.matching.matched
+    keep = request.keeper(fetched)
     mentions = process(
         fetched.mentions,
         request.brands,
         since=request.since,
         # Loaded only when something is to be scored: what unchanged documents gave was scored before.
-        scorer=work.scorer() if work.matching.matched else None,
+        scorer=work.scorer() if matched else None,
         matching=work.matching,
         given=fetched.given,
+        keep=keep,
     )
-    if given is not None and stopped_by is None:
-        given.keep(fetched.intakes, work.matching.matched)
+    # A shard scores only its own pairs' mentions, so what a document gave (every brand's, scored) is kept by
+    # unsharded scans only; a shard with the same brands takes what they kept, and keeps its own pairs' part.
+    if given is not None and stopped_by is None and request.pairs is None:
+        given.keep(fetched.intakes, matched)
     count_mentions(fetched.health, mentions, fetched.origin)
     total = len(mentions)
     now = request.started or env.now()
@@ -1171,7 +1210,8 @@ def remember(
         if health.failed or interrupted or newest is None:
             continue
         for brand in request.brands:
-            marks[(identity, brand.name)] = min(newest, now)
+            if request.covers(health.name, brand.name):
+                marks[(identity, brand.name)] = min(newest, now)
     store.record_runs(runs, now)
     if marks:
         store.advance_watermarks(marks, now)
@@ -1186,15 +1226,33 @@ def plan_since(
     brands: Sequence[BrandConfig],
     default: datetime,
     overlap: timedelta,
+    pairs: frozenset[tuple[str, str]] | None = None,
 ) -> tuple[datetime, dict[str, datetime]]:
-    """`--since last`: each source starts from the oldest watermark of its brands less the overlap (posts indexed
-    late are not missed, and the store knows the ones seen before). A source or brand without one starts from
-    `default`. Returns the earliest of them (what matching filters on) and each source's own."""
+    """`--since last`: each source starts from the oldest watermark of its brands (those it is paired with in
+    `pairs`, when given) less the overlap (posts indexed late are not missed, and the store knows the ones seen
+    before). A source or brand without one starts from `default`. Returns the earliest of them (what matching
+    filters on) and each source's own."""
     marks = store.watermarks()
     own: dict[str, datetime] = {}
     for configured in sources:
         identity = configured.config.identity()
-        found = [marks.get((identity, b.name)) for b in brands]
+        found = [marks.get((identity, b.name)) for b in brands if pairs is None or (configured.name, b.name) in pairs]
         known = [m for m in found if m is not None]
         own[configured.name] = min(known) - overlap if known and len(known) == len(found) else default
     return (min(own.values(), default=default), own)
+
+
+def shard_of(source_identity: str, brand: str, count: int) -> int:
+    """Which of `count` shards (0-based) scans this (source, brand) pair: a stable hash of the source's identity
+    (`SourceConfig.identity`: its type and options, not the name it is given) and the brand's name, the same on
+    every host and in every run (never Python's `hash`, which is salted per process)."""
+    digest = hashlib.sha256(f"{source_identity}\n{brand}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def shard_pairs(
+    sources: Sequence[ConfiguredSource], brands: Sequence[BrandConfig], shard: int, count: int
+) -> list[tuple[ConfiguredSource, BrandConfig]]:
+    """The (source, brand) pairs shard `shard` of `count` (1-based, as `scan --shard 2/4` says) scans: every
+    pair falls to exactly one shard, so N hosts with the same config share the work without overlap."""
+    return [(s, b) for s in sources for b in brands if shard_of(s.config.identity(), b.name, count) == shard - 1]

@@ -30,7 +30,16 @@ def startup_done() -> None:
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: "not importable", as documented
 
 # Each command module registers its commands on `app` when imported.
-from mentionwatch.cli import config_commands, explain, inbox, notify, report, scan, store_commands  # noqa: E402, F401
+from mentionwatch.cli import (  # noqa: E402, F401
+    config_commands,
+    explain,
+    inbox,
+    notify,
+    report,
+    scan,
+    store_admin,
+    store_commands,
+)
 from mentionwatch.cli.app import app  # noqa: E402
 
 __all__ = ["app", "main"]

@@ -73,8 +73,6 @@ def test_targets(
             ]
 
         rows = asyncio.run(run())
-        if "spike" in notify.on:
-            sys.stderr.write("mentionwatch: warning: notify.on lists `spike`: spike notifications are not sent yet\n")
         for state, label, kind, said in rows:
             clean = [sanitize_terminal(redactor(part)) for part in (label, said)]
             sys.stdout.write(f"{state:<7} {clean[0]:<16} {kind:<8} {clean[1]}\n")
@@ -113,10 +111,11 @@ def notify_after_scan(
     output: Path | None,
 ) -> NotifyReport:
     """`scan --notify`, once the scan is stored and printed: send each target what it is owed, under the store's
-    scan lock (two runs never send the same item)."""
+    lock on each target (two runs never send the same item; on PostgreSQL, scans of other pairs go on)."""
     import asyncio
 
     from mentionwatch.notify import notify_scan
+    from mentionwatch.store import target_scope
 
     async def run() -> NotifyReport:
         async with wire_for(config) as wire:
@@ -130,7 +129,8 @@ def notify_after_scan(
                 redact=redactor,
             )
 
-    with store.scan_lock(config.store.lock_timeout):
+    targets = [target_scope(t.label) for t in config.notify.targets] if config.notify else []
+    with store.scan_lock(config.store.lock_timeout, targets):
         return asyncio.run(run())
 
 

@@ -50,9 +50,9 @@ DbOpt = Annotated[
     str | None,
     typer.Option(
         "--db",
-        metavar="PATH",
-        help="The store. Default: $MENTIONWATCH_DB, else the config's `store`, else mentions.sqlite3 in the user "
-        "data dir.",
+        metavar="PATH_OR_URL",
+        help="The store: a SQLite file, or a postgresql:// URL. Default: $MENTIONWATCH_DB, else the config's "
+        "`store`, else mentions.sqlite3 in the user data dir.",
         show_default=False,
     ),
 ]
@@ -138,10 +138,10 @@ def optional_config(config_path: Path | None, redactor: Redactor) -> Config | No
 def existing_store(db: str | None, config: Config | None) -> MentionStore:
     """The store named by --db, $MENTIONWATCH_DB or the config's `store` (else the default), for a command that
     reads it: one that does not exist yet is a usage error, not a new empty store."""
-    from mentionwatch.store import DB_ENV, open_store, resolve_location
+    from mentionwatch.store import DB_ENV, is_url, open_store, resolve_location
 
     location = resolve_location(db, config.store.path if config else None)
-    if not Path(location).expanduser().exists():
+    if not is_url(location) and not Path(location).expanduser().exists():
         raise UsageError(
             f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
         )

@@ -96,6 +96,15 @@ def scan(
         bool,
         typer.Option("--notify", help="With --new: send one digest of the new mentions to each `notify:` target."),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Scan only shard K of N: the configured (source, brand) pairs split by a stable hash, so N hosts "
+            "(cron jobs) with the same config share the work without overlap.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -111,6 +120,7 @@ def scan(
       mentionwatch scan --seed && mentionwatch scan --new --since last   # cron: only what is new
       mentionwatch scan -q --new --since last --notify    # and tell Slack / email / a webhook
       mentionwatch scan --since 2d --backfill         # after an outage: only what was missed
+      mentionwatch scan -q --new --since last --shard 2/4   # host 2 of 4 sharing one PostgreSQL store
       mentionwatch scan --record bundle/ && mentionwatch scan --replay bundle/
     """
     import asyncio
@@ -128,7 +138,8 @@ def scan(
         write_health,
         write_stdout,
     )
-    from mentionwatch.pipeline import ScanEnv, ScanRequest, plan_since, run_scan
+    from mentionwatch.pipeline import ScanEnv, ScanRequest, plan_since, run_scan, shard_pairs
+    from mentionwatch.store import pair_scope
 
     redactor = setup_logging(verbose, quiet)
     closers: list[Any] = []
@@ -169,6 +180,16 @@ def scan(
             env.cache_dir = user_cache_path("mentionwatch")
         brands = select(config.brands, brand, "brand", lambda b: b.name, any_case=True)
         sources = select(config.sources, source, "source", lambda s: s.name)
+        pairs = [(s, b) for s in sources for b in brands]
+        sharded: frozenset[tuple[str, str]] | None = None
+        if shard is not None:
+            pairs = shard_pairs(sources, brands, *_parse_shard(shard))
+            sharded = frozenset((s.name, b.name) for s, b in pairs)
+            sources = [s for s in sources if any(s is p for p, _ in pairs)]
+            brands = [b for b in brands if any(b is p for _, p in pairs)]
+            if not pairs:
+                sys.stderr.write(f"mentionwatch: shard {shard}: no (source, brand) pair of this config falls to it\n")
+                raise typer.Exit(ExitCode.OK)
         since_last = since == "last"
         try:
             since_at = parse_since(
@@ -189,11 +210,14 @@ def scan(
         from mentionwatch.cli import startup_done
 
         startup_done()
-        with store.scan_lock(config.store.lock_timeout):
+        # This scan's (source, brand) pairs: another scan of any of them waits (on PostgreSQL, scans of other
+        # pairs run meanwhile; SQLite locks the whole file).
+        scope = [pair_scope(s.config.identity(), b.name) for s, b in pairs]
+        with store.scan_lock(config.store.lock_timeout, scope):
             source_since: dict[str, datetime] = {}
             if since_last:
                 overlap = parse_duration(config.store.overlap)
-                since_at, source_since = plan_since(store, sources, brands, since_at, overlap)
+                since_at, source_since = plan_since(store, sources, brands, since_at, overlap, sharded)
             request = ScanRequest(
                 since=since_at,
                 brands=brands,
@@ -205,6 +229,7 @@ def scan(
                 started=now,
                 new_only=new or backfill,
                 quiet_seed=seed,
+                pairs=sharded,
             )
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, [s.name for s in sources])
@@ -269,6 +294,16 @@ def _since_label(flag: str | None, configured: str | None, since_last: bool) -> 
     if since_last:
         return "the watermark"
     return flag or configured or DEFAULT_SINCE
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` (1 <= K <= N): this host's shard and how many there are."""
+    from mentionwatch.errors import UsageError
+
+    number, _, count = text.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise UsageError(f"--shard {text}: write K/N, this host's number K of N hosts (1 <= K <= N), e.g. 2/4")
+    return int(number), int(count)
 
 
 def _check_store_flags(

@@ -4,8 +4,8 @@
 calls `send_samples`. One module per channel (`webhook`, `slack`, `email`), the pure digest (`digest`), the
 retry loop (`delivery`) and what each target has been sent (`outbox`, kept in the store).
 
-Events: `new` and `needs_reply` are sent. `spike` is recognised in `notify.on` but not sent yet: spike
-detection lives in `report/spikes.py` (`find_spikes`), and sending a spike is to be wired from there.
+Events: `new` and `needs_reply` (a scan's digest), and `spike` (each run judges every brand's last hours by the
+report's hourly rule, `report/spikes.py`, and tells each target of a new spike once: `spikes`, `outbox`).
 """
 
 from __future__ import annotations

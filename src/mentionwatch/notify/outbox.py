@@ -182,8 +182,11 @@ async def _run_target(
     if "spike" in notify.on and not await _tell_spikes(notify, target, store, wire, redact, report):
         return report
     mark = store.notify_mark(target.label)
+    # Where the store stands before looking: what another scan saves from now on is left for the next run (on a
+    # shared store, other hosts save while this one sends), and the mark moves only this far.
+    horizon = store.notify_horizon()
     fresh = store.first_seen_after(mark) if mark else printed
-    store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now())
+    store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now(), horizon)
     pending = store.pending_notifications(target.label)
     policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)
     for event, mentions in _messages(pending, notify):

@@ -1,7 +1,9 @@
 """What mentionwatch remembers between runs: every mention it found, its triage, and each source's progress.
 
 One interface (`MentionStore`) that the scan, `list`, triage and reports all go through; no SQL anywhere else.
-`sqlite` is the embedded engine (one file in the user data dir, nothing to install).
+`sqlite` is the embedded engine (one file in the user data dir, nothing to install); `postgres` the shared one
+(`postgresql://user@host/db`: several scanners on several machines, one history). `open_store` picks the engine
+from the location.
 
 A mention's identity in the store is (brand, source type, the service's own id): never the name the user gave
 the source in config, so renaming a source or moving a feed to another list keeps its history. Seen again, a
@@ -211,7 +213,12 @@ class MentionStore(Protocol):
 
     def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime: ...
 
-    def scan_lock(self, timeout: float) -> AbstractContextManager[None]: ...
+    def scan_lock(self, timeout: float, scope: Sequence[str] | None = None) -> AbstractContextManager[None]:
+        """Held while a scan (or a run's notifications) works on `scope`: names made by `pair_scope` (the
+        (source, brand) pairs a scan reads and moves the watermarks of) or `target_scope` (a notification
+        target); None: the whole store. A second holder of any of the same names waits, up to `timeout` seconds,
+        then StoreBusy. An engine may lock more than it is asked (SQLite: the whole store, always)."""
+        ...
 
     def record(self, mentions: Sequence[Mention], now: datetime) -> Recorded: ...
 
@@ -274,10 +281,20 @@ class MentionStore(Protocol):
     # Notifications (notify/): what each target has been sent, so that nothing is sent twice or lost.
     def notify_mark(self, target: str) -> NotifyMark | None: ...
 
+    def notify_horizon(self) -> int:
+        """The store's position now: read before a run chooses what to queue, it becomes the target's mark, so
+        what another scan saves meanwhile is left for the next run rather than skipped."""
+        ...
+
     def first_seen_after(self, mark: NotifyMark) -> list[Mention]: ...
 
     def enqueue_notifications(
-        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+        self,
+        target: str,
+        items: Sequence[tuple[Key, str]],
+        through: datetime,
+        now: datetime,
+        position: int | None = None,
     ) -> int: ...
 
     def pending_notifications(self, target: str) -> list[tuple[Mention, str]]: ...
@@ -320,8 +337,42 @@ def resolve_location(explicit: str | None, configured: str | None) -> str:
     return str(default_db_path())
 
 
-def open_store(location: str) -> MentionStore:
-    """The store at `location` (a path; a PostgreSQL URL once that engine lands), created and migrated."""
+def pair_scope(source_identity: str, brand: str) -> str:
+    """The lock name of one (source, brand) pair: what a scan reads and moves the watermark of."""
+    return f"pair {source_identity} {brand}"
+
+
+def target_scope(target: str) -> str:
+    """The lock name of one notification target: what a run sends it."""
+    return f"notify {target}"
+
+
+def is_url(location: str) -> bool:
+    """Whether a store location names a server (PostgreSQL) rather than a file."""
+    return location.lower().startswith(("postgresql://", "postgres://"))
+
+
+def shown_location(location: str) -> str:
+    """The location as messages may show it: a URL's password masked."""
+    if not is_url(location):
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(location)
+        if parts.password is None:
+            return location
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:****@{host}"))
+    except ValueError:
+        return location.split("://", 1)[0] + "://****"
+
+
+def open_store(location: str, *, migrate: bool = False) -> MentionStore:
+    """The store at `location`: a path (SQLite, created and migrated), or a `postgresql://` URL (created on first
+    use; an older schema only with `migrate`, see `store migrate`)."""
+    if is_url(location):
+        return _open_postgres(location, migrate=migrate)
     import sqlite3
 
     from mentionwatch.store.sqlite import SqliteStore
@@ -342,6 +393,31 @@ def scratch_store() -> MentionStore:
 
     folder = Path(tempfile.mkdtemp(prefix="mentionwatch-"))
     return SqliteStore.open(folder / "scan.sqlite3", scratch=True)
+
+
+def _open_postgres(location: str, *, migrate: bool) -> MentionStore:
+    shown = shown_location(location)
+    try:
+        import psycopg
+
+        from mentionwatch.store.postgres import PostgresStore, parse_location
+    except ImportError as exc:
+        raise StoreError(
+            f"cannot open the store {shown}: the PostgreSQL engine needs psycopg ({exc.name} is not installed):"
+            " pip install 'mentionwatch[postgres]'"
+        ) from None
+    try:
+        secret = parse_location(location).password
+    except ValueError as exc:
+        raise StoreError(f"cannot open the store {shown}: {exc}") from None
+    from mentionwatch.redaction import Redactor
+
+    redact = Redactor([secret] if secret else [])
+    try:
+        return PostgresStore.open(location, migrate=migrate)
+    except psycopg.Error as exc:
+        message = redact(str(exc).strip()).replace("\n", " ")
+        raise StoreError(f"cannot open the store {shown}: {' '.join(message.split())}") from None
 
 
 def memory_store() -> MentionStore:
@@ -371,10 +447,14 @@ __all__ = [
     "StoreBusy",
     "Tally",
     "default_db_path",
+    "is_url",
     "key_of",
     "legacy_state_path",
     "memory_store",
     "open_store",
+    "pair_scope",
     "resolve_location",
     "scratch_store",
+    "shown_location",
+    "target_scope",
 ]

@@ -330,10 +330,10 @@ class SqliteStore:
         return parse_time(row[0])
 
     @contextlib.contextmanager
-    def scan_lock(self, timeout: float) -> Iterator[None]:
+    def scan_lock(self, timeout: float, scope: Sequence[str] | None = None) -> Iterator[None]:
         """Held for a whole scan: a second scan on the same store waits for the first (up to `timeout` seconds),
         so two cron runs never report the same new mention twice. A lock file beside the database (flock), so a
-        killed scan releases it with its process."""
+        killed scan releases it with its process. One machine, one file: the whole store, whatever the `scope`."""
         if self.path is None:
             yield
             return
@@ -623,11 +623,21 @@ class SqliteStore:
         )
         return [_mention(row) for row in rows]
 
+    def notify_horizon(self) -> int:
+        """The store's position now (its newest mention), read before choosing what to queue."""
+        return int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+
     def enqueue_notifications(
-        self, target: str, items: Sequence[tuple[Key, str]], through: datetime, now: datetime
+        self,
+        target: str,
+        items: Sequence[tuple[Key, str]],
+        through: datetime,
+        now: datetime,
+        position: int | None = None,
     ) -> int:
         """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through` (the
-        scan's first-seen time) and the newest mention stored now (call it under the scan lock)."""
+        scan's first-seen time) and `position` (`notify_horizon`; default: the newest mention stored now; call
+        it under the scan lock)."""
         stamp = format_time(now)
         with self._write():
             cursor = self._db.executemany(
@@ -635,7 +645,8 @@ class SqliteStore:
                 " ON CONFLICT DO NOTHING",
                 [(target, *key, event, stamp) for key, event in items],
             )
-            position = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+            if position is None:
+                position = self.notify_horizon()
             self._db.execute(
                 "INSERT INTO notify_marks VALUES (?, ?, ?, ?) ON CONFLICT (target) DO UPDATE SET"
                 " through = excluded.through, position = excluded.position, updated = excluded.updated"
@@ -817,27 +828,7 @@ class SqliteStore:
     def citations(self, query: Query) -> Iterator[Citation]:
         cursor = self._selected(f"{_m(_CITED)} FROM mentions m", query)
         while rows := cursor.fetchmany(500):
-            for row in rows:
-                brand, source, source_type, item_id, url, link, title, text, author = row[:9]
-                published, sentiment, label, impact, needs_reply, status, terms = row[9:]
-                yield Citation(
-                    brand=brand,
-                    source=source,
-                    source_type=source_type,
-                    id=item_id,
-                    url=url,
-                    link=link,
-                    title=title,
-                    text=text,
-                    author=author,
-                    published_at=parse_time(published),
-                    sentiment=sentiment,
-                    sentiment_label=label,
-                    impact_absolute=impact or 0.0,
-                    needs_reply=bool(needs_reply),
-                    status=status,
-                    matched_terms=tuple(json.loads(terms)),
-                )
+            yield from (citation(row) for row in rows)
 
     def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
         unknown = [d for d in by if d not in _DIMENSION_SQL]
@@ -1113,6 +1104,30 @@ _FROM_MENTIONS = (
     "FROM mentions m LEFT JOIN replies r ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
 )
 _SELECTED = f"{_SELECTED_COLUMNS} {_FROM_MENTIONS}"
+def citation(row: Sequence[Any]) -> Citation:
+    """A Citation from a row of `_CITED` columns (either engine's)."""
+    brand, source, source_type, item_id, url, link, title, text, author = row[:9]
+    published, sentiment, label, impact, needs_reply, status, terms = row[9:]
+    return Citation(
+        brand=brand,
+        source=source,
+        source_type=source_type,
+        id=item_id,
+        url=url,
+        link=link,
+        title=title,
+        text=text,
+        author=author,
+        published_at=parse_time(published),
+        sentiment=sentiment,
+        sentiment_label=label,
+        impact_absolute=impact or 0.0,
+        needs_reply=bool(needs_reply),
+        status=status,
+        matched_terms=tuple(json.loads(terms)),
+    )
+
+
 _REPLY_COLUMNS = "source_type, id, state, source, text, request, started_at, reply_id, reply_url, sent_at"
 
 
