@@ -11,8 +11,11 @@ over 10 brands and the last 180 days, with the triage statuses a team leaves. Me
 
     python benchmarks/report.py                     # 1,000,000 stored mentions (about 5 minutes to fill)
     python benchmarks/report.py --mentions 100000   # a quicker look
+    python benchmarks/report.py --store S --db postgresql://postgres@127.0.0.1:5432/bench
+                                                    # the same store copied to PostgreSQL (`store copy`), read there
 
-Times are the best of 3. Writes benchmarks/results/report.json (unless --mentions differs from the default).
+Times are the best of 3. Writes benchmarks/results/report.json, or report_postgres.json with --db (unless
+--mentions differs from the default).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from pipeline import machine
 from store import BRANDS, NOW, _exe, fill
 
 from mentionwatch.report import BrandSpec, Window, collect
-from mentionwatch.store import MentionStore
-from mentionwatch.store.sqlite import SqliteStore
+from mentionwatch.store import MentionStore, Query, open_store
+from mentionwatch.store.admin import copy_store
 
 RESULTS = Path(__file__).parent / "results" / "report.json"
 DEFAULT = 1_000_000
@@ -68,11 +71,11 @@ def best(runs: int, work: Callable[[], dict[str, float]]) -> dict[str, float]:
     return min(results, key=lambda r: r["total_s"])
 
 
-def in_process(path: Path, brands: list[str]) -> dict[str, Any]:
+def in_process(location: str, brands: list[str]) -> dict[str, Any]:
     window = Window.of(NOW - timedelta(days=30), NOW)
 
     def run() -> dict[str, float]:
-        store = SqliteStore.open(path)
+        store = open_store(location)
         timed = Timed(store)
         started = time.perf_counter()
         made = collect(timed, [BrandSpec(b) for b in brands], window, now=NOW)  # type: ignore[arg-type]
@@ -89,13 +92,13 @@ def in_process(path: Path, brands: list[str]) -> dict[str, Any]:
     return {"brands": len(brands), **best(3, run)}
 
 
-def command(path: Path, args: list[str]) -> dict[str, Any]:
+def command(location: str, args: list[str]) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONWATCH_")}
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(3):
             started = time.perf_counter()
-            full = [_exe(), "report", "--db", str(path), "--since", "30d", *[a.replace("TMP", tmp) for a in args]]
+            full = [_exe(), "report", "--db", location, "--since", "30d", *[a.replace("TMP", tmp) for a in args]]
             subprocess.run(full, capture_output=True, text=True, env=env, check=True, cwd=tmp)
             walls.append(time.perf_counter() - started)
     return {"args": " ".join(args).replace("TMP/", ""), "best_s": round(min(walls), 2)}
@@ -105,19 +108,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mentions", type=int, default=DEFAULT)
     parser.add_argument("--store", type=Path, help="keep the filled store here (and reuse it when it exists)")
+    parser.add_argument(
+        "--db", help="a PostgreSQL URL: the filled store is copied there (unless it holds one) and read there"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = options.store or Path(tmp) / "report.sqlite3"
         filled = {"mentions": options.mentions, "reused": True} if path.exists() else fill(path, options.mentions)
+        location = str(path)
+        if options.db:
+            location = options.db
+            target = open_store(location)
+            empty = target.count(Query()) == 0
+            target.close()
+            if empty:
+                started = time.perf_counter()
+                copied = copy_store(str(path), location)
+                assert copied.ok, "the copy differs"
+                filled["copied_to_postgres_s"] = round(time.perf_counter() - started, 1)
         results = {
             "machine": machine(),
+            "engine": "postgres" if options.db else "sqlite",
             "store": filled,
-            "collect": [in_process(path, BRANDS), in_process(path, BRANDS[:1])],
-            "command": [command(path, ["-f", "json"]), command(path, ["-o", "TMP/report.html"])],
+            "collect": [in_process(location, BRANDS), in_process(location, BRANDS[:1])],
+            "command": [command(location, ["-f", "json"]), command(location, ["-o", "TMP/report.html"])],
         }
     print(json.dumps(results, indent=2))
     if options.mentions == DEFAULT:
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        out = RESULTS.with_name("report_postgres.json") if options.db else RESULTS
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ benchmarks/store.py. The report's aggregates are measured by benchmarks/report.p
     python benchmarks/store_engines.py --postgres postgresql://postgres@127.0.0.1:5432/bench
     python benchmarks/store_engines.py --postgres URL --mentions 100000 --rows 1000000   # a quicker look
     python benchmarks/store_engines.py --engines postgres --postgres URL                  # one engine
+    python benchmarks/store_engines.py --postgres URL --from-store S.sqlite3 --results F  # no write: a store
+               # filled by benchmarks/store.py or report.py (--store S) copied in (`store copy`), then grown, listed
+
+    report     after `list`, on the same R rows: the installed `mentionwatch report --brand Brand3` for the 30 days
+               before the store's clock, -f json, and `report.collect` in-process for that brand (with the time in
+               the store's aggregates apart); medians of 3
 
 The PostgreSQL URL names a database the benchmark may create schemas in (it drops them after). Writes
 benchmarks/results/store_engines.json.
@@ -180,7 +186,7 @@ _COPIED = (
     "source_type, source, url, link, host, canon, link_canon, title, text, author, published_at, kind, lang,"
     " undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact, impact_absolute,"
     " impact_weight, reach, engagement, needs_reply, score, comments, likes, reposts, quotes, views, followers,"
-    " also_seen, first_seen, last_seen"
+    " also_seen, first_seen, last_seen, community"
 )
 
 
@@ -312,11 +318,55 @@ def _cli(args: list[str]) -> list[str]:
     return [*args[:at], "--since", (NOW - timedelta(days=30)).strftime("%Y-%m-%d"), *args[at + 2 :]]
 
 
+def reports(location: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """One brand's 30-day report on the grown store: the command, and `collect` in-process."""
+    from report import Timed
+
+    from mentionwatch.report import BrandSpec, Window, collect
+
+    exe = shutil.which("mentionwatch", path=str(Path(sys.executable).parent)) or "mentionwatch"
+    since = NOW - timedelta(days=30)
+    command = [exe, "report", "--db", location, "--brand", "Brand3", "-f", "json",
+               "--since", since.strftime("%Y-%m-%d"), "--until", NOW.strftime("%Y-%m-%d")]  # fmt: skip
+    walls = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        walls.append(time.perf_counter() - started)
+    runs = []
+    for _ in range(3):
+        store = open_store(location)
+        timed = Timed(store)
+        started = time.perf_counter()
+        made = collect(timed, [BrandSpec("Brand3")], Window.of(since, NOW), now=NOW)  # type: ignore[arg-type]
+        runs.append((time.perf_counter() - started, timed.seconds, made.brands[0].volume.mentions))
+        store.close()
+    total, seconds, mentions = sorted(runs, key=lambda r: r[0])[1]
+    return [{
+        "report": "one brand, 30 days",
+        "mentions_in_period": mentions,
+        "command_median_s": round(statistics.median(walls), 2),
+        "in_process_median_s": round(total, 2),
+        "tally_s": round(seconds.get("tally", 0.0), 2),
+        "citations_s": round(seconds.get("citations", 0.0), 2),
+    }]  # fmt: skip
+
+
 def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict[str, Any]:
     location, cleanup = _location(engine, args, tmp)
     try:
-        result: dict[str, Any] = {"write": write(location, args.mentions)}
-        print(engine, json.dumps(result["write"]), flush=True)
+        result: dict[str, Any] = {}
+        if args.from_store:
+            # A filled store copied in rather than written by 4 processes: the figures below are list's and
+            # report's, not writing's.
+            from mentionwatch.store.admin import copy_store
+
+            started = time.perf_counter()
+            assert copy_store(str(args.from_store), location).ok
+            result["copied"] = {"from": args.from_store.name, "seconds": round(time.perf_counter() - started, 1)}
+        else:
+            result["write"] = write(location, args.mentions)
+        print(engine, json.dumps(result.get("write", result.get("copied"))), flush=True)
         store = open_store(location)
         result["grow"] = grow(store, args.rows)
         store.close()
@@ -324,6 +374,8 @@ def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, 
         result["list"] = queries(location, env)
         for row in result["list"]:
             print(engine, json.dumps(row), flush=True)
+        result["report"] = reports(location, env)
+        print(engine, json.dumps(result["report"]), flush=True)
         if engine == "sqlite":
             result["bytes"] = sum(p.stat().st_size for p in tmp.glob("engines.sqlite3*"))
         else:
@@ -359,6 +411,8 @@ def main() -> None:
     parser.add_argument("--engines", default="postgres,sqlite")
     parser.add_argument("--mentions", type=int, default=1_000_000, help="written by the 4 processes (1,000,000)")
     parser.add_argument("--rows", type=int, default=10_000_000, help="the store grown to, for `list` (10,000,000)")
+    parser.add_argument("--from-store", type=Path, help="a filled SQLite store to copy in instead of writing")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": machine(),
@@ -370,7 +424,7 @@ def main() -> None:
         env = {**os.environ, "XDG_DATA_HOME": tmp, "XDG_CACHE_HOME": tmp, "XDG_STATE_HOME": tmp}
         for engine in args.engines.split(","):
             results[engine] = run_engine(engine, args, Path(tmp), env)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
