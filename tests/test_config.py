@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mentionwatch.config import find_config, load_config, parse_since, write_starter
+from mentionwatch.config import find_config, load_config, write_starter
 from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.registry import Registry
+from mentionwatch.when import parse_since
 
 from conftest import Run
 

@@ -134,3 +134,50 @@ def test_source_runs_count_failures_in_a_row_and_reset_on_success(store: Any) ->
     store.record_runs([SourceRun("rss:1", "blog", "ok", None, ok=True)], NOW + timedelta(days=4))
     [status] = store.source_status()
     assert (status.failures, status.failing_since, status.last_success) == (0, None, NOW + timedelta(days=4))
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest"])
+def test_a_common_search_walks_the_time_index_and_lists_what_the_planner_would(
+    monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    # `_walk_by_time` takes over from a count of matches (20,000 in real use; 5 here): the same mentions, in the
+    # same order, with the other filters still applied, whichever way SQLite is made to go.
+    import random
+
+    from mentionwatch.store import sqlite as lite
+
+    rng = random.Random(3)
+    store = SqliteStore.open(None)
+    words = ["outage", "pricing", "support", "billing"]
+    store.record(
+        [
+            mention(
+                str(i),
+                brand=rng.choice(["Acme", "Globex"]),
+                text=" ".join(rng.sample(words, 2)),
+                published_at=NOW - timedelta(minutes=rng.randrange(600)),
+                status=rng.choice(["new", "read"]),
+            )
+            for i in range(300)
+        ],
+        NOW,
+    )
+    queries = [
+        Query(search="outage", limit=20, sort=sort),
+        Query(search="outage pricing", brands=["Acme"], limit=7, sort=sort),
+        Query(search='"support billing"', since=NOW - timedelta(hours=3), limit=50, sort=sort),
+        Query(search="nowhere", limit=5, sort=sort),
+    ]
+    planned = [[m.id for m in store.query(q)] for q in queries]
+    walked: list[bool] = []
+    walk = lite.SqliteStore._walk_by_time
+
+    def spy(self: SqliteStore, query: Query) -> bool:
+        walked.append(walk(self, query))
+        return walked[-1]
+
+    monkeypatch.setattr(lite, "_WALK_FROM", 5)
+    monkeypatch.setattr(lite.SqliteStore, "_walk_by_time", spy)
+    assert [[m.id for m in store.query(q)] for q in queries] == planned
+    assert walked == [True, True, True, False]
+    assert all(planned[:3]) and planned[3] == []

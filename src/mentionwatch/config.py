@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -29,6 +29,7 @@ from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.redaction import MASK
 from mentionwatch.registry import Registry
 from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig, check_http_url
+from mentionwatch.when import parse_duration, parse_since
 from mentionwatch.yamlload import format_loc, load_yaml
 
 CONFIG_ENV = "MENTIONWATCH_CONFIG"
@@ -36,46 +37,6 @@ DEFAULT_SINCE = "7d"
 # `$${` is a literal `${`; `${...}` is a reference, whose name is checked (`${1ABC}`, `${}` are mistakes).
 _ENV_REF = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_since(value: str, now: datetime) -> datetime:
-    """`24h`, `7d`, `2w`, `30m`, a date (`2026-11-01`, midnight UTC) or a time (`2026-11-01T08:00Z`).
-
-    Raises ValueError (never OverflowError) for text it cannot read and for a time out of datetime's range
-    (`99999999999d`, `9999-12-31T23:59:59-01:00`), so callers report both as the user's mistake.
-    """
-    rel = _RELATIVE.match(value)
-    try:
-        if rel:
-            return now - timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
-        parsed = _parse_time(value)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value!r} is out of range: mentionwatch reads times from year 1 to 9999") from None
-
-
-def _parse_time(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"cannot read {value!r} as a time: use 24h, 7d, 2w, 30m, 2026-11-01 or 2026-11-01T08:00Z"
-        ) from None
-
-
-def parse_duration(value: str) -> timedelta:
-    """`10m`, `2h`, `7d`, `2w`: a length of time."""
-    rel = _RELATIVE.match(value)
-    if rel is None:
-        raise ValueError(f"cannot read {value!r} as a length of time: use 30m, 2h, 7d or 2w")
-    return timedelta(**{_UNITS[rel.group(2).lower()]: int(rel.group(1))})
 
 
 class BrandConfig(BaseModel):

@@ -97,7 +97,7 @@ def report(
 
 
 def _when(flag: str, value: str, now: datetime) -> datetime:
-    from mentionwatch.config import parse_since
+    from mentionwatch.when import parse_since
 
     try:
         return parse_since(value, now)

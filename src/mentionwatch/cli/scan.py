@@ -125,7 +125,7 @@ def scan(
     """
     import asyncio
 
-    from mentionwatch.config import DEFAULT_SINCE, parse_duration, parse_since
+    from mentionwatch.config import DEFAULT_SINCE
     from mentionwatch.errors import UsageError
     from mentionwatch.output import (
         BrokenStdout,
@@ -140,6 +140,7 @@ def scan(
     )
     from mentionwatch.pipeline import ScanEnv, ScanRequest, plan_since, run_scan, shard_pairs
     from mentionwatch.store import pair_scope
+    from mentionwatch.when import parse_duration, parse_since
 
     redactor = setup_logging(verbose, quiet)
     closers: list[Any] = []

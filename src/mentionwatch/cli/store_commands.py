@@ -104,9 +104,9 @@ def list_mentions(
       mentionwatch list --brand Acme --needs-reply --sort impact --limit 10
       mentionwatch list --search "data loss" -f jsonl | jq -r .url
     """
-    from mentionwatch.config import parse_since
     from mentionwatch.output import BrokenStdout, usable_output_path, write, write_file, write_stdout
     from mentionwatch.store import STATUSES, Query
+    from mentionwatch.when import parse_since
 
     redactor = setup_logging(verbose, False)
     try:
@@ -387,7 +387,7 @@ def prune(
 
     Example: mentionwatch prune --older-than 180d
     """
-    from mentionwatch.config import parse_duration
+    from mentionwatch.when import parse_duration
 
     redactor = setup_logging(verbose, False)
     try:

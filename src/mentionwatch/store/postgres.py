@@ -92,6 +92,8 @@ from mentionwatch.store.sqlite import (
     _reply,
     citation,
     seen_entry,
+    single_filters,
+    wanted_statuses,
 )
 from mentionwatch.store.sqlite import SqliteStore as _Sqlite
 from mentionwatch.urls import community
@@ -1054,27 +1056,12 @@ def _where(query: Query) -> tuple[str, list[Any]]:
     if query.sources:
         clauses.append("(m.source = ANY(%s) OR m.source_type = ANY(%s))")
         params += [list(query.sources), list(query.sources)]
-    if query.statuses:
+    if query.statuses or query.exclude_statuses:
         clauses.append("m.status = ANY(%s)")
-        params.append(list(query.statuses))
-    if query.exclude_statuses:
-        clauses.append("m.status != ALL(%s)")
-        params.append(list(query.exclude_statuses))
-    if query.since is not None:
-        clauses.append("m.published_at >= %s")
-        params.append(format_time(query.since))
-    if query.until is not None:
-        clauses.append("m.published_at < %s")
-        params.append(format_time(query.until))
-    if query.seen_at is not None:
-        clauses.append("m.last_seen = %s")
-        params.append(format_time(query.seen_at))
-    if query.first_seen_at is not None:
-        clauses.append("m.first_seen = %s")
-        params.append(format_time(query.first_seen_at))
-    if query.sentiment:
-        clauses.append("m.sentiment_label = %s")
-        params.append(query.sentiment)
+        params.append(wanted_statuses(query))
+    for clause, value in single_filters(query):
+        clauses.append(f"{clause} %s")
+        params.append(value)
     if query.needs_reply:
         clauses.append("m.needs_reply")
     for tag in query.tags:

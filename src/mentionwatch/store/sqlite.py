@@ -27,6 +27,7 @@ from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import (
     DIMENSIONS,
     SORTS,
+    STATUSES,
     Citation,
     Delivery,
     Key,
@@ -215,6 +216,8 @@ _RANKS = {
     "mentions": "COUNT(*) DESC, SUM(COALESCE(m.impact_absolute, 0)) DESC",
     "impact": "SUM(COALESCE(m.impact_absolute, 0)) DESC, COUNT(*) DESC",
 }
+# A `--search` with at least this many matches lists its newest few by walking the time index (`_walk_by_time`).
+_WALK_FROM = 20_000
 # What `SqliteStore._figures` gives, as stored.
 _FIGURE_COLUMNS = "impact, impact_absolute, impact_weight, reach, engagement, " + ", ".join(_FIGURES)
 
@@ -772,26 +775,11 @@ class SqliteStore:
                 f" OR m.source_type IN ({', '.join('?' * len(query.sources))}))"
             )
             params.extend([*query.sources, *query.sources])
-        if query.statuses:
-            any_of("m.status", list(query.statuses))
-        if query.exclude_statuses:
-            clauses.append(f"m.status NOT IN ({', '.join('?' * len(query.exclude_statuses))})")
-            params.extend(query.exclude_statuses)
-        if query.since is not None:
-            clauses.append("m.published_at >= ?")
-            params.append(format_time(query.since))
-        if query.until is not None:
-            clauses.append("m.published_at < ?")
-            params.append(format_time(query.until))
-        if query.seen_at is not None:
-            clauses.append("m.last_seen = ?")
-            params.append(format_time(query.seen_at))
-        if query.first_seen_at is not None:
-            clauses.append("m.first_seen = ?")
-            params.append(format_time(query.first_seen_at))
-        if query.sentiment:
-            clauses.append("m.sentiment_label = ?")
-            params.append(query.sentiment)
+        if query.statuses or query.exclude_statuses:
+            any_of("m.status", wanted_statuses(query))
+        for clause, value in single_filters(query):
+            clauses.append(f"{clause} ?")
+            params.append(value)
         if query.needs_reply:
             clauses.append("m.needs_reply = 1")
         for tag in query.tags:
@@ -809,7 +797,23 @@ class SqliteStore:
         if query.sort not in _ORDERS:
             raise ValueError(f"sort {query.sort!r}: use one of {', '.join(SORTS)}")
         limit = f" LIMIT {int(query.limit)}" if query.limit is not None else ""
+        if self._walk_by_time(query):
+            select = select.replace("FROM mentions m", "FROM mentions m INDEXED BY mentions_by_time", 1)
         return self._db.execute(f"SELECT {select} WHERE {where} ORDER BY {_ORDERS[query.sort]}{limit}", params)
+
+    def _walk_by_time(self, query: Query) -> bool:
+        """Whether a `--search` listing the newest (or oldest) few should walk the mentions in time order, testing
+        each against the search's matches, instead of reading every match and sorting them. SQLite's planner does
+        the latter, which is right for a rare word and slow for a common one: 86,000 matches of `people` in a
+        million mentions took 0.12 s to sort for 100 of them, the walk 0.011 s, while a word matching none makes
+        the walk read the whole time index (0.08 s). The count of matches (from the index alone, 3 ms for the
+        common word) decides."""
+        if not query.search or query.limit is None or query.sort not in ("newest", "oldest"):
+            return False
+        found = self._db.execute(
+            "SELECT COUNT(*) FROM mentions_search WHERE mentions_search MATCH ?", (_fts_query(query.search),)
+        ).fetchone()[0]
+        return int(found) >= _WALK_FROM
 
     def iter_mentions(self, query: Query) -> Iterator[Mention]:
         cursor = self._selected(_SELECTED, query)
@@ -1104,6 +1108,29 @@ _FROM_MENTIONS = (
     "FROM mentions m LEFT JOIN replies r ON r.source_type = m.source_type AND r.id = m.id AND r.state = 'sent'"
 )
 _SELECTED = f"{_SELECTED_COLUMNS} {_FROM_MENTIONS}"
+def wanted_statuses(query: Query) -> list[str]:
+    """The statuses `query` lets through, as a list to match: the statuses are a closed set (`STATUSES`, all `mark`
+    sets), and `status IN (...)` lets SQLite walk the (brand, status, time) index where `NOT IN` made it scan a
+    period's mentions of every brand (a brand's needs-reply counts: 0.52 s on a million stored mentions)."""
+    wanted = list(query.statuses) if query.statuses else list(STATUSES)
+    return [s for s in wanted if s not in query.exclude_statuses]
+
+
+def single_filters(query: Query) -> list[tuple[str, Any]]:
+    """The filters of `query` that compare a column with one value, as (`column operator`, value) for either
+    engine to add its placeholder to: times (stored in the house format), and the sentiment label."""
+    times = [
+        ("m.published_at >=", query.since),
+        ("m.published_at <", query.until),
+        ("m.last_seen =", query.seen_at),
+        ("m.first_seen =", query.first_seen_at),
+    ]
+    found: list[tuple[str, Any]] = [(clause, format_time(at)) for clause, at in times if at is not None]
+    if query.sentiment:
+        found.append(("m.sentiment_label =", query.sentiment))
+    return found
+
+
 def citation(row: Sequence[Any]) -> Citation:
     """A Citation from a row of `_CITED` columns (either engine's)."""
     brand, source, source_type, item_id, url, link, title, text, author = row[:9]
