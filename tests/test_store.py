@@ -181,3 +181,51 @@ def test_a_common_search_walks_the_time_index_and_lists_what_the_planner_would(
     assert [[m.id for m in store.query(q)] for q in queries] == planned
     assert walked == [True, True, True, False]
     assert all(planned[:3]) and planned[3] == []
+
+
+def _search_index_is_sound(store: SqliteStore) -> None:
+    # FTS5's own check: raises when the index and its content table disagree (a row indexed twice, a deleted one
+    # left in, one indexed with other words).
+    store._db.execute("INSERT INTO mentions_search (mentions_search, rank) VALUES ('integrity-check', 1)")
+
+
+def test_saving_only_queues_a_mention_for_search_and_the_first_search_indexes_it() -> None:
+    store = SqliteStore.open(None)
+    old = NOW - timedelta(days=400)
+    store.record([mention("1", text="billing outage"), mention("2", text="billing fine", published_at=old)], NOW)
+    queued = store._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0]
+    indexed = store._db.execute("SELECT COUNT(*) FROM mentions_search_docsize").fetchone()[0]
+    assert (queued, indexed) == (2, 0)
+    assert sorted(m.id for m in store.query(Query(search="billing"))) == ["1", "2"]
+    assert store._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] == 0
+    store.record([mention("3", text="billing outage again"), mention("4", text="outage", published_at=old)], NOW)
+    # Deleting an indexed mention (2) and a queued one (4): the queued survivor (3) is found by the next search,
+    # and the index then holds exactly what the table does; `ignore --term` indexes before it looks too.
+    assert store.prune(NOW - timedelta(days=200), keep_tagged=False) == 2
+    assert sorted(m.id for m in store.query(Query(search="outage"))) == ["1", "3"]
+    _search_index_is_sound(store)
+    store.record([mention("5", text="a fresh outage")], NOW)
+    assert store.ignore_where("Acme", author=None, domain=None, term="fresh outage") == 1
+    _search_index_is_sound(store)
+
+
+def test_mentions_indexed_before_migration_6_still_leave_the_index_when_deleted(tmp_path: Path) -> None:
+    from mentionwatch.store.sqlite import connect
+
+    path = tmp_path / "m.sqlite3"
+    db = connect(path)
+    for number in range(1, 6):
+        for statement in _statements(MIGRATIONS[number - 1]):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 5")
+    old = NOW - timedelta(days=400)
+    # Saved under schema 5, whose trigger indexed each mention as it was saved.
+    SqliteStore(db, path).record([mention("1", text="refund"), mention("2", text="refund", published_at=old)], NOW)
+    db.close()
+    store = SqliteStore.open(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] == 0
+    assert store.prune(NOW - timedelta(days=200), keep_tagged=False) == 1
+    assert [m.id for m in store.query(Query(search="refund"))] == ["1"]
+    _search_index_is_sound(store)
+    store.close()
