@@ -461,6 +461,9 @@ def test_a_history_goes_to_postgres_and_back_without_loss(
     assert sums[0]["mentions"][0] == 2 and sums[0]["tags"][0] == 1 and sums[0]["members"][0] == 1
     lists = [cli("list", "--db", where, "-f", "jsonl").stdout for where in (original, postgres_url, back)]
     assert lists[0] == lists[1] == lists[2] and '"tags": ["press"]' in lists[0]
+    # What was copied is searchable there too (SQLite queues copied mentions for its index, as a scan's).
+    found = [cli("list", "--db", where, "--search", "cafe", "-f", "jsonl").stdout for where in (postgres_url, back)]
+    assert found[0] == found[1] and [json.loads(line)["title"] for line in found[1].splitlines()] == ["Un café"]
     # Saving after the copy goes on from the copied rowids, and the copy's clusters still join.
     store = open_store(postgres_url)
     copy = mention("t3_x", source="reddit", source_type="reddit", url="https://reddit.com/x")

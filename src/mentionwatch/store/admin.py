@@ -243,7 +243,9 @@ class _SqliteSide:
         self._db.execute("COMMIT")
 
     def finish(self, tables: dict[str, list[str]]) -> None:
-        return None
+        # Copied mentions wait for search as a scan's do (schema 6): the first search indexes them.
+        if "mentions" in tables:
+            self._db.execute("INSERT OR IGNORE INTO mentions_search_pending SELECT rowid FROM mentions")
 
 
 class _PostgresSide:

@@ -165,16 +165,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 6: search indexing off the save path. Indexing a mention's words for `--search` was half of what saving a
-    # scan cost (58 us of 110 a new mention); a saved mention is now only queued (`mentions_search_pending`), and
-    # the first search after (or `ignore --term`) indexes what is queued, once (`SqliteStore._index_for_search`).
-    # A deleted mention leaves the index if it was in it, the queue if it was queued.
+    # scan cost (58 us of 110 a new mention); a saved mention is now only queued (`mentions_search_pending`, by
+    # `record` and `store copy` in one statement each: a trigger cost 13 us a row), and the first search after (or
+    # `ignore --term`) indexes what is queued, once (`SqliteStore._index_for_search`). A deleted mention leaves the
+    # index if it was in it, the queue if it was queued.
     """
     DROP TRIGGER mentions_search_insert;
     DROP TRIGGER mentions_search_delete;
     CREATE TABLE mentions_search_pending (mention INTEGER PRIMARY KEY);
-    CREATE TRIGGER mentions_search_insert AFTER INSERT ON mentions BEGIN
-        INSERT INTO mentions_search_pending VALUES (new.rowid);
-    END;
     CREATE TRIGGER mentions_search_delete AFTER DELETE ON mentions BEGIN
         INSERT INTO mentions_search (mentions_search, rowid, title, text, author)
         SELECT 'delete', old.rowid, old.title, old.text, old.author
@@ -234,6 +232,9 @@ _RANKS = {
     "mentions": "COUNT(*) DESC, SUM(COALESCE(m.impact_absolute, 0)) DESC",
     "impact": "SUM(COALESCE(m.impact_absolute, 0)) DESC, COUNT(*) DESC",
 }
+# A scan that leaves this many mentions queued for search indexes them itself (`record`): the first search after a
+# quiet month never has more than about a second of indexing to do.
+_INDEX_AT = 20_000
 # A `--search` with at least this many matches lists its newest few by walking the time index (`_walk_by_time`).
 _WALK_FROM = 20_000
 # What `SqliteStore._figures` gives, as stored.
@@ -412,12 +413,20 @@ class SqliteStore:
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = {key: self._cluster_of(m, *pages[key][:2]) for key, m in fresh.items()}
+            # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
+            # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
+            last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
+            rows = []
+            for rowid, (key, m) in enumerate(fresh.items(), start=last + 1):
+                joined = joins[key]
+                rows.append((rowid, *self._row(m, rowid if joined is None else joined, pages[key], stamp)))
             self._db.executemany(
-                f"INSERT INTO mentions ({_INSERTED}) VALUES ({', '.join('?' * _INSERTED.count(','))}, ?)",
-                [self._row(m, joins[key], pages[key], stamp) for key, m in fresh.items()],
+                f"INSERT INTO mentions (rowid, {_INSERTED}) VALUES (?, {', '.join('?' * _INSERTED.count(','))}, ?)",
+                rows,
             )
-            # A cluster of its own is named by its first mention's rowid.
-            self._db.execute("UPDATE mentions SET cluster = rowid WHERE cluster IS NULL")
+            queue = "INSERT INTO mentions_search_pending SELECT rowid FROM mentions WHERE rowid > ?"
+            if rows:
+                self._db.execute(queue, [last])
             self._db.executemany("INSERT INTO brands VALUES (?) ON CONFLICT DO NOTHING", {(k[0],) for k in fresh})
             for key, m in fresh.items():
                 joined = joins[key]
@@ -441,6 +450,8 @@ class SqliteStore:
                 )
             result.updated = len(updates) + len(unchanged)
             self._attach_tags([m for m in mentions if key_of(m) in found], found)
+            if fresh and self._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] >= _INDEX_AT:
+                self._index_pending()
         return result
 
     def _cluster_by_key(self, key: Key) -> int:
@@ -826,11 +837,14 @@ class SqliteStore:
         if self._db.execute("SELECT 1 FROM mentions_search_pending LIMIT 1").fetchone() is None:
             return
         with self._write():
-            self._db.execute(
-                "INSERT INTO mentions_search (rowid, title, text, author) SELECT m.rowid, m.title, m.text, m.author"
-                " FROM mentions_search_pending p JOIN mentions m ON m.rowid = p.mention"
-            )
-            self._db.execute("DELETE FROM mentions_search_pending")
+            self._index_pending()
+
+    def _index_pending(self) -> None:
+        self._db.execute(
+            "INSERT INTO mentions_search (rowid, title, text, author) SELECT m.rowid, m.title, m.text, m.author"
+            " FROM mentions_search_pending p JOIN mentions m ON m.rowid = p.mention"
+        )
+        self._db.execute("DELETE FROM mentions_search_pending")
 
     def _walk_by_time(self, query: Query) -> bool:
         """Whether a `--search` listing the newest (or oldest) few should walk the mentions in time order, testing
