@@ -48,6 +48,7 @@ class FakeConfig(SourceConfig):
     fail: str = ""
     hang: bool = False
     keep_source: str = ""
+    pause: float = 0.0  # seconds between items (the event loop runs other work meanwhile)
 
 
 class FakeSource(Source[FakeConfig]):
@@ -58,6 +59,8 @@ class FakeSource(Source[FakeConfig]):
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         for i, text in enumerate(self.config.items):
+            if self.config.pause:
+                await asyncio.sleep(self.config.pause)
             yield Mention(
                 source=self.config.keep_source,
                 id=f"{i}",
@@ -124,6 +127,34 @@ def test_a_source_past_its_deadline_is_abandoned_with_what_it_had() -> None:
     )
     assert states(result) == {"slow": "timed out", "fast": "ok"}
     assert sorted(m.text for m in result.mentions) == ["Acme early", "Acme fast"]
+
+
+def test_the_scans_own_work_between_a_sources_items_is_not_charged_to_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Windows of 2 mentions, each taking 0.15 s to save, saved by the work ahead while the source waits between
+    # its items: 8 items are 4 windows, 0.6 s of the loop's time against a deadline of 0.4 s. Credited back, the
+    # source ends `ok` with every mention.
+    import time
+
+    from mentionwatch import pipeline
+
+    flush = pipeline.Windows.flush
+    by_work_ahead: list[int] = []
+
+    def slow_flush(self: pipeline.Windows, window: list[Mention], fetched: Fetched, **given: object) -> None:
+        time.sleep(0.15)
+        by_work_ahead.append(len(window))
+        flush(self, window, fetched, **given)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "WINDOW", 2)
+    monkeypatch.setattr(pipeline, "RELIEVE_EVERY", 10**9)  # the intake never relieves: only the work ahead saves
+    monkeypatch.setattr(pipeline.Windows, "flush", slow_flush)
+    items = [f"Acme {i}" for i in range(8)]
+    result = scan(FakeConfig(type="fake", name="slow", items=items, pause=0.02), deadline=0.4)
+    assert states(result) == {"slow": "ok"}
+    assert len(by_work_ahead) >= 3
+    assert result.stream is not None and sorted(m.text for m in result.stream()) == sorted(items)
 
 
 def test_the_same_item_from_two_configured_sources_credits_both() -> None:
