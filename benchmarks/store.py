@@ -208,14 +208,17 @@ def scan_memory(posts: int, env: dict[str, str], *, json_out: bool = False) -> d
             "import resource, subprocess, sys\n"
             "p = subprocess.run(sys.argv[1:])\n"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+            "sys.exit(p.returncode)\n"  # a scan that failed fails the benchmark, saying why (its stderr)
         )
         started = time.perf_counter()
         out = work / ("o.json" if json_out else "o.jsonl")
         keep = ["-f", "json", "--no-store"] if json_out else ["--db", str(work / "m.sqlite3")]
         done = subprocess.run(
             [sys.executable, "-c", script, exe, "scan", "-c", str(work / "mw.yaml"), "-q", "-o", str(out), *keep],
-            capture_output=True, text=True, env=env, check=True,
+            capture_output=True, text=True, env=env,
         )  # fmt: skip
+        if done.returncode:
+            raise SystemExit(f"the scan of {posts} posts exited {done.returncode}:\n{done.stderr[-2000:]}")
         seconds = time.perf_counter() - started
         with out.open(encoding="utf-8") as written:
             count = len(json.load(written)) if json_out else sum(1 for _ in written)
