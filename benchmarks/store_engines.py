@@ -195,6 +195,9 @@ def grow(store: Any, rows: int) -> dict[str, Any]:
     indexed: dict[str, float] = {}
     if hasattr(store, "_db"):
         _grow_sqlite(store._db, rows)
+        # The bulk insert left its ~8 GB in the WAL: written back before anything reads (reads through a WAL that
+        # size crawled: indexing for search had not finished after 25 minutes).
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # The rows wait for search, as a scan's (schema 6): indexed here, timed apart, not by list's first query.
         begun = time.perf_counter()
         store._index_for_search()
