@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, DbOpt, VerboseOpt, fail, setup_logging
-from mentionwatch.errors import MentionwatchError, StoreError, UsageError
+from mentionwatch.cli.options import ConfigOpt, DbOpt, VerboseOpt, fail, optional_config, setup_logging
+from mentionwatch.errors import MentionwatchError, StoreError
 
 if TYPE_CHECKING:
     from mentionwatch.redaction import Redactor
@@ -103,17 +103,9 @@ def _configured_store(config_path: Path | None, db: str | None, redactor: Redact
     """The config's `store`, when neither --db nor $MENTIONWATCH_DB names one (a config is not needed then)."""
     import os
 
-    from mentionwatch.config import find_config, load_config
-    from mentionwatch.registry import Registry
     from mentionwatch.store import DB_ENV
 
     if db is not None or os.environ.get(DB_ENV):
         return None
-    try:
-        config = load_config(find_config(config_path), Registry.from_entry_points(), unset_env_ok=True)
-    except UsageError:
-        if config_path is not None:
-            raise
-        return None
-    redactor.add(config.secrets)
-    return config.store.path
+    config = optional_config(config_path, redactor)
+    return config.store.path if config is not None else None
