@@ -399,6 +399,22 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>
 <pubDate>{date}</pubDate></item></channel></rss>"""
 
 
+def test_a_shard_with_no_pair_says_so_and_exits_0(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    # One (source, brand) pair and two shards: one of them always has nothing to scan.
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps(mention("1").to_dict()) + "\n", encoding="utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"since: 2000-01-01\nbrands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: jsonl\n    path: {posts}\n",
+        encoding="utf-8",
+    )
+    runs = [cli("scan", "-c", str(cfg), "--no-store", "--shard", f"{k}/2", "-f", "jsonl") for k in (1, 2)]
+    assert [r.code for r in runs] == [0, 0], [r.stderr for r in runs]
+    empty = [r for r in runs if "no (source, brand) pair of this config falls to it" in r.stderr]
+    assert len(empty) == 1 and empty[0].stdout == "" and "internal error" not in empty[0].stderr
+    assert sum(len(r.stdout.splitlines()) for r in runs) == 1
+
+
 def test_sharded_scans_together_cover_every_pair_once(
     tmp_path: Path, server: Any, cli: Callable[..., Run], store_location: str
 ) -> None:

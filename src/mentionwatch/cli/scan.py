@@ -274,6 +274,8 @@ def scan(
     except BrokenStdout:
         # The reader has what it wanted (`scan | head -1`): end quietly, as grep does.
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
+    except typer.Exit:  # an ending chosen above (a shard with nothing to scan): click's Exit is a RuntimeError
+        raise
     except Exception as exc:  # one clear line, never a traceback that could carry a secret (-v shows it redacted)
         raise fail(exc, redactor, verbose) from None
     finally:
