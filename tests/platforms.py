@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,7 +28,7 @@ from e2e_server import E2EServer, Received
 from mentionwatch.models import Mention
 from mentionwatch.store.sqlite import SqliteStore
 
-from conftest import Reply, fixture_path, load_json
+from conftest import Reply, cli_command, cli_env, fixture_path, load_json
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 JSON = {"Content-Type": "application/json; charset=utf-8"}
@@ -213,3 +216,27 @@ def write_config(path: Path, sources: str, templates: str = "") -> Path:
         text += f"templates:\n{templates}"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def killed_on_post(tmp_path: Path, args: list[str], env: dict[str, str], api: Any) -> int:
+    """Run `mentionwatch reply ...` and SIGKILL it when its post reaches the platform (`api`, an emulation with an
+    `on_post` hook) before the platform's answer does; returns its exit status."""
+    proc = subprocess.Popen(
+        cli_command("reply", *args),
+        env=cli_env(tmp_path, env),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def kill() -> None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    api.on_post = kill
+    try:
+        return proc.wait(timeout=60)
+    finally:
+        api.on_post = None
+        if proc.poll() is None:
+            proc.kill()

@@ -4,9 +4,7 @@ the pending reply by asking the platform, not by sending again."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,8 +13,8 @@ import pytest
 from e2e_server import E2EServer
 from mentionwatch.store import open_store
 
-from conftest import Run, cli_command, cli_env
-from platforms import GitHubApi, MastodonApi, github_mention, mastodon_mention, seed, write_config
+from conftest import Run
+from platforms import GitHubApi, MastodonApi, github_mention, killed_on_post, mastodon_mention, seed, write_config
 
 TOKEN = "mastodon-token-4f2e3cb65f86c986"
 
@@ -25,30 +23,6 @@ TOKEN = "mastodon-token-4f2e3cb65f86c986"
 def e2e() -> Iterator[E2EServer]:
     with E2EServer(lifetime=120) as srv:
         yield srv
-
-
-def killed_on_post(tmp_path: Path, args: list[str], env: dict[str, str], api: MastodonApi | GitHubApi) -> int:
-    """Run `mentionwatch reply ...` and SIGKILL it when its post reaches the platform (before the platform's
-    answer does); returns its exit status."""
-    proc = subprocess.Popen(
-        cli_command("reply", *args),
-        env=cli_env(tmp_path, env),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def kill() -> None:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    api.on_post = kill
-    try:
-        return proc.wait(timeout=60)
-    finally:
-        api.on_post = None
-        if proc.poll() is None:
-            proc.kill()
 
 
 @pytest.mark.e2e

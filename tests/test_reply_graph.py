@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -33,8 +31,8 @@ from mentionwatch.sources.instagram_account import comment_address, comment_url,
 from mentionwatch.sources.instagram_account import parse_comments as ig_parse_comments
 from mentionwatch.store import open_store
 
-from conftest import Reply, Run, cli_command, cli_env, load_json
-from platforms import JSON, mention, seed, write_config
+from conftest import Reply, Run, load_json
+from platforms import JSON, killed_on_post, mention, seed, write_config
 
 VERSION = "v27.0"
 FB_TOKEN = "EAAfbPageToken0123456789reply"
@@ -576,30 +574,6 @@ def test_a_reply_left_pending_is_found_on_instagram_by_the_accounts_username(
     assert again.stdout == comment_url(IG_MEDIA["permalink"], graph.posted[0]["id"], IG_COMMENT.id) + "\n"
 
 
-def killed_on_post(tmp_path: Path, args: list[str], api: FacebookGraph | InstagramGraph) -> int:
-    """Run `mentionwatch reply ...` and SIGKILL it when its post reaches the platform (before the platform's
-    answer does); returns its exit status (tests/test_reply_crash.py does the same for Mastodon and GitHub)."""
-    proc = subprocess.Popen(
-        cli_command("reply", *args),
-        env=cli_env(tmp_path, ENV),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def kill() -> None:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    api.on_post = kill
-    try:
-        return proc.wait(timeout=60)
-    finally:
-        api.on_post = None
-        if proc.poll() is None:
-            proc.kill()
-
-
 @pytest.mark.e2e
 def test_a_facebook_reply_killed_after_sending_is_found_on_the_page_next_run(
     tmp_path: Path, e2e: E2EServer, run_cli: Callable[..., Run]
@@ -607,7 +581,7 @@ def test_a_facebook_reply_killed_after_sending_is_found_on_the_page_next_run(
     graph = FacebookGraph(e2e, FB_COMMENT.id)
     config, db = fb_setup(tmp_path, e2e, FB_COMMENT)
     args = [FB_COMMENT.id, "--text", "Thanks, fixed!", "-c", str(config), "--db", str(db)]
-    assert killed_on_post(tmp_path, args, graph) == -signal.SIGKILL
+    assert killed_on_post(tmp_path, args, ENV, graph) == -signal.SIGKILL
     pending = record(db, "facebook_page", FB_COMMENT.id)
     assert pending.state == "pending" and FB_TOKEN not in pending.request
     again = run_cli("reply", *args, env=ENV)
@@ -628,7 +602,7 @@ def test_an_instagram_reply_killed_before_instagram_kept_it_is_sent_once_next_ru
     graph.drop_posts = True  # the first post never lands: the replies list will not have it
     config, db = ig_setup(tmp_path, e2e, IG_COMMENT)
     args = [IG_COMMENT.id, "--text", "Thanks, fixed!", "-c", str(config), "--db", str(db)]
-    assert killed_on_post(tmp_path, args, graph) == -signal.SIGKILL
+    assert killed_on_post(tmp_path, args, ENV, graph) == -signal.SIGKILL
     graph.drop_posts = False
     again = run_cli("reply", *args, env=ENV)
     assert again.code == 0, again.stderr

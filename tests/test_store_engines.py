@@ -20,34 +20,13 @@ import psycopg
 import pytest
 
 from mentionwatch.errors import StoreError
-from mentionwatch.models import Mention
 from mentionwatch.store import SORTS, NotifyMark, Query, StoreBusy, open_store, pair_scope, target_scope
 from mentionwatch.store import postgres as pg
 from mentionwatch.store import sqlite as lite
 from mentionwatch.store.admin import checksums, copy_store
+from test_store import NOW, mention
 
 from conftest import Run
-
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-def mention(item_id: str, **kw: Any) -> Mention:
-    base: dict[str, Any] = {
-        "source": "hn",
-        "source_type": "hackernews",
-        "id": item_id,
-        "url": f"https://news.ycombinator.com/item?id={item_id}",
-        "title": f"Acme story {item_id}",
-        "published_at": NOW - timedelta(hours=1),
-        "brand": "Acme",
-        "matched_terms": ["Acme"],
-        "sentiment": 0.1,
-        "sentiment_label": "positive",
-        "impact": 12.0,
-    }
-    base.update(kw)
-    return Mention(**base)
-
 
 # -- the schema
 
