@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "mentionwatch"
 
 # From the bottom. A module not listed fails the test: a new module takes its place here deliberately.
 LAYERS: list[set[str]] = [
-    {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when"},
+    {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when", "pattern"},
     {"query", "matching"},
     {"sentiment", "impact", "dedupe", "outlets"},
     {"http", "transport", "cache", "store", "replay"},
