@@ -21,6 +21,8 @@ benchmarks/store.py. The report's aggregates are measured by benchmarks/report.p
     python benchmarks/store_engines.py --engines postgres --postgres URL                  # one engine
     python benchmarks/store_engines.py --postgres URL --from-store S.sqlite3 --results F  # no write: a store
                # filled by benchmarks/store.py or report.py (--store S) copied in (`store copy`), then grown, listed
+    python benchmarks/store_engines.py ... --keep big   # keep the grown stores (schema `big`, ./big.sqlite3);
+               # a later run with --keep big measures list and report on them again, without copying or growing
 
     report     after `list`, on the same R rows: the installed `mentionwatch report --brand Brand3` for the 30 days
                before the store's clock, -f json, and `report.collect` in-process for that brand (with the time in
@@ -186,7 +188,7 @@ _COPIED = (
     "source_type, source, url, link, host, canon, link_canon, title, text, author, published_at, kind, lang,"
     " undated, matched_terms, matched_query, sentiment, sentiment_label, subjectivity, impact, impact_absolute,"
     " impact_weight, reach, engagement, needs_reply, score, comments, likes, reposts, quotes, views, followers,"
-    " also_seen, first_seen, last_seen, community"
+    " also_seen, first_seen, last_seen, community, terms"
 )
 
 
@@ -365,7 +367,13 @@ def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, 
     location, cleanup = _location(engine, args, tmp)
     try:
         result: dict[str, Any] = {}
-        if args.from_store:
+        store = open_store(location)
+        kept = _counts(store)[0] if args.keep else 0
+        store.close()
+        if kept >= args.rows:
+            # A store kept by an earlier run (--keep): only list and report are measured again.
+            result["reused"] = {"rows": kept}
+        elif args.from_store:
             # A filled store copied in rather than written by 4 processes: the figures below are list's and
             # report's, not writing's.
             from mentionwatch.store.admin import copy_store
@@ -375,18 +383,19 @@ def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, 
             result["copied"] = {"from": args.from_store.name, "seconds": round(time.perf_counter() - started, 1)}
         else:
             result["write"] = write(location, args.mentions)
-        print(engine, json.dumps(result.get("write", result.get("copied"))), flush=True)
-        store = open_store(location)
-        result["grow"] = grow(store, args.rows)
-        store.close()
-        print(engine, json.dumps(result["grow"]), flush=True)
+        if "reused" not in result:
+            print(engine, json.dumps(result.get("write", result.get("copied"))), flush=True)
+            store = open_store(location)
+            result["grow"] = grow(store, args.rows)
+            store.close()
+            print(engine, json.dumps(result["grow"]), flush=True)
         result["list"] = queries(location, env)
         for row in result["list"]:
             print(engine, json.dumps(row), flush=True)
         result["report"] = reports(location, env)
         print(engine, json.dumps(result["report"]), flush=True)
         if engine == "sqlite":
-            result["bytes"] = sum(p.stat().st_size for p in tmp.glob("engines.sqlite3*"))
+            result["bytes"] = sum(p.stat().st_size for p in Path(location).parent.glob(f"{Path(location).name}*"))
         else:
             store = open_store(location)
             result["bytes"] = store.stats()["bytes"]
@@ -397,16 +406,21 @@ def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, 
 
 
 def _location(engine: str, args: argparse.Namespace, tmp: Path) -> tuple[str, Any]:
+    """Where the engine's store goes, and what removes it after: nothing with --keep NAME (the SQLite file
+    NAME.sqlite3 in the current folder, the PostgreSQL schema NAME), to be measured again."""
     if engine == "sqlite":
-        return str(tmp / "engines.sqlite3"), lambda: None
+        path = Path(f"{args.keep}.sqlite3").resolve() if args.keep else tmp / "engines.sqlite3"
+        return str(path), lambda: None
     import psycopg
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    schema = args.keep or f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.postgres, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
-        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
     def drop() -> None:
+        if args.keep:
+            return
         with psycopg.connect(args.postgres, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
@@ -422,6 +436,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="the store grown to, for `list` (10,000,000)")
     parser.add_argument("--from-store", type=Path, help="a filled SQLite store to copy in instead of writing")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--keep", help="keep the grown stores under this name, and reuse them when they hold --rows")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": machine(),

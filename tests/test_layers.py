@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).parent.parent / "src" / "mentionwatch"
 
 # From the bottom. A module not listed fails the test: a new module takes its place here deliberately.
 LAYERS: list[set[str]] = [
-    {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when", "pattern"},
-    {"query", "matching"},
+    {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when", "pattern", "stopwords"},
+    {"query", "matching", "vocabulary"},
     {"sentiment", "impact", "dedupe", "outlets"},
     {"http", "transport", "cache", "store", "replay"},
     {"source", "reply", "registry", "plugin", "sources", "graphapi"},

@@ -20,9 +20,10 @@ import pytest
 import report_store
 from mentionwatch.report import BrandSpec, Report, Window, collect, figures, write
 from mentionwatch.report.spikes import DAILY, find_spikes
-from mentionwatch.report.terms import compare, own_words, terms_of
+from mentionwatch.report.terms import compare
 from mentionwatch.store import Query, Tally
 from mentionwatch.store.sqlite import SqliteStore
+from mentionwatch.vocabulary import own_words, terms_of
 from report_store import SCANNED, SINCE, UNTIL
 
 from conftest import LoopbackServer, Reply, Run, fixture_path
@@ -235,6 +236,35 @@ def test_tally_groups_and_keeps_the_top_groups_of_each_brand(store_path: Path) -
     # Impact 50 (a2) + 75 (s9); sentiment 10 x -0.5; sentiment x impact: -0.5 x 50 - 0.5 x 75.
     assert (acme_negative.impact, acme_negative.sentiment, acme_negative.sentiment_x_impact) == (125.0, -5.0, -62.5)
     assert [(t.key, t.mentions) for t in top] == [(("Acme", "blog"), 17), (("Rival", "hn"), 10)]
+
+
+def test_a_mention_saved_before_terms_were_kept_is_counted_all_the_same(tmp_path: Path) -> None:
+    # Schema 7 keeps each mention's terms as it is saved; mentions saved before have none, and a report works theirs
+    # out as it reads them: the same report either way.
+    from mentionwatch.store.sqlite import kept_terms
+
+    path = report_store.build(tmp_path / "old.sqlite3")
+    brands = [BrandSpec("Acme", False, ("Acme", "@acme", "#acme", "acme.io")), BrandSpec("Rival", True, ("Rival",))]
+
+    def report() -> str:
+        store = SqliteStore.open(path)
+        try:
+            out = io.StringIO()
+            write(collect(store, brands, Window.of(SINCE, UNTIL), now=SCANNED), "json", out)
+            return out.getvalue()
+        finally:
+            store.close()
+
+    store = SqliteStore.open(path)
+    rows = store._db.execute("SELECT title, text, terms FROM mentions").fetchall()
+    assert rows and all(terms == kept_terms(title, text) for title, text, terms in rows)
+    store.close()
+    kept = report()
+    assert '"terms": [' in kept and '"spikes"' in kept
+    store = SqliteStore.open(path)
+    store._db.execute("UPDATE mentions SET terms = NULL")
+    store.close()
+    assert report() == kept
 
 
 def test_a_mention_saved_before_communities_were_kept_is_placed_all_the_same(tmp_path: Path) -> None:

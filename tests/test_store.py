@@ -233,10 +233,12 @@ def test_mentions_indexed_before_migration_6_still_leave_the_index_when_deleted(
     db.execute("PRAGMA user_version = 5")
     old = NOW - timedelta(days=400)
     # Saved under schema 5, whose trigger indexed each mention as it was saved (today's `record` looks at the queue
-    # of schema 6: an empty stand-in for it, dropped before the migration).
+    # of schema 6 and writes the terms column of 7: empty stand-ins for them, dropped before the migration).
     db.execute("CREATE TABLE mentions_search_pending (mention INTEGER PRIMARY KEY)")
+    db.execute("ALTER TABLE mentions ADD COLUMN terms TEXT")
     SqliteStore(db, path).record([mention("1", text="refund"), mention("2", text="refund", published_at=old)], NOW)
     db.execute("DROP TABLE mentions_search_pending")
+    db.execute("ALTER TABLE mentions DROP COLUMN terms")
     db.close()
     store = SqliteStore.open(path)
     assert store.schema_version() == SCHEMA_VERSION

@@ -24,6 +24,7 @@ from mentionwatch.store import SORTS, NotifyMark, Query, StoreBusy, open_store, 
 from mentionwatch.store import postgres as pg
 from mentionwatch.store import sqlite as lite
 from mentionwatch.store.admin import checksums, copy_store
+from mentionwatch.vocabulary import terms_of
 from test_store import NOW, mention
 
 from conftest import Run
@@ -187,6 +188,26 @@ def test_a_report_reads_the_same_from_either_engine(tmp_path: Path, postgres_url
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE mentions SET community = NULL")
     assert report(postgres_url) == from_sqlite
+    # And the terms each mention's words were counted from, as mentions saved before schema 7 have none.
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE mentions SET terms = NULL")
+    assert report(postgres_url) == from_sqlite
+
+
+def test_a_mention_is_said_with_the_terms_of_its_words(store: Any) -> None:
+    """`said`: the terms of its title and text (vocabulary.terms_of: folded, no URL, handle, stop word or short
+    word, possessives cut), worked out when it was saved; brand, time and the terms it matched as saved."""
+    title, text = "Acme's NEW dashboard", "Loving the dashboard @acme https://acme.io/x #Dashboards are the best. Ça marche"
+    store.record([mention("1", title=title, text=text), mention("2", text="", brand="Rival", matched_terms=["Rival"])], NOW)
+    found = sorted(store.said(Query()), key=lambda s: s.brand)
+    assert [(s.brand, s.published_at, s.matched_terms) for s in found] == [
+        ("Acme", NOW - timedelta(hours=1), ("Acme",)),
+        ("Rival", NOW - timedelta(hours=1), ("Rival",)),
+    ]
+    assert found[0].terms == {"acme", "dashboard", "#dashboards", "loving", "marche"}
+    assert found[0].terms == terms_of(title, text)
+    assert found[1].terms == terms_of("Acme story 2", "") == {"acme", "story"}
+    assert [s.brand for s in store.said(Query(brands=["Rival"]))] == ["Rival"]
 
 
 def test_a_spike_is_told_to_a_target_once_unless_its_delivery_failed(store: Any) -> None:

@@ -1,5 +1,6 @@
-"""Making a report: the one part that reads the store (through `MentionStore.tally` and `citations`, so the
-counting is done in SQL), handing plain data to the pure sections of `figures`, `terms` and `spikes`."""
+"""Making a report: the one part that reads the store (through `MentionStore.tally`, `citations` and `said`, so the
+counting is done in SQL, and each mention's words are worked out once), handing plain data to the pure sections
+of `figures`, `terms` and `spikes`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from datetime import datetime
 from mentionwatch.report import figures
 from mentionwatch.report.model import BrandReport, Image, Report, Spike, Where, Who, Window
 from mentionwatch.report.spikes import DAILY, HOURLY, SpikeAt, SpikeRule, find_spikes
-from mentionwatch.report.terms import compare, own_words, standout, terms_of
-from mentionwatch.store import Citation, MentionStore, Query, Tally
+from mentionwatch.report.terms import compare, standout
+from mentionwatch.store import Citation, MentionStore, Query, Said, Tally
+from mentionwatch.vocabulary import own_words
 
 # Ignored mentions are noise the user set aside (`mark ... ignored`, `ignore`): no figure counts them.
 COUNTED = ("new", "read", "done")
@@ -57,8 +59,8 @@ def collect(store: MentionStore, brands: Sequence[BrandSpec], window: Window, *,
     )
     spikes = {name: _spikes(tallies.series.get(name, []), window, history_start, rule) for name in names}
     own = {b.name: own_words([b.name, *b.terms]) for b in brands}
-    said, in_spikes = _terms(store.citations(current), own, window, spikes)
-    said_before, _ = _terms(store.citations(previous), own, window, {})
+    said, in_spikes = _terms(store.said(current), own, window, spikes)
+    said_before, _ = _terms(store.said(previous), own, window, {})
     voices = figures.share_of_voice(
         {name: (_mentions(tallies.moods, name), _impact(tallies.moods, name)) for name in names}
     )
@@ -86,7 +88,15 @@ def collect(store: MentionStore, brands: Sequence[BrandSpec], window: Window, *,
         for spec in brands
     ]
     found = [
-        _spike(name, label, at, in_spikes[name, label], said[name], _mentions(tallies.moods, name))
+        _spike(
+            name,
+            label,
+            at,
+            _members(store, replace(current, brands=[name]), window, label),
+            in_spikes[name, label],
+            said[name],
+            _mentions(tallies.moods, name),
+        )
         for name in names
         for label, at in spikes[name].items()
     ]
@@ -160,35 +170,39 @@ def _who(store: MentionStore, mine: Query, authors: Sequence[Tally]) -> Who:
 
 
 def _terms(
-    citations: Iterable[Citation], own: dict[str, frozenset[str]], window: Window, spikes: dict[str, dict[str, SpikeAt]]
-) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], list[tuple[Citation, set[str]]]]]:
-    """One pass over a period's mentions: each brand's term counts, and the mentions (with their terms) of each
-    spike's bucket."""
-    said: dict[str, Counter[str]] = defaultdict(Counter)
-    in_spikes: dict[tuple[str, str], list[tuple[Citation, set[str]]]] = defaultdict(list)
-    for c in citations:
-        found = terms_of(c.title, c.text, own.get(c.brand, frozenset()) | _matched_words(c.matched_terms))
-        said[c.brand].update(found)
-        label = window.label(c.published_at)
-        if label in spikes.get(c.brand, {}):
-            in_spikes[c.brand, label].append((c, found))
-    return dict(said), in_spikes
+    said: Iterable[Said], own: dict[str, frozenset[str]], window: Window, spikes: dict[str, dict[str, SpikeAt]]
+) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], Counter[str]]]:
+    """One pass over a period's mentions: each brand's term counts, and those of each spike's bucket."""
+    counted: dict[str, Counter[str]] = defaultdict(Counter)
+    in_spikes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for m in said:
+        found = m.terms - own.get(m.brand, frozenset()) - _matched_words(m.matched_terms)
+        counted[m.brand].update(found)
+        if spikes.get(m.brand):
+            label = window.label(m.published_at)
+            if label in spikes[m.brand]:
+                in_spikes[m.brand, label].update(found)
+    return dict(counted), in_spikes
+
+
+def _members(store: MentionStore, mine: Query, window: Window, label: str) -> list[Citation]:
+    """The mentions of a spike's bucket, in the period's order (newest first)."""
+    start, end = window.span(label)
+    return list(store.citations(replace(mine, since=max(start, window.since), until=min(end, window.until))))
 
 
 def _spike(
     brand: str,
     label: str,
     at: SpikeAt,
-    members: list[tuple[Citation, set[str]]],
+    members: list[Citation],
+    counted: Counter[str],
     said: Counter[str],
     mentions: int,
 ) -> Spike:
     """The spike at `label` with its loudest mentions and its terms (against the brand's `mentions` of the window,
     whose terms are `said`)."""
-    counted: Counter[str] = Counter()
-    for _, found in members:
-        counted.update(found)
-    loudest = sorted((c for c, _ in members), key=lambda c: (-c.impact_absolute, c.published_at))
+    loudest = sorted(members, key=lambda c: (-c.impact_absolute, c.published_at))
     return Spike(
         brand=brand,
         period=label,

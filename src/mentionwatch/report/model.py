@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mentionwatch.models import format_time
 from mentionwatch.store import Citation, ResponseStats
@@ -54,6 +54,12 @@ class Window:
         if self.bucket == "day":
             return at.date().isoformat()
         return format_time(at.replace(minute=0, second=0, microsecond=0))
+
+    def span(self, label: str) -> tuple[datetime, datetime]:
+        """The bucket `label` names (as `label` gives it), [start, end)."""
+        start = datetime.fromisoformat(label.replace("Z", "+00:00") if self.bucket == "hour" else label)
+        start = start.replace(tzinfo=UTC)
+        return start, start + self.step
 
     def periods(self, since: datetime | None = None) -> list[str]:
         """Every bucket from `since` (default: the window's own start, a bucket start) up to `until`, in order."""

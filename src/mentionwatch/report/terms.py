@@ -1,57 +1,13 @@
-"""What people say with a brand: the words and #hashtags of its mentions, counted and compared. Pure functions.
-
-A term counts once per mention that holds it (a post repeating a word fifty times is one post). Terms are
-folded as matching folds text (NFKC, casefold); URLs and @handles are dropped first; a possessive `'s` is cut
-(`acme's` is `acme`); words shorter than three letters, words with no letter, `stopwords.STOP_WORDS` and the
-brand's own words (its name and terms, and the terms each mention matched) are left out.
-"""
+"""What people say with a brand: its mentions' terms (`vocabulary.terms_of`), counted and compared. Pure functions."""
 
 from __future__ import annotations
 
-import functools
-import re
 from collections import Counter
-from collections.abc import Iterable
 
-from mentionwatch.matching import fold
 from mentionwatch.report.model import Term, What
-from mentionwatch.report.stopwords import STOP_WORDS
-from mentionwatch.text import HANDLE, URL, might_hold_url
 
-_TOKEN = re.compile(r"#?\w+(?:['’]\w+)*")
-_WORD = re.compile(r"\w+")
 # A term must be in this many mentions of the period to be listed (one post is an anecdote).
 MIN_MENTIONS = 2
-
-
-def own_words(names: Iterable[str]) -> frozenset[str]:
-    """The words of a brand's name and terms (and their #hashtag forms): `Acme Cloud`, `acme.io` ->
-    acme, cloud, io, #acme, ..."""
-    words = {w for name in names for w in _WORD.findall(fold(name))}
-    return frozenset(words | {f"#{w}" for w in words})
-
-
-def terms_of(title: str, text: str, own: frozenset[str] = frozenset()) -> set[str]:
-    """The terms of one mention (see the module docstring), without the words in `own`."""
-    body = fold(f"{title}\n{text}")
-    if might_hold_url(body):
-        body = URL.sub(" ", body)
-    if "@" in body:
-        body = HANDLE.sub(" ", body)
-    return {term for term in map(_term, _TOKEN.findall(body)) if term} - own
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _term(token: str) -> str | None:
-    """The term a token counts as (None: none). Cached: a period's mentions share most of their words, and this is
-    the report's hot path (about 50 tokens a mention)."""
-    token = token.replace("’", "'").removesuffix("'s")
-    word = token.removeprefix("#")
-    if not any(c.isalpha() for c in word):
-        return None
-    if token.startswith("#"):
-        return token
-    return word if len(word) >= 3 and word not in STOP_WORDS else None
 
 
 def compare(now: Counter[str], before: Counter[str], *, limit: int = 10) -> What:

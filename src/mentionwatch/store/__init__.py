@@ -132,6 +132,17 @@ class Citation:
     matched_terms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Said:
+    """What a stored mention says, as a report counts it: its brand and time, its terms (`vocabulary.terms_of`
+    with no brand's own words left out: the caller leaves out those it knows) and the terms it matched."""
+
+    brand: str
+    published_at: datetime
+    terms: frozenset[str]
+    matched_terms: tuple[str, ...]
+
+
 @dataclass
 class Recorded:
     """What saving a scan's mentions found: which were new to the store (and not joining a known cluster)."""
@@ -244,6 +255,11 @@ class MentionStore(Protocol):
 
     def citations(self, query: Query) -> Iterator[Citation]:
         """The mentions `query` selects, in its `sort` order, up to its `limit`, as reports cite them."""
+        ...
+
+    def said(self, query: Query) -> Iterator[Said]:
+        """The mentions `query` selects (sort and limit aside, in no set order) as a report counts their words.
+        A mention's terms are worked out the first time they are asked for, and kept."""
         ...
 
     def resolve(self, ref: str) -> list[Key]: ...
@@ -442,6 +458,7 @@ __all__ = [
     "Recorded",
     "ReplyRecord",
     "ResponseStats",
+    "Said",
     "SourceRun",
     "SourceStatus",
     "StoreBusy",

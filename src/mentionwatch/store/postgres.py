@@ -71,6 +71,7 @@ from mentionwatch.store import (
     Recorded,
     ReplyRecord,
     ResponseStats,
+    Said,
     SourceRun,
     SourceStatus,
     StoreBusy,
@@ -86,11 +87,14 @@ from mentionwatch.store.sqlite import (
     _MEASURES,
     _RANKS,
     _REPLY_COLUMNS,
+    _SAID,
     _m,
     _mention,
     _pages,
     _reply,
     citation,
+    kept_terms,
+    said,
     seen_entry,
     single_filters,
     wanted_statuses,
@@ -212,6 +216,10 @@ MIGRATIONS: tuple[str, ...] = (
     # `search` column is generated with the row, as PostgreSQL indexes it: nothing changes.
     """
     SELECT 1;
+    """,
+    # 7: each mention's terms, worked out when it is saved (sqlite.MIGRATIONS[6]).
+    """
+    ALTER TABLE mentions ADD COLUMN terms text;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -722,6 +730,14 @@ class PostgresStore:
             while rows := cur.fetchmany(500):
                 yield from (citation(row) for row in rows)
 
+    def said(self, query: Query) -> Iterator[Said]:
+        where, params = _where(query)
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor(name="mentionwatch_said") as cur:
+            cur.itersize = 2000
+            cur.execute(f"SELECT {_SAID} FROM mentions m WHERE {where}", params)
+            while rows := cur.fetchmany(2000):
+                yield from (said(row) for row in rows)
+
     def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
         """As SqliteStore.tally (the same SQL shape), with PostgreSQL's expressions for the dimensions, and text
         keys ordered byte by byte (`COLLATE "C"`), as SQLite orders them, whatever the database's collation."""
@@ -1125,6 +1141,7 @@ def _row(m: Mention, cluster: int | None, pages: tuple[int, int | None, str], st
         stamp,
         stamp,
         community(m.url),
+        kept_terms(m.title, m.text),
     )
 
 

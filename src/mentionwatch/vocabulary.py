@@ -1,0 +1,54 @@
+"""The terms of a mention: the words and #hashtags a report counts to tell what people say with a brand.
+
+A term counts once per mention that holds it (a post repeating a word fifty times is one post). Terms are
+folded as matching folds text (NFKC, casefold); URLs and @handles are dropped first; a possessive `'s` is cut
+(`acme's` is `acme`); words shorter than three letters, words with no letter, `stopwords.STOP_WORDS` and the
+brand's own words (its name and terms, and the terms each mention matched) are left out.
+
+The store keeps each mention's terms, worked out when it is saved (`MentionStore.said` reads them): a change to
+what a term is must come with a store migration that forgets them (sets `mentions.terms` to NULL).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+from mentionwatch.matching import fold
+from mentionwatch.stopwords import STOP_WORDS
+from mentionwatch.text import HANDLE, URL, might_hold_url
+
+# Possessive: the words' ends are never given back (none could start what follows), half the time of plain `+`.
+_TOKEN = re.compile(r"#?\w++(?:['’]\w++)*+")
+_WORD = re.compile(r"\w+")
+
+
+def own_words(names: Iterable[str]) -> frozenset[str]:
+    """The words of a brand's name and terms (and their #hashtag forms): `Acme Cloud`, `acme.io` ->
+    acme, cloud, io, #acme, ..."""
+    words = {w for name in names for w in _WORD.findall(fold(name))}
+    return frozenset(words | {f"#{w}" for w in words})
+
+
+def terms_of(title: str, text: str, own: frozenset[str] = frozenset()) -> set[str]:
+    """The terms of one mention (see the module docstring), without the words in `own`."""
+    body = fold(f"{title}\n{text}")
+    if might_hold_url(body):
+        body = URL.sub(" ", body)
+    if "@" in body:
+        body = HANDLE.sub(" ", body)
+    return {term for term in map(_term, _TOKEN.findall(body)) if term} - own
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _term(token: str) -> str | None:
+    """The term a token counts as (None: none). Cached: a period's mentions share most of their words, and this is
+    the report's hot path (about 50 tokens a mention)."""
+    token = token.replace("’", "'").removesuffix("'s")
+    word = token.removeprefix("#")
+    if not any(c.isalpha() for c in word):
+        return None
+    if token.startswith("#"):
+        return token
+    return word if len(word) >= 3 and word not in STOP_WORDS else None
