@@ -155,6 +155,13 @@ def write(location: str, total: int) -> dict[str, Any]:
     }
 
 
+def _rows(store: Any) -> int:
+    if hasattr(store, "_db"):
+        return int(store._db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
+    with store._pool.connection() as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0])
+
+
 def _counts(store: Any) -> tuple[int, int, int]:
     sql = (
         "SELECT COUNT(*), COUNT(DISTINCT brand || '|' || source_type || '|' || id),"
@@ -368,7 +375,7 @@ def run_engine(engine: str, args: argparse.Namespace, tmp: Path, env: dict[str, 
     try:
         result: dict[str, Any] = {}
         store = open_store(location)
-        kept = _counts(store)[0] if args.keep else 0
+        kept = _rows(store) if args.keep else 0
         store.close()
         if kept >= args.rows:
             # A store kept by an earlier run (--keep): only list and report are measured again.
