@@ -247,3 +247,24 @@ def test_mentions_indexed_before_migration_6_still_leave_the_index_when_deleted(
     assert [m.id for m in store.query(Query(search="refund"))] == ["1"]
     _search_index_is_sound(store)
     store.close()
+
+
+def test_a_long_queue_is_indexed_in_batches_each_committed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mentionwatch.store import sqlite as lite
+
+    monkeypatch.setattr(lite, "_INDEX_BATCH", 2)
+    store = SqliteStore.open(tmp_path / "m.sqlite3")
+    store.record([mention(str(i), text=f"refund {i}") for i in range(1, 6)], NOW)
+    store._db.execute("DELETE FROM mentions WHERE id = '3'")  # a queued mention deleted before it was indexed
+    commits: list[int] = []
+    original = store._index_pending
+
+    def counted(most: int | None = None) -> None:
+        original(most)
+        commits.append(store._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0])
+
+    monkeypatch.setattr(store, "_index_pending", counted)
+    assert sorted(m.id for m in store.query(Query(search="refund"))) == ["1", "2", "4", "5"]
+    assert commits == [2, 0], "two of the four queued, then the other two, each in its own transaction"
+    _search_index_is_sound(store)
+    store.close()

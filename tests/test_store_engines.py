@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import psycopg
 import pytest
 
 from mentionwatch.errors import StoreError
-from mentionwatch.store import SORTS, NotifyMark, Query, StoreBusy, open_store, pair_scope, target_scope
+from mentionwatch.store import SORTS, NotifyMark, Query, StoreBusy, TallyAsk, open_store, pair_scope, target_scope
 from mentionwatch.store import postgres as pg
 from mentionwatch.store import sqlite as lite
 from mentionwatch.store.admin import checksums, copy_store
@@ -204,9 +205,9 @@ def test_a_mention_is_said_with_the_terms_of_its_words(store: Any) -> None:
         ("Acme", NOW - timedelta(hours=1), ("Acme",)),
         ("Rival", NOW - timedelta(hours=1), ("Rival",)),
     ]
-    assert found[0].terms == {"acme", "dashboard", "#dashboards", "loving", "marche"}
-    assert found[0].terms == terms_of(title, text)
-    assert found[1].terms == terms_of("Acme story 2", "") == {"acme", "story"}
+    assert found[0].terms == ("#dashboards", "acme", "dashboard", "loving", "marche")
+    assert set(found[0].terms) == terms_of(title, text)
+    assert set(found[1].terms) == terms_of("Acme story 2", "") == {"acme", "story"}
     assert [s.brand for s in store.said(Query(brands=["Rival"]))] == ["Rival"]
 
 
@@ -518,3 +519,59 @@ def test_a_copy_that_differs_is_reported_and_fails(
     failed = cli("store", "copy", "--from", original, "--to", str(tmp_path / "d.sqlite3"))
     assert failed.code == 6 and "DIFFERS  tags" in failed.stderr and "do not use it" in failed.stderr
 
+
+
+def test_tallies_in_one_reading_are_each_tally_on_its_own_span(store: Any) -> None:
+    """`tallies` reads the spans' mentions once; each ask's groups are what `tally` gives for its span alone, and
+    what counting by hand gives (ranks with ties among authors, sentiment none counted as neutral, statuses)."""
+    rng = random.Random(7)
+    ms = [
+        mention(
+            str(i),
+            brand=rng.choice(["Acme", "Rival"]),
+            source=rng.choice(["hn", "blog", "masto"]),
+            author=rng.choice(["ann", "bob", "cy", "dee", "Émile"]),
+            published_at=NOW - timedelta(hours=rng.randrange(24 * 10)),
+            sentiment=rng.choice([None, -0.5, 0.0, 0.25, 1.0]),
+            sentiment_label=None,
+            impact=float(rng.choice([0, 1, 2, 5])),
+        )
+        for i in range(300)
+    ]
+    for m in ms:
+        m.sentiment_label = None if m.sentiment is None else ("negative" if m.sentiment < 0 else "positive")
+    store.record(ms, NOW)
+    store.set_status([("Acme", "hackernews", "3"), ("Rival", "hackernews", "4")], "ignored", NOW)
+    base = Query(brands=["Acme", "Rival"], statuses=("new", "read", "done"))
+    day = timedelta(days=1)
+    asks = [
+        TallyAsk(("brand", "day"), NOW - 10 * day, NOW),
+        TallyAsk(("brand", "sentiment"), NOW - 3 * day, NOW),
+        TallyAsk(("brand", "sentiment"), NOW - 6 * day, NOW - 3 * day),
+        TallyAsk(("brand", "author"), NOW - 3 * day, NOW, top=2, rank="impact"),
+        TallyAsk(("brand", "source"), NOW - 3 * day, NOW, top=1),
+        TallyAsk(("hour",), NOW - day, None),
+    ]
+    together = store.tallies(base, asks)
+    for ask, found in zip(asks, together, strict=True):
+        alone = replace(base, since=ask.since, until=ask.until)
+        assert found == store.tally(alone, ask.by, top=ask.top, rank=ask.rank), ask
+    # By hand: each brand's sentiment over the last three days.
+    kept = [m for m in store.query(replace(base, since=NOW - 3 * day, until=NOW))]
+    by_hand: dict[tuple[str, str], list[float]] = {}
+    for m in kept:
+        by_hand.setdefault((m.brand, m.sentiment_label or "neutral"), []).append(m.sentiment or 0.0)
+    assert {t.key: (t.mentions, round(t.sentiment, 9)) for t in together[1]} == {
+        k: (len(v), round(sum(v), 9)) for k, v in by_hand.items()
+    }
+    assert [t.key[0] for t in together[4]] == ["Acme", "Rival"]  # one source each: the top one
+    # Each brand's two loudest authors: the most impact, then the most mentions, then the name.
+    loud: dict[tuple[str, str], list[float]] = {}
+    for c in store.citations(replace(base, since=NOW - 3 * day, until=NOW)):
+        loud.setdefault((c.brand, c.author), []).append(c.impact_absolute)
+    expected = [
+        key
+        for brand in ("Acme", "Rival")
+        for key in sorted((k for k in loud if k[0] == brand), key=lambda k: (-sum(loud[k]), -len(loud[k]), k[1]))[:2]
+    ]
+    assert [t.key for t in together[3]] == expected

@@ -14,7 +14,7 @@ from mentionwatch.report import figures
 from mentionwatch.report.model import BrandReport, Image, Report, Spike, Where, Who, Window
 from mentionwatch.report.spikes import DAILY, HOURLY, SpikeAt, SpikeRule, find_spikes
 from mentionwatch.report.terms import compare, standout
-from mentionwatch.store import Citation, MentionStore, Query, Said, Tally
+from mentionwatch.store import Citation, MentionStore, Query, Said, Tally, TallyAsk
 from mentionwatch.vocabulary import own_words
 
 # Ignored mentions are noise the user set aside (`mark ... ignored`, `ignore`): no figure counts them.
@@ -48,15 +48,20 @@ def collect(store: MentionStore, brands: Sequence[BrandSpec], window: Window, *,
     previous = replace(base, since=window.previous[0], until=window.previous[1])
     rule = rule_for(window)
     history_start = window.since - rule.window * window.step
-    tallies = _Tallies(
-        series=_by_brand(store.tally(replace(base, since=history_start, until=window.until), ("brand", window.bucket))),
-        moods=_by_brand(store.tally(current, ("brand", "sentiment"))),
-        moods_before=_by_brand(store.tally(previous, ("brand", "sentiment"))),
-        sources=_by_brand(store.tally(current, ("brand", "source"), top=TOP + 1)),
-        communities=_by_brand(store.tally(current, ("brand", "community"), top=TOP + 1)),
-        domains=_by_brand(store.tally(current, ("brand", "linked_domain"), top=TOP + 1)),
-        authors=_by_brand(store.tally(current, ("brand", "author"), top=TOP + 1, rank="impact")),
-    )
+    span = (window.since, window.until)
+    asks = {
+        "series": TallyAsk(("brand", window.bucket), history_start, window.until),
+        "moods": TallyAsk(("brand", "sentiment"), *span),
+        "moods_before": TallyAsk(("brand", "sentiment"), *window.previous),
+        "sources": TallyAsk(("brand", "source"), *span, top=TOP + 1),
+        "communities": TallyAsk(("brand", "community"), *span, top=TOP + 1),
+        "domains": TallyAsk(("brand", "linked_domain"), *span, top=TOP + 1),
+        "authors": TallyAsk(("brand", "author"), *span, top=TOP + 1, rank="impact"),
+    }
+    # One reading of the spans' mentions for all seven (each alone read its span again: 7 passes over ~16,000 rows
+    # for a busy brand's month).
+    grouped = store.tallies(base, list(asks.values()))
+    tallies = _Tallies(**{name: _by_brand(each) for name, each in zip(asks, grouped, strict=True)})
     spikes = {name: _spikes(tallies.series.get(name, []), window, history_start, rule) for name in names}
     own = {b.name: own_words([b.name, *b.terms]) for b in brands}
     said, in_spikes = _terms(store.said(current), own, window, spikes)
@@ -175,8 +180,10 @@ def _terms(
     """One pass over a period's mentions: each brand's term counts, and those of each spike's bucket."""
     counted: dict[str, Counter[str]] = defaultdict(Counter)
     in_spikes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    left_out = functools.cache(lambda brand, matched: own.get(brand, frozenset()) | _matched_words(matched))
     for m in said:
-        found = m.terms - own.get(m.brand, frozenset()) - _matched_words(m.matched_terms)
+        mine = left_out(m.brand, m.matched_terms)
+        found = [t for t in m.terms if t not in mine]
         counted[m.brand].update(found)
         if spikes.get(m.brand):
             label = window.label(m.published_at)

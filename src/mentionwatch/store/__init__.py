@@ -110,6 +110,18 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class TallyAsk:
+    """One tally of `MentionStore.tallies`: group by `by` (names from DIMENSIONS) the mentions published in
+    [since, until) (None: the query's own bound); `top` and `rank` as in `MentionStore.tally`."""
+
+    by: tuple[str, ...]
+    since: datetime | None = None
+    until: datetime | None = None
+    top: int | None = None
+    rank: str = "mentions"
+
+
+@dataclass(frozen=True)
 class Citation:
     """A stored mention as a report cites it: where it is, who said what, and how loud (the absolute impact, the
     same scale across scans)."""
@@ -134,12 +146,12 @@ class Citation:
 
 @dataclass(frozen=True)
 class Said:
-    """What a stored mention says, as a report counts it: its brand and time, its terms (`vocabulary.terms_of`
-    with no brand's own words left out: the caller leaves out those it knows) and the terms it matched."""
+    """What a stored mention says, as a report counts it: its brand and time, its terms (`vocabulary.terms_of`,
+    sorted, with no brand's own words left out: the caller leaves out those it knows) and the terms it matched."""
 
     brand: str
     published_at: datetime
-    terms: frozenset[str]
+    terms: tuple[str, ...]
     matched_terms: tuple[str, ...]
 
 
@@ -251,6 +263,11 @@ class MentionStore(Protocol):
         """The mentions `query` selects, grouped by `by` (names from DIMENSIONS) and summed, ordered by key.
         `top`: keep only the first `top` groups, by `rank` ("mentions" or "impact"), for each value of the other
         dimensions (`by=("brand", "author"), top=5`: each brand's five biggest authors), ordered by rank."""
+        ...
+
+    def tallies(self, query: Query, asks: Sequence[TallyAsk]) -> list[list[Tally]]:
+        """Several tallies of the mentions `query` selects, each over its own span of time, as `tally` gives them
+        (one list per ask, in order), from one reading of the mentions of all the spans."""
         ...
 
     def citations(self, query: Query) -> Iterator[Citation]:
@@ -463,6 +480,7 @@ __all__ = [
     "SourceStatus",
     "StoreBusy",
     "Tally",
+    "TallyAsk",
     "default_db_path",
     "is_url",
     "key_of",

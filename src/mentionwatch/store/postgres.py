@@ -76,6 +76,7 @@ from mentionwatch.store import (
     SourceStatus,
     StoreBusy,
     Tally,
+    TallyAsk,
     key_of,
     shown_location,
 )
@@ -84,8 +85,6 @@ from mentionwatch.store.sqlite import (
     _COLUMNS,
     _INSERTED,
     _LOUDNESS,
-    _MEASURES,
-    _RANKS,
     _REPLY_COLUMNS,
     _SAID,
     _m,
@@ -97,6 +96,9 @@ from mentionwatch.store.sqlite import (
     said,
     seen_entry,
     single_filters,
+    tallies_from,
+    tallies_sql,
+    tally_spans,
     wanted_statuses,
 )
 from mentionwatch.store.sqlite import SqliteStore as _Sqlite
@@ -739,43 +741,20 @@ class PostgresStore:
                 yield from (said(row) for row in rows)
 
     def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
-        """As SqliteStore.tally (the same SQL shape), with PostgreSQL's expressions for the dimensions, and text
-        keys ordered byte by byte (`COLLATE "C"`), as SQLite orders them, whatever the database's collation."""
-        unknown = [d for d in by if d not in _DIMENSION_SQL]
-        if unknown or not by or rank not in _RANKS:
-            raise ValueError(f"tally by {list(by)} ranked by {rank!r}: use {', '.join(DIMENSIONS)}; mentions, impact")
-        where, params = _where(query)
-        keys = [_DIMENSION_SQL[d] for d in by]
-        names = [f"k{i}" for i in range(len(keys))]
-        ordered = [f'{k} COLLATE "C"' for k in keys]
-        grouped = (
-            f"SELECT {', '.join(f'{k} AS {n}' for k, n in zip(keys, names, strict=True))}, {_MEASURES}"
-            f"{{place}} FROM mentions m WHERE {where} GROUP BY {', '.join(keys)}"
-        )
-        if top is None:
-            sql = grouped.format(place="") + f" ORDER BY {', '.join(ordered)}"
-        else:
-            partition = f"PARTITION BY {', '.join(keys[:-1])} " if len(keys) > 1 else ""
-            place = f", ROW_NUMBER() OVER ({partition}ORDER BY {_RANKS[rank]}, {ordered[-1]}) AS place"
-            sql = (
-                f"SELECT * FROM ({grouped.format(place=place)}) AS grouped WHERE place <= {int(top)}"
-                f" ORDER BY {', '.join([*(f'{n} COLLATE {chr(34)}C{chr(34)}' for n in names[:-1]), 'place'])}"
-            )
+        return self.tallies(query, [TallyAsk(tuple(by), top=top, rank=rank)])[0]
+
+    def tallies(self, query: Query, asks: Sequence[TallyAsk]) -> list[list[Tally]]:
+        """As SqliteStore.tallies (the same SQL), with PostgreSQL's expressions for the dimensions, and text keys
+        ranked byte by byte (`COLLATE "C"`), as SQLite orders them, whatever the database's collation."""
+        spanned, spans = tally_spans(query, asks)
+        where, params = _where(spanned)
+        sql, more = tallies_sql(asks, spans, where, _DIMENSION_SQL, "%s", ' COLLATE "C"')
         with self._pool.connection() as conn:
-            if "community" in by:
+            if any("community" in ask.by for ask in asks):
                 with conn.transaction():
                     _fill_communities(conn)
-            rows = conn.execute(sql, params).fetchall()
-        return [
-            Tally(
-                key=tuple(row[: len(keys)]),
-                mentions=int(row[len(keys)]),
-                impact=float(row[len(keys) + 1]),
-                sentiment=float(row[len(keys) + 2]),
-                sentiment_x_impact=float(row[len(keys) + 3]),
-            )
-            for row in rows
-        ]
+            rows = conn.execute(sql, [*params, *more]).fetchall()
+        return tallies_from(asks, rows)
 
     def count(self, query: Query) -> int:
         where, params = _where(query)

@@ -8,6 +8,7 @@ the same interface.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from mentionwatch.store import (
     SourceStatus,
     StoreBusy,
     Tally,
+    TallyAsk,
     key_of,
 )
 from mentionwatch.urls import canonical_url, community
@@ -233,17 +236,13 @@ _DIMENSION_SQL = {
     "linked_domain": "CASE WHEN m.link IS NULL THEN '' ELSE m.host END",
 }
 assert set(_DIMENSION_SQL) == set(DIMENSIONS)
-_MEASURES = (
-    "COUNT(*), SUM(COALESCE(m.impact_absolute, 0)), SUM(COALESCE(m.sentiment, 0)),"
-    " SUM(COALESCE(m.sentiment, 0) * COALESCE(m.impact_absolute, 0))"
-)
-_RANKS = {
-    "mentions": "COUNT(*) DESC, SUM(COALESCE(m.impact_absolute, 0)) DESC",
-    "impact": "SUM(COALESCE(m.impact_absolute, 0)) DESC, COUNT(*) DESC",
-}
 # A scan that leaves this many mentions queued for search indexes them itself (`record`): the first search after a
 # quiet month never has more than about a second of indexing to do.
 _INDEX_AT = 20_000
+# The most mentions indexed in one write transaction. FTS5 keeps what it indexes in memory until a transaction ends
+# (or a segment fills), and ten million queued at once (a grown benchmark store) had not been indexed after 17 minutes
+# where one million take 17 s.
+_INDEX_BATCH = 100_000
 # A `--search` with at least this many matches lists its newest few by walking the time index (`_walk_by_time`).
 _WALK_FROM = 20_000
 # What `SqliteStore._figures` gives, as stored.
@@ -842,19 +841,27 @@ class SqliteStore:
         return self._db.execute(f"SELECT {select} WHERE {where} ORDER BY {_ORDERS[query.sort]}{limit}", params)
 
     def _index_for_search(self) -> None:
-        """Index the words of the mentions saved since the last search (migration 6: saving only queues them), in
-        one write transaction (a scan saving meanwhile waits, or is waited for)."""
-        if self._db.execute("SELECT 1 FROM mentions_search_pending LIMIT 1").fetchone() is None:
-            return
-        with self._write():
-            self._index_pending()
+        """Index the words of the mentions saved since the last search (migration 6: saving only queues them), at
+        most `_INDEX_BATCH` in each write transaction (a scan saving meanwhile waits, or is waited for, a batch at a
+        time; a store copied in with millions queued is indexed in steps that each end committed)."""
+        while self._db.execute("SELECT 1 FROM mentions_search_pending LIMIT 1").fetchone() is not None:
+            with self._write():
+                self._index_pending(_INDEX_BATCH)
 
-    def _index_pending(self) -> None:
+    def _index_pending(self, most: int | None = None) -> None:
+        """Index the queued mentions (the `most` first by rowid), in the caller's write transaction."""
+        last = None
+        if most is not None:
+            row = self._db.execute(
+                "SELECT mention FROM mentions_search_pending ORDER BY mention LIMIT 1 OFFSET ?", (most - 1,)
+            ).fetchone()
+            last = None if row is None else int(row[0])
+        up_to = "" if last is None else f" WHERE p.mention <= {last}"
         self._db.execute(
             "INSERT INTO mentions_search (rowid, title, text, author) SELECT m.rowid, m.title, m.text, m.author"
-            " FROM mentions_search_pending p JOIN mentions m ON m.rowid = p.mention"
+            f" FROM mentions_search_pending p JOIN mentions m ON m.rowid = p.mention{up_to}"
         )
-        self._db.execute("DELETE FROM mentions_search_pending")
+        self._db.execute(f"DELETE FROM mentions_search_pending AS p{up_to}")
 
     def _walk_by_time(self, query: Query) -> bool:
         """Whether a `--search` listing the newest (or oldest) few should walk the mentions in time order, testing
@@ -896,36 +903,13 @@ class SqliteStore:
             yield from (said(row) for row in rows)
 
     def tally(self, query: Query, by: Sequence[str], *, top: int | None = None, rank: str = "mentions") -> list[Tally]:
-        unknown = [d for d in by if d not in _DIMENSION_SQL]
-        if unknown or not by or rank not in _RANKS:
-            raise ValueError(f"tally by {list(by)} ranked by {rank!r}: use {', '.join(DIMENSIONS)}; mentions, impact")
-        where, params = self._where(query)
-        keys = [_DIMENSION_SQL[d] for d in by]
-        names = [f"k{i}" for i in range(len(keys))]
-        grouped = (
-            f"SELECT {', '.join(f'{k} AS {n}' for k, n in zip(keys, names, strict=True))}, {_MEASURES}"
-            f"{{place}} FROM mentions m WHERE {where} GROUP BY {', '.join(keys)}"
-        )
-        if top is None:
-            sql = grouped.format(place="") + f" ORDER BY {', '.join(keys)}"
-        else:
-            # Window functions run after GROUP BY, so each group is ranked within its partition (SQLite >= 3.25).
-            partition = f"PARTITION BY {', '.join(keys[:-1])} " if len(keys) > 1 else ""
-            place = f", ROW_NUMBER() OVER ({partition}ORDER BY {_RANKS[rank]}, {keys[-1]}) AS place"
-            sql = (
-                f"SELECT * FROM ({grouped.format(place=place)}) WHERE place <= {int(top)}"
-                f" ORDER BY {', '.join([*names[:-1], 'place'])}"
-            )
-        return [
-            Tally(
-                key=tuple(row[: len(keys)]),
-                mentions=row[len(keys)],
-                impact=float(row[len(keys) + 1]),
-                sentiment=float(row[len(keys) + 2]),
-                sentiment_x_impact=float(row[len(keys) + 3]),
-            )
-            for row in self._db.execute(sql, params)
-        ]
+        return self.tallies(query, [TallyAsk(tuple(by), top=top, rank=rank)])[0]
+
+    def tallies(self, query: Query, asks: Sequence[TallyAsk]) -> list[list[Tally]]:
+        spanned, spans = tally_spans(query, asks)
+        where, params = self._where(spanned)
+        sql, more = tallies_sql(asks, spans, where, _DIMENSION_SQL, "?", "")
+        return tallies_from(asks, self._db.execute(sql, [*params, *more]).fetchall())
 
     def count(self, query: Query) -> int:
         where, params = self._where(query)
@@ -1217,6 +1201,85 @@ def citation(row: Sequence[Any]) -> Citation:
     )
 
 
+def tally_spans(query: Query, asks: Sequence[TallyAsk]) -> tuple[Query, list[tuple[str | None, str | None]]]:
+    """The query that selects the mentions of every ask's span, and each ask's span as stored times (None: open)."""
+    spans = [(a.since or query.since, a.until or query.until) for a in asks]
+    since = None if any(s is None for s, _ in spans) else min(s for s, _ in spans if s is not None)
+    until = None if any(u is None for _, u in spans) else max(u for _, u in spans if u is not None)
+    kept = [(None if s is None else format_time(s), None if u is None else format_time(u)) for s, u in spans]
+    return replace(query, since=since, until=until), kept
+
+
+def tallies_sql(
+    asks: Sequence[TallyAsk],
+    spans: Sequence[tuple[str | None, str | None]],
+    where: str,
+    dimensions: Mapping[str, str],
+    mark: str,
+    collate: str,
+) -> tuple[str, list[Any]]:
+    """`tallies` in one statement (either engine's: its dimensions' SQL, its placeholder, the collation that orders
+    text byte by byte): the mentions `where` selects are read once into `sel` (a materialized CTE, with only the
+    columns the asks need), and each ask groups the rows of its span there, its groups ranked within each value of
+    the other dimensions when it keeps a `top`. Rows: the ask's number, its keys (NULL past the ask's own), the
+    four measures, the rank (0 without `top`)."""
+    for ask in asks:
+        if not ask.by or any(d not in dimensions for d in ask.by) or ask.rank not in _SEL_RANKS:
+            raise ValueError(
+                f"tally by {list(ask.by)} ranked by {ask.rank!r}: use {', '.join(DIMENSIONS)}; mentions, impact"
+            )
+    used = sorted({d for ask in asks for d in ask.by})
+    columns = ", ".join(f"{dimensions[d]} AS d_{d}" for d in used)
+    width = max(len(ask.by) for ask in asks)
+    params: list[Any] = []
+    branches = []
+    for number, (ask, (since, until)) in enumerate(zip(asks, spans, strict=True)):
+        keys = [f"d_{d}" for d in ask.by]
+        bounds = []
+        for clause, value in (("t >=", since), ("t <", until)):
+            if value is not None:
+                bounds.append(f"{clause} {mark}")
+                params.append(value)
+        place = "0"
+        if ask.top is not None:
+            partition = f"PARTITION BY {', '.join(keys[:-1])} " if len(keys) > 1 else ""
+            place = f"ROW_NUMBER() OVER ({partition}ORDER BY {_SEL_RANKS[ask.rank]}, {keys[-1]}{collate})"
+        spanned = f" WHERE {' AND '.join(bounds)}" if bounds else ""
+        grouped = (
+            f"SELECT {', '.join(keys)}, COUNT(*) AS n, SUM(ia) AS imp, SUM(se) AS sen, SUM(se * ia) AS sxi,"
+            f" {place} AS place FROM sel{spanned} GROUP BY {', '.join(keys)}"
+        )
+        padded = [*keys, *(["NULL"] * (width - len(keys)))]
+        kept = f" WHERE place <= {int(ask.top)}" if ask.top is not None else ""
+        branches.append(
+            f"SELECT {number} AS ask, {', '.join(padded)}, n, imp, sen, sxi, place FROM ({grouped}) AS g{number}{kept}"
+        )
+    sql = (
+        f"WITH sel AS MATERIALIZED (SELECT m.published_at AS t, {columns}, COALESCE(m.impact_absolute, 0) AS ia,"
+        f" COALESCE(m.sentiment, 0) AS se FROM mentions m WHERE {where}) {' UNION ALL '.join(branches)}"
+    )
+    return sql, params
+
+
+# tallies' ranks, over `sel`'s columns: the most mentions (or impact) first, the other as the tie-break.
+_SEL_RANKS = {"mentions": "COUNT(*) DESC, SUM(ia) DESC", "impact": "SUM(ia) DESC, COUNT(*) DESC"}
+
+
+def tallies_from(asks: Sequence[TallyAsk], rows: Sequence[Sequence[Any]]) -> list[list[Tally]]:
+    """The rows of `tallies_sql` as each ask's tallies, ordered as `tally` orders them: by key, or with `top`, by
+    the other keys and then rank. Keys are text, and Python orders text by code point, as SQLite and PostgreSQL's
+    "C" collation order UTF-8."""
+    found: list[list[tuple[Any, Tally]]] = [[] for _ in asks]
+    for row in rows:
+        ask = asks[row[0]]
+        width = len(ask.by)
+        key = tuple(row[1 : 1 + width])
+        n, imp, sen, sxi, place = row[-5:]
+        tally = Tally(key=key, mentions=int(n), impact=float(imp), sentiment=float(sen), sentiment_x_impact=float(sxi))
+        found[row[0]].append(((*key[:-1], place) if ask.top is not None else key, tally))
+    return [[t for _, t in sorted(each, key=lambda pair: pair[0])] for each in found]
+
+
 def kept_terms(title: str, text: str) -> str:
     """A mention's terms as the `terms` column keeps them (either engine's): sorted, space-separated."""
     return " ".join(sorted(terms_of(title, text)))
@@ -1232,8 +1295,20 @@ _SAID = (
 def said(row: Sequence[Any]) -> Said:
     """A Said from a row of `_SAID` (either engine's)."""
     brand, published, matched, terms, title, text = row
-    found = frozenset(terms.split()) if terms is not None else frozenset(terms_of(title, text))
-    return Said(brand, parse_time(published), found, tuple(json.loads(matched)))
+    found = tuple(terms.split()) if terms is not None else tuple(sorted(terms_of(title, text)))
+    return Said(brand, _stored_time(published), found, _matched(matched))
+
+
+@functools.lru_cache(maxsize=4096)
+def _matched(stored: str) -> tuple[str, ...]:
+    """A matched_terms column as a tuple: a store holds few distinct ones (a report reads tens of thousands)."""
+    return tuple(json.loads(stored))
+
+
+def _stored_time(text: str) -> datetime:
+    """A time as both engines store it (`2026-12-01T12:00:00Z`, models.format_time): `fromisoformat` reads that
+    form as UTC (Python 3.11), in a tenth of parse_time's time; anything else goes through parse_time."""
+    return datetime.fromisoformat(text) if len(text) == 20 and text[-1] == "Z" else parse_time(text)
 
 
 _REPLY_COLUMNS = "source_type, id, state, source, text, request, started_at, reply_id, reply_url, sent_at"
