@@ -367,6 +367,7 @@ def reports(location: str, env: dict[str, str]) -> list[dict[str, Any]]:
         "in_process_median_s": round(total, 2),
         "tally_s": round(seconds.get("tally", 0.0), 2),
         "citations_s": round(seconds.get("citations", 0.0), 2),
+        "said_s": round(seconds.get("said", 0.0), 2),
     }]  # fmt: skip
 
 
