@@ -219,9 +219,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
-    # 7: each mention's terms, worked out when it is saved (sqlite.MIGRATIONS[6]).
+    # 7: each mention's terms, worked out when it is saved, and the mentions that need a reply by brand, status and
+    # time (sqlite.MIGRATIONS[6]).
     """
     ALTER TABLE mentions ADD COLUMN terms text;
+    CREATE INDEX mentions_needing_reply ON mentions (brand, status, published_at) WHERE needs_reply;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

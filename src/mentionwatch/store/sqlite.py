@@ -188,9 +188,11 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: each mention's terms (`vocabulary.terms_of`, sorted, space-separated), worked out once, when it is saved:
     # working them out from the texts was most of a report's time (30 days of a busy brand: 33,000 texts, 1 s).
     # Mentions saved before have none: `said` works theirs out as it reads them (and keeps nothing: a report
-    # never writes).
+    # never writes). And the mentions that need a reply by brand, status and time: a report's response figures and
+    # inbox, and `inbox`, read only those (5% of a store) instead of every mention of the period.
     """
     ALTER TABLE mentions ADD COLUMN terms TEXT;
+    CREATE INDEX mentions_needing_reply ON mentions (brand, status, published_at) WHERE needs_reply = 1;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
