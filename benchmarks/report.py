@@ -97,6 +97,7 @@ def in_process(location: str, brands: list[str]) -> dict[str, Any]:
 
 def command(location: str, args: list[str]) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONWATCH_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed copies run: with their compiled modules cached
     walls = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(3):

@@ -454,6 +454,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "XDG_DATA_HOME": tmp, "XDG_CACHE_HOME": tmp, "XDG_STATE_HOME": tmp}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed copies run: with their compiled modules cached
         for engine in args.engines.split(","):
             results[engine] = run_engine(engine, args, Path(tmp), env)
     args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

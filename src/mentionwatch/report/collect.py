@@ -177,18 +177,27 @@ def _who(store: MentionStore, mine: Query, authors: Sequence[Tally]) -> Who:
 def _terms(
     said: Iterable[Said], own: dict[str, frozenset[str]], window: Window, spikes: dict[str, dict[str, SpikeAt]]
 ) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], Counter[str]]]:
-    """One pass over a period's mentions: each brand's term counts, and those of each spike's bucket."""
-    counted: dict[str, Counter[str]] = defaultdict(Counter)
+    """One pass over a period's mentions: each brand's term counts, and those of each spike's bucket.
+
+    A mention's terms count without its brand's own words and the words of the terms it matched. Mentions are
+    gathered by (brand, matched terms), few distinct pairs, and each pair's terms counted at once, its own words
+    then taken out: one list extension a mention instead of a filter and a Counter update (half the time)."""
+    gathered: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
     in_spikes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     left_out = functools.cache(lambda brand, matched: own.get(brand, frozenset()) | _matched_words(matched))
     for m in said:
-        mine = left_out(m.brand, m.matched_terms)
-        found = [t for t in m.terms if t not in mine]
-        counted[m.brand].update(found)
+        gathered[m.brand, m.matched_terms].extend(m.terms)
         if spikes.get(m.brand):
             label = window.label(m.published_at)
             if label in spikes[m.brand]:
-                in_spikes[m.brand, label].update(found)
+                mine = left_out(m.brand, m.matched_terms)
+                in_spikes[m.brand, label].update(t for t in m.terms if t not in mine)
+    counted: dict[str, Counter[str]] = defaultdict(Counter)
+    for (brand, matched), terms in gathered.items():
+        found = Counter(terms)
+        for word in left_out(brand, matched):
+            found.pop(word, None)
+        counted[brand].update(found)
     return dict(counted), in_spikes
 
 
