@@ -268,3 +268,55 @@ def test_a_long_queue_is_indexed_in_batches_each_committed(monkeypatch: pytest.M
     assert commits == [2, 0], "two of the four queued, then the other two, each in its own transaction"
     _search_index_is_sound(store)
     store.close()
+
+
+def test_the_loudest_of_the_whole_store_walk_the_impact_index_and_list_what_the_planner_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `_walk_by_impact` (`--sort impact --limit N` over the whole store): the same mentions in the same order as
+    # SQLite's own plan (read, then sort), ties of impact and of time included, a missing impact last.
+    import random
+
+    from mentionwatch.store import sqlite as lite
+
+    rng = random.Random(5)
+    store = SqliteStore.open(None)
+    store.record(
+        [
+            mention(
+                str(i),
+                brand=rng.choice(["Acme", "Globex"]),
+                published_at=NOW - timedelta(minutes=rng.randrange(20)),
+                impact=rng.choice([None, 0.0, 5.0, 5.0, 12.5, 80.0]),
+                needs_reply=rng.random() < 0.3,
+                status=rng.choice(["new", "read", "done"]),
+            )
+            for i in range(300)
+        ],
+        NOW,
+    )
+    queries = [
+        Query(sort="impact", limit=40),
+        Query(sort="impact", limit=25, needs_reply=True, statuses=("new", "read")),
+        Query(sort="impact", limit=300),
+        Query(sort="impact", limit=10, brands=["Acme"]),  # narrow: left to the planner
+    ]
+    real = lite._walk_by_impact
+    monkeypatch.setattr(lite, "_walk_by_impact", lambda query: False)
+    planned = [[m.id for m in store.query(q)] for q in queries]
+    walks: list[bool] = []
+
+    def spy(query: Query) -> bool:
+        walks.append(real(query))
+        return walks[-1]
+
+    monkeypatch.setattr(lite, "_walk_by_impact", spy)
+    assert [[m.id for m in store.query(q)] for q in queries] == planned
+    assert walks == [True, True, True, False]
+    # And the walk is a walk: the index gives the listing's order, nothing is sorted.
+    plan = store._db.execute(
+        f"EXPLAIN QUERY PLAN SELECT m.rowid FROM mentions m INDEXED BY mentions_by_impact WHERE m.needs_reply = 1"
+        f" ORDER BY {lite._ORDERS['impact']} LIMIT 5"
+    ).fetchall()
+    assert "TEMP B-TREE" not in str(plan), plan
+    assert len(planned[2]) == 300 and [m.impact for m in store.query(queries[2])][-1] is None
