@@ -1,4 +1,4 @@
-"""Making a report: the one part that reads the store (through `MentionStore.tally`, `citations` and `said`, so the
+"""Making a report: the one part that reads the store (through `MentionStore.tallies`, `citations` and `said`, so the
 counting is done in SQL, and each mention's words are worked out once), handing plain data to the pure sections
 of `figures`, `terms` and `spikes`."""
 
