@@ -201,6 +201,31 @@ def test_the_linear_vader_scores_anything_as_vader_does(stock_vader: object, fas
     assert fast_vader.polarity_scores(value) == stock_vader.polarity_scores(value)  # type: ignore[attr-defined]
 
 
+def _vader_words() -> list[str]:
+    """Every word VADER has a rule for (boosters, negations, the words of its idioms and phrases), a sample of its
+    lexicon, in lower case, capitals and with punctuation around, and emoji it describes."""
+    from vaderSentiment import vaderSentiment as vs
+
+    ruled = {w for key in [*vs.SPECIAL_CASES, *vs.BOOSTER_DICT] for w in key.split(" ")} | set(vs.NEGATE)
+    ruled |= {"no", "nor", "or", "least", "at", "very", "kind", "of", "but", "never", "so", "this", "without", "doubt"}
+    lexicon = sorted(vs.SentimentIntensityAnalyzer().lexicon)[::97]
+    base = sorted(ruled) + lexicon
+    return [*base, *(w.upper() for w in base[::3]), *(f"{w}!" for w in base[::5]), *(f"({w})" for w in base[::7]),
+            ":)", ":-(", "!!!", "??", "😀", "👍", "💔", "😡"]  # fmt: skip
+
+
+vader_posts = st.lists(st.sampled_from(_vader_words()), max_size=30).map(" ".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(value=vader_posts)
+def test_the_linear_vader_scores_its_own_words_as_vader_does(
+    stock_vader: object, fast_vader: object, value: str
+) -> None:
+    # Texts made of the words VADER's rules look at, so every rule meets every other, in every order.
+    assert fast_vader.polarity_scores(value) == stock_vader.polarity_scores(value)  # type: ignore[attr-defined]
+
+
 def test_pattern_sentiment_is_textblobs(pattern: object) -> None:
     from textblob import TextBlob
 

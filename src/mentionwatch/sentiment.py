@@ -179,9 +179,9 @@ def _textblob_modules() -> tuple[Any, Any]:
 class _Words(list[str]):
     """VADER's words, with their lower-case forms (VADER lower-cases the same words again and again)."""
 
-    def __init__(self, words: list[str]) -> None:
+    def __init__(self, words: list[str], lowered: list[str] | None = None) -> None:
         super().__init__(words)
-        self.lowered = [str(w).lower() for w in words]
+        self.lowered = [str(w).lower() for w in words] if lowered is None else lowered
 
 
 # The vaderSentiment release whose internals `_LinearVader` was checked against (tests/test_fast_paths.py
@@ -202,13 +202,18 @@ def vader_analyzer() -> Any:
 
 
 def _linear_vader_class() -> Any:
+    import string
+
     from vaderSentiment import vaderSentiment as vs
+
+    punctuation = string.punctuation
 
     class _LinearVader(vs.SentimentIntensityAnalyzer):  # type: ignore[misc]
         """vaderSentiment 3.3.2, where `_negation_check` and `_special_idioms_check` lower-case every word of
         the text each time one sentiment word is looked at (O(words²): most of the time on a 50-word post),
-        and `polarity_scores` rebuilds the text a character at a time to replace emojis. Here they lower only
-        the words they read, and a text without emojis is taken as it is. Everything else is the library's."""
+        and `polarity_scores` rebuilds the text a character at a time to replace emojis. Here the words are
+        lowered once, the rules for one word run in one loop, and a text without emojis is taken as it is.
+        `score_valence` and the lexicons are the library's."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -217,27 +222,84 @@ def _linear_vader_class() -> Any:
 
         def polarity_scores(self, text: str) -> dict[str, float]:
             if not self._emoji_chars.isdisjoint(text):
-                return super().polarity_scores(text)  # type: ignore[no-any-return]
-            # From here on, the library's polarity_scores (its emoji loop would return `text` unchanged).
-            sentitext = vs.SentiText(text.strip())
+                text = self._describe_emojis(text)
+            # From here on, the library's polarity_scores with `SentiText`, `sentiment_valence`, `scalar_inc_dec`,
+            # `_negation_check` and `_least_check` written out in one loop over words lowered once: the same
+            # operations on the same floats in the same order (its function calls were half of its time).
+            text = text.strip()
+            split = text.split()
+            words = [s if len(s) > 2 else w for w, s in zip(split, [w.strip(punctuation) for w in split], strict=True)]
+            lowered = [w.lower() for w in words]
+            words = _Words(words, lowered)
+            n = len(words)
+            capitals = sum(1 for w in words if w.isupper())
+            is_cap_diff = 0 < n - capitals < n
+            lexicon = self.lexicon
             sentiments: list[float] = []
-            words_and_emoticons = sentitext.words_and_emoticons = _Words(sentitext.words_and_emoticons)
-            lowered = words_and_emoticons.lowered
-            for i, item in enumerate(words_and_emoticons):
-                valence = 0
-                low = lowered[i]
-                if low in vs.BOOSTER_DICT:
-                    sentiments.append(valence)
+            for i, low in enumerate(lowered):
+                if low in boosters or low not in lexicon or (low == "kind" and i < n - 1 and lowered[i + 1] == "of"):
+                    sentiments.append(0)  # an int 0, as the library appends: `_but_check` looks values up
                     continue
-                if i < len(words_and_emoticons) - 1 and low == "kind" and lowered[i + 1] == "of":
-                    sentiments.append(valence)
-                    continue
-                if low not in self.lexicon:
-                    sentiments.append(valence)  # all that sentiment_valence does with a word it does not know
-                    continue
-                sentiments = self.sentiment_valence(valence, sentitext, item, i, sentiments)
-            sentiments = self._but_check(words_and_emoticons, sentiments)
-            return self.score_valence(sentiments, sentitext.text)  # type: ignore[no-any-return]
+                valence = lexicon[low]
+                if low == "no" and i != n - 1 and lowered[i + 1] in lexicon:
+                    valence = 0.0
+                if (
+                    (i > 0 and lowered[i - 1] == "no")
+                    or (i > 1 and lowered[i - 2] == "no")
+                    or (i > 2 and lowered[i - 3] == "no" and lowered[i - 1] in ("or", "nor"))
+                ):
+                    valence = lexicon[low] * n_scalar
+                if words[i].isupper() and is_cap_diff:
+                    if valence > 0:
+                        valence += c_incr
+                    else:
+                        valence -= c_incr
+                for start_i in range(0, 3):
+                    before = i - (start_i + 1)
+                    if i > start_i and lowered[before] not in lexicon:
+                        s = 0.0  # scalar_inc_dec
+                        if lowered[before] in boosters:
+                            s = boosters[lowered[before]]
+                            if valence < 0:
+                                s *= -1
+                            if words[before].isupper() and is_cap_diff:
+                                if valence > 0:
+                                    s += c_incr
+                                else:
+                                    s -= c_incr
+                        if start_i == 1 and s != 0:
+                            s = s * 0.95
+                        if start_i == 2 and s != 0:
+                            s = s * 0.9
+                        valence = valence + s
+                        valence = _negation(valence, lowered, start_i, i)
+                        if start_i == 2 and not idiom_words.isdisjoint(lowered[i - 3 : i + 3]):
+                            valence = self._special_idioms_check(valence, words, i)
+                # _least_check
+                if i > 1 and lowered[i - 1] not in lexicon and lowered[i - 1] == "least":
+                    if lowered[i - 2] != "at" and lowered[i - 2] != "very":
+                        valence = valence * n_scalar
+                elif i > 0 and lowered[i - 1] not in lexicon and lowered[i - 1] == "least":
+                    valence = valence * n_scalar
+                sentiments.append(valence)
+            sentiments = self._but_check(words, sentiments)
+            return self.score_valence(sentiments, text)  # type: ignore[no-any-return]
+
+        def _describe_emojis(self, text: str) -> str:
+            """The library's emoji loop, as it is: each emoji replaced by its description."""
+            text_no_emoji = ""
+            prev_space = True
+            for char in text:
+                if char in self.emojis:
+                    description = self.emojis[char]
+                    if not prev_space:
+                        text_no_emoji += " "
+                    text_no_emoji += description
+                    prev_space = False
+                else:
+                    text_no_emoji += char
+                    prev_space = char == " "
+            return text_no_emoji
 
         @staticmethod
         def _but_check(words: list[str], sentiments: list[float]) -> list[float]:
@@ -280,27 +342,6 @@ def _linear_vader_class() -> Any:
                     valence = valence + vs.BOOSTER_DICT[n_gram]
             return valence
 
-        @staticmethod
-        def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
-            low = _lowered(words)
-            if start_i == 0 and negated(low(i - 1)):
-                valence = valence * vs.N_SCALAR
-            if start_i == 1:
-                if low(i - 2) == "never" and low(i - 1) in ("so", "this"):
-                    valence = valence * 1.25
-                elif low(i - 2) == "without" and low(i - 1) == "doubt":
-                    pass
-                elif negated(low(i - 2)):
-                    valence = valence * vs.N_SCALAR
-            if start_i == 2:
-                if (low(i - 3) == "never" and low(i - 2) in ("so", "this")) or low(i - 1) in ("so", "this"):
-                    valence = valence * 1.25
-                elif low(i - 3) == "without" and (low(i - 2) == "doubt" or low(i - 1) == "doubt"):
-                    pass
-                elif negated(low(i - 3)):
-                    valence = valence * vs.N_SCALAR
-            return valence
-
     def _lowered(words: list[str]) -> Callable[[int], str]:
         """Word k in lower case (as the library's `[str(w).lower() for w in words][k]`)."""
         if isinstance(words, _Words):
@@ -308,6 +349,30 @@ def _linear_vader_class() -> Any:
         return lambda k: str(words[k]).lower()
 
     negations = frozenset(vs.NEGATE)
+    boosters, n_scalar, c_incr = vs.BOOSTER_DICT, vs.N_SCALAR, vs.C_INCR
+    # `_special_idioms_check` looks up the 2 and 3 words around word i (i-3 to i+2) in SPECIAL_CASES and among
+    # BOOSTER_DICT's phrases: when none of those words is in any of their keys, it returns the valence unchanged.
+    idiom_words = frozenset(w for key in [*vs.SPECIAL_CASES, *boosters] if " " in key for w in key.split(" "))
+
+    def _negation(valence: float, low: list[str], start_i: int, i: int) -> float:
+        """`_negation_check` on the lowered words."""
+        if start_i == 0 and negated(low[i - 1]):
+            valence = valence * n_scalar
+        if start_i == 1:
+            if low[i - 2] == "never" and low[i - 1] in ("so", "this"):
+                valence = valence * 1.25
+            elif low[i - 2] == "without" and low[i - 1] == "doubt":
+                pass
+            elif negated(low[i - 2]):
+                valence = valence * n_scalar
+        if start_i == 2:
+            if (low[i - 3] == "never" and low[i - 2] in ("so", "this")) or low[i - 1] in ("so", "this"):
+                valence = valence * 1.25
+            elif low[i - 3] == "without" and (low[i - 2] == "doubt" or low[i - 1] == "doubt"):
+                pass
+            elif negated(low[i - 3]):
+                valence = valence * n_scalar
+        return valence
 
     def negated(word: str) -> bool:
         """`vs.negated([word])` for one lower-case word (lower-casing is idempotent), without copying the
