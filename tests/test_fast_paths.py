@@ -300,3 +300,23 @@ def test_pattern_sentiment_is_the_one_pass_scorer_on_the_release_it_was_checked_
 
     if version("textblob") == one_pass.TEXTBLOB_VERSION:
         assert getattr(pattern, "__module__", None) == "mentionwatch.pattern"
+
+
+# -- the report's terms
+
+_ASCII_TERMS_WORDS = [
+    *(w for w in _WORDS if w.isascii()), "#acme", "#", "##x", "acme's", "it's'", "'tis", "don't", "a'b'c", "x'", "'",
+    "_", "__init__", "a_b", "Ab1", "1999", "e-mail", "#1", "#a1", "o'neil's", "rock'n'roll", "x#y", "a.b", "A",
+]  # fmt: skip
+ascii_posts = st.lists(
+    st.tuples(st.sampled_from(_ASCII_TERMS_WORDS), st.sampled_from([" ", "", "\n", ",", ".", "'", "#"])), max_size=30
+).map(lambda pairs: "".join(w + s for w, s in pairs))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=st.one_of(ascii_posts, st.text(alphabet=st.characters(max_codepoint=127), max_size=60)))
+def test_the_ascii_tokens_of_terms_are_the_unicode_ones(value: str) -> None:
+    # ASCII text takes the faster `[A-Za-z0-9_]` form of `\w`: the same tokens, so the same terms.
+    from mentionwatch import vocabulary
+
+    assert vocabulary._ASCII_TOKEN.findall(value) == vocabulary._TOKEN.findall(value)
