@@ -10,10 +10,12 @@ import json
 import math
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +53,50 @@ def rendered(report: Report, fmt: str, width: int = 80) -> str:
     out = io.StringIO()
     write(report, fmt, out, width=width)
     return out.getvalue()
+
+
+class ThreadedReads:
+    """The report store read as PostgreSQL's is (`concurrent_reads`): from several threads at once, each on a
+    connection of its own."""
+
+    concurrent_reads = True
+
+    def __init__(self, path: Path, failing: str = "") -> None:
+        self.path, self.failing = path, failing
+        self.local = threading.local()
+        self.threads: set[str] = set()
+        self.opened: list[SqliteStore] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.failing:
+            raise RuntimeError(f"{name} failed")
+        if not hasattr(self.local, "store"):
+            self.local.store = SqliteStore.open(self.path)
+            self.opened.append(self.local.store)
+        self.threads.add(threading.current_thread().name)
+        return getattr(self.local.store, name)
+
+
+def test_a_store_read_from_several_threads_gives_the_same_report(store_path: Path, report: Report) -> None:
+    store = ThreadedReads(store_path)
+    try:
+        threaded = collect(store, BRANDS, Window.of(SINCE, UNTIL), now=SCANNED)  # type: ignore[arg-type]
+    finally:
+        for each in store.opened:
+            each.close()
+    assert len(store.threads) > 1  # the tallies and the brands' short readings were read beside the terms
+    assert rendered(threaded, "json") == rendered(report, "json")
+
+
+@pytest.mark.parametrize("failing", ["tallies", "response_stats", "said"])
+def test_a_reading_that_fails_in_another_thread_fails_the_report(store_path: Path, failing: str) -> None:
+    store = ThreadedReads(store_path, failing)
+    try:
+        with pytest.raises(RuntimeError, match=f"{failing} failed"):
+            collect(store, BRANDS, Window.of(SINCE, UNTIL), now=SCANNED)  # type: ignore[arg-type]
+    finally:
+        for each in store.opened:
+            each.close()
 
 
 # -- the window

@@ -233,6 +233,9 @@ class MentionStore(Protocol):
     """The storage interface; engines implement it (`sqlite.SqliteStore`)."""
 
     location: str
+    # True when reads may run in several threads at once, each call on a connection of its own (PostgreSQL's
+    # pool); then a report reads two things at a time. False: one connection, used by one thread (SQLite).
+    concurrent_reads: bool
 
     def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime: ...
 

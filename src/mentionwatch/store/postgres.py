@@ -288,6 +288,8 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 class PostgresStore:
     """The shared engine: a pool of connections to one database (and schema)."""
 
+    concurrent_reads = True  # each call takes a connection of the pool (at most 4)
+
     def __init__(self, pool: ConnectionPool, location: Location) -> None:
         self._pool = pool
         self._location = location

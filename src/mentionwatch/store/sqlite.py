@@ -285,6 +285,8 @@ def seen_entry(m: Mention) -> dict[str, Any]:
 class SqliteStore:
     """The embedded engine. `open(None)` is an in-memory store that forgets at exit."""
 
+    concurrent_reads = False  # one connection, made in (and checked to be used by) one thread
+
     def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
         self._db = db
         db.create_function("mentionwatch_community", 1, community, deterministic=True)
