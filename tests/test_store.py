@@ -320,3 +320,46 @@ def test_the_loudest_of_the_whole_store_walk_the_impact_index_and_list_what_the_
     ).fetchall()
     assert "TEMP B-TREE" not in str(plan), plan
     assert len(planned[2]) == 300 and [m.impact for m in store.query(queries[2])][-1] is None
+
+
+def test_a_scans_new_mentions_join_the_clusters_one_by_one_look_ups_would_find() -> None:
+    # `_clusters_of` looks a scan's keys and pages up a few hundred at a time; each new mention must join the
+    # cluster `_cluster_of` finds for it alone: by its own key among members, a duplicate's key (member or stored
+    # mention), its page stored (twice, in two clusters: the first found), the page it links to, a stored share
+    # linking to it; or none, under another brand or with nothing in common.
+    from mentionwatch.store.sqlite import _pages
+
+    store = SqliteStore.open(None)
+    pages = [f"https://acme.example/news/{i}" for i in range(6)]
+    stored = [mention(f"s{i}", url=pages[i]) for i in range(4)]
+    stored.append(mention("twin", url=pages[0] + "?utm_source=x", source="blog", source_type="rss"))
+    stored.append(mention("share", link=pages[5]))
+    head = mention("h")
+    head.also_seen = [{"source": "reddit", "id": "t3_m", "url": "https://reddit.com/r/a/m", "source_type": "reddit"}]
+    stored.append(head)
+    for i, m in enumerate(stored):
+        store.record([m], NOW + timedelta(minutes=i))  # one scan each: separate clusters
+    dup = {"source": "hn", "id": "s2", "url": pages[2], "source_type": "hackernews"}
+    # A key both stored and a member of another cluster: the member's cluster is the one found.
+    store._db.execute("INSERT INTO members VALUES ('Acme', 'hackernews', 's3', ?)", [store._cluster_by_key(key_of(stored[0]))])
+    both = {"source": "hn", "id": "s3", "url": pages[3], "source_type": "hackernews"}
+    fresh_list = [
+        mention("t3_m", source="reddit", source_type="reddit", url="https://reddit.com/r/a/m"),  # a member's key
+        mention("n1", also_seen=[dup]),  # a duplicate that is stored
+        mention("n2", url=pages[0] + "#top", source="lobsters", source_type="lobsters"),  # page stored twice
+        mention("n3", link=pages[1]),  # links to a stored page
+        mention("n4", url=pages[5], source="blog", source_type="rss"),  # the page a stored share links to
+        mention("n5", url=pages[3], brand="Rival"),  # the same page, another brand
+        mention("n6"),  # nothing in common
+        mention("n7", also_seen=[both]),
+        *(mention(f"x{i}", link=pages[i % 4]) for i in range(700)),  # more than one batch
+    ]
+    fresh = {key_of(m): m for m in fresh_list}
+    found_pages = {key: _pages(m) for key, m in fresh.items()}
+    batched = store._clusters_of(fresh, found_pages)
+    one_by_one = {key: store._cluster_of(m, *found_pages[key][:2]) for key, m in fresh.items()}
+    assert batched == one_by_one
+    assert batched[key_of(fresh_list[0])] == store._cluster_by_key(key_of(head))
+    assert [batched[key_of(m)] is None for m in fresh_list[:7]] == [False, False, False, False, False, True, True]
+    assert batched[key_of(fresh_list[7])] == store._cluster_by_key(key_of(stored[0]))
+    store.close()

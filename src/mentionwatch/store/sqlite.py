@@ -272,6 +272,13 @@ def _pages(m: Mention) -> tuple[int, int | None, str]:
     return _url_hash(page), _url_hash(linked) if linked else None, host
 
 
+def _cluster_keys(m: Mention) -> list[Key]:
+    """The keys a new mention may be stored under already: its own (as a member of a cluster), its duplicates'."""
+    brand = m.brand or ""
+    seen = [(brand, str(e.get("source_type") or e.get("source")), str(e.get("id"))) for e in m.also_seen]
+    return [key_of(m), *seen]
+
+
 def _url_hash(canonical: str) -> int:
     digest = hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
@@ -426,7 +433,7 @@ class SqliteStore:
                     fresh[key_of(m)] = m
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
-            joins = {key: self._cluster_of(m, *pages[key][:2]) for key, m in fresh.items()}
+            joins = self._clusters_of(fresh, pages)
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
             last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
@@ -514,15 +521,63 @@ class SqliteStore:
                 (json.dumps(also + added, ensure_ascii=False), cluster),
             )
 
+    def _clusters_of(
+        self, fresh: Mapping[Key, Mention], pages: Mapping[Key, tuple[int, int | None, str]]
+    ) -> dict[Key, int | None]:
+        """`_cluster_of` for each new mention, with a scan's thousands of look-ups made a few hundred at a time: the
+        keys (its own, its duplicates') in `members` and `mentions` at once, each found at most once; and only a
+        mention whose page or linked page is stored under its brand is probed on its own, as `_cluster_of` does
+        (several stored rows may hold a page: the one it finds is the one `_cluster_of` finds)."""
+        keys_of = {key: _cluster_keys(m) for key, m in fresh.items()}
+        wanted = list({k for keys in keys_of.values() for k in keys})
+        in_members = self._clusters_by_key("members", wanted)
+        in_mentions = self._clusters_by_key("mentions", wanted)
+        stored_pages = self._stored_pages({(key[0], h) for key in fresh for h in pages[key][:2] if h is not None})
+        joins: dict[Key, int | None] = {}
+        for key, m in fresh.items():
+            # A key in `members` first, then in `mentions`: the order of `_cluster_of`'s UNION ALL.
+            found = next((c for k in keys_of[key] if (c := in_members.get(k, in_mentions.get(k))) is not None), None)
+            page, link = pages[key][:2]
+            if found is None and ((key[0], page) in stored_pages or (key[0], link) in stored_pages):
+                found = self._cluster_of(m, page, link)
+            joins[key] = found
+        return joins
+
+    def _clusters_by_key(self, table: str, keys: Sequence[Key]) -> dict[Key, int]:
+        found: dict[Key, int] = {}
+        for start in range(0, len(keys), 300):
+            batch = keys[start : start + 300]
+            where = " OR ".join(["(brand = ? AND source_type = ? AND id = ?)"] * len(batch))
+            params = [part for key in batch for part in key]
+            for brand, source_type, id_, cluster in self._db.execute(
+                f"SELECT brand, source_type, id, cluster FROM {table} WHERE {where}", params
+            ):
+                found[(brand, source_type, id_)] = int(cluster)
+        return found
+
+    def _stored_pages(self, pages: set[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (brand, page key) are a stored mention's page or linked page."""
+        found: set[tuple[str, int]] = set()
+        listed = list(pages)
+        for start in range(0, len(listed), 400):
+            batch = listed[start : start + 400]
+            values = ", ".join(["(?, ?)"] * len(batch))
+            params = [part for pair in batch for part in pair]
+            found.update(
+                self._db.execute(
+                    f"SELECT brand, canon FROM mentions WHERE (brand, canon) IN (VALUES {values}) UNION "
+                    f"SELECT brand, link_canon FROM mentions WHERE (brand, link_canon) IN (VALUES {values})",
+                    params * 2,
+                )
+            )
+        return found
+
     def _cluster_of(self, m: Mention, page: int | None, link: int | None) -> int | None:
         """The stored cluster a new mention belongs to, if any: one of its duplicates is stored (or is a member of
         a stored cluster), it was a duplicate in an earlier scan, or a stored mention is the same page, links to
         this page, or is the page this links to."""
         brand = m.brand or ""
-        keys = [key_of(m)] + [
-            (brand, str(seen.get("source_type") or seen.get("source")), str(seen.get("id"))) for seen in m.also_seen
-        ]
-        for key in keys:
+        for key in _cluster_keys(m):
             row = self._db.execute(
                 "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ? UNION ALL "
                 "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ? LIMIT 1",
