@@ -176,14 +176,6 @@ def _textblob_modules() -> tuple[Any, Any]:
             del sys.modules[name]
 
 
-class _Words(list[str]):
-    """VADER's words, with their lower-case forms (VADER lower-cases the same words again and again)."""
-
-    def __init__(self, words: list[str], lowered: list[str] | None = None) -> None:
-        super().__init__(words)
-        self.lowered = [str(w).lower() for w in words] if lowered is None else lowered
-
-
 # The vaderSentiment release whose internals `_LinearVader` was checked against (tests/test_fast_paths.py
 # compares the two on the 4,200 human-rated tweets, on a phrase for each rule and on generated text).
 LINEAR_VADER_VERSION = "3.3.2"
@@ -212,8 +204,9 @@ def _linear_vader_class() -> Any:
         """vaderSentiment 3.3.2, where `_negation_check` and `_special_idioms_check` lower-case every word of
         the text each time one sentiment word is looked at (O(words²): most of the time on a 50-word post),
         and `polarity_scores` rebuilds the text a character at a time to replace emojis. Here the words are
-        lowered once, the rules for one word run in one loop, and a text without emojis is taken as it is.
-        `score_valence` and the lexicons are the library's."""
+        lowered once, the rules for one word run in one loop (`_negation`, `_idioms`, `_but`: the library's checks
+        on the lowered words), and a text without emojis is taken as it is. `score_valence` and the lexicons are
+        the library's."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -230,7 +223,6 @@ def _linear_vader_class() -> Any:
             split = text.split()
             words = [s if len(s) > 2 else w for w, s in zip(split, [w.strip(punctuation) for w in split], strict=True)]
             lowered = [w.lower() for w in words]
-            words = _Words(words, lowered)
             n = len(words)
             capitals = sum(1 for w in words if w.isupper())
             is_cap_diff = 0 < n - capitals < n
@@ -238,7 +230,7 @@ def _linear_vader_class() -> Any:
             sentiments: list[float] = []
             for i, low in enumerate(lowered):
                 if low in boosters or low not in lexicon or (low == "kind" and i < n - 1 and lowered[i + 1] == "of"):
-                    sentiments.append(0)  # an int 0, as the library appends: `_but_check` looks values up
+                    sentiments.append(0)  # an int 0, as the library appends: `_but` looks values up
                     continue
                 valence = lexicon[low]
                 if low == "no" and i != n - 1 and lowered[i + 1] in lexicon:
@@ -274,7 +266,7 @@ def _linear_vader_class() -> Any:
                         valence = valence + s
                         valence = _negation(valence, lowered, start_i, i)
                         if start_i == 2 and not idiom_words.isdisjoint(lowered[i - 3 : i + 3]):
-                            valence = self._special_idioms_check(valence, words, i)
+                            valence = _idioms(valence, lowered, i)
                 # _least_check
                 if i > 1 and lowered[i - 1] not in lexicon and lowered[i - 1] == "least":
                     if lowered[i - 2] != "at" and lowered[i - 2] != "very":
@@ -282,7 +274,7 @@ def _linear_vader_class() -> Any:
                 elif i > 0 and lowered[i - 1] not in lexicon and lowered[i - 1] == "least":
                     valence = valence * n_scalar
                 sentiments.append(valence)
-            sentiments = self._but_check(words, sentiments)
+            sentiments = _but(lowered, sentiments)
             return self.score_valence(sentiments, text)  # type: ignore[no-any-return]
 
         def _describe_emojis(self, text: str) -> str:
@@ -300,53 +292,6 @@ def _linear_vader_class() -> Any:
                     text_no_emoji += char
                     prev_space = char == " "
             return text_no_emoji
-
-        @staticmethod
-        def _but_check(words: list[str], sentiments: list[float]) -> list[float]:
-            lowered = words.lowered if isinstance(words, _Words) else [str(w).lower() for w in words]
-            # The library's, as it is (`sentiments.index(sentiment)` finds the first equal value, not this one).
-            if "but" in lowered:
-                bi = lowered.index("but")
-                for sentiment in sentiments:
-                    si = sentiments.index(sentiment)
-                    if si < bi:
-                        sentiments.pop(si)
-                        sentiments.insert(si, sentiment * 0.5)
-                    elif si > bi:
-                        sentiments.pop(si)
-                        sentiments.insert(si, sentiment * 1.5)
-            return sentiments
-
-        @staticmethod
-        def _special_idioms_check(valence: float, words: list[str], i: int) -> float:
-            low = _lowered(words)
-            onezero = f"{low(i - 1)} {low(i)}"
-            twoonezero = f"{low(i - 2)} {low(i - 1)} {low(i)}"
-            twoone = f"{low(i - 2)} {low(i - 1)}"
-            threetwoone = f"{low(i - 3)} {low(i - 2)} {low(i - 1)}"
-            threetwo = f"{low(i - 3)} {low(i - 2)}"
-            for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
-                if seq in vs.SPECIAL_CASES:
-                    valence = vs.SPECIAL_CASES[seq]
-                    break
-            if len(words) - 1 > i:
-                zeroone = f"{low(i)} {low(i + 1)}"
-                if zeroone in vs.SPECIAL_CASES:
-                    valence = vs.SPECIAL_CASES[zeroone]
-            if len(words) - 1 > i + 1:
-                zeroonetwo = f"{low(i)} {low(i + 1)} {low(i + 2)}"
-                if zeroonetwo in vs.SPECIAL_CASES:
-                    valence = vs.SPECIAL_CASES[zeroonetwo]
-            for n_gram in (threetwoone, threetwo, twoone):
-                if n_gram in vs.BOOSTER_DICT:
-                    valence = valence + vs.BOOSTER_DICT[n_gram]
-            return valence
-
-    def _lowered(words: list[str]) -> Callable[[int], str]:
-        """Word k in lower case (as the library's `[str(w).lower() for w in words][k]`)."""
-        if isinstance(words, _Words):
-            return words.lowered.__getitem__
-        return lambda k: str(words[k]).lower()
 
     negations = frozenset(vs.NEGATE)
     boosters, n_scalar, c_incr = vs.BOOSTER_DICT, vs.N_SCALAR, vs.C_INCR
@@ -373,6 +318,45 @@ def _linear_vader_class() -> Any:
             elif negated(low[i - 3]):
                 valence = valence * n_scalar
         return valence
+
+    def _idioms(valence: float, low: list[str], i: int) -> float:
+        """`_special_idioms_check` on the lowered words (negative indexes wrap round as the library's do)."""
+        onezero = f"{low[i - 1]} {low[i]}"
+        twoonezero = f"{low[i - 2]} {low[i - 1]} {low[i]}"
+        twoone = f"{low[i - 2]} {low[i - 1]}"
+        threetwoone = f"{low[i - 3]} {low[i - 2]} {low[i - 1]}"
+        threetwo = f"{low[i - 3]} {low[i - 2]}"
+        for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
+            if seq in vs.SPECIAL_CASES:
+                valence = vs.SPECIAL_CASES[seq]
+                break
+        if len(low) - 1 > i:
+            zeroone = f"{low[i]} {low[i + 1]}"
+            if zeroone in vs.SPECIAL_CASES:
+                valence = vs.SPECIAL_CASES[zeroone]
+        if len(low) - 1 > i + 1:
+            zeroonetwo = f"{low[i]} {low[i + 1]} {low[i + 2]}"
+            if zeroonetwo in vs.SPECIAL_CASES:
+                valence = vs.SPECIAL_CASES[zeroonetwo]
+        for n_gram in (threetwoone, threetwo, twoone):
+            if n_gram in boosters:
+                valence = valence + boosters[n_gram]
+        return valence
+
+    def _but(low: list[str], sentiments: list[float]) -> list[float]:
+        """`_but_check` on the lowered words, as it is (`sentiments.index(sentiment)` finds the first equal value,
+        not this one)."""
+        if "but" in low:
+            bi = low.index("but")
+            for sentiment in sentiments:
+                si = sentiments.index(sentiment)
+                if si < bi:
+                    sentiments.pop(si)
+                    sentiments.insert(si, sentiment * 0.5)
+                elif si > bi:
+                    sentiments.pop(si)
+                    sentiments.insert(si, sentiment * 1.5)
+        return sentiments
 
     def negated(word: str) -> bool:
         """`vs.negated([word])` for one lower-case word (lower-casing is idempotent), without copying the

@@ -491,18 +491,18 @@ class SqliteStore:
         """The stored (rowid, first_seen, status, cluster, figures and source name as `_figures` gives them) of each
         mention that is stored, looked up in batches."""
         found: dict[Key, tuple[int, str, str, int, tuple[Any, ...]]] = {}
-        keys = list({key_of(m) for m in mentions})
+        columns = f"rowid, first_seen, status, cluster, {_FIGURE_COLUMNS}, source"
+        for row in self._rows_by_key("mentions", columns, list({key_of(m) for m in mentions})):
+            found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6], tuple(row[7:]))
+        return found
+
+    def _rows_by_key(self, table: str, columns: str, keys: Sequence[Key]) -> Iterator[tuple[Any, ...]]:
+        """(brand, source_type, id, *columns) of the rows of `table` under these keys, looked up 300 at a time."""
         for start in range(0, len(keys), 300):
             batch = keys[start : start + 300]
             where = " OR ".join(["(brand = ? AND source_type = ? AND id = ?)"] * len(batch))
             params = [part for key in batch for part in key]
-            for row in self._db.execute(
-                f"SELECT brand, source_type, id, rowid, first_seen, status, cluster, {_FIGURE_COLUMNS}, source"
-                f" FROM mentions WHERE {where}",
-                params,
-            ):
-                found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6], tuple(row[7:]))
-        return found
+            yield from self._db.execute(f"SELECT brand, source_type, id, {columns} FROM {table} WHERE {where}", params)
 
     def _join(self, cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:
         """Add duplicates to a stored cluster: as members (so a later scan knows them) and to the `also_seen` of
@@ -523,7 +523,7 @@ class SqliteStore:
         if added:
             self._db.execute(
                 "UPDATE mentions SET also_seen = ? WHERE rowid = ?",
-                (json.dumps(also + added, ensure_ascii=False), cluster),
+                (_to_json(also + added), cluster),
             )
 
     def _clusters_of(
@@ -531,34 +531,26 @@ class SqliteStore:
     ) -> dict[Key, int | None]:
         """`_cluster_of` for each new mention, with a scan's thousands of look-ups made a few hundred at a time: the
         keys (its own, its duplicates') in `members` and `mentions` at once, each found at most once; and only a
-        mention whose page or linked page is stored under its brand is probed on its own, as `_cluster_of` does
-        (several stored rows may hold a page: the one it finds is the one `_cluster_of` finds)."""
+        mention whose page or linked page is stored under its brand is probed on its own, by `_cluster_of`'s
+        `_cluster_by_page` (several stored rows may hold a page: the one it finds is the one `_cluster_of` finds)."""
         keys_of = {key: _cluster_keys(m) for key, m in fresh.items()}
         wanted = list({k for keys in keys_of.values() for k in keys})
         in_members = self._clusters_by_key("members", wanted)
         in_mentions = self._clusters_by_key("mentions", wanted)
         stored_pages = self._stored_pages({(key[0], h) for key in fresh for h in pages[key][:2] if h is not None})
         joins: dict[Key, int | None] = {}
-        for key, m in fresh.items():
+        for key in fresh:
             # A key in `members` first, then in `mentions`: the order of `_cluster_of`'s UNION ALL.
             found = next((c for k in keys_of[key] if (c := in_members.get(k, in_mentions.get(k))) is not None), None)
             page, link = pages[key][:2]
             if found is None and ((key[0], page) in stored_pages or (key[0], link) in stored_pages):
-                found = self._cluster_of(m, page, link)
+                found = self._cluster_by_page(key[0], page, link)
             joins[key] = found
         return joins
 
     def _clusters_by_key(self, table: str, keys: Sequence[Key]) -> dict[Key, int]:
-        found: dict[Key, int] = {}
-        for start in range(0, len(keys), 300):
-            batch = keys[start : start + 300]
-            where = " OR ".join(["(brand = ? AND source_type = ? AND id = ?)"] * len(batch))
-            params = [part for key in batch for part in key]
-            for brand, source_type, id_, cluster in self._db.execute(
-                f"SELECT brand, source_type, id, cluster FROM {table} WHERE {where}", params
-            ):
-                found[(brand, source_type, id_)] = int(cluster)
-        return found
+        rows = self._rows_by_key(table, "cluster", keys)
+        return {(brand, kind, id_): int(cluster) for brand, kind, id_, cluster in rows}
 
     def _stored_pages(self, pages: set[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of these (brand, page key) are a stored mention's page or linked page."""
@@ -590,6 +582,11 @@ class SqliteStore:
             ).fetchone()
             if row is not None:
                 return int(row[0])
+        return self._cluster_by_page(brand, page, link)
+
+    def _cluster_by_page(self, brand: str, page: int | None, link: int | None) -> int | None:
+        """The cluster of the first stored mention of `brand` that is this page, links to it, or is the page it
+        links to."""
         probes = [("canon", page), ("link_canon", page)]
         if link is not None:
             probes += [("canon", link), ("link_canon", link)]
