@@ -11,7 +11,8 @@ done, 2% ignored) and tags on 1%.
                same query in-process: a brand + status + time filter (`--brand B --status new --since 30d`),
                `--search` for a common word, two words, and a rare one, newest first, at most 100; median of 7
     scan       `pipeline.process` on 100,000 posts (100 brand terms), then the same plus `store.record` of what
-               it kept, into a fresh store: posts per second with and without the store; taking turns, best of 5
+               it kept, into a fresh store: posts per second with and without the store, and with the store but
+               sentiment scored in one process (`scoring.workers: 0`); taking turns, best of 5
     memory     `mentionwatch scan` reading 1,000,000 posts that all mention the brand through the jsonl source,
                store on, `-o` a JSONL file: the process's peak resident set (VmHWM); then 116,000 such posts
                (about 100,000 mentions) written as one JSON array, `-f json --no-store`
@@ -48,6 +49,7 @@ from mentionwatch.pipeline import process
 from mentionwatch.sentiment import load_scorer
 from mentionwatch.store import Query
 from mentionwatch.store.sqlite import SqliteStore
+from mentionwatch.workers import auto_workers
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
 BRANDS = [f"Brand{i}" for i in range(10)]
@@ -162,34 +164,38 @@ def scan_with_store(posts: int) -> dict[str, Any]:
     scorer = load_scorer("vader")
     since = datetime(2000, 1, 1, tzinfo=UTC)
 
-    def without() -> float:
+    def without() -> tuple[float, int]:
         started = time.perf_counter()
-        process(raw, [brand], since=since, scorer=scorer)
-        return time.perf_counter() - started
+        kept = process(raw, [brand], since=since, scorer=scorer)
+        return time.perf_counter() - started, len(kept)
 
-    def with_store() -> tuple[float, int]:
+    def with_store(workers: int | None = None) -> tuple[float, int]:
         with tempfile.TemporaryDirectory() as tmp:
             store = SqliteStore.open(Path(tmp) / "m.sqlite3")
             started = time.perf_counter()
-            kept = process(raw, [brand], since=since, scorer=scorer)
+            kept = process(raw, [brand], since=since, scorer=scorer, workers=workers)
             store.record(kept, NOW)
             elapsed = time.perf_counter() - started
             store.close()
             return elapsed, len(kept)
 
-    # Taking turns, five times each, best of each: on a shared machine both meet the same quiet moments.
-    plains: list[float] = []
-    storeds: list[tuple[float, int]] = []
+    # Taking turns, five times each, best of each: on a shared machine all meet the same quiet moments. The
+    # pipeline shares sentiment with worker processes by default (one per other core); `workers=0` is all of it
+    # in one process, as on a machine with one core.
+    runs: dict[str, list[tuple[float, int]]] = {"plain": [], "stored": [], "one_process": []}
     for _ in range(5):
-        plains.append(without())
-        storeds.append(with_store())
-    plain, stored = min(plains), min(storeds)
+        runs["plain"].append(without())
+        runs["stored"].append(with_store())
+        runs["one_process"].append(with_store(workers=0))
+    plain, stored, alone = (min(runs[k]) for k in ("plain", "stored", "one_process"))
     return {
         "posts": posts,
         "kept": stored[1],
-        "without_store_posts_per_s": round(posts / plain),
+        "sentiment_workers": auto_workers(),
+        "without_store_posts_per_s": round(posts / plain[0]),
         "with_store_posts_per_s": round(posts / stored[0]),
-        "record_ms": round((stored[0] - plain) * 1000),
+        "record_ms": round((stored[0] - plain[0]) * 1000),
+        "one_process_with_store_posts_per_s": round(posts / alone[0]),
     }
 
 

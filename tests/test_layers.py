@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "mentionwatch"
 LAYERS: list[set[str]] = [
     {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when", "pattern", "stopwords"},
     {"query", "matching", "vocabulary"},
-    {"sentiment", "impact", "dedupe", "outlets"},
+    {"sentiment", "workers", "impact", "dedupe", "outlets"},
     {"http", "transport", "cache", "store", "replay"},
     {"source", "reply", "registry", "plugin", "sources", "graphapi"},
     {"config", "yamlload"},

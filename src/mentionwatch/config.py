@@ -135,6 +135,13 @@ class ScoringConfig(BaseModel):
 
     # VADER is the default: it agrees better with people on social media text (benchmarks/README.md).
     sentiment: str = Field("vader", description="sentiment scorer: vader, textblob, or an installed plugin")
+    # Sentiment is the pipeline's largest cost: large batches are shared with processes on the other cores.
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description="processes that score sentiment beside the scan when it has 4,000 texts or more to score "
+        "(built-in scorers only); 0: none; default: one per other core, at most 4",
+    )
 
     @field_validator("sentiment")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import contextlib
 import dataclasses
 import hashlib
@@ -43,6 +44,9 @@ from mentionwatch.sentiment import (
 )
 from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import MentionStore, Query, SourceRun, key_of, scratch_store
+from mentionwatch.workers import CHUNK as SHARED_CHUNK
+from mentionwatch.workers import IN_FLIGHT, SentimentWorkers
+from mentionwatch.workers import MIN_TEXTS as MIN_SHARED
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -604,6 +608,10 @@ def score_mentions(
     score_impact(mentions, reply_reach=reply_reach)
 
 
+# Items `process` matches between two looks at whether sentiment workers are worth starting.
+_SHARE_CHECK = 5000
+
+
 def process(
     raw: Iterable[Mention | None],
     brands: Sequence[BrandConfig],
@@ -614,6 +622,8 @@ def process(
     owners: Mapping[str, str] | None = None,
     given: Sequence[Mention] = (),
     keep: Callable[[Mention], bool] | None = None,
+    workers: int | None = None,
+    shared: SentimentWorkers | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -623,13 +633,23 @@ def process(
     `matching`: one that already matched a first part of `raw` (the same list, in the same order). `owners`:
     source name -> brand, for sources that read a brand's own page or account (`owned_brands`). `given`:
     mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest.
-    `keep`: which mentions the scan is for (a shard's (source, brand) pairs); all by default."""
+    `keep`: which mentions the scan is for (a shard's (source, brand) pairs); all by default. `workers`: how many
+    processes may share the scoring of a large batch (`scoring.workers`; None: one per other core), started and
+    ended here unless the caller's are `shared`."""
     matching = matching or Matching(brands, since=since, owners=owners)
-    matching.catch_up(raw if isinstance(raw, Sequence) else list(raw))
-    matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
+    items = raw if isinstance(raw, Sequence) else list(raw)
+    owned = shared is None
+    shared = SentimentWorkers.for_scorer(scorer, workers) if owned else shared
+    with (shared if owned and shared is not None else contextlib.nullcontext()):
+        # Matched a slice at a time: once half a batch worth sharing has matched, the workers start, and are
+        # ready (0.2-0.5 s) by the time sentiment is scored.
+        while matching.catch_up(items, limit=_SHARE_CHECK):
+            if shared is not None and len(matching.matched) >= MIN_SHARED // 2:
+                shared.start()
+        matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
+        if matched:  # nothing to score, nothing to load the scorer for
+            score_sentiment(matched, scorer or load_scorer(DEFAULT_SCORER), shared)
     reply_reach = {b.name: b.reply_reach for b in brands}
-    if matched:  # nothing to score, nothing to load the scorer for
-        score_sentiment(matched, scorer or load_scorer(DEFAULT_SCORER))
     if keep is not None:
         given = [m for m in given if keep(m)]
     kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach)
@@ -657,9 +677,14 @@ class WorkAhead:
         scorer_name: str,
         owners: Mapping[str, str] | None = None,
         given: GivenDocuments | None = None,
+        shared: SentimentWorkers | None = None,
     ) -> None:
         self.matching = Matching(brands, since=since, owners=owners, owns_items=True)
         self.memo = SentimentMemo()
+        # Worker processes scoring beside this one (a CPU-bound scan: a large file, a fast network), and the
+        # chunks of texts handed to them whose sentiment is not yet in the memo.
+        self.shared = shared
+        self._handed: list[tuple[list[str], cf.Future[Any]]] = []
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
         self._scored = 0
@@ -680,11 +705,52 @@ class WorkAhead:
         """Hand the matched mentions held to the scan's windows, and let go of them and of their sentiment."""
         assert self.windows is not None
         matched = self.matching.matched
+        self.settle()
         self.windows.flush(list(matched), fetched, given=given)
         matched.clear()
         self._scored = 0
         self._outlets_matched = 0
         self.memo.clear()
+
+    def _hand_over(self, matched: Sequence[Mention]) -> bool:
+        """Hand the next texts to score to the workers, when a worker is free: from the scan's
+        MIN_SHARED // 2-th mention on (a scan that has that many is worth starting them for)."""
+        shared = self.shared
+        if shared is None or len(matched) < MIN_SHARED // 2 or len(matched) - self._scored < _HAND_OVER_AT_LEAST:
+            return False
+        shared.start()
+        self._collect()
+        held = sum(len(texts) for texts, _ in self._handed)
+        if not shared.ready() or held >= IN_FLIGHT * SHARED_CHUNK * shared.workers:
+            return False
+        end = min(len(matched), self._scored + SHARED_CHUNK)
+        texts = [sentiment_text(m) for m in matched[self._scored : end]]
+        future = shared.submit(texts)
+        if future is None:
+            return False
+        self._handed.append((texts, future))
+        self._scored = end
+        return True
+
+    def _collect(self) -> None:
+        """Put what the workers have answered in the memo."""
+        if self._handed and self._handed[0][1].done():
+            self.settle(wait=False)
+
+    def settle(self, *, wait: bool = True) -> None:
+        """Put the workers' answers in the memo (`wait`: all of them, waiting for those being scored; a chunk no
+        worker has started is taken back, and left to be scored here)."""
+        assert self.shared is not None or not self._handed
+        still: list[tuple[list[str], cf.Future[Any]]] = []
+        for texts, future in self._handed:
+            if not future.done() and (not wait or future.cancel()):
+                if not wait:
+                    still.append((texts, future))
+                continue
+            found = self.shared.sentiments(future) if self.shared is not None else None
+            if found is not None:
+                self.memo.add(texts, found)
+        self._handed = still
 
     def relieve(self, fetched: Fetched) -> None:
         """Match everything that has arrived, saving each window as it fills (Fetched.relieve)."""
@@ -713,9 +779,10 @@ class WorkAhead:
             elif self.matching.done < len(fetched.mentions):
                 self.matching.catch_up(fetched.mentions, limit=_MATCH_SLICE)
             elif self._scored < len(matched):
-                end = min(len(matched), self._scored + _SCORE_SLICE)
-                self.memo.prime(self.scorer(), (sentiment_text(m) for m in matched[self._scored : end]))
-                self._scored = end
+                if not self._hand_over(matched):
+                    end = min(len(matched), self._scored + _SCORE_SLICE)
+                    self.memo.prime(self.scorer(), (sentiment_text(m) for m in matched[self._scored : end]))
+                    self._scored = end
             elif self._outlets_given < len(fetched.given):
                 self._outlets_given = _look_up_outlets(fetched.given, self._outlets_given)
             elif self._outlets_matched < len(matched):
@@ -738,10 +805,17 @@ class Windows:
     between scans), and impact's within-source percentile is taken within a window. A scan that keeps nothing
     (`--no-store`) works in a scratch store in a temporary file, deleted at the end."""
 
-    def __init__(self, request: ScanRequest, env: ScanEnv, scorer: Callable[[], SentimentScorer]) -> None:
+    def __init__(
+        self,
+        request: ScanRequest,
+        env: ScanEnv,
+        scorer: Callable[[], SentimentScorer],
+        shared: SentimentWorkers | None = None,
+    ) -> None:
         self._request = request
         self._env = env
         self._scorer = scorer
+        self._shared = shared  # the scan's sentiment workers
         self._reply_reach = {b.name: b.reply_reach for b in request.brands}
         self.store: MentionStore | None = None
         self.stamp: datetime | None = None
@@ -766,7 +840,7 @@ class Windows:
         mine = window if keep is None else [m for m in window if keep(m)]
         theirs = given if keep is None else [m for m in given if keep(m)]
         if mine:
-            score_sentiment(mine, self._scorer())
+            score_sentiment(mine, self._scorer(), self._shared)
         kept = dedupe([*mine, *theirs], reply_reach=self._reply_reach)
         score_impact(kept, reply_reach=self._reply_reach)
         count_mentions(fetched.health, kept, fetched.origin, add=True)
@@ -837,6 +911,9 @@ _TICK = 0.002
 # About a millisecond of work each: 200 items at ~5 µs to match, 5 texts at ~200 µs to score.
 _MATCH_SLICE = 200
 _SCORE_SLICE = 5
+# Texts handed to the sentiment workers at a time, at least (a few milliseconds of their work, against about
+# 0.1 ms to hand them over) and at most SHARED_CHUNK.
+_HAND_OVER_AT_LEAST = 50
 
 
 def sort_mentions(mentions: list[Mention], order: str) -> list[Mention]:
@@ -922,6 +999,13 @@ class ScanRequest:
 
 async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
     """Fetch, match, score, dedupe, sort: the whole scan. Ctrl-C stops fetching and keeps what was gathered."""
+    # Processes that may score sentiment beside this one, started only if the scan has enough to score.
+    shared = SentimentWorkers.for_name(config.scoring.sentiment, config.scoring.workers)
+    with shared or contextlib.nullcontext():
+        return await _scan(config, request, env, shared)
+
+
+async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: SentimentWorkers | None) -> ScanResult:
     from mentionwatch.http import build_client
 
     fetched = Fetched()
@@ -931,9 +1015,14 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
     if env.cache is not None:
         given = GivenDocuments(env.cache, request.brands, scorer_name=config.scoring.sentiment, owners=owners)
     work = WorkAhead(
-        request.brands, since=request.since, scorer_name=config.scoring.sentiment, owners=owners, given=given
+        request.brands,
+        since=request.since,
+        scorer_name=config.scoring.sentiment,
+        owners=owners,
+        given=given,
+        shared=shared,
     )
-    windows = work.windows = Windows(request, env, work.scorer)
+    windows = work.windows = Windows(request, env, work.scorer, shared)
     fetched.relieve = lambda: work.relieve(fetched)
     ahead = asyncio.ensure_future(work.run(fetched))
     async with build_client(http_settings(config), transport=env.transport) as client:
@@ -982,6 +1071,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
         if health.state == "fetching":
             health.state = "interrupted"
     work.relieve(fetched)  # what is left to match, a window at a time
+    work.settle()
     if windows.used or len(work.matching.matched) + len(fetched.given) >= WINDOW:
         return _finish_in_windows(work, windows, fetched, request, env, stopped_by)
     matched = work.matching.matched
@@ -995,6 +1085,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
         matching=work.matching,
         given=fetched.given,
         keep=keep,
+        shared=shared,
     )
     # A shard scores only its own pairs' mentions, so what a document gave (every brand's, scored) is kept by
     # unsharded scans only; a shard with the same brands takes what they kept, and keeps its own pairs' part.

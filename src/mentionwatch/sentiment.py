@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -51,6 +51,12 @@ class SentimentScorer(Protocol):
     def score(self, text: str) -> Sentiment: ...
 
 
+class SharedScoring(Protocol):
+    """Scoring shared with other processes (`mentionwatch.workers.SentimentWorkers`)."""
+
+    def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Sentiment]: ...
+
+
 class SentimentMemo:
     """Sentiment by text. A scan scores the mentions that have arrived while the network is still busy
     (`prime`); the scorer it then scores with (`wrap`) looks those up instead of scoring them again."""
@@ -65,6 +71,10 @@ class SentimentMemo:
         for text in texts:
             if text and text not in self._found:
                 self._found[text] = scorer.score(text)
+
+    def add(self, texts: Iterable[str], found: Iterable[Sentiment]) -> None:
+        """Remember what was scored elsewhere (by worker processes)."""
+        self._found.update(zip(texts, found, strict=True))
 
     def wrap(self, scorer: SentimentScorer) -> SentimentScorer:
         return _Memoized(scorer, self._found)
@@ -83,6 +93,14 @@ class _Memoized:
     def score(self, text: str) -> Sentiment:
         found = self._found.get(text)
         return found if found is not None else self._scorer.score(text)
+
+    def known(self, text: str) -> Sentiment | None:
+        return self._found.get(text)
+
+
+def unwrapped(scorer: SentimentScorer) -> SentimentScorer:
+    """The scorer itself, without the memo a scan may have wrapped it in."""
+    return scorer._scorer if isinstance(scorer, _Memoized) else scorer
 
 
 class TextBlobScorer:
@@ -452,11 +470,35 @@ def sentiment_text(mention: Mention) -> str:
     return strip_urls_and_handles(joined)
 
 
-def score_sentiment(mentions: Iterable[Mention], scorer: SentimentScorer) -> None:
-    """Set sentiment, its label and subjectivity on every mention."""
-    for mention in mentions:
-        text = sentiment_text(mention)
-        found = scorer.score(text) if text else Sentiment(0.0, 0.0)
+_NO_TEXT = Sentiment(0.0, 0.0)
+
+
+def score_sentiment(
+    mentions: Iterable[Mention], scorer: SentimentScorer, workers: SharedScoring | None = None
+) -> None:
+    """Set sentiment, its label and subjectivity on every mention. `workers`: processes to share a large batch
+    with (`mentionwatch.workers`)."""
+    mentions = list(mentions)
+    if workers is not None:
+        texts = [sentiment_text(m) for m in mentions]
+        by_text = _scored_with(workers, texts, scorer)
+        scored: Iterable[Sentiment] = map(by_text.__getitem__, texts)
+    else:
+        scored = (scorer.score(text) if text else _NO_TEXT for text in map(sentiment_text, mentions))
+    for mention, found in zip(mentions, scored, strict=True):
         mention.sentiment = round(found.polarity, 4)
         mention.sentiment_label = sentiment_label(found.polarity)
         mention.subjectivity = None if found.subjectivity is None else round(found.subjectivity, 4)
+
+
+def _scored_with(workers: SharedScoring, texts: Iterable[str], scorer: SentimentScorer) -> dict[str, Sentiment]:
+    """The sentiment of each different text: what the scan's memo holds, the rest scored with the workers."""
+    found: dict[str, Sentiment] = {"": _NO_TEXT}
+    if isinstance(scorer, _Memoized):
+        for text in texts:
+            known = scorer.known(text)
+            if known is not None:
+                found[text] = known
+    todo = list(dict.fromkeys(t for t in texts if t not in found))
+    found.update(zip(todo, workers.score(todo, unwrapped(scorer)), strict=True))
+    return found
