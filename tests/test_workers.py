@@ -20,7 +20,7 @@ from mentionwatch.config import BrandConfig
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import Fetched, WorkAhead, process
 from mentionwatch.sentiment import Sentiment, SentimentMemo, TextBlobScorer, VaderScorer, sentiment_text
-from mentionwatch.workers import MIN_TEXTS, SentimentWorkers
+from mentionwatch.workers import MIN_TEXTS, HandOver, SentimentWorkers
 
 # The 4,200 human-rated tweets shipped with vaderSentiment (benchmarks/data, see its SOURCES): real text, and
 # more of it than a batch needs to be shared.
@@ -115,9 +115,33 @@ def test_a_worker_that_dies_costs_only_time() -> None:
 
 def test_the_pipeline_gives_the_same_mentions_with_workers_or_without() -> None:
     alone = process(items(), BRANDS, since=SINCE, workers=0)
-    shared = process(items(), BRANDS, since=SINCE, workers=1)
     assert len(alone) > MIN_TEXTS
+    assert [m.to_dict() for m in process(items(), BRANDS, since=SINCE, workers=1)] == [m.to_dict() for m in alone]
+    # Workers already running take what has matched while the rest is matched, then share what is left.
+    with started(SentimentWorkers("vader", 1)) as workers:
+        shared = process(items(), BRANDS, since=SINCE, shared=workers)
+    assert workers.scored > 0
     assert [m.to_dict() for m in shared] == [m.to_dict() for m in alone]
+
+
+def test_what_no_worker_has_started_is_taken_back_at_once() -> None:
+    """Settling cancels every chunk still queued before waiting for any (waiting first let a worker start the
+    next chunk, and the next: the caller waited for them all)."""
+    texts = tweets()
+    memo = SentimentMemo()
+    with started(SentimentWorkers("vader", 1)) as workers:
+        hand = HandOver(workers, memo)
+        assert hand.offer(texts) == len(texts)
+        deadline = time.monotonic() + 60
+        while not len(memo):  # the first chunk is scored: the worker is busy with the next ones
+            assert time.monotonic() < deadline
+            hand.collect()
+            time.sleep(0.001)
+        hand.settle()
+        assert hand.held == 0
+    assert 0 < len(memo) < len(set(texts)) / 2  # a few chunks scored, most of them taken back
+    scorer = VaderScorer()
+    assert all(memo.wrap(scorer).score(t) == scorer.score(t) for t in texts)
 
 
 def test_the_work_ahead_hands_texts_to_the_workers() -> None:

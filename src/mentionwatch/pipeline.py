@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import hashlib
@@ -45,7 +44,7 @@ from mentionwatch.sentiment import (
 from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import MentionStore, Query, SourceRun, key_of, scratch_store
 from mentionwatch.workers import CHUNK as SHARED_CHUNK
-from mentionwatch.workers import IN_FLIGHT, SentimentWorkers
+from mentionwatch.workers import IN_FLIGHT, HandOver, SentimentWorkers
 from mentionwatch.workers import MIN_TEXTS as MIN_SHARED
 
 if TYPE_CHECKING:
@@ -640,15 +639,24 @@ def process(
     items = raw if isinstance(raw, Sequence) else list(raw)
     owned = shared is None
     shared = SentimentWorkers.for_scorer(scorer, workers) if owned else shared
+    memo = SentimentMemo()
+    hand = HandOver(shared, memo) if shared is not None else None
     with (shared if owned and shared is not None else contextlib.nullcontext()):
-        # Matched a slice at a time: once half a batch worth sharing has matched, the workers start, and are
-        # ready (0.2-0.5 s) by the time sentiment is scored.
+        # Matched a slice at a time: once half a batch worth sharing has matched, the workers start (0.2-0.5 s),
+        # and from then on score what has matched while the rest is matched.
+        offered = 0
         while matching.catch_up(items, limit=_SHARE_CHECK):
-            if shared is not None and len(matching.matched) >= MIN_SHARED // 2:
-                shared.start()
+            if hand is not None and len(matching.matched) >= MIN_SHARED // 2:
+                hand.shared.start()
+                if hand.shared.ready():
+                    offered += hand.offer([sentiment_text(m) for m in matching.matched[offered:]])
         matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
         if matched:  # nothing to score, nothing to load the scorer for
-            score_sentiment(matched, scorer or load_scorer(DEFAULT_SCORER), shared)
+            scorer = scorer or load_scorer(DEFAULT_SCORER)
+            if hand is not None and offered:
+                hand.settle()
+                scorer = memo.wrap(scorer)
+            score_sentiment(matched, scorer, shared)
     reply_reach = {b.name: b.reply_reach for b in brands}
     if keep is not None:
         given = [m for m in given if keep(m)]
@@ -681,10 +689,9 @@ class WorkAhead:
     ) -> None:
         self.matching = Matching(brands, since=since, owners=owners, owns_items=True)
         self.memo = SentimentMemo()
-        # Worker processes scoring beside this one (a CPU-bound scan: a large file, a fast network), and the
-        # chunks of texts handed to them whose sentiment is not yet in the memo.
+        # Worker processes scoring beside this one (a CPU-bound scan: a large file, a fast network).
         self.shared = shared
-        self._handed: list[tuple[list[str], cf.Future[Any]]] = []
+        self._hand = HandOver(shared, self.memo) if shared is not None else None
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
         self._scored = 0
@@ -715,42 +722,22 @@ class WorkAhead:
     def _hand_over(self, matched: Sequence[Mention]) -> bool:
         """Hand the next texts to score to the workers, when a worker is free: from the scan's
         MIN_SHARED // 2-th mention on (a scan that has that many is worth starting them for)."""
-        shared = self.shared
-        if shared is None or len(matched) < MIN_SHARED // 2 or len(matched) - self._scored < _HAND_OVER_AT_LEAST:
+        hand = self._hand
+        if hand is None or len(matched) < MIN_SHARED // 2 or len(matched) - self._scored < _HAND_OVER_AT_LEAST:
             return False
-        shared.start()
-        self._collect()
-        held = sum(len(texts) for texts, _ in self._handed)
-        if not shared.ready() or held >= IN_FLIGHT * SHARED_CHUNK * shared.workers:
+        hand.shared.start()
+        hand.collect()
+        if not hand.shared.ready() or hand.held >= IN_FLIGHT * SHARED_CHUNK * hand.shared.workers:
             return False
         end = min(len(matched), self._scored + SHARED_CHUNK)
-        texts = [sentiment_text(m) for m in matched[self._scored : end]]
-        future = shared.submit(texts)
-        if future is None:
-            return False
-        self._handed.append((texts, future))
-        self._scored = end
-        return True
+        handed = hand.offer([sentiment_text(m) for m in matched[self._scored : end]])
+        self._scored += handed
+        return handed > 0
 
-    def _collect(self) -> None:
-        """Put what the workers have answered in the memo."""
-        if self._handed and self._handed[0][1].done():
-            self.settle(wait=False)
-
-    def settle(self, *, wait: bool = True) -> None:
-        """Put the workers' answers in the memo (`wait`: all of them, waiting for those being scored; a chunk no
-        worker has started is taken back, and left to be scored here)."""
-        assert self.shared is not None or not self._handed
-        still: list[tuple[list[str], cf.Future[Any]]] = []
-        for texts, future in self._handed:
-            if not future.done() and (not wait or future.cancel()):
-                if not wait:
-                    still.append((texts, future))
-                continue
-            found = self.shared.sentiments(future) if self.shared is not None else None
-            if found is not None:
-                self.memo.add(texts, found)
-        self._handed = still
+    def settle(self) -> None:
+        """Put every answer of the workers in the memo (what no worker has started is left to `process`)."""
+        if self._hand is not None:
+            self._hand.settle()
 
     def relieve(self, fetched: Fetched) -> None:
         """Match everything that has arrived, saving each window as it fills (Fetched.relieve)."""

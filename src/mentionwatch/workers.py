@@ -26,6 +26,7 @@ from typing import Any
 from mentionwatch.sentiment import (
     DEFAULT_SCORER,
     Sentiment,
+    SentimentMemo,
     SentimentScorer,
     TextBlobScorer,
     VaderScorer,
@@ -214,3 +215,54 @@ class SentimentWorkers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class HandOver:
+    """Texts handed to the workers before they are needed (while the caller matches, or waits on the network),
+    their sentiment put in `memo` as it comes back."""
+
+    def __init__(self, shared: SentimentWorkers, memo: SentimentMemo) -> None:
+        self.shared = shared
+        self.memo = memo
+        self._handed: list[tuple[list[str], cf.Future[Any]]] = []
+
+    @property
+    def held(self) -> int:
+        """Texts with the workers whose sentiment is not yet in the memo."""
+        return sum(len(texts) for texts, _ in self._handed)
+
+    def offer(self, texts: Sequence[str]) -> int:
+        """Hand these texts over, in chunks, if a worker is ready; returns how many were."""
+        if not self.shared.ready():
+            return 0
+        for start in range(0, len(texts), CHUNK):
+            chunk = list(texts[start : start + CHUNK])
+            future = self.shared.submit(chunk)
+            if future is None:
+                return start
+            self._handed.append((chunk, future))
+        return len(texts)
+
+    def collect(self) -> None:
+        """Put what the workers have answered so far in the memo, without waiting."""
+        if self._handed and self._handed[0][1].done():
+            self.settle(wait=False)
+
+    def settle(self, *, wait: bool = True) -> None:
+        """Put the workers' answers in the memo (`wait`: all of them, waiting for those being scored; a chunk no
+        worker has started is taken back, and left to the caller)."""
+        if wait:
+            # Taken back first, all at once: while the caller waits for one chunk, a worker starts the next.
+            for _, future in reversed(self._handed):
+                future.cancel()
+        still: list[tuple[list[str], cf.Future[Any]]] = []
+        for texts, future in self._handed:
+            if future.cancelled():
+                continue
+            if not wait and not future.done():
+                still.append((texts, future))
+                continue
+            found = self.shared.sentiments(future)
+            if found is not None:
+                self.memo.add(texts, found)
+        self._handed = still
