@@ -190,3 +190,42 @@ def test_a_scan_from_the_command_line_prints_the_same_with_workers_or_without(tm
         rows = [json.loads(line) for line in done.stdout.splitlines()]
         outputs.append([{k: v for k, v in row.items() if k != "first_seen"} for row in rows])
     assert len(outputs[0]) > MIN_TEXTS and outputs[1] == outputs[0]
+
+
+def test_a_killed_scan_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) gives the scan no chance to end its workers: they end with it."""
+    script = tmp_path / "holder.py"
+    script.write_text(
+        "import multiprocessing, sys, time\n"
+        "from mentionwatch.workers import SentimentWorkers\n"
+        "if __name__ == '__main__':\n"
+        "    workers = SentimentWorkers('vader', 1)\n"
+        "    workers.start()\n"
+        "    while not workers.ready():\n"
+        "        time.sleep(0.02)\n"
+        "    print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "    time.sleep(120)\n",
+        encoding="utf-8",
+    )
+    holder = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        pids = [int(pid) for pid in holder.stdout.readline().split()]
+        assert pids
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "a worker outlived its killed scan"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) is gone for this purpose.
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "zombie" not in status.read_text()

@@ -20,6 +20,7 @@ import concurrent.futures as cf
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,7 +69,19 @@ def auto_workers() -> int:
 def _start(name: str) -> None:
     global _worker_scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scan's to handle; it ends the workers
+    # A worker waiting for work never notices a scan that was killed (SIGKILL, the OOM killer): its queue stays
+    # open in the worker itself. It watches the scan's process instead, and ends with it.
+    threading.Thread(target=_end_with_parent, name="parent-watch", daemon=True).start()
     _worker_scorer = _BUILT_IN[name]()
+
+
+def _end_with_parent() -> None:
+    import multiprocessing.connection
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
 
 
 def _score_chunk(texts: list[str]) -> list[tuple[float, float | None, dict[str, float]]]:
