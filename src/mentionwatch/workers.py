@@ -158,7 +158,8 @@ class SentimentWorkers:
     def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Sentiment]:
         """`scorer.score(text)` for every text, in order: shared with the workers when they are worth starting."""
         score = scorer.score
-        if self.broken or len(texts) < MIN_TEXTS:
+        # A batch pays for starting a worker from MIN_TEXTS on; a worker already there is worth two chunks.
+        if self.broken or len(texts) < (2 * CHUNK if self.ready() else MIN_TEXTS):
             return [score(text) for text in texts]
         chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
         found: list[list[Sentiment] | None] = [None] * len(chunks)
@@ -183,10 +184,10 @@ class SentimentWorkers:
             if front < back:
                 back -= 1
                 found[back] = [score(text) for text in chunks[back]]
-        # What no worker has started yet is scored here rather than waited for.
-        for i in sorted(given, reverse=True):
-            if given[i].cancel():
-                found[i] = [score(text) for text in chunks[i]]
+        # What no worker has started yet is taken back (all of it before any is scored: meanwhile a worker would
+        # start the next) and scored here rather than waited for.
+        for i in [i for i in sorted(given, reverse=True) if given[i].cancel()]:
+            found[i] = [score(text) for text in chunks[i]]
         for i, future in given.items():
             if found[i] is None:
                 found[i] = self._result(future, chunks[i], score)
