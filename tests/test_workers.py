@@ -19,7 +19,7 @@ import pytest
 from mentionwatch.config import BrandConfig
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import Fetched, WorkAhead, process
-from mentionwatch.sentiment import Sentiment, SentimentMemo, TextBlobScorer, VaderScorer, sentiment_text
+from mentionwatch.sentiment import Sentiment, SentimentMemo, TextBlobScorer, VaderScorer, figures, sentiment_text
 from mentionwatch.workers import MIN_TEXTS, HandOver, SentimentWorkers
 
 # The 4,200 human-rated tweets shipped with vaderSentiment (benchmarks/data, see its SOURCES): real text, and
@@ -73,11 +73,11 @@ def test_there_are_enough_tweets_to_share() -> None:
 def test_shared_scoring_gives_the_same_figures_and_shares_the_work(scorer: type[VaderScorer | TextBlobScorer]) -> None:
     texts = tweets()
     mine = scorer()
-    alone = [mine.score(t) for t in texts]
+    alone = [figures(mine.score(t)) for t in texts]
     counting = Counting(mine)
     with started(SentimentWorkers(mine.name, 1)) as workers:
         shared = workers.score(texts, counting)
-    assert shared == alone  # the same floats, parts and all, in order
+    assert shared == alone  # the same floats, in order
     assert 0 < counting.calls < len(texts) and workers.scored == len(texts) - counting.calls
 
 
@@ -85,7 +85,7 @@ def test_a_small_batch_starts_no_process() -> None:
     texts = tweets()[: MIN_TEXTS - 1]
     scorer = VaderScorer()
     with SentimentWorkers("vader", 1) as workers:
-        assert workers.score(texts, scorer) == [scorer.score(t) for t in texts]
+        assert workers.score(texts, scorer) == [figures(scorer.score(t)) for t in texts]
         assert not workers.started
 
 
@@ -106,10 +106,10 @@ def test_a_worker_that_dies_costs_only_time() -> None:
     with started(SentimentWorkers("vader", 1)) as workers:
         for child in multiprocessing.active_children():
             os.kill(child.pid or 0, signal.SIGKILL)
-        assert workers.score(texts, scorer) == [scorer.score(t) for t in texts]
+        assert workers.score(texts, scorer) == [figures(scorer.score(t)) for t in texts]
         assert workers.broken
         # From then on everything is scored here, and nothing is started again.
-        assert workers.score(texts, scorer) == [scorer.score(t) for t in texts]
+        assert workers.score(texts, scorer) == [figures(scorer.score(t)) for t in texts]
         assert not workers.started
 
 
@@ -141,7 +141,7 @@ def test_what_no_worker_has_started_is_taken_back_at_once() -> None:
         assert hand.held == 0
     assert 0 < len(memo) < len(set(texts)) / 2  # a few chunks scored, most of them taken back
     scorer = VaderScorer()
-    assert all(memo.wrap(scorer).score(t) == scorer.score(t) for t in texts)
+    assert all(figures(memo.wrap(scorer).score(t)) == figures(scorer.score(t)) for t in texts)
 
 
 def test_the_work_ahead_hands_texts_to_the_workers() -> None:

@@ -51,10 +51,14 @@ class SentimentScorer(Protocol):
     def score(self, text: str) -> Sentiment: ...
 
 
-class SharedScoring(Protocol):
-    """Scoring shared with other processes (`mentionwatch.workers.SentimentWorkers`)."""
+# A text's polarity and subjectivity: all a scan keeps of its sentiment (`explain` shows the scorer's parts too).
+Figures = tuple[float, float | None]
 
-    def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Sentiment]: ...
+
+class SharedScoring(Protocol):
+    """Scoring shared with other processes (`mentionwatch.workers.SentimentWorkers`): each text's figures."""
+
+    def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Figures]: ...
 
 
 class SentimentMemo:
@@ -470,9 +474,6 @@ def sentiment_text(mention: Mention) -> str:
     return strip_urls_and_handles(joined)
 
 
-_NO_TEXT = Sentiment(0.0, 0.0)
-
-
 def score_sentiment(
     mentions: Iterable[Mention], scorer: SentimentScorer, workers: SharedScoring | None = None
 ) -> None:
@@ -482,23 +483,28 @@ def score_sentiment(
     if workers is not None:
         texts = [sentiment_text(m) for m in mentions]
         by_text = _scored_with(workers, texts, scorer)
-        scored: Iterable[Sentiment] = map(by_text.__getitem__, texts)
+        scored: Iterable[Figures] = map(by_text.__getitem__, texts)
     else:
-        scored = (scorer.score(text) if text else _NO_TEXT for text in map(sentiment_text, mentions))
-    for mention, found in zip(mentions, scored, strict=True):
-        mention.sentiment = round(found.polarity, 4)
-        mention.sentiment_label = sentiment_label(found.polarity)
-        mention.subjectivity = None if found.subjectivity is None else round(found.subjectivity, 4)
+        scored = (figures(scorer.score(text)) if text else (0.0, 0.0) for text in map(sentiment_text, mentions))
+    for mention, (polarity, subjectivity) in zip(mentions, scored, strict=True):
+        mention.sentiment = round(polarity, 4)
+        mention.sentiment_label = sentiment_label(polarity)
+        mention.subjectivity = None if subjectivity is None else round(subjectivity, 4)
 
 
-def _scored_with(workers: SharedScoring, texts: Iterable[str], scorer: SentimentScorer) -> dict[str, Sentiment]:
-    """The sentiment of each different text: what the scan's memo holds, the rest scored with the workers."""
-    found: dict[str, Sentiment] = {"": _NO_TEXT}
+def figures(found: Sentiment) -> Figures:
+    return found.polarity, found.subjectivity
+
+
+def _scored_with(workers: SharedScoring, texts: Iterable[str], scorer: SentimentScorer) -> dict[str, Figures]:
+    """The figures of each different text: what the scan's memo holds, the rest scored with the workers (figures
+    only, not the scorer's parts: a large batch is held whole here)."""
+    found: dict[str, Figures] = {"": (0.0, 0.0)}
     if isinstance(scorer, _Memoized):
         for text in texts:
             known = scorer.known(text)
             if known is not None:
-                found[text] = known
+                found[text] = figures(known)
     todo = list(dict.fromkeys(t for t in texts if t not in found))
     found.update(zip(todo, workers.score(todo, unwrapped(scorer)), strict=True))
     return found

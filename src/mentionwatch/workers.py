@@ -26,11 +26,13 @@ from typing import Any
 
 from mentionwatch.sentiment import (
     DEFAULT_SCORER,
+    Figures,
     Sentiment,
     SentimentMemo,
     SentimentScorer,
     TextBlobScorer,
     VaderScorer,
+    figures,
     unwrapped,
 )
 
@@ -84,10 +86,9 @@ def _end_with_parent() -> None:
         os._exit(0)
 
 
-def _score_chunk(texts: list[str]) -> list[tuple[float, float | None, dict[str, float]]]:
+def _score_chunk(texts: list[str]) -> list[Figures]:
     assert _worker_scorer is not None
-    found = [_worker_scorer.score(text) for text in texts]
-    return [(s.polarity, s.subjectivity, s.parts) for s in found]
+    return [figures(_worker_scorer.score(text)) for text in texts]
 
 
 class SentimentWorkers:
@@ -128,7 +129,7 @@ class SentimentWorkers:
         return not self.broken and self._ready is not None and self._ready.done() and not self._ready.exception()
 
     def submit(self, texts: list[str]) -> cf.Future[Any] | None:
-        """Hand one chunk to the workers (None: they are not there to take it); `sentiments` reads its answer."""
+        """Hand one chunk to the workers (None: they are not there to take it); `figures` reads its answer."""
         if self.broken or self._pool is None:
             return None
         try:
@@ -137,10 +138,10 @@ class SentimentWorkers:
             self._give_up(exc)
             return None
 
-    def sentiments(self, future: cf.Future[Any]) -> list[Sentiment] | None:
+    def figures(self, future: cf.Future[Any]) -> list[Figures] | None:
         """What a chunk handed over came to (waiting for it), or None when its worker failed."""
         try:
-            found = [Sentiment(p, s, parts) for p, s, parts in future.result()]
+            found: list[Figures] = future.result()
         except Exception as exc:  # a worker that failed or died: the caller scores the chunk itself
             self._give_up(exc)
             return None
@@ -155,14 +156,18 @@ class SentimentWorkers:
             except Exception as exc:  # no process to start here (a sandbox without /dev/shm)
                 self._give_up(exc)
 
-    def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Sentiment]:
-        """`scorer.score(text)` for every text, in order: shared with the workers when they are worth starting."""
-        score = scorer.score
+    def score(self, texts: Sequence[str], scorer: SentimentScorer) -> list[Figures]:
+        """The figures of `scorer.score(text)` for every text, in order: shared with the workers when they are worth
+        starting."""
+
+        def score(text: str) -> Figures:
+            return figures(scorer.score(text))
+
         # A batch pays for starting a worker from MIN_TEXTS on; a worker already there is worth two chunks.
         if self.broken or len(texts) < (2 * CHUNK if self.ready() else MIN_TEXTS):
             return [score(text) for text in texts]
         chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-        found: list[list[Sentiment] | None] = [None] * len(chunks)
+        found: list[list[Figures] | None] = [None] * len(chunks)
         try:
             pool, ready = self._started()
         except Exception as exc:  # no process to start here (a sandbox without /dev/shm): score here
@@ -193,8 +198,8 @@ class SentimentWorkers:
                 found[i] = self._result(future, chunks[i], score)
         return [s for chunk in found for s in chunk or ()]
 
-    def _result(self, future: cf.Future[Any], chunk: list[str], score: Callable[[str], Sentiment]) -> list[Sentiment]:
-        found = self.sentiments(future)
+    def _result(self, future: cf.Future[Any], chunk: list[str], score: Callable[[str], Figures]) -> list[Figures]:
+        found = self.figures(future)
         return found if found is not None else [score(text) for text in chunk]
 
     def _started(self) -> tuple[cf.ProcessPoolExecutor, cf.Future[Any]]:
@@ -276,7 +281,7 @@ class HandOver:
             if not wait and not future.done():
                 still.append((texts, future))
                 continue
-            found = self.shared.sentiments(future)
+            found = self.shared.figures(future)
             if found is not None:
-                self.memo.add(texts, found)
+                self.memo.add(texts, (Sentiment(p, s) for p, s in found))
         self._handed = still
