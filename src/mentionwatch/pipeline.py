@@ -44,8 +44,7 @@ from mentionwatch.sentiment import (
 from mentionwatch.source import Source, SourceContext
 from mentionwatch.store import MentionStore, Query, SourceRun, key_of, scratch_store
 from mentionwatch.workers import CHUNK as SHARED_CHUNK
-from mentionwatch.workers import IN_FLIGHT, HandOver, SentimentWorkers
-from mentionwatch.workers import MIN_TEXTS as MIN_SHARED
+from mentionwatch.workers import IN_FLIGHT, START_AT, HandOver, SentimentWorkers
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
@@ -642,11 +641,11 @@ def process(
     memo = SentimentMemo()
     hand = HandOver(shared, memo) if shared is not None else None
     with (shared if owned and shared is not None else contextlib.nullcontext()):
-        # Matched a slice at a time: once half a batch worth sharing has matched, the workers start (0.2-0.5 s),
-        # and from then on score what has matched while the rest is matched.
+        # Matched a slice at a time: once START_AT mentions have matched, the workers start (0.2-0.5 s), and from
+        # then on score what has matched while the rest is matched.
         offered = 0
         while matching.catch_up(items, limit=_SHARE_CHECK):
-            if hand is not None and len(matching.matched) >= MIN_SHARED // 2:
+            if hand is not None and len(matching.matched) >= START_AT:
                 hand.shared.start()
                 if hand.shared.ready():
                     offered += hand.offer([sentiment_text(m) for m in matching.matched[offered:]])
@@ -720,10 +719,10 @@ class WorkAhead:
         self.memo.clear()
 
     def _hand_over(self, matched: Sequence[Mention]) -> bool:
-        """Hand the next texts to score to the workers, when a worker is free: from the scan's
-        MIN_SHARED // 2-th mention on (a scan that has that many is worth starting them for)."""
+        """Hand the next texts to score to the workers, when a worker is free: from the scan's START_AT-th
+        mention on."""
         hand = self._hand
-        if hand is None or len(matched) < MIN_SHARED // 2 or len(matched) - self._scored < _HAND_OVER_AT_LEAST:
+        if hand is None or len(matched) < START_AT or len(matched) - self._scored < _HAND_OVER_AT_LEAST:
             return False
         hand.shared.start()
         hand.collect()

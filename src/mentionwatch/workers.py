@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # Below this many texts to score, a worker that is still starting (0.3-0.5 s to import and load its lexicons)
 # could not take enough of them to pay for itself: the caller scores 4,000 texts in about 0.55 s.
 MIN_TEXTS = 4000
+# A scan starts its workers once it has matched this many mentions: started then, a worker is warm before
+# sentiment is scored (the first slices of matching), and a scan that has this many mostly has a batch worth it.
+START_AT = 1000
 # Texts per chunk: about 35 ms of scoring, so that the caller and the workers meet within a few milliseconds.
 CHUNK = 250
 # Chunks given to each worker at a time: enough that it never waits for the caller (which looks in between two of
