@@ -643,19 +643,20 @@ def process(
     with (shared if owned and shared is not None else contextlib.nullcontext()):
         # Matched a slice at a time: once START_AT mentions have matched, the workers start (0.2-0.5 s), and from
         # then on score what has matched while the rest is matched.
-        offered = 0
+        texts: list[str] = []  # of the mentions matched so far, as far as they were handed over
         while matching.catch_up(items, limit=_SHARE_CHECK):
             if hand is not None and len(matching.matched) >= START_AT:
                 hand.shared.start()
                 if hand.shared.ready():
-                    offered += hand.offer([sentiment_text(m) for m in matching.matched[offered:]])
+                    more = [sentiment_text(m) for m in matching.matched[len(texts) :]]
+                    texts += more[: hand.offer(more)]
         matched = matching.matched if keep is None else [m for m in matching.matched if keep(m)]
         if matched:  # nothing to score, nothing to load the scorer for
             scorer = scorer or load_scorer(DEFAULT_SCORER)
-            if hand is not None and offered:
+            if hand is not None and texts:
                 hand.settle()
                 scorer = memo.wrap(scorer)
-            score_sentiment(matched, scorer, shared)
+            score_sentiment(matched, scorer, shared, texts if keep is None else ())
     reply_reach = {b.name: b.reply_reach for b in brands}
     if keep is not None:
         given = [m for m in given if keep(m)]

@@ -475,13 +475,16 @@ def sentiment_text(mention: Mention) -> str:
 
 
 def score_sentiment(
-    mentions: Iterable[Mention], scorer: SentimentScorer, workers: SharedScoring | None = None
+    mentions: Iterable[Mention],
+    scorer: SentimentScorer,
+    workers: SharedScoring | None = None,
+    texts: Sequence[str] = (),
 ) -> None:
     """Set sentiment, its label and subjectivity on every mention. `workers`: processes to share a large batch
-    with (`mentionwatch.workers`)."""
+    with (`mentionwatch.workers`). `texts`: the `sentiment_text` of the first mentions, when the caller has them."""
     mentions = list(mentions)
     if workers is not None:
-        texts = [sentiment_text(m) for m in mentions]
+        texts = [*texts, *map(sentiment_text, mentions[len(texts) :])]
         by_text = _scored_with(workers, texts, scorer)
         scored: Iterable[Figures] = map(by_text.__getitem__, texts)
     else:
