@@ -289,6 +289,15 @@ def _url_hash(canonical: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+# Each (brand, page) probed in the page and link indexes. `(brand, canon) IN (VALUES ...)` read like this was planned
+# as a scan of the whole index, each batch: at a million stored mentions a 50,000-mention window took minutes.
+_STORED_PAGES = (
+    "WITH p(brand, page) AS (VALUES {values}) SELECT brand, page FROM p"
+    " WHERE EXISTS (SELECT 1 FROM mentions m WHERE m.brand = p.brand AND m.canon = p.page)"
+    " OR EXISTS (SELECT 1 FROM mentions m WHERE m.brand = p.brand AND m.link_canon = p.page)"
+)
+
+
 def seen_entry(m: Mention) -> dict[str, Any]:
     """How a mention is listed in the `also_seen` of the cluster it joins."""
     return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
@@ -560,13 +569,7 @@ class SqliteStore:
             batch = listed[start : start + 400]
             values = ", ".join(["(?, ?)"] * len(batch))
             params = [part for pair in batch for part in pair]
-            found.update(
-                self._db.execute(
-                    f"SELECT brand, canon FROM mentions WHERE (brand, canon) IN (VALUES {values}) UNION "
-                    f"SELECT brand, link_canon FROM mentions WHERE (brand, link_canon) IN (VALUES {values})",
-                    params * 2,
-                )
-            )
+            found.update(self._db.execute(_STORED_PAGES.format(values=values), params))
         return found
 
     def _cluster_of(self, m: Mention, page: int | None, link: int | None) -> int | None:
