@@ -636,11 +636,11 @@ def process(
     ended here unless the caller's are `shared`."""
     matching = matching or Matching(brands, since=since, owners=owners)
     items = raw if isinstance(raw, Sequence) else list(raw)
-    owned = shared is None
-    shared = SentimentWorkers.for_scorer(scorer, workers) if owned else shared
+    ours = SentimentWorkers.for_scorer(scorer, workers) if shared is None else None  # ended here
+    shared = shared or ours
     memo = SentimentMemo()
     hand = HandOver(shared, memo) if shared is not None else None
-    with (shared if owned and shared is not None else contextlib.nullcontext()):
+    with ours or contextlib.nullcontext():
         # Matched a slice at a time: once START_AT mentions have matched, the workers start (0.2-0.5 s), and from
         # then on score what has matched while the rest is matched.
         texts: list[str] = []  # of the mentions matched so far, as far as they were handed over
@@ -689,8 +689,7 @@ class WorkAhead:
     ) -> None:
         self.matching = Matching(brands, since=since, owners=owners, owns_items=True)
         self.memo = SentimentMemo()
-        # Worker processes scoring beside this one (a CPU-bound scan: a large file, a fast network).
-        self.shared = shared
+        # Texts handed to worker processes scoring beside this one (a CPU-bound scan: a large file, a fast network).
         self._hand = HandOver(shared, self.memo) if shared is not None else None
         self._scorer_name = scorer_name
         self._scorer: SentimentScorer | None = None
