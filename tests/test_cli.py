@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from conftest import LoopbackServer, Reply, Run, fixture_path
 
 HN = fixture_path("hackernews", "search_by_date_query_nodejs_2017.json").read_bytes()
@@ -318,3 +320,36 @@ def test_items_older_than_since_are_counted_not_called_empty(
     [rss] = json.loads(health.read_text())["sources"]
     assert (rss["state"], rss["older"]) == ("ok", 20)
     assert json.loads(health.read_text())["scanned_at"].endswith("Z")
+
+
+# --- the command named is made alone (typer makes every command's parameters on each run otherwise) -----------
+
+
+def _command_names() -> list[str]:
+    from mentionwatch.cli import _name, app
+
+    names = [n for n in (_name(info) for info in app.registered_commands) if n]
+    assert {"scan", "list", "report", "explain", "check", "init"} <= set(names)
+    return names
+
+
+@pytest.mark.parametrize("name", _command_names())
+@pytest.mark.parametrize("args", [["--help"], ["--no-such-option"]])
+def test_a_command_made_alone_answers_as_in_the_whole_app(name: str, args: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from mentionwatch.cli import app, app_for
+
+    narrow = app_for([name, *args])
+    assert narrow is not app and len(narrow.registered_commands) == 1 and not narrow.registered_groups
+    whole = CliRunner().invoke(app, [name, *args])
+    alone = CliRunner().invoke(narrow, [name, *args])
+    assert (alone.exit_code, alone.stdout, alone.stderr) == (whole.exit_code, whole.stdout, whole.stderr)
+    assert name in whole.stdout + whole.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["--version"], ["store", "--help"], ["notify", "--help"], ["scna"]])
+def test_anything_but_a_command_runs_the_whole_app(args: list[str]) -> None:
+    from mentionwatch.cli import app, app_for
+
+    assert app_for(args) is app
