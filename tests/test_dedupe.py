@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mentionwatch.config import BrandConfig
-from mentionwatch.dedupe import DuplicateIndex, dedupe, near_duplicate, shingles, text_tokens
+from mentionwatch.dedupe import DuplicateIndex, KeysAhead, dedupe, near_duplicate, shingles, text_tokens
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process
 from mentionwatch.sources import hackernews, reddit, stackexchange
@@ -479,6 +479,47 @@ def test_two_posts_alike_to_a_third_do_not_chain_into_one_cluster() -> None:
     thin = share("Why our rockets fall", 2)  # one word from the first: alike to it, as a copy would be
     other = share("Why our rockets explode at launch", 3)  # alike to the thin one, not to the first
     assert dedupe([first, thin, other]) == [first, other]
+
+
+def _many() -> list[Mention]:
+    """Copies, excerpts, edits and unrelated posts, fresh objects each call."""
+    texts = [
+        ARTICLE,
+        "RT @someone: " + ARTICLE + " https://t.co/xyz #acme",
+        ARTICLE[: int(len(ARTICLE) * 0.8)] + "…",
+        ARTICLE.replace("twice", "three times"),
+        "Acme support answered in five minutes, and fixed the billing problem we had since March",
+        "Love Acme!",
+        "Is Acme down for anyone else? The dashboard will not load since this morning, all regions",
+    ]
+    return [mention(i, texts[i % len(texts)] + ("" if i < len(texts) else f" take {i}")) for i in range(40)]
+
+
+def _clusters(kept: list[Mention]) -> list[tuple[str, int, list[str]]]:
+    return [(m.id, m.duplicates, [s["id"] for s in m.also_seen]) for m in kept]
+
+
+def test_keys_worked_out_ahead_give_the_clusters_dedupe_finds_alone() -> None:
+    alone = _clusters(dedupe(_many()))
+    mentions = _many()
+    ahead = KeysAhead(limit=25)
+    assert [ahead.add(m) for m in mentions].count(True) == 25  # the rest: worked out by dedupe itself
+    assert _clusters(dedupe(mentions, ahead=ahead)) == alone
+    assert len(ahead) == 0  # taken as used
+    assert any(dup for _, dup, _ in alone) and len(alone) < 40
+
+
+def test_keys_worked_out_before_a_text_changed_are_not_used() -> None:
+    changed = _many()
+    changed[1].text = "Nothing like the article: a post of its own about Acme skates, with words of its own"
+    alone = _clusters(dedupe(changed))
+    mentions = _many()
+    ahead = KeysAhead()
+    for m in mentions:
+        ahead.add(m)
+    mentions[1].text = changed[1].text  # after its keys were worked out: they are stale
+    assert _clusters(dedupe(mentions, ahead=ahead)) == alone
+    assert alone != _clusters(dedupe(_many()))  # the change does change the clusters
 
 
 # -- through the pipeline (match, dedupe, score) as a scan runs it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from mentionwatch.pipeline import (
     ScanResult,
     SourceHealth,
     WorkAhead,
+    _quiet,
     match_mentions,
     process,
     run_scan,
@@ -191,7 +193,7 @@ def test_work_done_ahead_of_the_fetch_gives_the_same_mentions(idle: bool) -> Non
         for i in range(600)
     ]
 
-    async def go() -> tuple[list[Mention], int, int]:
+    async def go() -> tuple[list[Mention], int, int, int]:
         fetched = Fetched()
         work = WorkAhead(brands, since=since, scorer_name="vader")
         task = asyncio.ensure_future(work.run(fetched))
@@ -205,19 +207,40 @@ def test_work_done_ahead_of_the_fetch_gives_the_same_mentions(idle: bool) -> Non
         else:  # the fetch ended with part of the work done: the part a busy loop left time for
             work.matching.catch_up(fetched.mentions, limit=250)
             work.memo.prime(work.scorer(), [sentiment_text(m) for m in work.matching.matched[:20]])
-        done, primed = work.matching.done, len(work.memo)
+        done, primed, keyed = work.matching.done, len(work.memo), len(work.keys)
         task.cancel()
-        out = process(fetched.mentions, brands, since=since, scorer=work.scorer(), matching=work.matching)
-        return out, done, primed
+        out = process(
+            fetched.mentions, brands, since=since, scorer=work.scorer(), matching=work.matching, ahead=work.keys
+        )
+        assert len(work.keys) == 0  # every key worked out ahead was used
+        return out, done, primed, keyed
 
-    ahead, done, primed = asyncio.run(go())
+    ahead, done, primed, keyed = asyncio.run(go())
     fresh = process(list(items), brands, since=since)
     assert [m.to_dict() for m in ahead] == [m.to_dict() for m in fresh] and len(fresh) > 100
-    if idle:  # everything was matched and scored before the fetch ended
+    matched = match_mentions(items, brands, since=since)
+    if idle:  # everything was matched, scored and made ready for dedupe before the fetch ended
         assert done == len(items)
-        assert primed == len({sentiment_text(m) for m in match_mentions(items, brands, since=since)})
+        assert primed == len({sentiment_text(m) for m in matched})
+        assert keyed == len(matched)
     else:  # some of it, and `process` did the rest
-        assert done == 250 and 0 < primed < len(fresh)
+        assert done == 250 and 0 < primed < len(fresh) and keyed == 0
+
+
+def test_work_ahead_of_its_time_waits_while_answers_are_waiting() -> None:
+    """`_quiet`: an idle loop comes back from a short sleep on time; one with callbacks queued (answers to read)
+    comes back late, and the work that is only early waits."""
+
+    async def go() -> tuple[bool, bool]:
+        # On a busy machine an idle loop may come back late once: asked a few times, it is seen idle.
+        idle = any([await _quiet() for _ in range(5)])
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            loop.call_soon(time.sleep, 0.005)  # three answers' worth of work queued on the loop
+        busy = await _quiet()
+        return idle, busy
+
+    assert asyncio.run(go()) == (True, False)
 
 
 # --- sources on a brand's own ground: their items are the brand's whatever they say ---------------------------------

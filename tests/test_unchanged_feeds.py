@@ -4,6 +4,7 @@ prints exactly what the first printed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections import Counter
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mentionwatch.cache import HttpCache
 from mentionwatch.matching import BrandMatcher
 from mentionwatch.sentiment import TextBlobScorer, VaderScorer
 from mentionwatch.sources import rss
@@ -286,3 +288,34 @@ def test_another_release_parses_unchanged_feeds_anew(
     work.done()
     assert scan(cli, cfg).stdout == first.stdout
     assert work.done()["parsed"] == 2
+
+
+def test_what_unchanged_feeds_gave_is_read_while_their_answers_are_on_the_way(
+    tmp_path: Path, feeds: Feeds, work: Work, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path / "c.yaml", feeds.server, BOTH)
+    first = scan(cli, cfg)
+    # Slow answers, as over a real network: the scan has time to read ahead what the feeds gave.
+    for path, answer in (("/alerts.xml", feeds._alerts), ("/news.xml", feeds._news)):
+        feeds.server.route(path, lambda req, answer=answer: dataclasses.replace(answer(req), stall=0.4))
+    reads: Counter[str] = Counter()
+    for name, what in (("given_for", "read ahead"), ("get_given", "read at its answer")):
+        real = getattr(HttpCache, name)
+
+        def counted(self: HttpCache, *args: Any, real: Any = real, what: str = what) -> Any:
+            reads[what] += 1
+            return real(self, *args)
+
+        monkeypatch.setattr(HttpCache, name, counted)
+    work.done()
+    assert scan(cli, cfg).stdout == first.stdout
+    assert work.done() == {}
+    assert reads == {"read ahead": 2}, "both 304s found what their documents gave already read"
+    # A document read ahead that then comes back changed is parsed, not taken from what was read.
+    start = ALERTS.index(b"<entry>", ALERTS.index(b"<entry>") + 1)
+    feeds.alerts = ALERTS[:start] + ALERTS[ALERTS.index(b"<entry>", start + 1) :]
+    feeds.version = "v2"
+    reads.clear()
+    changed = json.loads(scan(cli, cfg).stdout)
+    assert reads["read ahead"] == 2 and work.done()["parsed"] == 1
+    assert len(changed) == 20

@@ -139,13 +139,18 @@ class HttpCache:
 
     def get_given(self, url: str, validator: str, context: str) -> bytes | None:
         """What the version of `url` with this validator gave a scan made in `context`, if one did."""
+        found = self.given_for(url, context)
+        return found[1] if found is not None and found[0] == validator else None
+
+    def given_for(self, url: str, context: str) -> tuple[str, bytes] | None:
+        """The validator of the version of `url` kept for `context`, and what it gave; None if none was kept."""
         if self._db is None:
             return None
         row = self._db.execute("SELECT validator, context, data FROM given WHERE key = ?", (_key(url),)).fetchone()
-        if row is None or row[0] != validator or row[1] != context:
+        if row is None or row[1] != context:
             return None
         try:
-            return zlib.decompress(row[2])
+            return str(row[0]), zlib.decompress(row[2])
         except zlib.error:
             return None
 

@@ -458,6 +458,9 @@ class SourceHttp:
     # Of them, those that asked whether a cached answer had changed (If-None-Match / If-Modified-Since).
     conditional: int = 0
     not_modified: int = 0
+    # The URLs of the GETs that are asking (or will ask) so, in order: what unchanged documents gave can be read
+    # ahead for them while the network waits (`pipeline.WorkAhead`).
+    asked: list[str] = field(default_factory=list)
 
     async def get(
         self, url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -500,6 +503,7 @@ class SourceHttp:
                 request.headers["If-None-Match"] = cached.etag
             if cached.last_modified:
                 request.headers["If-Modified-Since"] = cached.last_modified
+            self.asked.append(url)
         where = public_url(request.url)
         host = request.url.host
         attempt = 0
