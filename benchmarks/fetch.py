@@ -17,6 +17,7 @@ Writes benchmarks/results/fetch.json. Traffic stays on 127.0.0.1: the server is 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -27,11 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "fetch.json"
+TOOLS = ("mentionwatch", "newsboat", "httpx_feedparser", "httpx_feedparser_lean", "rss2email", "feedparser_loop")
 ENV_SAFE = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
@@ -141,8 +144,9 @@ def run_newsboat(urls: list[str], concurrency: int, work: Path, n: int) -> dict[
     }
 
 
-def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any] | None:
-    """Repetition `n` of `feedloop.py` (httpx + feedparser, concurrent): a first read, then a second with ETags."""
+def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int, lean: bool = False) -> dict[str, Any] | None:
+    """Repetition `n` of `feedloop.py` (httpx + feedparser, concurrent): a first read, then a second with ETags.
+    `lean`: over mentionwatch's transport instead of httpx's pool (`feedloop.py --transport lean`)."""
     try:
         import feedparser  # noqa: F401
         import httpx  # noqa: F401
@@ -150,7 +154,7 @@ def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int) -> dict[
         return None
     (work / "urls").write_text("".join(f"{u}\n" for u in urls))
     cmd = [sys.executable, str(HERE / "feedloop.py"), str(work / "urls"), str(work / f"etags{n}.json")]
-    cmd += ["--concurrency", str(concurrency)]
+    cmd += ["--concurrency", str(concurrency), "--transport", "lean" if lean else "httpx"]
     env = {**os.environ, **ENV_SAFE}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     run: dict[str, Any] = {}
@@ -214,15 +218,20 @@ def scenario(feeds: int, concurrency: int, latency: float, tools: set[str], repe
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            for name in ("mentionwatch", "newsboat", "httpx_feedparser", "rss2email", "feedparser_loop"):
+            for name in TOOLS:
                 (work / name).mkdir()
             import mentionwatch
 
             subprocess.run([sys.executable, "-m", "compileall", "-q", *mentionwatch.__path__], check=False)
             # mentionwatch, newsboat and the httpx + feedparser loop take turns, so that they meet the same moments
             # of a shared machine.
-            repeated: dict[str, list[dict[str, Any]]] = {"mentionwatch": [], "newsboat": [], "httpx_feedparser": []}
-            runners = {"mentionwatch": run_mentionwatch, "newsboat": run_newsboat, "httpx_feedparser": run_feedloop}
+            runners: dict[str, Callable[[list[str], int, Path, int], dict[str, Any] | None]] = {
+                "mentionwatch": run_mentionwatch,
+                "newsboat": run_newsboat,
+                "httpx_feedparser": run_feedloop,
+                "httpx_feedparser_lean": functools.partial(run_feedloop, lean=True),
+            }
+            repeated: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
             for n in range(repeat):
                 for name, runner in runners.items():
                     if name not in tools:
@@ -255,10 +264,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3, help="runs of mentionwatch and newsboat (median kept)")
-    tools = ["mentionwatch", "newsboat", "httpx_feedparser", "rss2email", "feedparser_loop"]
+    tools = list(TOOLS)
     parser.add_argument("--only", nargs="*", default=tools)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON (%(default)s)")
     args = parser.parse_args()
-    plan = [(200, 100, set(args.only)), (1000, 100, {"mentionwatch", "newsboat", "httpx_feedparser"} & set(args.only))]
+    repeated = {"mentionwatch", "newsboat", "httpx_feedparser", "httpx_feedparser_lean"}
+    plan = [(200, 100, set(args.only)), (1000, 100, repeated & set(args.only))]
     if args.feeds:
         plan = [(n, args.concurrency or 100, set(args.only)) for n in args.feeds]
     results = [scenario(n, c, args.latency, tools, args.repeat) for n, c, tools in plan]
@@ -267,17 +278,17 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "scenarios": results,
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'feeds':>6} {'conc':>5} {'tool':<16} {'first s':>9} {'cpu s':>6} {'second s':>9} {'cpu s':>6}  notes")
+    args.results.parent.mkdir(exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'feeds':>6} {'conc':>5} {'tool':<21} {'first s':>9} {'cpu s':>6} {'second s':>9} {'cpu s':>6}  notes")
     for r in results:
-        print(f"{r['feeds']:>6} {r['concurrency']:>5} {'ideal':<16} {r['ideal_seconds']:>9.2f}")
+        print(f"{r['feeds']:>6} {r['concurrency']:>5} {'ideal':<21} {r['ideal_seconds']:>9.2f}")
         for tool in tools:
             data = r.get(tool)
             if data is None:
                 continue
             if isinstance(data, str):
-                print(f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {'-':>9} {'':>6} {'-':>9}  {data}")
+                print(f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<21} {'-':>9} {'':>6} {'-':>9}  {data}")
                 continue
             first, second = data["first"], data.get("second", {})
             notes = ""
@@ -286,11 +297,11 @@ def main() -> None:
                     f"{first['mentions']} mentions; second scan {second['state']}, same output: {data['same_output']}"
                 )
             print(
-                f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<16} {first['seconds']:>9.2f} "
+                f"{r['feeds']:>6} {r['concurrency']:>5} {tool:<21} {first['seconds']:>9.2f} "
                 f"{_figure(first.get('cpu_seconds')):>6} {_figure(second.get('seconds'), 9)} "
                 f"{_figure(second.get('cpu_seconds')):>6}  {notes}"
             )
-    print(f"\nwritten to {RESULTS.relative_to(HERE.parent)}")
+    print(f"\nwritten to {args.results}")
 
 
 def _figure(value: float | None, width: int = 6) -> str:

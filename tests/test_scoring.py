@@ -9,11 +9,19 @@ import pytest
 
 from mentionwatch.config import BrandConfig, ScoringConfig, load_config
 from mentionwatch.errors import ConfigError
-from mentionwatch.impact import impact_parts, reply_reason
+from mentionwatch.impact import RepliesAhead, impact_parts, reply_reason, score_impact
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process, score_mentions
 from mentionwatch.registry import Registry
-from mentionwatch.sentiment import Scorers, Sentiment, TextBlobScorer, VaderScorer, load_scorer, sentiment_text
+from mentionwatch.sentiment import (
+    Scorers,
+    Sentiment,
+    TextBlobScorer,
+    VaderScorer,
+    load_scorer,
+    score_sentiment,
+    sentiment_text,
+)
 from mentionwatch.sources.hackernews import parse_page
 
 from conftest import load_json
@@ -254,3 +262,35 @@ def test_a_negative_press_article_is_not_a_complaint_to_answer() -> None:
     article = mention(text=text, matched_terms=["Slack"], kind="article")
     score_mentions([article], VaderScorer())
     assert article.sentiment_label == "negative" and not article.needs_reply
+
+
+def _reply_cases() -> list[Mention]:
+    texts = [*REAL_COMPLAINTS, *REAL_NOT_COMPLAINTS, "Does Acme support SSO?", "@acme where is my order?", "Acme!"]
+    out = [mention(i, text=t, matched_terms=["@acme" if t.startswith("@") else "Acme"]) for i, t in enumerate(texts)]
+    score_sentiment(out, VaderScorer())
+    return out
+
+
+def test_what_mentions_say_worked_out_ahead_gives_the_same_needs_reply() -> None:
+    alone = _reply_cases()
+    score_impact(alone, reply_reach={"Acme": 1000})
+    ahead = _reply_cases()
+    replies = RepliesAhead(limit=5)
+    assert [replies.add(m) for m in ahead].count(True) == 5  # the rest: worked out by score_impact itself
+    score_impact(ahead, reply_reach={"Acme": 1000}, ahead=replies)
+    assert [m.needs_reply for m in ahead] == [m.needs_reply for m in alone]
+    assert any(m.needs_reply for m in alone) and not all(m.needs_reply for m in alone)
+
+
+def test_what_mentions_say_is_worked_out_again_once_they_changed() -> None:
+    ms = _reply_cases()
+    replies = RepliesAhead()
+    for m in ms:
+        replies.add(m)
+    complaint = ms[0]
+    assert reply_reason(complaint, 1000, replies) is not None
+    complaint.sentiment_label = "positive"  # rescored after its words were read: not a complaint any more
+    assert reply_reason(complaint, 1000, replies) is None
+    question = ms[-3]
+    question.text = "Acme support is fine."
+    assert reply_reason(question, 1000, replies) is None

@@ -27,7 +27,7 @@ from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_bra
 from mentionwatch.dedupe import KeysAhead, dedupe
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
-from mentionwatch.impact import OUTLET_KIND, score_impact
+from mentionwatch.impact import OUTLET_KIND, RepliesAhead, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
 from mentionwatch.outlets import outlet_of
@@ -623,6 +623,7 @@ def process(
     workers: int | None = None,
     shared: SentimentWorkers | None = None,
     ahead: KeysAhead | None = None,
+    replies: RepliesAhead | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -634,7 +635,8 @@ def process(
     mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest.
     `keep`: which mentions the scan is for (a shard's (source, brand) pairs); all by default. `workers`: how many
     processes may share the scoring of a large batch (`scoring.workers`; None: one per other core), started and
-    ended here unless the caller's are `shared`. `ahead`: dedupe keys of some mentions, worked out earlier."""
+    ended here unless the caller's are `shared`. `ahead`, `replies`: dedupe keys of some mentions, and what their
+    words say (`reply_reason`), worked out earlier."""
     matching = matching or Matching(brands, since=since, owners=owners)
     items = raw if isinstance(raw, Sequence) else list(raw)
     ours = SentimentWorkers.for_scorer(scorer, workers) if shared is None else None  # ended here
@@ -662,7 +664,7 @@ def process(
     if keep is not None:
         given = [m for m in given if keep(m)]
     kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach, ahead=ahead)
-    score_impact(kept, reply_reach=reply_reach)
+    score_impact(kept, reply_reach=reply_reach, ahead=replies)
     return kept
 
 
@@ -702,6 +704,7 @@ class WorkAhead:
         self._outlets_given = 0
         self._outlets_matched = 0
         self.keys = KeysAhead()
+        self.replies = RepliesAhead()
         self._keyed_given = 0
         self._keyed_matched = 0
         # How far into each source's conditional requests (`SourceHttp.asked`) kept results were read ahead.
@@ -723,9 +726,11 @@ class WorkAhead:
         self._scored = 0
         self._outlets_matched = 0
         self.memo.clear()
-        # A scan in windows dedupes them without keys worked out ahead: none are kept from now on.
+        # A scan in windows dedupes them without keys (nor replies) worked out ahead: none are kept from now on.
         self.keys.clear()
         self.keys.limit = 0
+        self.replies.clear()
+        self.replies.limit = 0
 
     def _hand_over(self, matched: Sequence[Mention]) -> bool:
         """Hand the next texts to score to the workers, when a worker is free: from the scan's START_AT-th
@@ -779,7 +784,13 @@ class WorkAhead:
             if start < len(asked):
                 end = min(len(asked), start + _READ_AHEAD_SLICE)
                 for url in asked[start:end]:
-                    self._given.read_ahead(url, intake.source)
+                    kept = self._given.read_ahead(url, intake.source)
+                    # Its mentions' dedupe keys and what their words say too: the mentions a 304 takes are these
+                    # very objects. (The last round of answers comes in a burst that leaves no time for it.)
+                    for made in kept.mentions.values() if kept is not None else ():
+                        for mention in made:
+                            self.keys.add(mention)
+                            self.replies.add(mention)
                 self._asked[id(intake)] = end
                 return True
         return False
@@ -965,9 +976,10 @@ async def _until_idle(arrived: asyncio.Event, limit: float) -> None:
 _IDLE_WITHIN = 0.25
 _QUIET_TICK = 0.001
 # About a millisecond of work: a mention's dedupe keys take ~100 µs (words, pairs and trigrams hashed), what a
-# document gave ~100 µs to read (SQLite, zlib, JSON).
+# document gave ~100 µs to read (SQLite, zlib, JSON), and as much again for each mention it made (its dedupe keys,
+# what its words say).
 _KEYS_SLICE = 10
-_READ_AHEAD_SLICE = 10
+_READ_AHEAD_SLICE = 4
 _TICK = 0.002
 # About a millisecond of work each: 200 items at ~5 µs to match, 5 texts at ~200 µs to score.
 _MATCH_SLICE = 200
@@ -1148,6 +1160,7 @@ async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: Sent
         keep=keep,
         shared=shared,
         ahead=work.keys,
+        replies=work.replies,
     )
     # A shard scores only its own pairs' mentions, so what a document gave (every brand's, scored) is kept by
     # unsharded scans only; a shard with the same brands takes what they kept, and keeps its own pairs' part.
@@ -1340,17 +1353,18 @@ class GivenDocuments:
         data = self._cache.get_given(url, validator, context)
         return _decoded(data) if data is not None else None
 
-    def read_ahead(self, url: str, source: Source[Any]) -> None:
+    def read_ahead(self, url: str, source: Source[Any]) -> Kept | None:
         """Read and decode now what the version of `url` kept gave, for the `recall` of a 304 still on its way:
         the wait for the answer, not the answer's turn, pays for it. At most `AHEAD` are held (an answer that
-        is not a 304 leaves its document's here until the scan ends)."""
+        is not a 304 leaves its document's here until the scan ends). Returns what was read, if anything."""
         if len(self._ahead) >= AHEAD or url in self._ahead:
-            return
+            return None
         context = self.context(source)
         found = self._cache.given_for(url, context)
         kept = _decoded(found[1]) if found is not None else None
         if found is not None and kept is not None:
             self._ahead[url] = (found[0], context, kept)
+        return kept
 
     def keep(self, intakes: Sequence[Intake], matched: Sequence[Mention]) -> None:
         """Keep what each document read in this scan gave (`matched`: the scan's fresh mentions, matched and
