@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mentionwatch.config import BrandConfig
-from mentionwatch.dedupe import DuplicateIndex, KeysAhead, dedupe, near_duplicate, shingles, text_tokens
+from mentionwatch.dedupe import DuplicateIndex, dedupe, keys_ahead, near_duplicate, shingles, text_tokens
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process
 from mentionwatch.sources import hackernews, reddit, stackexchange
@@ -502,7 +502,7 @@ def _clusters(kept: list[Mention]) -> list[tuple[str, int, list[str]]]:
 def test_keys_worked_out_ahead_give_the_clusters_dedupe_finds_alone() -> None:
     alone = _clusters(dedupe(_many()))
     mentions = _many()
-    ahead = KeysAhead(limit=25)
+    ahead = keys_ahead(limit=25)
     assert [ahead.add(m) for m in mentions].count(True) == 25  # the rest: worked out by dedupe itself
     assert _clusters(dedupe(mentions, ahead=ahead)) == alone
     assert len(ahead) == 0  # taken as used
@@ -514,7 +514,7 @@ def test_keys_worked_out_before_a_text_changed_are_not_used() -> None:
     changed[1].text = "Nothing like the article: a post of its own about Acme skates, with words of its own"
     alone = _clusters(dedupe(changed))
     mentions = _many()
-    ahead = KeysAhead()
+    ahead = keys_ahead()
     for m in mentions:
         ahead.add(m)
     mentions[1].text = changed[1].text  # after its keys were worked out: they are stale

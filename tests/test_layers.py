@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "mentionwatch"
 
 # From the bottom. A module not listed fails the test: a new module takes its place here deliberately.
 LAYERS: list[set[str]] = [
-    {"mentionwatch", "errors", "models", "text", "urls", "redaction", "entrypoints", "when", "pattern", "stopwords"},
+    {"mentionwatch", "errors", "models", "ahead", "text", "urls", "redaction", "entrypoints", "when", "pattern", "stopwords"},
     {"query", "matching", "vocabulary"},
     {"sentiment", "workers", "impact", "dedupe", "outlets"},
     {"http", "transport", "cache", "store", "replay"},

@@ -9,7 +9,7 @@ import pytest
 
 from mentionwatch.config import BrandConfig, ScoringConfig, load_config
 from mentionwatch.errors import ConfigError
-from mentionwatch.impact import RepliesAhead, impact_parts, reply_reason, score_impact
+from mentionwatch.impact import impact_parts, replies_ahead, reply_reason, score_impact
 from mentionwatch.models import Mention
 from mentionwatch.pipeline import process, score_mentions
 from mentionwatch.registry import Registry
@@ -275,7 +275,7 @@ def test_what_mentions_say_worked_out_ahead_gives_the_same_needs_reply() -> None
     alone = _reply_cases()
     score_impact(alone, reply_reach={"Acme": 1000})
     ahead = _reply_cases()
-    replies = RepliesAhead(limit=5)
+    replies = replies_ahead(limit=5)
     assert [replies.add(m) for m in ahead].count(True) == 5  # the rest: worked out by score_impact itself
     score_impact(ahead, reply_reach={"Acme": 1000}, ahead=replies)
     assert [m.needs_reply for m in ahead] == [m.needs_reply for m in alone]
@@ -284,7 +284,7 @@ def test_what_mentions_say_worked_out_ahead_gives_the_same_needs_reply() -> None
 
 def test_what_mentions_say_is_worked_out_again_once_they_changed() -> None:
     ms = _reply_cases()
-    replies = RepliesAhead()
+    replies = replies_ahead()
     for m in ms:
         replies.add(m)
     complaint = ms[0]

@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from mentionwatch import __version__
+from mentionwatch.ahead import Ahead
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
-from mentionwatch.dedupe import KeysAhead, dedupe
+from mentionwatch.dedupe import TextKeys, dedupe, keys_ahead
 from mentionwatch.errors import ExitCode, FetchError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp
-from mentionwatch.impact import OUTLET_KIND, RepliesAhead, score_impact
+from mentionwatch.impact import OUTLET_KIND, replies_ahead, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
 from mentionwatch.outlets import outlet_of
@@ -622,8 +623,8 @@ def process(
     keep: Callable[[Mention], bool] | None = None,
     workers: int | None = None,
     shared: SentimentWorkers | None = None,
-    ahead: KeysAhead | None = None,
-    replies: RepliesAhead | None = None,
+    ahead: Ahead[TextKeys] | None = None,
+    replies: Ahead[str | None] | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
     of what survived (an unmatched item is never scored). Sentiment comes before dedupe: a merge must never hide
@@ -703,8 +704,8 @@ class WorkAhead:
         # How far into the given and the matched mentions outlets were looked up, and dedupe keys worked out.
         self._outlets_given = 0
         self._outlets_matched = 0
-        self.keys = KeysAhead()
-        self.replies = RepliesAhead()
+        self.keys = keys_ahead()
+        self.replies = replies_ahead()
         self._keyed_given = 0
         self._keyed_matched = 0
         # How far into each source's conditional requests (`SourceHttp.asked`) kept results were read ahead.
@@ -942,7 +943,7 @@ def _look_up_outlets(mentions: Sequence[Mention], start: int) -> int:
     return end
 
 
-def _key_ahead(keys: KeysAhead, mentions: Sequence[Mention], start: int) -> int:
+def _key_ahead(keys: Ahead[TextKeys], mentions: Sequence[Mention], start: int) -> int:
     """Work out the dedupe keys of the next mentions from `start`; return where to go on from (the end once
     `keys` is full)."""
     end = min(len(mentions), start + _KEYS_SLICE)
