@@ -233,7 +233,7 @@ def test_work_ahead_of_its_time_waits_while_answers_are_waiting() -> None:
 
     async def go() -> tuple[bool, bool]:
         # On a busy machine an idle loop may come back late once: asked a few times, it is seen idle.
-        idle = any([await _quiet() for _ in range(5)])
+        idle = any([await _quiet() for _ in range(20)])
         loop = asyncio.get_running_loop()
         for _ in range(3):
             loop.call_soon(time.sleep, 0.005)  # three answers' worth of work queued on the loop

@@ -297,7 +297,7 @@ def test_what_unchanged_feeds_gave_is_read_while_their_answers_are_on_the_way(
     first = scan(cli, cfg)
     # Slow answers, as over a real network: the scan has time to read ahead what the feeds gave.
     for path, answer in (("/alerts.xml", feeds._alerts), ("/news.xml", feeds._news)):
-        feeds.server.route(path, lambda req, answer=answer: dataclasses.replace(answer(req), stall=0.4))
+        feeds.server.route(path, lambda req, answer=answer: dataclasses.replace(answer(req), stall=0.8))
     reads: Counter[str] = Counter()
     for name, what in (("given_for", "read ahead"), ("get_given", "read at its answer")):
         real = getattr(HttpCache, name)
