@@ -210,7 +210,7 @@ def test_work_done_ahead_of_the_fetch_gives_the_same_mentions(idle: bool) -> Non
         done, primed, keyed = work.matching.done, len(work.memo), len(work.keys)
         task.cancel()
         out = process(
-            fetched.mentions, brands, since=since, scorer=work.scorer(), matching=work.matching, ahead=work.keys
+            fetched.mentions, brands, since=since, scorer=work.scorer(), matching=work.matching, keys=work.keys
         )
         assert len(work.keys) == 0  # every key worked out ahead was used
         return out, done, primed, keyed

@@ -41,3 +41,8 @@ class Ahead(Generic[T]):
 
     def clear(self) -> None:
         self._done.clear()
+
+    def stop(self) -> None:
+        """Let go of everything, and work nothing out ahead from now on."""
+        self.clear()
+        self.limit = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
 import itertools
@@ -623,7 +624,7 @@ def process(
     keep: Callable[[Mention], bool] | None = None,
     workers: int | None = None,
     shared: SentimentWorkers | None = None,
-    ahead: Ahead[TextKeys] | None = None,
+    keys: Ahead[TextKeys] | None = None,
     replies: Ahead[str | None] | None = None,
 ) -> list[Mention]:
     """Match every item against every brand, score the sentiment of what matched, dedupe, then score the impact
@@ -636,7 +637,7 @@ def process(
     mentions matched and scored in an earlier scan (what unchanged documents gave), deduped with the rest.
     `keep`: which mentions the scan is for (a shard's (source, brand) pairs); all by default. `workers`: how many
     processes may share the scoring of a large batch (`scoring.workers`; None: one per other core), started and
-    ended here unless the caller's are `shared`. `ahead`, `replies`: dedupe keys of some mentions, and what their
+    ended here unless the caller's are `shared`. `keys`, `replies`: dedupe keys of some mentions, and what their
     words say (`reply_reason`), worked out earlier."""
     matching = matching or Matching(brands, since=since, owners=owners)
     items = raw if isinstance(raw, Sequence) else list(raw)
@@ -664,7 +665,7 @@ def process(
     reply_reach = {b.name: b.reply_reach for b in brands}
     if keep is not None:
         given = [m for m in given if keep(m)]
-    kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach, ahead=ahead)
+    kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach, ahead=keys)
     score_impact(kept, reply_reach=reply_reach, ahead=replies)
     return kept
 
@@ -701,13 +702,10 @@ class WorkAhead:
         # Set by run_scan: where a window of matched mentions goes once WINDOW of them are held.
         self.windows: Windows | None = None
         self._given = given
-        # How far into the given and the matched mentions outlets were looked up, and dedupe keys worked out.
-        self._outlets_given = 0
-        self._outlets_matched = 0
         self.keys = keys_ahead()
         self.replies = replies_ahead()
-        self._keyed_given = 0
-        self._keyed_matched = 0
+        # How far each step of the work done only early (`_early_slice`) has gone along the mentions it works on.
+        self._along = dict.fromkeys(("outlets given", "outlets matched", "keys given", "keys matched"), 0)
         # How far into each source's conditional requests (`SourceHttp.asked`) kept results were read ahead.
         self._asked: dict[int, int] = {}
 
@@ -725,13 +723,11 @@ class WorkAhead:
         self.windows.flush(list(matched), fetched, given=given)
         matched.clear()
         self._scored = 0
-        self._outlets_matched = 0
+        self._along["outlets matched"] = self._along["keys matched"] = 0
         self.memo.clear()
         # A scan in windows dedupes them without keys (nor replies) worked out ahead: none are kept from now on.
-        self.keys.clear()
-        self.keys.limit = 0
-        self.replies.clear()
-        self.replies.limit = 0
+        self.keys.stop()
+        self.replies.stop()
 
     def _hand_over(self, matched: Sequence[Mention]) -> bool:
         """Hand the next texts to score to the workers, when a worker is free: from the scan's START_AT-th
@@ -761,40 +757,44 @@ class WorkAhead:
             if self.windows is not None and len(matching.matched) >= WINDOW:
                 self.flush_window(fetched)
 
-    def _early_work(self, fetched: Fetched) -> bool:
-        """Whether any work that is only done ahead of its time is left (`run`)."""
+    def _early_slice(self, fetched: Fetched) -> Callable[[], None] | None:
+        """The next slice of the work that is only done early (nothing before `process` needs it), or None when none
+        is left: what unchanged documents gave, read ahead of their answers; the outlets of what has arrived, then
+        its dedupe keys."""
+        if self._given is not None:
+            for intake in fetched.intakes:
+                if self._asked.get(id(intake), 0) < len(intake.source.context.http.asked):
+                    return functools.partial(self._read_ahead, intake)
         matched = self.matching.matched
-        return (
-            (
-                self._given is not None
-                and any(self._asked.get(id(i), 0) < len(i.source.context.http.asked) for i in fetched.intakes)
-            )
-            or self._outlets_given < len(fetched.given)
-            or self._outlets_matched < len(matched)
-            or self._keyed_given < len(fetched.given)
-            or self._keyed_matched < len(matched)
-        )
+        keys = functools.partial(_key_ahead, self.keys)
+        for name, mentions, step in (
+            ("outlets given", fetched.given, _look_up_outlets),
+            ("outlets matched", matched, _look_up_outlets),
+            ("keys given", fetched.given, keys),
+            ("keys matched", matched, keys),
+        ):
+            if self._along[name] < len(mentions):
+                return functools.partial(self._advance, name, mentions, step)
+        return None
 
-    def _read_ahead(self, fetched: Fetched) -> bool:
-        """Read ahead what the next unchanged documents gave (`GivenDocuments.read_ahead`), a slice of them;
-        False when every conditional request so far has been seen to."""
+    def _advance(self, name: str, mentions: Sequence[Mention], step: Callable[[Sequence[Mention], int], int]) -> None:
+        self._along[name] = step(mentions, self._along[name])
+
+    def _read_ahead(self, intake: Intake) -> None:
+        """Read ahead what the next unchanged documents of a source gave (`GivenDocuments.read_ahead`)."""
         assert self._given is not None
-        for intake in fetched.intakes:
-            asked = intake.source.context.http.asked
-            start = self._asked.get(id(intake), 0)
-            if start < len(asked):
-                end = min(len(asked), start + _READ_AHEAD_SLICE)
-                for url in asked[start:end]:
-                    kept = self._given.read_ahead(url, intake.source)
-                    # Its mentions' dedupe keys and what their words say too: the mentions a 304 takes are these
-                    # very objects. (The last round of answers comes in a burst that leaves no time for it.)
-                    for made in kept.mentions.values() if kept is not None else ():
-                        for mention in made:
-                            self.keys.add(mention)
-                            self.replies.add(mention)
-                self._asked[id(intake)] = end
-                return True
-        return False
+        asked = intake.source.context.http.asked
+        start = self._asked.get(id(intake), 0)
+        end = min(len(asked), start + _READ_AHEAD_SLICE)
+        for url in asked[start:end]:
+            kept = self._given.read_ahead(url, intake.source)
+            # Its mentions' dedupe keys and what their words say too: the mentions a 304 takes are these very
+            # objects. (The last round of answers comes in a burst that leaves no time for it.)
+            for made in kept.mentions.values() if kept is not None else ():
+                for mention in made:
+                    self.keys.add(mention)
+                    self.replies.add(mention)
+        self._asked[id(intake)] = end
 
     async def run(self, fetched: Fetched) -> None:
         await asyncio.sleep(0)  # let every source send its first requests
@@ -819,23 +819,14 @@ class WorkAhead:
                     end = min(len(matched), self._scored + _SCORE_SLICE)
                     self.memo.prime(self.scorer(), (sentiment_text(m) for m in matched[self._scored : end]))
                     self._scored = end
-            elif self._early_work(fetched):
-                # Work only early, not needed by anything before `process`: done while no answer is waiting, or
-                # it holds each of a burst of answers up by a slice (measured: the first round of 100 answers
-                # to a second scan seen to over 90 ms instead of 60, the next round's requests waiting for it).
+            elif (early := self._early_slice(fetched)) is not None:
+                # Done only while no answer is waiting, or it holds each of a burst of answers up by a slice
+                # (measured: the first round of 100 answers to a second scan seen to over 90 ms instead of 60, the
+                # next round's requests waiting for it).
                 if not await _quiet():
                     continue
                 started = time.monotonic()
-                if self._given is not None and self._read_ahead(fetched):
-                    pass  # what unchanged documents gave, read before their answers come
-                elif self._outlets_given < len(fetched.given):
-                    self._outlets_given = _look_up_outlets(fetched.given, self._outlets_given)
-                elif self._outlets_matched < len(matched):
-                    self._outlets_matched = _look_up_outlets(matched, self._outlets_matched)
-                elif self._keyed_given < len(fetched.given):
-                    self._keyed_given = _key_ahead(self.keys, fetched.given, self._keyed_given)
-                else:
-                    self._keyed_matched = _key_ahead(self.keys, matched, self._keyed_matched)
+                early()
             else:
                 fetched.arrived.clear()
                 await fetched.arrived.wait()
@@ -1160,7 +1151,7 @@ async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: Sent
         given=fetched.given,
         keep=keep,
         shared=shared,
-        ahead=work.keys,
+        keys=work.keys,
         replies=work.replies,
     )
     # A shard scores only its own pairs' mentions, so what a document gave (every brand's, scored) is kept by
