@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -532,3 +533,38 @@ def test_an_upgrade_to_https_is_another_origin_for_credentials() -> None:
     assert "cookie" not in keep_credentials_home(original, hop("http://api.test:8080/x")).headers
     kept = keep_credentials_home(original, hop("http://api.test:80/elsewhere"))
     assert kept.headers["authorization"] == "Bearer t" and kept.headers["cookie"] == "s=1"
+
+
+def test_a_request_that_must_queue_for_a_slot_is_made_once_the_first_round_is_out() -> None:
+    events: list[str] = []
+    answer = asyncio.Event()
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)  # a connection being made
+        events.append(f"send {request.url.path}")
+        await answer.wait()  # the network's latency
+        return httpx.Response(200, text="ok")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    build = client.build_request
+
+    def making(method: str, url: str, **kwargs: Any) -> httpx.Request:
+        events.append(f"make {httpx.URL(url).path}")
+        return build(method, url, **kwargs)
+
+    client.build_request = making  # type: ignore[method-assign]
+    http = SourceHttp(client, limits=Limits(total=1, per_host=1))
+
+    async def scan() -> None:
+        fetches = [asyncio.ensure_future(http.get(f"http://feeds.test/{name}")) for name in "abc"]
+        await asyncio.sleep(0.05)  # the loop idle, /a waiting for its answer
+        answer.set()
+        await asyncio.gather(*fetches)
+
+    asyncio.run(scan())
+    # /b and /c would only queue for the one slot: made (URL parsed, validators read) once /a is out, not
+    # before it, where making them would hold the first round back.
+    assert events[:2] == ["make /a", "send /a"]
+    assert events.index("make /b") > events.index("send /a")
+    assert events.index("make /c") > events.index("send /a")
+    assert [e for e in events if e.startswith("send")] == ["send /a", "send /b", "send /c"]

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import certifi
 import httpx
@@ -384,6 +385,33 @@ class Limits:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._pacers: dict[tuple[str, str, float | None], Pacer] = {}
         self._held: dict[str, float] = {}
+        # Set once the requests that could go out at the start are under way (`first_round_out`).
+        self._out = asyncio.Event()
+        self._watch: asyncio.Future[None] | None = None
+
+    def full(self, host: str) -> bool:
+        """True when a request to `host` would wait for a slot. (A hint: a host named otherwise than httpx
+        names it, an IDN, only has the overall cap checked.)"""
+        host_sem = self._hosts.get(host)
+        return self._total.locked() or (host_sem is not None and host_sem.locked())
+
+    async def first_round_out(self) -> None:
+        """Return once the requests that could go out at the start are under way: the event loop is idle (a
+        short sleep comes back on time, twice), a slot has been freed, or `_FIRST_ROUND_WITHIN` seconds have
+        passed.
+
+        A request that would only queue for a slot is made ready here, not before: making one (its URL parsed,
+        its validators read from the cache, ~0.3 ms) ahead of the requests that can go out held every one of
+        them back (200 feeds at concurrency 100: the first round written ~25 ms later)."""
+        if self._out.is_set():
+            return
+        if self._watch is None:
+            self._watch = asyncio.ensure_future(self._until_out())
+        await self._out.wait()
+
+    async def _until_out(self) -> None:
+        await until_idle(_FIRST_ROUND_WITHIN, done=self._out.is_set)
+        self._out.set()
 
     def hold(self, host: str, until: float) -> None:
         """The host asked for a pause (Retry-After on a 429 or 503): no request to it starts before `until`
@@ -399,8 +427,11 @@ class Limits:
     async def slot(self, host: str) -> AsyncIterator[None]:
         # Host first: a request waiting for its host must not hold one of the global slots meanwhile.
         host_sem = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
-        async with host_sem, self._total:
-            yield
+        try:
+            async with host_sem, self._total:
+                yield
+        finally:
+            self._out.set()  # a slot is free: what queued for one need not wait for an idle loop to be made
 
     def pacer(self, service: str, host: str, per_minute: float | None) -> Pacer:
         # Sources of one service on one host with one budget share it (two anonymous Reddit sources share
@@ -409,6 +440,21 @@ class Limits:
         if key not in self._pacers:
             self._pacers[key] = Pacer(per_minute=per_minute)
         return self._pacers[key]
+
+
+async def until_idle(limit: float, *, tick: float = 0.001, done: Callable[[], bool] = lambda: False) -> None:
+    """Return once the event loop is idle (a sleep of `tick` comes back on time, twice: the requests that could
+    be written are, and no answer is in), once `done()`, or after `limit` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    on_time = 0
+    while not done() and on_time < 2 and loop.time() < end:
+        start = loop.time()
+        await asyncio.sleep(tick)
+        on_time = on_time + 1 if loop.time() - start < 2 * tick else 0
+
+
+_FIRST_ROUND_WITHIN = 0.25
 
 
 class ExchangeRecorder(Protocol):
@@ -493,6 +539,8 @@ class SourceHttp:
         json_body: Any = None,
     ) -> Response:
         """Send one logical request (retried as needed) and return its capped body, or raise a FetchError."""
+        if self.limits is not None and self.limits.full(urlsplit(url).hostname or ""):
+            await self.limits.first_round_out()
         request = self.client.build_request(method, url, params=params, headers=headers, data=data, json=json_body)
         if host_is_internal(request.url.host):
             request.extensions[ALLOW_INTERNAL] = True

@@ -28,7 +28,7 @@ from mentionwatch.ahead import Ahead
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import TextKeys, dedupe, keys_ahead
 from mentionwatch.errors import ExitCode, FetchError
-from mentionwatch.http import HttpSettings, Limits, SourceHttp
+from mentionwatch.http import HttpSettings, Limits, SourceHttp, until_idle
 from mentionwatch.impact import OUTLET_KIND, replies_ahead, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
@@ -798,7 +798,7 @@ class WorkAhead:
 
     async def run(self, fetched: Fetched) -> None:
         await asyncio.sleep(0)  # let every source send its first requests
-        await _until_idle(fetched.arrived, _IDLE_WITHIN)
+        await until_idle(_IDLE_WITHIN, tick=_TICK, done=fetched.arrived.is_set)
         if not fetched.mentions:
             # Nothing in yet: the requests are out, and the loop idle. Ready now what the answers will need.
             if self._given is not None:
@@ -951,18 +951,6 @@ async def _quiet() -> bool:
     start = loop.time()
     await asyncio.sleep(_QUIET_TICK)
     return loop.time() - start < 2 * _QUIET_TICK
-
-
-async def _until_idle(arrived: asyncio.Event, limit: float) -> None:
-    """Return once items arrive, once the event loop is idle (a short sleep comes back on time, twice: the
-    requests are written and no answer is in), or after `limit` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit
-    on_time = 0
-    while not arrived.is_set() and on_time < 2 and loop.time() < end:
-        start = loop.time()
-        await asyncio.sleep(_TICK)
-        on_time = on_time + 1 if loop.time() - start < 2 * _TICK else 0
 
 
 _IDLE_WITHIN = 0.25
