@@ -6,8 +6,10 @@ side by side with the tools a user would pick instead.
 
 Compared: `mentionwatch scan` (cold cache, then warm), newsboat (`newsboat -x reload`, reload-threads set to
 the same concurrency; Debian package), a plain httpx + feedparser loop at the same concurrency (`feedloop.py`,
-ETags kept between its runs), rss2email (`r2e run --no-send`; PyPI), a sequential feedparser loop, and the
-ideal `latency x ceil(requests / concurrency)`. mentionwatch, newsboat and the httpx loop take turns `--repeat`
+ETags kept between its runs; `httpx_feedparser_lean` is the same loop over mentionwatch's transport), the floor
+of the design card (`cardloop.py`: a Typer command, a YAML config checked by pydantic, the lean loop, nothing
+else), rss2email (`r2e run --no-send`; PyPI), a sequential feedparser loop, and the ideal
+`latency x ceil(requests / concurrency)`. mentionwatch, newsboat, the loops and the floor take turns `--repeat`
 times (3), each time from a fresh cache, and their median run is reported beside every run's time, with the
 median CPU time (user + system) of each; rss2email and the sequential loop, forty times slower, run once. Tools
 that are not installed are reported as skipped.
@@ -34,7 +36,15 @@ from typing import Any
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "fetch.json"
-TOOLS = ("mentionwatch", "newsboat", "httpx_feedparser", "httpx_feedparser_lean", "rss2email", "feedparser_loop")
+TOOLS = (
+    "mentionwatch",
+    "newsboat",
+    "httpx_feedparser",
+    "httpx_feedparser_lean",
+    "design_card_floor",
+    "rss2email",
+    "feedparser_loop",
+)
 ENV_SAFE = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
@@ -165,6 +175,35 @@ def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int, lean: bo
     return run
 
 
+def run_card_floor(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any] | None:
+    """Repetition `n` of `cardloop.py`, the least a command built on the design card's libraries does (Typer,
+    a YAML config checked by pydantic, httpx over mentionwatch's transport): a first read, then a second with
+    ETags. Given mentionwatch's own config file, as mentionwatch is."""
+    try:
+        import feedparser  # noqa: F401
+        import httpx  # noqa: F401
+        import typer  # noqa: F401
+    except ImportError:
+        return None
+    cfg = work / "mw.yaml"
+    cfg.write_text(
+        "since: 30d\nbrands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    urls:\n"
+        + "".join(f"      - {u}\n" for u in urls)
+        + f"http:\n  concurrency: {concurrency}\n  per_host: {concurrency}\n  timeout: 60\n  deadline: 900\n",
+        encoding="utf-8",
+    )
+    target = work / f"out{n}.jsonl"
+    cmd = [sys.executable, str(HERE / "cardloop.py"), "scan", "-c", str(cfg), "-q", "-o", str(target)]
+    env = {**os.environ, **ENV_SAFE}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    run: dict[str, Any] = {}
+    for label in ("first", "second"):
+        seconds, done, cpu = timed(cmd, env, work)
+        run[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "exit": done.returncode}
+        run[label]["entries"] = sum(1 for _ in target.open()) if target.exists() else 0
+    return run
+
+
 def run_rss2email(urls: list[str], work: Path) -> dict[str, Any] | None:
     exe = shutil.which("r2e")
     if exe is None:
@@ -230,6 +269,7 @@ def scenario(feeds: int, concurrency: int, latency: float, tools: set[str], repe
                 "newsboat": run_newsboat,
                 "httpx_feedparser": run_feedloop,
                 "httpx_feedparser_lean": functools.partial(run_feedloop, lean=True),
+                "design_card_floor": run_card_floor,
             }
             repeated: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
             for n in range(repeat):
@@ -268,7 +308,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=tools)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON (%(default)s)")
     args = parser.parse_args()
-    repeated = {"mentionwatch", "newsboat", "httpx_feedparser", "httpx_feedparser_lean"}
+    repeated = {"mentionwatch", "newsboat", "httpx_feedparser", "httpx_feedparser_lean", "design_card_floor"}
     plan = [(200, 100, set(args.only)), (1000, 100, repeated & set(args.only))]
     if args.feeds:
         plan = [(n, args.concurrency or 100, set(args.only)) for n in args.feeds]
