@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Annotated
 
 # A floor takes every shortcut mentionwatch takes: httpx's own command-line client (click, pygments, rich) is not
-# imported, and the cyclic collector does not walk what start-up builds (here: never runs at all).
+# imported, and the cyclic collector does not walk what start-up builds (here: never runs at all), nor everything
+# again as the interpreter exits (frozen at the end).
 gc.disable()
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
@@ -106,4 +107,7 @@ def scan(
 
 
 if __name__ == "__main__":
-    app()
+    try:
+        app()
+    finally:
+        gc.freeze()
