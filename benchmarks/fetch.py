@@ -82,8 +82,8 @@ def timed(
     return wall, done, cpu
 
 
-def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any]:
-    """Repetition `n`: a first scan from a fresh cache, then a second against what it kept."""
+def write_config(work: Path, urls: list[str], concurrency: int) -> Path:
+    """mentionwatch's config for the scenario: one brand, one rss source of every URL."""
     cfg = work / "mw.yaml"
     cfg.write_text(
         "since: 30d\nbrands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    urls:\n"
@@ -91,6 +91,12 @@ def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> d
         + f"http:\n  concurrency: {concurrency}\n  per_host: {concurrency}\n  timeout: 60\n  deadline: 900\n",
         encoding="utf-8",
     )
+    return cfg
+
+
+def run_mentionwatch(urls: list[str], concurrency: int, work: Path, n: int) -> dict[str, Any]:
+    """Repetition `n`: a first scan from a fresh cache, then a second against what it kept."""
+    cfg = write_config(work, urls, concurrency)
     env = {
         **os.environ,
         **ENV_SAFE,
@@ -165,13 +171,18 @@ def run_feedloop(urls: list[str], concurrency: int, work: Path, n: int, lean: bo
     (work / "urls").write_text("".join(f"{u}\n" for u in urls))
     cmd = [sys.executable, str(HERE / "feedloop.py"), str(work / "urls"), str(work / f"etags{n}.json")]
     cmd += ["--concurrency", str(concurrency), "--transport", "lean" if lean else "httpx"]
+    return run_twice(cmd, work, lambda done: int(done.stdout.strip() or 0))
+
+
+def run_twice(cmd: list[str], work: Path, entries: Callable[[subprocess.CompletedProcess[str]], int]) -> dict[str, Any]:
+    """A first and a second run of a loop that keeps its ETags between runs; `entries`: what a run read."""
     env = {**os.environ, **ENV_SAFE}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     run: dict[str, Any] = {}
     for label in ("first", "second"):
         seconds, done, cpu = timed(cmd, env, work)
         run[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "exit": done.returncode}
-        run[label]["entries"] = int(done.stdout.strip() or 0)
+        run[label]["entries"] = entries(done)
     return run
 
 
@@ -185,23 +196,10 @@ def run_card_floor(urls: list[str], concurrency: int, work: Path, n: int) -> dic
         import typer  # noqa: F401
     except ImportError:
         return None
-    cfg = work / "mw.yaml"
-    cfg.write_text(
-        "since: 30d\nbrands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    urls:\n"
-        + "".join(f"      - {u}\n" for u in urls)
-        + f"http:\n  concurrency: {concurrency}\n  per_host: {concurrency}\n  timeout: 60\n  deadline: 900\n",
-        encoding="utf-8",
-    )
+    cfg = write_config(work, urls, concurrency)
     target = work / f"out{n}.jsonl"
     cmd = [sys.executable, str(HERE / "cardloop.py"), "scan", "-c", str(cfg), "-q", "-o", str(target)]
-    env = {**os.environ, **ENV_SAFE}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    run: dict[str, Any] = {}
-    for label in ("first", "second"):
-        seconds, done, cpu = timed(cmd, env, work)
-        run[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "exit": done.returncode}
-        run[label]["entries"] = sum(1 for _ in target.open()) if target.exists() else 0
-    return run
+    return run_twice(cmd, work, lambda done: sum(1 for _ in target.open()) if target.exists() else 0)
 
 
 def run_rss2email(urls: list[str], work: Path) -> dict[str, Any] | None:
