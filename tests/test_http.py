@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mentionwatch import http as http_module
 from mentionwatch.cache import HttpCache
 from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, Unauthorized
 from mentionwatch.http import (
@@ -568,3 +570,34 @@ def test_a_request_that_must_queue_for_a_slot_is_made_once_the_first_round_is_ou
     assert events.index("make /b") > events.index("send /a")
     assert events.index("make /c") > events.index("send /a")
     assert [e for e in events if e.startswith("send")] == ["send /a", "send /b", "send /c"]
+
+
+def test_a_queued_request_is_made_once_a_slot_frees_though_the_loop_is_never_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_module, "_FIRST_ROUND_WITHIN", 60.0)  # the idle loop's limit out of the way
+    sent: list[str] = []
+
+    async def server(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)
+        sent.append(request.url.path)
+        return httpx.Response(200, text="ok")
+
+    http = SourceHttp(httpx.AsyncClient(transport=httpx.MockTransport(server)), limits=Limits(total=1, per_host=1))
+
+    async def busy(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            time.sleep(0.003)  # CPU work between the loop's turns: a 1 ms sleep never comes back on time
+            await asyncio.sleep(0)
+
+    async def scan() -> None:
+        stop = asyncio.Event()
+        spinner = asyncio.ensure_future(busy(stop))
+        try:
+            await asyncio.wait_for(asyncio.gather(http.get("http://feeds.test/a"), http.get("http://feeds.test/b")), 10)
+        finally:
+            stop.set()
+            await spinner
+
+    asyncio.run(scan())
+    assert sent == ["/a", "/b"]

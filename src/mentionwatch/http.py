@@ -405,7 +405,7 @@ class Limits:
         them back (200 feeds at concurrency 100: the first round written ~25 ms later)."""
         if self._out.is_set():
             return
-        if self._watch is None:
+        if self._watch is None or self._watch.done():  # (done unset: cancelled with an earlier event loop)
             self._watch = asyncio.ensure_future(self._until_out())
         await self._out.wait()
 
