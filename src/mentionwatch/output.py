@@ -71,6 +71,8 @@ _JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u
 
 
 def escape_json_controls(line: str) -> str:
+    if line.isascii() and "\x7f" not in line:  # most lines: nothing to escape (0.2 us, where the regex takes 7)
+        return line
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
