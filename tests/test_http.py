@@ -601,3 +601,25 @@ def test_a_queued_request_is_made_once_a_slot_frees_though_the_loop_is_never_idl
 
     asyncio.run(scan())
     assert sent == ["/a", "/b"]
+
+
+def test_a_url_too_broken_to_split_fails_as_httpx_says_though_every_slot_is_taken() -> None:
+    async def server(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return httpx.Response(200, text="ok")
+
+    http = SourceHttp(httpx.AsyncClient(transport=httpx.MockTransport(server)), limits=Limits(total=1, per_host=1))
+
+    async def scan() -> BaseException | None:
+        busy = asyncio.ensure_future(http.get("http://feeds.test/a"))
+        await asyncio.sleep(0)  # /a holds the one slot
+        try:
+            await http.get("http://[::1/broken")
+        except BaseException as exc:  # the very error is what is checked
+            return exc
+        finally:
+            await busy
+        return None
+
+    error = asyncio.run(scan())
+    assert isinstance(error, httpx.InvalidURL), repr(error)

@@ -457,6 +457,14 @@ async def until_idle(limit: float, *, tick: float = 0.001, done: Callable[[], bo
 _FIRST_ROUND_WITHIN = 0.25
 
 
+def _host_hint(url: str) -> str:
+    """The host of `url` for `Limits.full`; "" for a URL too broken to split (httpx then says what is wrong)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
 class ExchangeRecorder(Protocol):
     """What `scan --record` keeps exchanges with (`replay.Recorder`): named here, so http need not import replay,
     which builds on it."""
@@ -539,7 +547,7 @@ class SourceHttp:
         json_body: Any = None,
     ) -> Response:
         """Send one logical request (retried as needed) and return its capped body, or raise a FetchError."""
-        if self.limits is not None and self.limits.full(urlsplit(url).hostname or ""):
+        if self.limits is not None and self.limits.full(_host_hint(url)):
             await self.limits.first_round_out()
         request = self.client.build_request(method, url, params=params, headers=headers, data=data, json=json_body)
         if host_is_internal(request.url.host):
