@@ -342,6 +342,27 @@ def test_a_source_failing_run_after_run_is_called_out_as_broken(
     assert "is broken" not in cli("scan", "-c", cfg, "--since", "1d").stderr
 
 
+def test_a_broken_source_put_right_in_the_config_is_not_called_broken_again(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.failing = True
+    cfg = str(config(tmp_path, server))
+    for _ in range(3):
+        cli("scan", "-c", cfg, "--since", "1d")
+    assert "source hn is broken" in cli("scan", "-c", cfg, "--since", "1d").stderr
+    # The user changes the source (here its page size; a broken URL put right alike), and it works: the old
+    # options' failures are not this source's.
+    algolia.failing = False
+    cfg = str(config(tmp_path, server, extra="    hits_per_page: 50\n"))
+    fixed = cli("scan", "-c", cfg, "--since", "1d")
+    assert fixed.code == 0 and "is broken" not in fixed.stderr
+    # Still told while it is failing as configured now.
+    algolia.failing = True
+    for _ in range(2):
+        assert "is broken" not in cli("scan", "-c", cfg, "--since", "1d").stderr
+    assert "source hn is broken: it failed in 3 scans" in cli("scan", "-c", cfg, "--since", "1d").stderr
+
+
 # -- cron-safe files
 
 

@@ -28,7 +28,9 @@ from mentionwatch.cli.options import (
 from mentionwatch.errors import ExitCode
 
 if TYPE_CHECKING:
-    from mentionwatch.config import Config
+    from collections.abc import Sequence
+
+    from mentionwatch.config import Config, ConfiguredSource
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import MentionStore
@@ -233,7 +235,7 @@ def scan(
                 pairs=sharded,
             )
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
-            broken = _broken_sources(store, [s.name for s in sources])
+            broken = _broken_sources(store, sources)
         closers.append(result)
         if output is None:
             write_stdout(lambda out: write(result.output(), fmt_name, out, now=now, total=result.total))
@@ -333,15 +335,19 @@ def _check_notify(config: Config, *, new: bool, memory: bool) -> None:
                          "give --replay a --db")  # fmt: skip
 
 
-def _broken_sources(store: MentionStore, names: list[str]) -> list[str]:
-    """A source that has failed in several scans in a row is broken, not unlucky: say since when, and why."""
+def _broken_sources(store: MentionStore, sources: Sequence[ConfiguredSource]) -> list[str]:
+    """A source that has failed in several scans in a row is broken, not unlucky: say since when, and why. Only
+    the sources as configured now: the store keeps each source's runs by what it is (`identity`: its type and
+    options), so one whose options were changed, a broken URL put right, starts a record of its own, and the
+    old one's failures are no longer its."""
     from mentionwatch.models import format_time
 
+    configured = {s.config.identity() for s in sources}
     return [
         f"source {s.name} is broken: it failed in {s.failures} scans in a row since "
         f"{format_time(s.failing_since) if s.failing_since else '?'}; last error: {s.last_error or s.last_state}"
         for s in store.source_status()
-        if s.failures >= BROKEN_AFTER and s.name in names
+        if s.failures >= BROKEN_AFTER and s.identity in configured
     ]
 
 
