@@ -356,6 +356,10 @@ def test_a_broken_source_put_right_in_the_config_is_not_called_broken_again(
     cfg = str(config(tmp_path, server, extra="    hits_per_page: 50\n"))
     fixed = cli("scan", "-c", cfg, "--since", "1d")
     assert fixed.code == 0 and "is broken" not in fixed.stderr
+    # `stats` still shows the old record, broken, but as not in the config now; the working one as configured.
+    records = json.loads(cli("stats", "-c", cfg, "--json").stdout)["sources"]
+    assert sorted((r["broken"], r["configured"]) for r in records) == [(False, True), (True, False)]
+    assert "not in the config now" in cli("stats", "-c", cfg).stdout
     # Still told while it is failing as configured now.
     algolia.failing = True
     for _ in range(2):

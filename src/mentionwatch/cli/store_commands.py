@@ -307,14 +307,19 @@ def stats(
     verbose: VerboseOpt = False,
 ) -> None:
     """What the store holds: mentions per brand and source and per status, its size, and each source's last
-    success (a source failing scan after scan is called out as broken)."""
+    success (a source failing scan after scan is called out as broken; the record of one whose options have
+    changed since, as not configured now)."""
     import json
 
     from mentionwatch.models import format_time
 
     redactor = setup_logging(verbose, False)
     try:
-        store = _store(config_path, db, redactor)
+        # The config, when there is one: it says which source records are the sources as configured now (the
+        # store keeps each source's runs by its type and options, so an old record stays when they change).
+        config = optional_config(config_path, redactor) if config_path is not None or not (db or _env_db()) else None
+        configured = {s.config.identity() for s in config.sources} if config is not None else None
+        store = existing_store(db, None if db or _env_db() else config)
         try:
             data = store.stats()
             data["sources"] = [
@@ -328,6 +333,7 @@ def stats(
                     "failing_since": format_time(s.failing_since) if s.failing_since else None,
                     "last_error": s.last_error,
                     "broken": s.failures >= 3,
+                    "configured": None if configured is None else s.identity in configured,
                 }
                 for s in store.source_status()
             ]
@@ -369,6 +375,8 @@ def _print_stats(data: dict[str, Any], redactor: Redactor) -> None:
                 f"{sanitize_terminal(redactor(s['last_error'] or ''))}",
                 style="red",
             )
+        if s["configured"] is False:
+            state = Text.assemble("not in the config now (removed, or its options changed); last: ", state, style="dim")
         table.add_row(Text(s["name"]), s["last_run"] or "-", s["last_success"] or "never", state)
     console.print(table)
 
