@@ -401,8 +401,8 @@ class Limits:
         passed.
 
         A request that would only queue for a slot is made ready here, not before: making one (its URL parsed,
-        its validators read from the cache, ~0.3 ms) ahead of the requests that can go out held every one of
-        them back (200 feeds at concurrency 100: the first round written ~25 ms later)."""
+        its validators read from the cache, ~0.1 ms) ahead of the requests that can go out held every one of
+        them back (200 feeds at concurrency 100: the first request written ~7 ms later)."""
         if self._out.is_set():
             return
         if self._watch is None or self._watch.done():  # (done unset: cancelled with an earlier event loop)
