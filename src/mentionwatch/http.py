@@ -445,13 +445,19 @@ class Limits:
 async def until_idle(limit: float, *, tick: float = 0.001, done: Callable[[], bool] = lambda: False) -> None:
     """Return once the event loop is idle (a sleep of `tick` comes back on time, twice: the requests that could
     be written are, and no answer is in), once `done()`, or after `limit` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit
+    end = asyncio.get_running_loop().time() + limit
     on_time = 0
-    while not done() and on_time < 2 and loop.time() < end:
-        start = loop.time()
-        await asyncio.sleep(tick)
-        on_time = on_time + 1 if loop.time() - start < 2 * tick else 0
+    while not done() and on_time < 2 and asyncio.get_running_loop().time() < end:
+        on_time = on_time + 1 if await came_back_on_time(tick) else 0
+
+
+async def came_back_on_time(tick: float) -> bool:
+    """Sleep `tick`; True when the loop ran this task again on time: nothing else was waiting to run. (A `sleep(0)`
+    cannot tell: the task is run again before the callbacks of the answers that came in meanwhile.)"""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.sleep(tick)
+    return loop.time() - start < 2 * tick
 
 
 _FIRST_ROUND_WITHIN = 0.25

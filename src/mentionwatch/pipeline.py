@@ -28,7 +28,7 @@ from mentionwatch.ahead import Ahead
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import TextKeys, dedupe, keys_ahead
 from mentionwatch.errors import ExitCode, FetchError
-from mentionwatch.http import HttpSettings, Limits, SourceHttp, until_idle
+from mentionwatch.http import HttpSettings, Limits, SourceHttp, came_back_on_time, until_idle
 from mentionwatch.impact import OUTLET_KIND, replies_ahead, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
 from mentionwatch.models import FIELDS, SOURCE_FIELDS, Mention
@@ -945,12 +945,8 @@ def _key_ahead(keys: Ahead[TextKeys], mentions: Sequence[Mention], start: int) -
 
 
 async def _quiet() -> bool:
-    """True when the event loop has nothing waiting to run: a short sleep comes back on time. (A `sleep(0)`
-    cannot tell: the task is run again before the callbacks of the answers that came in meanwhile.)"""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await asyncio.sleep(_QUIET_TICK)
-    return loop.time() - start < 2 * _QUIET_TICK
+    """True when the event loop has nothing waiting to run (no answer waiting to be seen to)."""
+    return await came_back_on_time(_QUIET_TICK)
 
 
 _IDLE_WITHIN = 0.25

@@ -317,9 +317,10 @@ def stats(
     try:
         # The config, when there is one: it says which source records are the sources as configured now (the
         # store keeps each source's runs by its type and options, so an old record stays when they change).
-        config = optional_config(config_path, redactor) if config_path is not None or not (db or _env_db()) else None
+        elsewhere = db is not None or bool(_env_db())  # the store named apart from the config, as `_store` has it
+        config = optional_config(config_path, redactor) if config_path is not None or not elsewhere else None
         configured = {s.config.identity() for s in config.sources} if config is not None else None
-        store = existing_store(db, None if db or _env_db() else config)
+        store = existing_store(db, None if elsewhere else config)
         try:
             data = store.stats()
             data["sources"] = [
