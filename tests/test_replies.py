@@ -447,6 +447,42 @@ def test_reddit_says_no_with_http_200_and_that_is_a_refusal(
     assert open_store(str(db)).pending_replies() == []
 
 
+@pytest.mark.parametrize("missing", ["created_utc", "name"])
+def test_a_posted_reply_whose_answer_cannot_be_read_may_have_been_posted_and_is_left_pending(
+    tmp_path: Path, cli: Callable[..., Run], e2e: E2EServer, missing: str
+) -> None:
+    comment = copy.deepcopy(RECORDED_COMMENT)
+    del comment["data"][missing]  # an answer not in the shape reddit.com/dev/api documents
+    answer = {"json": {"errors": [], "data": {"things": [comment]}}}
+    e2e.route("POST", "/api/v1/access_token", Reply(200, json.dumps(TOKEN_ANSWER).encode(), JSON))
+    e2e.route("POST", "/api/comment", Reply(200, json.dumps(answer).encode(), JSON))
+    config = write_config(
+        tmp_path / "mw.yaml",
+        f"  - type: reddit\n    base_url: {e2e.url}\n    oauth_base_url: {e2e.url}\n"
+        "    client_id: id1\n    client_secret: s2\n    username: acme_support\n    password: pw3\n",
+    )
+    db = tmp_path / "m.sqlite3"
+    seed(
+        db,
+        mention(
+            source="reddit",
+            source_type="reddit",
+            id="t3_d7ejpn",
+            url="https://www.reddit.com/r/apple/comments/d7ejpn/x/",
+        ),
+    )
+    run = cli("reply", "t3_d7ejpn", "--text", "hi", "-c", str(config), "--db", str(db))
+    assert run.code == 7, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cannot read" in run.stderr and "may have been posted" in run.stderr
+    assert [r.id for r in open_store(str(db)).pending_replies()] == ["t3_d7ejpn"]
+    # A dry run now says that a real one would settle that pending reply first.
+    dry = cli("reply", "t3_d7ejpn", "--text", "other words", "--dry-run", "-c", str(config), "--db", str(db))
+    assert dry.code == 0, dry.stderr
+    assert "left pending" in dry.stderr and "asks the platform" in dry.stderr
+    assert len(e2e.received("POST", "/api/comment")) == 1
+
+
 # --- Stack Exchange ------------------------------------------------------------------------------------------
 
 SE_DB = load_json("stackexchange", "questions_with_body_comments_answers_jsonserver_db.json")["questions"]
@@ -533,6 +569,21 @@ def test_a_reply_made_elsewhere_is_recorded_with_url_and_the_mention_leaves_the_
     assert listed["replied_at"] is not None
     assert cli("inbox", "--db", str(db), "-f", "jsonl").stdout == ""
     assert cli("reply", "15353312", "--url", "javascript:alert(1)", "-c", str(config), "--db", str(db)).code == 2
+
+
+def test_a_dry_run_of_a_reply_made_elsewhere_records_nothing(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    config = write_config(tmp_path / "mw.yaml", "  - type: hackernews\n    name: hn\n")
+    db = tmp_path / "m.sqlite3"
+    seed(db, mention())
+    elsewhere = "https://news.ycombinator.com/item?id=15353400"
+    dry = cli("reply", "15353312", "--url", elsewhere, "--dry-run", "-c", str(config), "--db", str(db))
+    assert dry.code == 0 and dry.stdout == elsewhere + "\n"
+    assert "dry run" in dry.stderr and "nothing was recorded" in dry.stderr
+    assert stored(db, "15353312").status == "new"
+    assert open_store(str(db)).reply_record("hackernews", "15353312") is None
+    # ... so the real one still can be recorded.
+    assert cli("reply", "15353312", "--url", elsewhere, "-c", str(config), "--db", str(db)).code == 0
+    assert stored(db, "15353312").status == "replied"
 
 
 def test_a_template_fills_in_author_brand_and_url(tmp_path: Path, cli: Callable[..., Run], e2e: E2EServer) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 from mentionwatch.errors import MentionwatchError
-from mentionwatch.models import FIELDS, Mention
+from mentionwatch.models import FIELDS, Mention, format_time
 from mentionwatch.outbox import CannotReply, Outbox
 from mentionwatch.output import _csv_cell, escape_json_controls, sanitize_terminal
 from mentionwatch.reply import ReplyOptions
@@ -228,8 +228,9 @@ class Walk:
         )
         acted = 0
         total = len(self.mentions)
+        pending = pending_keys(self.store)
         for number, mention in enumerate(self.mentions, 1):
-            self._show(console, mention, number, total)
+            self._show(console, mention, number, total, (mention.source_type, mention.id) in pending)
             outcome = self._act(console, mention)
             if outcome == "quit":
                 break
@@ -237,7 +238,7 @@ class Walk:
         console.print(f"{acted} of {total} handled.")
         return acted
 
-    def _show(self, console: Any, m: Mention, number: int, total: int) -> None:
+    def _show(self, console: Any, m: Mention, number: int, total: int, pending: bool) -> None:
         from rich.text import Text
 
         head = Text(f"[{number}/{total}] ", style="bold")
@@ -248,6 +249,8 @@ class Walk:
         )
         if m.impact is not None:
             head.append(f" · impact {m.impact:.0f}")
+        if pending:
+            head.append(" · reply pending", style="yellow")
         console.print()
         console.print(head)
         if m.title:
@@ -303,6 +306,12 @@ class Walk:
             if text.startswith(":"):
                 text = self.outbox.fill(text[1:].strip(), target)
             preview = asyncio.run(self.outbox.reply(target, text, ReplyOptions(), dry_run=True))
+            if preview.pending_since is not None:
+                console.print(
+                    f"a reply to this was left pending {format_time(preview.pending_since)}: sending first asks the"
+                    " platform whether it has that one, and sends nothing more if it has",
+                    style="yellow",
+                )
             console.print(Text(sanitize_terminal(preview.request, newlines=True), style="dim"))
             console.print("send it? [y/N] ", end="")
             if self.keys.key().lower() != "y":

@@ -32,6 +32,11 @@ from mentionwatch.store import Key, MentionStore, ReplyRecord
 
 log = logging.getLogger(__name__)
 
+# What reading an answer that is not in its documented shape raises in a Replier's parser (a missing key, a null
+# where an object was, a number no float or datetime holds): after a write went out, an unclear outcome.
+UNREADABLE: tuple[type[Exception], ...] = (KeyError, IndexError, TypeError, ValueError, OverflowError, AttributeError)
+ASKING: tuple[type[Exception], ...] = (FetchError, *UNREADABLE)  # what asking the platform about a reply can raise
+
 
 @dataclass(frozen=True)
 class Target:
@@ -56,6 +61,9 @@ class Outcome:
     reply: PostedReply | None
     recovered: bool = False
     request: str = ""
+    # A dry run's word on a reply an earlier run left pending: a real run asks the platform about that one first,
+    # and sends nothing when it is there.
+    pending_since: datetime | None = None
 
 
 class CannotReply(UsageError):
@@ -155,7 +163,7 @@ class Outbox:
                 ) from None
             shown = self.describe(client, request)
             if dry_run:
-                return Outcome(None, request=shown)
+                return Outcome(None, request=shown, pending_since=record.started_at if record is not None else None)
             return Outcome(await self._send(source, target, text, request, shown), request=shown)
 
     async def settle(self, target: Target) -> Outcome:
@@ -172,12 +180,15 @@ class Outbox:
             found = await self._settle(self._source(client, target), target, record)
         return Outcome(found, recovered=found is not None)
 
-    def elsewhere(self, target: Target, url: str) -> PostedReply:
-        """Record a reply made by hand (on a platform mentionwatch cannot post to, or in its own app)."""
+    def elsewhere(self, target: Target, url: str, *, dry_run: bool = False) -> PostedReply:
+        """Record a reply made by hand (on a platform mentionwatch cannot post to, or in its own app); `dry_run`:
+        check that it could be, record nothing."""
         record = self.store.reply_record(target.source_type, target.item_id)
         if record is not None and record.state == "sent":
             raise UsageError(f"{target.item_id} was already answered: {record.reply_url}")
         at = self.now()
+        if dry_run:
+            return PostedReply("", url, at)
         self.store.begin_reply(
             ReplyRecord(target.source_type, target.item_id, "pending", "", "", json.dumps({"elsewhere": url}), at)
         )
@@ -240,6 +251,14 @@ class Outbox:
             )
         try:
             posted = await source.send_reply(request)
+        except UNREADABLE as exc:
+            # The platform answered the write, but not in the shape its API documents: it may well have posted it.
+            log.debug("unreadable answer to a reply", exc_info=True)
+            raise ReplyError(
+                f"{target.source_type} answered the reply in a form mentionwatch cannot read ({type(exc).__name__}:"
+                f" {exc}): the reply may have been posted. Run `mentionwatch reply {target.item_id}` to check the"
+                " platform before sending anything again"
+            ) from None
         except FetchError as exc:
             if _refused(exc):
                 self.store.drop_reply(target.source_type, target.item_id)
@@ -264,7 +283,8 @@ class Outbox:
         )
         try:
             found = await source.find_reply(request, record.started_at)
-        except FetchError as exc:
+        except ASKING as exc:
+            log.debug("could not ask for a pending reply", exc_info=True)
             raise ReplyError(
                 f"a reply to {target.item_id} was left pending {format_time(record.started_at)}, and "
                 f"{target.source_type} could not be asked whether it has it ({_why(exc)}): nothing was sent; "
@@ -309,8 +329,10 @@ def _refused(exc: FetchError) -> bool:
     return status is not None and 400 <= status < 500 and status != 408
 
 
-def _why(exc: FetchError) -> str:
+def _why(exc: Exception) -> str:
     """The error, with the platform's own words when its answer carries them (`error`, `message`, ...)."""
+    if not isinstance(exc, FetchError):  # an answer in a shape its API does not document
+        return f"an unreadable answer: {type(exc).__name__}: {exc}"
     reason = str(exc)
     response = exc.response
     if response is None:

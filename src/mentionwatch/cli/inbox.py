@@ -155,9 +155,15 @@ def reply(
             if visibility is not None:
                 _check_option(outbox, target, "visibility")
             if url is not None:
-                posted = outbox.elsewhere(target, url)
+                posted = outbox.elsewhere(target, url, dry_run=dry_run)
                 sys.stdout.write(posted.url + "\n")
-                sys.stderr.write(f"mentionwatch: {mention_id} marked replied ({posted.url})\n")
+                if dry_run:
+                    sys.stderr.write(
+                        f"mentionwatch: dry run: {mention_id} would be marked replied ({posted.url}); nothing was"
+                        " recorded\n"
+                    )
+                else:
+                    sys.stderr.write(f"mentionwatch: {mention_id} marked replied ({posted.url})\n")
                 return
             options = ReplyOptions(visibility=visibility.value if visibility else None)
             body = outbox.fill(template, target) if template else text
@@ -179,11 +185,17 @@ def reply(
 
 def _say(mention_id: str, outcome: object, *, dry_run: bool, settling: bool) -> None:
     """The reply's URL on stdout (data); what happened on stderr."""
+    from mentionwatch.models import format_time
     from mentionwatch.outbox import Outcome
 
     assert isinstance(outcome, Outcome)
     if dry_run:
         sys.stdout.write(outcome.request + "\n")
+        if outcome.pending_since is not None:
+            sys.stderr.write(
+                f"mentionwatch: a reply to {mention_id} was left pending {format_time(outcome.pending_since)}: a real"
+                " run first asks the platform whether it has that one, and sends nothing more if it has\n"
+            )
         sys.stderr.write("mentionwatch: dry run: nothing was sent\n")
         return
     if outcome.reply is None:
