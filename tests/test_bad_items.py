@@ -638,6 +638,16 @@ def test_unreadable_items_are_counted_once_in_health_and_the_rest_kept(poisoned_
     assert (health["s1"].state, health["s1"].skipped) == ("ok", 0)
 
 
+def test_a_source_whose_every_item_is_unreadable_has_failed_not_gone_quiet() -> None:
+    # An API that changed its shape sends items, none of which can be read: that is no quiet day ("empty").
+    result = scan([item("d1", date=OUT_OF_RANGE_DATES[0]), item("d2", date="2026-13-01")], [], [item("healthy")])
+    health = {h.name: h for h in result.health}
+    assert (health["s0"].state, health["s0"].skipped) == ("failed", 2)
+    assert "none of the 2 items it sent could be read" in (health["s0"].error or "")
+    assert (health["s1"].state, health["s1"].error) == ("empty", None), "nothing sent: a quiet day"
+    assert result.exit_code == 3 and ids(result) == {"healthy"}
+
+
 def test_a_mention_whose_url_is_not_web_is_skipped(poisoned_scan: ScanResult) -> None:
     assert not {m.id for m in poisoned_scan.mentions if m.id.startswith("not-web")}
     assert all(m.url.startswith("https://") for m in poisoned_scan.mentions if m.id != "unsplittable")

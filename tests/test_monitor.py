@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -433,3 +434,69 @@ def test_a_post_dated_in_the_future_does_not_push_the_watermark_past_now(
     algolia.hits.append(hit(3, datetime.now(UTC) - timedelta(minutes=1)))
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900003"]
     assert algolia.filters[-1] <= datetime.now(UTC).timestamp()
+
+
+def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexed_late(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    # The watermark is the newest post the source returned, less the overlap: a post dated next year is no measure
+    # of how far the source was read, even capped at now (the next window would start at now less the overlap).
+    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, NOW + timedelta(days=30))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits.append(hit(3, NOW - timedelta(hours=2)))  # published before the scan, indexed after it
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900003"]
+    assert algolia.filters[-1] == int((NOW - timedelta(hours=3, minutes=10)).timestamp())
+
+
+def test_new_with_a_limit_says_how_many_new_mentions_it_did_not_print(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=4))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits += [hit(n, NOW - timedelta(hours=4 - n)) for n in (2, 3, 4)]
+    limited = cli("scan", "-c", cfg, "--new", "--since", "last", "--limit", "1", "-f", "jsonl")
+    assert ids(limited) == ["900004"]
+    assert "--limit 1: 2 more new mentions not printed" in limited.stderr
+    assert "list --status new" in limited.stderr
+    unlimited = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert unlimited.code == 0 and unlimited.stdout == "" and "not printed" not in unlimited.stderr
+
+
+LINKLESS_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Acme podcast</title><link>https://pod.test/</link>
+<item><title>Episode 1: Node</title><guid isPermaLink="false">ep-1</guid><pubDate>{d1}</pubDate>
+<enclosure url="https://pod.test/1.mp3" type="audio/mpeg" length="1"/></item>
+<item><title>Episode 2: Node</title><guid isPermaLink="false">ep-2</guid><pubDate>{d2}</pubDate></item>
+<item><title>A note on Node</title><pubDate>{d3}</pubDate></item>
+<item><title>Read about Node</title><link>https://pod.test/read</link><pubDate>{d3}</pubDate></item>
+</channel></rss>"""
+
+
+def test_feed_items_without_a_link_are_mentions_each_of_its_own(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    # Podcast and blog feeds send items with a guid and no <link>: each is a mention (no URL), never skipped as
+    # "unreadable", never merged with the feed's other link-less items as one page, in a scan or in the store.
+    dates = {f"d{i}": format_datetime(NOW - timedelta(hours=i), usegmt=True) for i in (1, 2, 3)}
+    feed = LINKLESS_FEED.format(**dates).encode()
+    server.route("/pod.xml", lambda request: Reply(200, feed, {"content-type": "application/rss+xml"}))
+    cfg = tmp_path / "mentionwatch.yaml"
+    cfg.write_text(
+        f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: rss\n    urls: [{server.url}/pod.xml]\n",
+        encoding="utf-8",
+    )
+    first = cli("scan", "-c", str(cfg), "--since", "1d", "-f", "jsonl")
+    found = rows(first)
+    assert "skipped" not in first.stderr
+    assert len(found) == 4
+    assert sorted(r["url"] for r in found) == ["", "", "", "https://pod.test/read"]
+    assert {"ep-1", "ep-2"} <= {r["id"] for r in found}
+    assert all(r["duplicates"] == 0 for r in found)
+    stored = rows(cli("list", "-c", str(cfg), "-f", "jsonl"))
+    assert len(stored) == 4 and all(r["duplicates"] == 0 for r in stored)
+    again = cli("scan", "-c", str(cfg), "--new", "--since", "1d", "-f", "jsonl")
+    assert again.code == 0 and again.stdout == ""
+    table = cli("scan", "-c", str(cfg), "--since", "1d", "-f", "table", "--no-store")
+    assert table.code == 0 and "A note on Node" in table.stdout

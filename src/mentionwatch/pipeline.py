@@ -99,6 +99,9 @@ class ScanResult:
     # is then empty); and the scratch store to close once it is written (`--no-store`).
     stream: Callable[[], Iterator[Mention]] | None = None
     scratch: MentionStore | None = None
+    # How many mentions `--limit` left out of the output (after `--new`): with `--new` they are stored and will not
+    # be new again, which the command says rather than lose them silently.
+    left_out: int = 0
 
     def output(self) -> Iterable[Mention]:
         """What the scan prints: `mentions`, or what a scan worked in windows reads back."""
@@ -336,6 +339,10 @@ async def _run_source(
         health.error = redact(message)
     elif http.requests and http.not_modified == http.requests:
         health.state = "not modified"
+    elif not intake.seen and not intake.older and health.skipped:
+        # It answered, and nothing it sent could be read: an API that changed its shape, not a quiet day.
+        health.state = "failed"
+        health.error = redact(f"none of the {health.skipped} items it sent could be read (has its API changed?)")
     elif not intake.seen and not intake.older:
         health.state = "empty"
     else:
@@ -343,7 +350,7 @@ async def _run_source(
 
 
 class Intake:
-    """One source's items on their way into the scan: only those with a web URL, each id once, none published
+    """One source's items on their way into the scan: only those with a web URL (or none), each id once, none published
     before the source's `since`. It is also the source's `Documents`: it notes what each document the source
     read gave (`read`, then `given_entries`), and hands in what an unchanged one gave as it was (`reuse`)."""
 
@@ -377,8 +384,9 @@ class Intake:
     def admit(self, mention: Mention) -> None:
         """Take one item the source yielded (or leave it out, and say why)."""
         placed = self._pending.pop(id(mention), None)
-        if not is_web_url(mention.url):
-            # A `javascript:`, `data:` or `file:` URL is no permalink, and must never reach a clickable cell.
+        if mention.url and not is_web_url(mention.url):
+            # A `javascript:`, `data:` or `file:` URL is no permalink, and must never reach a clickable cell. No URL
+            # at all is allowed: a feed item without a link of its own (guid-only podcast and blog items).
             reason = f"{mention.id!s:.100}: url is not an http(s) address"
             self.source.context.skipped.append(reason)
             if placed is not None:
@@ -411,9 +419,12 @@ class Intake:
             return "older"
         self.seen.add(item_id)
         self.fetched.origin.setdefault(key, []).append(self.source.name)
-        newest = self.fetched.newest.get(self.source.name)
-        if newest is None or published_at > newest:
-            self.fetched.newest[self.source.name] = published_at
+        # A post dated in the future (a wrong clock, a scheduled post) is no measure of how far the source has been
+        # read: taken as the newest, even capped at now, it would start the next window after posts indexed late.
+        if published_at <= self.future:
+            newest = self.fetched.newest.get(self.source.name)
+            if newest is None or published_at > newest:
+                self.fetched.newest[self.source.name] = published_at
         self.health.items = self.items
         return "new"
 
@@ -442,6 +453,7 @@ class Intake:
         seen, older = self.seen, self.older
         name = self.source.name
         newest: int | None = None
+        future = _micros(self.future)
         for i, (item_id, micros) in enumerate(zip(kept.ids, kept.published, strict=True)):
             if item_id in seen or item_id in older:
                 continue
@@ -452,7 +464,8 @@ class Intake:
                 older.add(item_id)
                 continue
             seen.add(item_id)
-            newest = micros if newest is None or micros > newest else newest
+            if micros <= future and (newest is None or micros > newest):  # as in `_take`: not a future date
+                newest = micros
             made = kept.mentions.get(i)
             if not made:
                 continue
@@ -916,6 +929,18 @@ class Windows:
         limit = request.limit
         return lambda: itertools.islice(mentions(), limit)
 
+    def left_out(self) -> int:
+        """How many of the mentions `read_back` would give `--limit` leaves out."""
+        request = self._request
+        if request.limit is None or request.quiet_seed or self.store is None or self.stamp is None:
+            return 0
+        query = Query(
+            brands=[b.name for b in request.brands],
+            seen_at=None if request.new_only else self.stamp,
+            first_seen_at=self.stamp if request.new_only else None,
+        )
+        return max(0, self.store.count(query) - request.limit)
+
 
 # Matched mentions held at once before a scan works in windows (about 2.5 KB each while held).
 WINDOW = 50_000
@@ -1155,9 +1180,13 @@ async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: Sent
     if request.quiet_seed:
         mentions = []
     mentions = sort_mentions(mentions, request.sort)
+    left_out = 0
     if request.limit is not None:
+        left_out = max(0, len(mentions) - request.limit)
         mentions = mentions[: request.limit]
-    return ScanResult(mentions=mentions, health=fetched.health, stopped_by=stopped_by, total=total)
+    return ScanResult(
+        mentions=mentions, health=fetched.health, stopped_by=stopped_by, total=total, left_out=left_out
+    )
 
 
 def _finish_in_windows(
@@ -1178,6 +1207,7 @@ def _finish_in_windows(
         total=windows.total,
         stream=windows.read_back(),
         scratch=None if request.save else windows.store,
+        left_out=windows.left_out(),
     )
 
 
@@ -1187,7 +1217,7 @@ def _finish_in_windows(
 
 @dataclass
 class Kept:
-    """What a version of a document gave a scan whose source started at `since`: its items with a web URL, in
+    """What a version of a document gave a scan whose source started at `since`: its items with a web URL (or none), in
     order (older ones too: a later scan with a later `since` leaves them out again), each as its id, its date in
     microseconds since 1970 (None: undated, dated when first seen) and the source name its adapter gave it
     ("" for most); the mentions each made (matched and scored; by the item's place, none when no brand

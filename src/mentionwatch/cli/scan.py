@@ -250,6 +250,11 @@ def scan(
             wrote = write_file(result.output(), fmt_name, output, now=now)
             if not quiet:
                 sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
+        if result.left_out and (new or backfill):
+            sys.stderr.write(
+                f"mentionwatch: --limit {limit}: {result.left_out} more new mentions not printed; they are stored and"
+                " will not be new again (`mentionwatch list --status new` shows them)\n"
+            )
         # After the output is written and the store holds the scan: a notification can fail, never lose them.
         notified = None
         if notify and not result.interrupted:

@@ -269,7 +269,10 @@ def _pages(m: Mention) -> tuple[int, int | None, str]:
         host = urlsplit(linked or page).hostname or ""
     except ValueError:  # a URL Python cannot split (`http://[::1/x`) names no host
         host = ""
-    return _url_hash(page), _url_hash(linked) if linked else None, host
+    # A mention with no URL (a feed item without a link) is no page: its key is its own, so that it never joins,
+    # nor gathers, every other link-less item of its brand as "the same page".
+    own = page or f"\x00no-url\x00{m.source_type}\x00{m.id}"
+    return _url_hash(own), _url_hash(linked) if linked else None, host
 
 
 # `json.dumps(..., ensure_ascii=False)` makes a new encoder each call (only the default arguments share one):
