@@ -151,6 +151,25 @@ def test_a_scan_sends_one_signed_digest_of_what_new_printed(
     assert "notified     webhook          nothing new" in again.stderr
 
 
+def test_the_first_notify_run_after_a_seed_is_owed_all_the_store_saw_since_not_only_what_it_printed(
+    tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    # The seed starts each target's mark: mentions saved after it by a run that notified no one (a scan without
+    # --notify, or one that died before sending) are queued by the first --notify run, as by any later one.
+    receiver.route("POST", "/hook", accept())
+    cfg = write_config(tmp_path, feed, "  targets:\n" + webhook(receiver))
+    feed.publish(2)
+    assert scan(cli, cfg, "--seed").code == 0
+    unnotified = feed.publish(2)
+    assert sorted(r["id"] for r in rows(scan(cli, cfg, "--new", "-f", "jsonl"))) == sorted(unnotified)
+    latest = feed.publish(1)
+    run = scan(cli, cfg, "--new", "--notify", "-f", "jsonl")
+    assert run.code == 0, run.stderr
+    assert [r["id"] for r in rows(run)] == latest
+    [post] = receiver.received("POST", "/hook")
+    assert sorted(m["id"] for m in json.loads(post.body)["mentions"]) == sorted(unnotified + latest)
+
+
 def test_a_digest_is_capped_and_says_where_the_rest_is(
     tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
 ) -> None:

@@ -134,6 +134,22 @@ def notify_after_scan(
         return asyncio.run(run())
 
 
+def mark_seeded(config: Config, store: MentionStore, started: datetime) -> None:
+    """`scan --seed`: each notify target that has no mark yet gets one here, so its first `--notify` run is owed
+    every mention the store first saw after the seed, not only what that run printed: a run that saved mentions
+    and died before notifying anyone (or a scan run without --notify) is then caught up like any later one."""
+    from mentionwatch.store import target_scope
+
+    if not config.notify or not config.notify.targets:
+        return
+    targets = config.notify.targets
+    with store.scan_lock(config.store.lock_timeout, [target_scope(t.label) for t in targets]):
+        horizon = store.notify_horizon()
+        for target in targets:
+            if store.notify_mark(target.label) is None:
+                store.enqueue_notifications(target.label, [], started, started, horizon)
+
+
 def print_notifications(report: NotifyReport, *, quiet: bool, redact: Redactor) -> None:
     """What was sent (unless -q), what failed and what may not have arrived (always), on stderr."""
     from mentionwatch.output import sanitize_terminal

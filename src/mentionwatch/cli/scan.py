@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.notify import exit_code_with, notify_after_scan, print_notifications, require_notify
+from mentionwatch.cli.notify import (
+    exit_code_with,
+    mark_seeded,
+    notify_after_scan,
+    print_notifications,
+    require_notify,
+)
 from mentionwatch.cli.options import (
     ConfigOpt,
     DbOpt,
@@ -255,6 +261,8 @@ def scan(
                 f"mentionwatch: --limit {limit}: {result.left_out} more new mentions not printed; they are stored and"
                 " will not be new again (`mentionwatch list --status new` shows them)\n"
             )
+        if seed and not result.interrupted and not no_store:
+            mark_seeded(config, store, now)
         # After the output is written and the store holds the scan: a notification can fail, never lose them.
         notified = None
         if notify and not result.interrupted:
