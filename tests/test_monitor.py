@@ -500,3 +500,30 @@ def test_feed_items_without_a_link_are_mentions_each_of_its_own(
     assert again.code == 0 and again.stdout == ""
     table = cli("scan", "-c", str(cfg), "--since", "1d", "-f", "table", "--no-store")
     assert table.code == 0 and "A note on Node" in table.stdout
+
+
+@pytest.mark.e2e
+def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_run(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli_store_env: dict[str, str], cli: Callable[..., Run]
+) -> None:
+    # The store holds a scan before its output is written: a full disk must not cost the new mentions their turn.
+    algolia.hits = [hit(1, NOW - timedelta(hours=4))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits.append(hit(2, NOW - timedelta(hours=3)))
+    env = cli_env(tmp_path, cli_store_env)
+    with open("/dev/full", "w") as full:  # every write: ENOSPC
+        failed = subprocess.run(
+            cli_command("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl"),
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert failed.returncode == 5, failed.stderr
+    assert "next --new run to this output gives this scan's new mentions too" in failed.stderr
+    algolia.hits.append(hit(3, NOW - timedelta(hours=2)))
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900002", "900003"]
+    algolia.hits.append(hit(4, NOW - timedelta(hours=1)))
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900004"], "given once"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,9 +38,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mentionwatch.config import Config, ConfiguredSource
+    from mentionwatch.models import Mention
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
-    from mentionwatch.store import MentionStore
+    from mentionwatch.store import MentionStore, NotifyMark
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -134,7 +136,7 @@ def scan(
     import asyncio
 
     from mentionwatch.config import DEFAULT_SINCE
-    from mentionwatch.errors import UsageError
+    from mentionwatch.errors import OutputError, UsageError
     from mentionwatch.output import (
         BrokenStdout,
         append_file,
@@ -243,19 +245,34 @@ def scan(
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, sources)
         closers.append(result)
-        if output is None:
-            write_stdout(lambda out: write(result.output(), fmt_name, out, now=now, total=result.total))
-        elif result.exit_code == ExitCode.ALL_FAILED:
-            # Nothing came in: the last good file is worth more to a cron job than an empty one.
-            sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
-        elif append:
-            added = append_file(result.output(), fmt_name, output)
-            if not quiet:
-                sys.stderr.write(f"mentionwatch: added {added} mentions to {output}\n")
-        else:
-            wrote = write_file(result.output(), fmt_name, output, now=now)
-            if not quiet:
-                sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
+        # The store holds the scan before its output is written, so a `--new` output that cannot be written (a full
+        # disk) must not cost its mentions their turn: its destination gets a mark in the store, and the next
+        # `--new` run to it gives what the store first saw from this scan on, with its own.
+        owed_label = _owed_label(output) if (new or backfill) and request.save else None
+        owed = store.notify_mark(owed_label) if owed_label is not None else None
+        given = result.output if owed is None else _with_owed(result, store, owed, sort.value, limit)
+        try:
+            if output is None:
+                write_stdout(lambda out: write(given(), fmt_name, out, now=now, total=result.total))
+            elif result.exit_code == ExitCode.ALL_FAILED:
+                # Nothing came in: the last good file is worth more to a cron job than an empty one.
+                sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
+            elif append:
+                added = append_file(given(), fmt_name, output)
+                if not quiet:
+                    sys.stderr.write(f"mentionwatch: added {added} mentions to {output}\n")
+            else:
+                wrote = write_file(given(), fmt_name, output, now=now)
+                if not quiet:
+                    sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
+        except OutputError:
+            if owed_label is not None and owed is None:
+                # Whole seconds (first_seen): after one second less than the scan's time is from the scan on.
+                store.enqueue_notifications(owed_label, [], now - timedelta(seconds=1), now, _EVERY_POSITION)
+                sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
+            raise
+        if owed_label is not None and owed is not None and result.exit_code != ExitCode.ALL_FAILED:
+            store.forget_notify_mark(owed_label)
         if result.left_out and (new or backfill):
             sys.stderr.write(
                 f"mentionwatch: --limit {limit}: {result.left_out} more new mentions not printed; they are stored and"
@@ -303,6 +320,32 @@ def scan(
 
 
 BROKEN_AFTER = 3
+# A mark's position that no mention reaches: with a time one second before the scan's, "first seen after the mark"
+# is "first seen at the scan's time or later" (first-seen times are whole seconds).
+_EVERY_POSITION = 2**62
+
+
+def _owed_label(output: Path | None) -> str:
+    """The store's name for a `--new` output destination that is owed mentions (kept beside the notify targets'
+    marks, which say the same thing of a target: what it has been given up to)."""
+    return "output " + (str(output.resolve()) if output is not None else "-")
+
+
+def _with_owed(
+    result: ScanResult, store: MentionStore, owed: NotifyMark, sort: str, limit: int | None
+) -> Callable[[], Iterable[Mention]]:
+    """What a `--new` run gives a destination a failed write left owed: every mention the store first saw since
+    (not ignored, cluster heads, as `--new` prints them), this scan's among them, sorted and cut as asked."""
+    from mentionwatch.pipeline import sort_mentions
+    from mentionwatch.store import key_of
+
+    def given() -> list[Mention]:
+        mine = {key_of(m): m for m in result.output()}
+        extra = [m for m in store.first_seen_after(owed) if key_of(m) not in mine]
+        mentions = sort_mentions([*extra, *mine.values()], sort)
+        return mentions[:limit] if limit is not None else mentions
+
+    return given
 
 
 def _since_label(flag: str | None, configured: str | None, since_last: bool) -> str:

@@ -317,6 +317,10 @@ class MentionStore(Protocol):
     # Notifications (notify/): what each target has been sent, so that nothing is sent twice or lost.
     def notify_mark(self, target: str) -> NotifyMark | None: ...
 
+    def forget_notify_mark(self, target: str) -> None:
+        """Drop `target`'s mark (a `scan --new` output that was owed mentions has been given them)."""
+        ...
+
     def notify_horizon(self) -> int:
         """The store's position now: read before a run chooses what to queue, it becomes the target's mark, so
         what another scan saves meanwhile is left for the next run rather than skipped."""

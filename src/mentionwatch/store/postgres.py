@@ -560,6 +560,10 @@ class PostgresStore:
             row = conn.execute("SELECT through, position FROM notify_marks WHERE target = %s", [target]).fetchone()
         return NotifyMark(parse_time(row[0]), int(row[1])) if row else None
 
+    def forget_notify_mark(self, target: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM notify_marks WHERE target = %s", [target])
+
     def notify_horizon(self) -> int:
         """The store's position now: every mention at or below it is committed (rowids are handed out in commit
         order, module docstring)."""

@@ -722,6 +722,10 @@ class SqliteStore:
         row = self._db.execute("SELECT through, position FROM notify_marks WHERE target = ?", (target,)).fetchone()
         return NotifyMark(parse_time(row[0]), int(row[1])) if row else None
 
+    def forget_notify_mark(self, target: str) -> None:
+        with self._write():
+            self._db.execute("DELETE FROM notify_marks WHERE target = ?", (target,))
+
     def first_seen_after(self, mark: NotifyMark) -> list[Mention]:
         """The mentions (cluster heads, not ignored) first seen after `mark`: what scans since then found new,
         whether or not the scan that found them lived to notify anyone."""
