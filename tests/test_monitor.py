@@ -527,3 +527,66 @@ def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_ru
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900002", "900003"]
     algolia.hits.append(hit(4, NOW - timedelta(hours=1)))
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900004"], "given once"
+
+
+def rss(items: list[tuple[str, str, str, datetime]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://{guid}.news.test/a</link><guid>{guid}</guid>"
+        f"<description>{text}</description><pubDate>{format_datetime(at, usegmt=True)}</pubDate></item>"
+        for guid, title, text, at in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'.encode()
+
+
+def test_a_copy_that_turns_up_in_a_later_scan_joins_the_stored_cluster_and_is_not_new(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    story = (
+        "Node.js opens a new office in Berlin",
+        "The Node.js foundation opens a new office in Berlin this week, with hundreds of jobs for engineers.",
+    )
+    feeds: dict[str, list[tuple[str, str, str, datetime]]] = {
+        "one": [
+            ("d1", *story, NOW - timedelta(hours=3)),
+            (
+                "d0",
+                "Node 22 is out",
+                "Release notes of Node 22, in full and with every change listed here.",
+                NOW - timedelta(hours=1),
+            ),
+        ],
+        "two": [
+            (
+                "u1",
+                "Deno and Node compared",
+                "A long comparison of Deno and Node for teams that need to choose one of them soon.",
+                NOW - timedelta(hours=1),
+            )
+        ],
+    }
+    for name in feeds:
+        server.route(f"/{name}.xml", lambda request, name=name: Reply(200, rss(feeds[name])))
+    cfg = tmp_path / "mentionwatch.yaml"
+    cfg.write_text(
+        "brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n"
+        f"  - type: rss\n    name: one\n    urls: [{server.url}/one.xml]\n"
+        f"  - type: rss\n    name: two\n    urls: [{server.url}/two.xml]\n",
+        encoding="utf-8",
+    )
+    assert cli("scan", "-c", str(cfg), "--seed", "--since", "1d").code == 0
+    # The same article, syndicated under another URL, in the other feed, a scan later (its original gone from
+    # the first feed by then).
+    feeds["one"] = feeds["one"][1:]
+    feeds["two"].append(("d3", *story, NOW - timedelta(minutes=20)))
+    feeds["two"].append(
+        (
+            "n1",
+            "Node on the edge",
+            "Running Node at the edge: cold starts, memory limits and what to do.",
+            NOW - timedelta(minutes=10),
+        )
+    )
+    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "1d", "-f", "jsonl")) == ["n1"]
+    [original] = [r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl")) if r["id"] == "d1"]
+    assert [(a["id"], a["source"]) for a in original["also_seen"]] == [("d3", "two")]
+    assert original["duplicates"] == 1

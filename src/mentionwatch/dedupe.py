@@ -698,6 +698,27 @@ def dedupe(
     return out
 
 
+def copies_of_stored(fresh: Sequence[Mention], stored: Iterable[Mention]) -> dict[int, Mention]:
+    """Which of `fresh` (a scan's mentions the store has not seen, that joined no stored cluster by id, page or
+    link) are copies by their text of one of `stored` (earlier scans' cluster heads of their brands): {the index
+    in `fresh`: the stored mention}. A syndicated article that turns up days after its original then joins the
+    stored cluster and is not new. The rules are a scan's own (`DuplicateIndex`): near-duplicate text, verified;
+    boilerplate is not sameness; a copy never hides a mention that needs a reply."""
+    index = DuplicateIndex()
+    for m in sorted(stored, key=lambda m: (m.published_at, m.source, m.id)):
+        index.add(m)
+    known = len(index.mentions)
+    found: dict[int, Mention] = {}
+    if not known:
+        return found
+    for i, m in sorted(enumerate(fresh), key=lambda pair: (pair[1].published_at, pair[1].source, pair[1].id)):
+        root = index.add(m)
+        # Only a join by text: ids, pages and links were the store's to find (and found none).
+        if root is not None and root < known and index.joined_by.get(len(index.mentions) - 1) == "text":
+            found[i] = index.mentions[root]
+    return found
+
+
 def _leader(index: DuplicateIndex, root: int) -> int:
     """The mention a cluster is shown as: its earliest, unless a share came before the page it shares (a feed
     that dates its items late): then the page, so the story is one row with its shares listed under it. Not

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -242,6 +242,9 @@ def scan(
                 quiet_seed=seed,
                 pairs=sharded,
             )
+            # Where the store stands before the scan saves anything: a `--new` output that cannot be written is owed
+            # what the store first saw after this point (the notify targets' mark, kept the same way).
+            before = store.notify_horizon() if request.new_only and request.save else 0
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, sources)
         closers.append(result)
@@ -267,8 +270,7 @@ def scan(
                     sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
         except OutputError:
             if owed_label is not None and owed is None:
-                # Whole seconds (first_seen): after one second less than the scan's time is from the scan on.
-                store.enqueue_notifications(owed_label, [], now - timedelta(seconds=1), now, _EVERY_POSITION)
+                store.enqueue_notifications(owed_label, [], now, now, before)
                 sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
             raise
         if owed_label is not None and owed is not None and result.exit_code != ExitCode.ALL_FAILED:
@@ -320,9 +322,6 @@ def scan(
 
 
 BROKEN_AFTER = 3
-# A mark's position that no mention reaches: with a time one second before the scan's, "first seen after the mark"
-# is "first seen at the scan's time or later" (first-seen times are whole seconds).
-_EVERY_POSITION = 2**62
 
 
 def _owed_label(output: Path | None) -> str:

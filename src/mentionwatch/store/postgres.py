@@ -80,6 +80,7 @@ from mentionwatch.store import (
     key_of,
     shown_location,
 )
+from mentionwatch.store.copies import stored_copies
 from mentionwatch.store.sqlite import (
     _CITED,
     _COLUMNS,
@@ -452,6 +453,16 @@ class PostgresStore:
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = _clusters_of(conn, fresh, pages)
+
+            def heads(query: Query, conn: psycopg.Connection[Any] = conn) -> list[Mention]:
+                sql, params = _selected(_SELECTED, query)
+                return [_mention(row) for row in conn.execute(sql, params)]
+
+            for key, original in stored_copies(fresh, joins, now, heads).items():
+                cluster = conn.execute(
+                    "SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key_of(original)
+                )
+                joins[key] = int(_one(cluster)[0])
             rowids = _insert(conn, [_row(m, joins[key], pages[key], stamp) for key, m in fresh.items()])
             # A cluster of its own is named by its first mention's rowid.
             alone = [rowid for key, rowid in zip(fresh, rowids, strict=True) if joins[key] is None]

@@ -46,6 +46,7 @@ from mentionwatch.store import (
     TallyAsk,
     key_of,
 )
+from mentionwatch.store.copies import stored_copies
 from mentionwatch.urls import canonical_url, community
 from mentionwatch.vocabulary import terms_of
 
@@ -451,6 +452,8 @@ class SqliteStore:
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = self._clusters_of(fresh, pages)
+            for key, original in stored_copies(fresh, joins, now, self.query).items():
+                joins[key] = self._cluster_by_key(key_of(original))
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
             last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
