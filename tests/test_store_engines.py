@@ -575,3 +575,21 @@ def test_tallies_in_one_reading_are_each_tally_on_its_own_span(store: Any) -> No
         for key in sorted((k for k in loud if k[0] == brand), key=lambda k: (-sum(loud[k]), -len(loud[k]), k[1]))[:2]
     ]
     assert [t.key for t in together[3]] == expected
+
+
+def test_ignore_by_domain_reads_a_mentions_own_url_as_the_configs_exclude_domains_does(store: Any) -> None:
+    # `exclude_domains` vetoes by the host of a mention's own URL (matching.BrandMatcher): `ignore --domain` marks
+    # the stored ones the same rule would have kept out, on either engine, and no look-alike host.
+    store.record(
+        [
+            mention("1", url="https://blog.stanford.edu/acme-post"),
+            mention("2", url="https://stanford.edu"),
+            mention("3", link="https://stanford.edu/acme"),  # an HN story linking there: HN's own post
+            mention("4", url="https://notstanford.edu/acme"),
+            mention("5", url="https://evil.test/x.stanford.edu/acme"),
+        ],
+        NOW,
+    )
+    assert store.ignore_where("Acme", author=None, domain="www.Stanford.edu", term=None) == 2
+    ignored = {m.id for m in store.query(Query(statuses=["ignored"]))}
+    assert ignored == {"1", "2"}

@@ -94,6 +94,7 @@ from mentionwatch.store.sqlite import (
     _reply,
     citation,
     kept_terms,
+    on_domain,
     said,
     seen_entry,
     single_filters,
@@ -937,15 +938,20 @@ class PostgresStore:
         if author is not None:
             clauses.append("lower(author) = lower(%s)")
             params.append(author.lstrip("@"))
-        if domain is not None:
-            host = domain.lower().removeprefix("www.")
-            clauses.append("(host = %s OR host LIKE %s)")
-            params += [host, f"%.{host}"]
         if term is not None:
             clauses.append(f"search @@ phraseto_tsquery('{SEARCH_CONFIG}', %s)")
             params.append(term)
         with self._pool.connection() as conn:
-            cursor = conn.execute(f"UPDATE mentions SET status = 'ignored' WHERE {' AND '.join(clauses)}", params)
+            if domain is None:
+                cursor = conn.execute(f"UPDATE mentions SET status = 'ignored' WHERE {' AND '.join(clauses)}", params)
+                return int(cursor.rowcount)
+            # The mention's own URL, as the config's `exclude_domains` vetoes it (`sqlite.on_domain`): read here, as
+            # SQL's patterns cannot keep a match to the host.
+            rows = conn.execute(f"SELECT rowid, url FROM mentions WHERE {' AND '.join(clauses)}", params)
+            chosen = [rowid for rowid, url in rows if on_domain(url, domain)]
+            if not chosen:
+                return 0
+            cursor = conn.execute("UPDATE mentions SET status = 'ignored' WHERE rowid = ANY(%s)", [chosen])
             return int(cursor.rowcount)
 
     # -- upkeep

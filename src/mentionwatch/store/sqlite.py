@@ -47,7 +47,7 @@ from mentionwatch.store import (
     key_of,
 )
 from mentionwatch.store.copies import stored_copies
-from mentionwatch.urls import canonical_url, community
+from mentionwatch.urls import canonical_url, community, host_of
 from mentionwatch.vocabulary import terms_of
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,12 @@ _STORED_PAGES = (
 )
 
 
+def on_domain(url: str, domain: str) -> bool:
+    """Whether `url` is on `domain` or under it, as a brand's `exclude_domains` reads a mention's URL."""
+    host, domain = host_of(url), domain.lower().removeprefix("www.")
+    return bool(host) and (host == domain or host.endswith("." + domain))
+
+
 def seen_entry(m: Mention) -> dict[str, Any]:
     """How a mention is listed in the `also_seen` of the cluster it joins."""
     return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
@@ -315,6 +321,7 @@ class SqliteStore:
     def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
         self._db = db
         db.create_function("mentionwatch_community", 1, community, deterministic=True)
+        db.create_function("mentionwatch_on_domain", 2, on_domain, deterministic=True)
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
         self._wrote = False
@@ -1147,15 +1154,16 @@ class SqliteStore:
         return changed
 
     def ignore_where(self, brand: str, *, author: str | None, domain: str | None, term: str | None) -> int:
-        """Mark a brand's stored mentions by this author, on this domain, or holding this term, ignored."""
+        """Mark a brand's stored mentions ignored: those by this author, on this domain and holding this term (each
+        given; `ignore` asks one rule at a time)."""
         clauses, params = ["brand = ?", "status != 'ignored'"], [brand]
         if author is not None:
             clauses.append("lower(author) = lower(?)")
             params.append(author.lstrip("@"))
         if domain is not None:
-            host = domain.lower().removeprefix("www.")
-            clauses.append("(host = ? OR host LIKE ?)")
-            params += [host, f"%.{host}"]
+            # The mention's own URL, as the config's `exclude_domains` vetoes it (matching: the host of `url`).
+            clauses.append("mentionwatch_on_domain(url, ?)")
+            params.append(domain)
         if term is not None:
             self._index_for_search()
             clauses.append("rowid IN (SELECT rowid FROM mentions_search WHERE mentions_search MATCH ?)")
