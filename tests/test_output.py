@@ -3,23 +3,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import os
 import re
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mentionwatch.errors import OutputError
 from mentionwatch.models import FIELDS, Mention
 from mentionwatch.output import (
+    BrokenStdout,
+    append_file,
     format_for_path,
+    make_console,
     sanitize_cell,
     sanitize_terminal,
     write_csv,
     write_json,
     write_jsonl,
+    write_stdout,
     write_table,
 )
+
+from conftest import cli_command, cli_env
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -193,3 +207,254 @@ def test_json_is_written_a_mention_at_a_time_as_json_dumps_would_write_the_list(
             out.getvalue().replace("\\u2028", "\u2028")
             == json.dumps([m.to_dict() for m in ms[:n]], ensure_ascii=False, indent=2) + "\n"
         )
+
+
+# -- --append: what is in the file already
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_append_adds_another_brands_mention_of_an_item_already_in_the_file(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"all.{fmt}"
+    assert append_file([mention(brand="Slack")], fmt, out) == 1
+    # The same item, matched by a brand added to the config since: a mention of its own, as in the store.
+    assert append_file([mention(brand="Slack"), mention(brand="Haldex")], fmt, out) == 1
+    assert append_file([mention(brand="Slack"), mention(brand="Haldex")], fmt, out) == 0
+    if fmt == "csv":
+        assert [(r["brand"], r["id"]) for r in csv_rows(out)] == [("Slack", "1"), ("Haldex", "1")]
+    else:
+        assert [json.loads(line)["brand"] for line in out.read_text().splitlines()] == ["Slack", "Haldex"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(min_size=1, max_size=8), st.text(min_size=1, max_size=8))))
+def test_appending_the_same_mentions_again_adds_none_whatever_their_ids(keys: list[tuple[str, str, str]]) -> None:
+    # Ids the CSV cell sanitiser changes (`x\u200by`, `'quoted`, `''=x`, `=1`) must be found again as written.
+    mentions = [mention(brand=b, source=s, id=i) for b, s, i in keys]
+    with tempfile.TemporaryDirectory() as folder:
+        for fmt in ("csv", "jsonl"):
+            out = Path(folder) / f"all.{fmt}"
+            append_file(mentions, fmt, out)
+            written = out.read_bytes()
+            assert append_file(mentions, fmt, out) == 0
+            assert out.read_bytes() == written
+
+
+@pytest.mark.parametrize("ident", ["x\u200by", "a\u202eb", "'quoted", "''=x", "=1+1", "\t-1"])
+def test_csv_append_finds_ids_the_sanitiser_changed(tmp_path: Path, ident: str) -> None:
+    out = tmp_path / "all.csv"
+    for _ in range(3):
+        append_file([mention(id=ident), mention(id="plain")], "csv", out)
+    assert len(csv_rows(out)) == 2
+
+
+def test_csv_append_finds_a_cell_a_spreadsheet_saved_without_its_quote(tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    append_file([mention(id="=1+1")], "csv", out)
+    assert "'=1+1" in out.read_text()
+    out.write_text(out.read_text().replace("'=1+1", "=1+1"))  # what Excel saves for the text cell '=1+1
+    assert append_file([mention(id="=1+1")], "csv", out) == 0
+
+
+def test_csv_append_reads_past_a_byte_order_mark_and_writes_none_of_its_own(tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    append_file([mention(id="1")], "csv", out)
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())  # Excel's "CSV UTF-8"
+    assert append_file([mention(id="1"), mention(id="2")], "csv", out) == 1
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfsource,id,") and data.count(b"\xef\xbb\xbf") == 1
+    assert [r["id"] for r in csv_rows(out)] == ["1", "2"]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"\xef\xbb\xbf")
+    assert append_file([mention(id="1")], "csv", empty) == 1
+    assert empty.read_bytes().startswith(b"\xef\xbb\xbfsource,id,") and len(csv_rows(empty)) == 1
+
+
+def test_csv_append_reads_a_file_an_older_version_wrote(tmp_path: Path) -> None:
+    # Its header is the first of today's fields (new fields go at the end); every version wrote `brand`.
+    old = tmp_path / "old.csv"
+    header = FIELDS[:31]
+    row = {**dict.fromkeys(header, ""), "source": "rss", "id": "1", "brand": "Acme"}
+    old.write_text(",".join(header) + "\r\n" + ",".join(row[name] for name in header) + "\r\n", newline="")
+    assert append_file([mention(id="1"), mention(id="2")], "csv", old) == 1
+    assert [r["id"] for r in csv_rows(old)] == ["1", "2"]
+
+
+def test_csv_append_reads_back_a_text_longer_than_csvs_default_cell(tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    long = mention(text="Acme " * 40_000)  # 200,000 characters: csv reads 131,072 by default
+    assert append_file([long], "csv", out) == 1
+    assert append_file([long], "csv", out) == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_append_keeps_a_whole_last_record_that_has_no_line_break(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"all.{fmt}"
+    append_file([mention(id="keep", text="two\nlines")], fmt, out)
+    whole = out.read_bytes()
+    out.write_bytes(whole.rstrip(b"\r\n"))  # as an editor or `printf` leaves it
+    assert append_file([mention(id="keep", text="two\nlines"), mention(id="new")], fmt, out) == 1
+    assert out.read_bytes().startswith(whole)
+    ids = (
+        [r["id"] for r in csv_rows(out)]
+        if fmt == "csv"
+        else [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    )
+    assert ids == ["keep", "new"]
+
+
+def test_jsonl_append_keeps_a_hand_written_record_without_a_line_break(tmp_path: Path) -> None:
+    out = tmp_path / "c.jsonl"
+    out.write_text('{"source":"old","id":"keepme"}')
+    assert append_file([mention()], "jsonl", out) == 1
+    lines = out.read_text().splitlines()
+    assert lines[0] == '{"source":"old","id":"keepme"}' and json.loads(lines[1])["id"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "cut"),
+    [
+        ("jsonl", '{"source": "rss", "id": "half a li'),
+        ("csv", "rss,half,https://example.org/h"),  # fewer cells than the header
+        ("csv", 'rss,half,https://example.org/h,,"a title cut\r\nin two lines'),  # inside an open quote
+    ],
+)
+def test_append_drops_a_record_cut_short_and_says_so(
+    tmp_path: Path, fmt: str, cut: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / f"all.{fmt}"
+    append_file([mention(id="1")], fmt, out)
+    whole = out.read_bytes()
+    out.write_bytes(whole + cut.encode())
+    with caplog.at_level(logging.WARNING, logger="mentionwatch"):
+        assert append_file([mention(id="1"), mention(id="2")], fmt, out) == 1
+    assert "cut short" in caplog.text and str(out) in caplog.text
+    data = out.read_bytes()
+    assert data.startswith(whole) and b"half" not in data
+    ids = [r["id"] for r in csv_rows(out)] if fmt == "csv" else [json.loads(x)["id"] for x in data.splitlines()]
+    assert ids == ["1", "2"]
+
+
+def test_a_csv_header_without_its_line_break_is_kept_and_a_cut_one_rewritten(tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    out.write_text(",".join(FIELDS))
+    assert append_file([mention()], "csv", out) == 1
+    assert [r["id"] for r in csv_rows(out)] == ["1"]
+    out.write_text("source,id,ur")
+    assert append_file([mention()], "csv", out) == 1
+    assert out.read_bytes().decode().startswith(",".join(FIELDS) + "\r\n") and len(csv_rows(out)) == 1
+
+
+# -- the table on a terminal
+
+
+def card_text(mentions: list[Mention], width: int | None) -> str:
+    out = io.StringIO()
+    write_table(mentions, out, now=NOW, width=width)
+    return out.getvalue()
+
+
+def test_at_80_columns_every_card_shows_its_impact_and_reply_marker() -> None:
+    ms = [
+        mention(
+            id=str(n),
+            url=f"https://www.{'very-long-site-name-' * n}example.org/{n}",
+            author="An Author With A Rather Long Display Name",
+            impact=1234 + n,
+            needs_reply=n % 2 == 0,
+            sentiment=-0.8641,
+            sentiment_label="negative",
+        )
+        for n in range(4)
+    ]
+    text = card_text(ms, 80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "…" not in "".join(line for line in text.splitlines() if not line.startswith(" "))
+    for n in range(4):
+        assert f"impact {1234 + n}" in text
+    assert text.count("-0.86 negative") == 4
+    assert text.count("reply ") == 2
+    heads = [line for line in text.splitlines() if line.startswith("reply ")]
+    assert len(heads) == 2 and all("impact" in line for line in heads), "the marker and the figure lead the card"
+    assert "by An Author With A Rather Long Display Name" in text
+    assert all(line == line.rstrip() for line in text.splitlines()), "no padding at the ends of lines"
+
+
+def test_a_card_without_an_author_has_no_empty_part() -> None:
+    text = card_text([mention(author="", impact=3)], 80)
+    assert text.splitlines()[0] == "Acme · impact 3 · +0.20 positive · example.org · 2h ago"
+
+
+@pytest.mark.parametrize("columns", ["0", "1", "12"])
+def test_a_terminal_of_no_width_still_shows_every_mention(columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    text = card_text([mention(id="1", impact=7, needs_reply=True), mention(id="2", title="Second")], None)
+    assert "impact 7" in text and "reply" in text and "Second" in text and "2 mentions" in text
+    assert card_text([mention()], 0) == card_text([mention()], 40)
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_console_on_a_closed_pipe_raises_broken_pipe_not_system_exit() -> None:
+    # rich's own Console exits 1 (SystemExit), past write_stdout's quiet ending with 141.
+    console = make_console(file=_ClosedPipe())
+    with pytest.raises(BrokenPipeError):
+        console.print("x")
+
+
+@pytest.mark.parametrize("width", [80, 160, None])
+def test_a_table_to_a_closed_pipe_ends_as_the_data_formats_do(
+    width: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def table(out: IO[str]) -> None:
+        write_table([mention()] * 50, out, now=NOW, width=width)
+
+    def jsonl(out: IO[str]) -> None:
+        write_jsonl([mention()] * 50, out)
+
+    for writer in (table, jsonl):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone
+        with os.fdopen(write, "w") as closed:
+            monkeypatch.setattr(sys, "stdout", closed)
+            with pytest.raises(BrokenStdout):
+                write_stdout(writer)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("fmt", ["table", "jsonl"])
+def test_a_closed_pipe_ends_a_table_scan_as_it_ends_a_jsonl_one(tmp_path: Path, fmt: str) -> None:
+    example = Path(__file__).parent.parent / "examples" / "mentionwatch.yaml"
+    proc = subprocess.Popen(
+        cli_command("scan", "-c", str(example), "--no-store", "-f", fmt),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(tmp_path, {"COLUMNS": "80"}),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # `| head -1` when it has had its line: the scan's first write meets a closed pipe
+    stderr = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), stderr) == (141, "")
+
+
+def test_csv_append_keeps_every_row_of_a_file_with_cr_line_ends(tmp_path: Path) -> None:
+    out = tmp_path / "mac.csv"
+    append_file([mention(id="1"), mention(id="2")], "csv", out)
+    out.write_bytes(out.read_bytes().replace(b"\r\n", b"\r").removesuffix(b"\r"))  # classic Mac, no last CR
+    assert append_file([mention(id="2"), mention(id="3")], "csv", out) == 1
+    assert [r["id"] for r in csv_rows(out)] == ["1", "2", "3"]
+
+
+def test_csv_append_never_cuts_a_file_whose_records_it_cannot_find(tmp_path: Path) -> None:
+    out = tmp_path / "odd.csv"
+    out.write_text('source,id,"brand\r\nrss,1,Acme\r\nrss,2,Acme', newline="")  # a quote opened in the header
+    with pytest.raises(OutputError, match="cannot tell where its last record starts"):
+        append_file([mention(id="3")], "csv", out)
+    assert out.read_bytes() == b'source,id,"brand\r\nrss,1,Acme\r\nrss,2,Acme'

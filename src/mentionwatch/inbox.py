@@ -104,11 +104,12 @@ def _write_table(
     width: int | None,
 ) -> None:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out, highlight=False, width=width)
+    from mentionwatch.output import make_console
+
+    console = make_console(file=out, highlight=False, width=width)
     if not mentions:
         console.print(Text("Nobody is waiting for an answer.", style="green"))
         return
@@ -220,10 +221,10 @@ class Walk:
 
     def run(self) -> int:
         """Walk the list; returns how many mentions were acted on."""
-        from rich.console import Console
+        from mentionwatch.output import make_console
 
         # NO_COLOR: no colour, and no other escape codes either (bold, dim): plain text on any terminal.
-        console = Console(
+        console = make_console(
             file=self.out, highlight=False, markup=False, color_system=None if os.environ.get("NO_COLOR") else "auto"
         )
         acted = 0

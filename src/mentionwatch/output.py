@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import errno
+import functools
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -21,8 +24,12 @@ from mentionwatch.text import excerpt
 from mentionwatch.urls import community
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mentionwatch.pipeline import ScanResult
     from mentionwatch.redaction import Redactor
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("table", "json", "jsonl", "csv")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "table"}
@@ -164,17 +171,43 @@ def _count_line(shown: int, total: int | None) -> str:
     return f"{shown} of {total} {noun}" if total is not None and total > shown else f"{shown} {noun}"
 
 
+# Narrower than this, a table or a card has no room for anything: `COLUMNS=0` gave rich a width of 0, and a scan
+# printed nothing at all.
+MIN_WIDTH = 40
+
+
+def make_console(**options: Any) -> Console:
+    """A rich Console (the same options) for every command's output. A closed pipe is a BrokenPipeError, as any
+    other write's is: rich's own answer, SystemExit(1), skipped `write_stdout`'s quiet ending (exit 141) and what
+    the command had still to do. And at least MIN_WIDTH columns, whatever $COLUMNS says."""
+    console: Console = _console_class()(**options)
+    if console.width < MIN_WIDTH:
+        console.width = MIN_WIDTH
+    return console
+
+
+@functools.cache
+def _console_class() -> type[Console]:
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # what rich still holds is never drawn
+            raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+
+    return _Console
+
+
 def write_table(
     mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None, total: int | None = None
 ) -> None:
     """A rich table: who to answer first at a glance (impact, a `reply` marker, where it was said). Every cell is
     a `Text`, so rich markup in a post prints literally. Below 110 columns, a card per mention instead."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out, highlight=False, width=width)
+    console = make_console(file=out, highlight=False, width=width)
     if console.width < 110:
         _write_cards(mentions, console, now, total)
         return
@@ -232,22 +265,50 @@ def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total
     from rich.text import Text
 
     for m in mentions:
-        head = Text()
-        if m.needs_reply:
-            head.append("reply ", style="bold red")
-        head.append(sanitize_terminal(m.brand or ""), style="bold")
-        head.append(
-            f" · {sanitize_terminal(community(m.url) or m.source)} · {_when(m.published_at, now)}"
-            f" · {sanitize_terminal(m.author)} · "
-        )
-        head.append(_sentiment(m, short=False))
-        if m.impact is not None:
-            head.append(f" · impact {m.impact:.0f}")
+        for line in _card_head(m, now, console.width):
+            console.print(line, overflow="ellipsis", no_wrap=True)
         body = f"{m.title} — {m.text}" if m.title and m.text else (m.title or m.text)
-        console.print(head, overflow="ellipsis", no_wrap=True)
-        console.print(Text("  " + sanitize_terminal(excerpt(body, max(40, console.width * 2 - 6)))))
-        console.print(Text("  " + sanitize_terminal(m.url), style="cyan"), overflow="fold")
+        _indented(console, Text(sanitize_terminal(excerpt(body, max(40, console.width * 2 - 6)))))
+        _indented(console, Text(sanitize_terminal(m.url), style="cyan", overflow="fold"))
     console.print(Text(_count_line(len(mentions), total), style="dim"))
+
+
+def _indented(console: Any, text: Any) -> None:
+    """`text` wrapped two columns in, its wrapped lines too (only a card's heading starts at the margin), with no
+    spaces left at the ends of lines."""
+    from rich.text import Text
+
+    for line in text.wrap(console, console.width - 2):
+        line.rstrip()
+        console.print(Text("  ").append_text(line), no_wrap=True)
+
+
+def _card_head(m: Mention, now: datetime, width: int) -> list[Any]:
+    """A card's heading: `reply`, the brand, impact and sentiment first (who to answer first), then where, when and
+    who. Broken between its parts onto a second line rather than cut: at 80 columns a long site name had cut the
+    impact off most cards."""
+    from rich.text import Text
+
+    parts = [Text(sanitize_terminal(m.brand or ""), style="bold")]
+    if m.impact is not None:
+        parts.append(Text(f"impact {m.impact:.0f}"))
+    parts.append(_sentiment(m, short=False))
+    parts += [Text(sanitize_terminal(community(m.url) or m.source)), Text(_when(m.published_at, now))]
+    if author := sanitize_terminal(m.author):
+        parts.append(Text(f"by {author}"))
+    lines = [Text("reply ", style="bold red") if m.needs_reply else Text()]
+    empty = True  # the line has no part yet (`reply ` is not one)
+    for part in parts:
+        if not part:
+            continue  # nothing to show: no empty ` ·  · `
+        if not empty and lines[-1].cell_len + 3 + part.cell_len > width:
+            lines.append(Text())
+            empty = True
+        if not empty:
+            lines[-1].append(" · ")
+        lines[-1].append_text(part)
+        empty = False
+    return lines
 
 
 def write(
@@ -327,9 +388,14 @@ def write_file(mentions: Iterable[Mention], fmt: str, path: Path, *, now: dateti
         return write(mentions, fmt, out, now=now, width=160)
 
 
+# A mention's identity in an export file, as in the store: the same brand's same item. Another brand's mention of
+# an item already in the file is a mention of its own.
+_KEY = ("brand", "source", "id")
+
+
 def append_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
-    """Add to a CSV or JSONL file the mentions it has not had (by source and id); the CSV header only when the
-    file is new or empty. The file is rewritten whole under a temp name and renamed, so a crash mid-write never
+    """Add to a CSV or JSONL file the mentions it has not had (by brand, source and id); the CSV header only when
+    the file is new or empty. The file is rewritten whole under a temp name and renamed, so a crash mid-write never
     leaves a half line. Returns how many were added."""
     if fmt not in ("csv", "jsonl"):
         raise UsageError(f"--append works with csv and jsonl files, not {fmt}")
@@ -339,19 +405,24 @@ def append_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror}") from None
     text = old.decode("utf-8", errors="replace")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]  # a half line from a crash of some other writer: dropped
-    had = _keys_in(text, fmt)
-    fresh = [m for m in mentions if (m.source, m.id) not in had]
-    if not fresh and text:
+    # A byte-order mark (Excel's "CSV UTF-8") stays where it is, and is read past.
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    try:
+        body = _whole_records(text[len(bom) :], fmt, path)
+        had = _keys_in(body, fmt)
+    except csv.Error as exc:
+        raise OutputError(f"cannot read {path} as CSV: {exc}") from None
+    key = _csv_key if fmt == "csv" else _json_key
+    fresh = [m for m in mentions if key(m) not in had]
+    if not fresh and body and bom + body == text:
         return 0
     with atomic_file(path, newline="" if fmt == "csv" else None) as out:
-        out.write(text)
+        out.write(bom + body)
         if fmt == "jsonl":
             write_jsonl(fresh, out)
         else:
             writer = csv.writer(out, lineterminator="\r\n")
-            if not text:
+            if not body:
                 writer.writerow(FIELDS)
             for m in fresh:
                 data = m.to_dict()
@@ -359,26 +430,108 @@ def append_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
     return len(fresh)
 
 
-def _keys_in(text: str, fmt: str) -> set[tuple[str, str]]:
-    """The (source, id) of every mention an export file holds."""
-    keys: set[tuple[str, str]] = set()
+def _json_key(m: Mention) -> tuple[str, ...]:
+    return (m.brand or "", m.source, m.id)
+
+
+def _csv_key(m: Mention) -> tuple[str, ...]:
+    # As the cells are written (sanitised): `'quoted` is written `'quoted`, and `=x` `'=x`; no reading can undo that.
+    return tuple(_csv_cell(name, getattr(m, name)) for name in _KEY)
+
+
+def _whole_records(text: str, fmt: str, path: Path) -> str:
+    """`text` up to the end of its last whole record, with its line break. A last record without one (a file saved
+    by an editor, `printf`) is kept; only a record cut short (a crash of some other writer) is dropped, and said."""
+    if not text or text.endswith("\n"):
+        return text
+    if fmt == "csv" and text.endswith("\r"):
+        return text + "\n"  # cut between a row's CR and LF: the row is whole
+    start = text.rfind("\n") + 1 if fmt == "jsonl" else _csv_record_start(text)
+    tail = text[start:]
+    if not tail.strip():
+        return text[:start]
+    if _is_whole(tail, text[:start], fmt):
+        return text + ("\n" if fmt == "jsonl" else "\r\n")
+    if not start and "\n" in tail:
+        # Lines, but no record found among them (a stray `"` opened a quote at the start): not this module's to cut.
+        raise OutputError(f"{path}: cannot tell where its last record starts; left as it was")
+    log.warning("%s: its last record was cut short (a writer that stopped half-way?): dropped %r", path, tail[:80])
+    return text[:start]
+
+
+def _csv_record_start(text: str) -> int:
+    """Where the last CSV record starts: after the last line break outside quotes (a cell can hold line breaks; a
+    CR alone ends a row too). Outside quotes, a record has an even number of `"` before it: a quoted cell's own are
+    doubled."""
+    quotes = text.count('"')  # before `end`
+    end = len(text)
+    while (nl := max(text.rfind("\n", 0, end), text.rfind("\r", 0, end))) >= 0:
+        quotes -= text.count('"', nl, end)
+        if quotes % 2 == 0:
+            return nl + 1
+        end = nl
+    return 0
+
+
+def _is_whole(tail: str, before: str, fmt: str) -> bool:
+    """Whether `tail`, the last record of a file (after `before`), is whole: a JSON object; or a CSV row not inside
+    an open quote with as many cells as the header (the header itself: FIELDS, or an older version's first ones)."""
     if fmt == "jsonl":
-        for line in text.splitlines():
+        try:
+            return isinstance(json.loads(tail), dict)
+        except ValueError:
+            return False
+    if tail.count('"') % 2:
+        return False
+    with _csv_fields_up_to(len(tail) + len(before)):
+        rows = list(csv.reader(io.StringIO(tail, newline="")))
+        header = next(csv.reader(io.StringIO(before, newline="")), None)
+    if len(rows) != 1:
+        return False
+    if header is None:
+        return tuple(rows[0]) == FIELDS[: len(rows[0])]
+    return len(rows[0]) == len(header)
+
+
+@contextmanager
+def _csv_fields_up_to(size: int) -> Iterator[None]:
+    """csv reads cells of up to 128 KiB by default: a mention's text can be longer, and a file this module wrote
+    must read back."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _keys_in(text: str, fmt: str) -> set[tuple[str, ...]]:
+    """The (brand, source, id) of every mention an export file holds, as `_json_key` or `_csv_key` gives them."""
+    keys: set[tuple[str, ...]] = set()
+    if fmt == "jsonl":
+        for line in text.split("\n"):
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
             if isinstance(record, dict):
-                keys.add((str(record.get("source")), str(record.get("id"))))
+                keys.add((str(record.get("brand") or ""), str(record.get("source")), str(record.get("id"))))
         return keys
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    if "source" not in header or "id" not in header:
-        return keys
-    source, ident = header.index("source"), header.index("id")
-    for row in rows:
-        if len(row) > max(source, ident):
-            keys.add((row[source].removeprefix("'"), row[ident].removeprefix("'")))
+    with _csv_fields_up_to(len(text)):
+        rows = csv.reader(io.StringIO(text, newline=""))
+        header = next(rows, [])
+        if "source" not in header or "id" not in header:
+            return keys
+        # A file without a brand column (not one of ours: every version wrote it) holds no brand's mention.
+        columns = [header.index(name) if name in header else None for name in _KEY]
+        last = max(i for i in columns if i is not None)
+        for row in rows:
+            if len(row) > last:
+                cells = tuple("" if i is None else row[i] for i in columns)
+                keys.add(cells)
+                # Written by an older version, or saved by a spreadsheet (which drops a cell's leading `'`): as the
+                # cells would be written now.
+                keys.add(tuple(sanitize_cell(cell) for cell in cells))
     return keys
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mentionwatch.output import sanitize_terminal
+from mentionwatch.output import make_console, sanitize_terminal
 from mentionwatch.report.figures import duration, response_line
 from mentionwatch.report.model import LABELS, BrandReport, Ranked, Report, Term
 from mentionwatch.report.words import (
@@ -45,7 +45,7 @@ def write_table(report: Report, out: IO[str], *, width: int | None = None) -> No
     # Drawn into a buffer, so the padding rich leaves at the end of lines can be cut: a report pasted from a
     # terminal or a file carries no trailing spaces. Colour only on a terminal (and never with NO_COLOR).
     buffer = io.StringIO()
-    console = Console(file=buffer, highlight=False, width=width, force_terminal=terminal)
+    console = make_console(file=buffer, highlight=False, width=width, force_terminal=terminal)
     head = Text("mentionwatch report", style="bold")
     head.append(f": {window_text(report.window)}")
     console.print(head)
