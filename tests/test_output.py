@@ -431,8 +431,9 @@ def test_a_table_to_a_closed_pipe_ends_as_the_data_formats_do(
 @pytest.mark.parametrize("fmt", ["table", "jsonl"])
 def test_a_closed_pipe_ends_a_table_scan_as_it_ends_a_jsonl_one(tmp_path: Path, fmt: str) -> None:
     example = Path(__file__).parent.parent / "examples" / "mentionwatch.yaml"
+    health = tmp_path / "health.json"
     proc = subprocess.Popen(
-        cli_command("scan", "-c", str(example), "--no-store", "-f", fmt),
+        cli_command("scan", "-c", str(example), "--no-store", "-f", fmt, "--health", str(health)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=cli_env(tmp_path, {"COLUMNS": "80"}),
@@ -441,7 +442,11 @@ def test_a_closed_pipe_ends_a_table_scan_as_it_ends_a_jsonl_one(tmp_path: Path, 
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # `| head -1` when it has had its line: the scan's first write meets a closed pipe
     stderr = proc.stderr.read().decode()
-    assert (proc.wait(timeout=60), stderr) == (141, "")
+    assert proc.wait(timeout=60) == 141
+    # No error, and the run's other work done as after any output: the health lines and the health file.
+    assert "error" not in stderr and "Traceback" not in stderr
+    assert stderr.splitlines()[0].startswith("ok ")
+    assert {s["state"] for s in json.loads(health.read_text())["sources"]} == {"ok"}
 
 
 def test_csv_append_keeps_every_row_of_a_file_with_cr_line_ends(tmp_path: Path) -> None:

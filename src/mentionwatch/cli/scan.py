@@ -254,9 +254,15 @@ def scan(
         owed_label = _owed_label(output) if (new or backfill) and request.save else None
         owed = store.notify_mark(owed_label) if owed_label is not None else None
         given = result.output if owed is None else _with_owed(result, store, owed, sort.value, limit)
+        closed = False
         try:
             if output is None:
-                write_stdout(lambda out: write(given(), fmt_name, out, now=now, total=result.total))
+                try:
+                    write_stdout(lambda out: write(given(), fmt_name, out, now=now, total=result.total))
+                except BrokenStdout:
+                    # The reader has what it wanted (`scan | head -1`): the run ends as grep does (141), once the
+                    # health file, the health lines and the notifications are done as after any other output.
+                    closed = True
             elif result.exit_code == ExitCode.ALL_FAILED:
                 # Nothing came in: the last good file is worth more to a cron job than an empty one.
                 sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
@@ -318,7 +324,7 @@ def scan(
     if result.interrupted:
         what = "terminated" if result.exit_code == ExitCode.TERMINATED else "interrupted"
         sys.stderr.write(f"mentionwatch: {what}; printed what was gathered\n")
-    raise typer.Exit(exit_code)
+    raise typer.Exit(ExitCode.BROKEN_PIPE if closed else exit_code)
 
 
 BROKEN_AFTER = 3
