@@ -333,12 +333,12 @@ def test_an_unquoted_colon_in_a_value_says_to_quote_it(tmp_path: Path, registry:
 
 def test_an_impossible_date_names_its_line(tmp_path: Path, registry: Registry) -> None:
     [problem] = problems(tmp_path, "since: 2026-02-30\n" + BASE, registry)
-    assert problem.endswith(":1: cannot read '2026-02-30' as a timestamp: day is out of range for month")
+    assert problem.endswith(":1: since: cannot read '2026-02-30' as a timestamp: day is out of range for month")
 
 
 def test_a_value_that_does_not_fit_its_tag_names_its_line(tmp_path: Path, registry: Registry) -> None:
     [problem] = problems(tmp_path, BASE + "x: !!timestamp soon\n", registry)
-    assert problem.endswith(":6: cannot read 'soon' as a timestamp")
+    assert problem.endswith(":6: x: cannot read 'soon' as a timestamp")
 
 
 def test_a_character_yaml_forbids_names_its_line(tmp_path: Path, registry: Registry) -> None:
@@ -529,3 +529,116 @@ def test_init_where_it_cannot_write_exits_2_with_a_message(tmp_path: Path, run_c
     assert run.code == 2
     assert run.stderr.startswith("mentionwatch: error: afile/mentionwatch.yaml: cannot write the starter config: ")
     assert len(run.stderr.splitlines()) == 1
+
+
+def test_env_values_are_masked_in_the_errors_of_validation(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + '  - type: rss\n    urls: ["https://feeds.example.com:0/u/${FEED_KEY}/alerts.xml"]\n'
+    text += '  - type: mastodon\n    base_url: "${MASTODON_TOKEN}"\n'
+    env = {"FEED_KEY": "fkey_Secret123", "MASTODON_TOKEN": "mtok_ABCdef456"}
+    found = problems(tmp_path, text, registry, env)
+    assert len(found) == 2
+    assert found[0].endswith(
+        "sources[1].urls[0]: 'https://feeds.example.com:0/u/****/alerts.xml': port 0 cannot "
+        "be connected to (ports are 1-65535)"
+    )
+    assert found[1].endswith("sources[2].base_url: '****' has no scheme: write https:// (or http://) in front of it")
+    assert not any(secret in "\n".join(found) for secret in env.values())
+
+
+def test_env_values_join_the_callers_redactor_before_anything_is_validated(tmp_path: Path, registry: Registry) -> None:
+    from mentionwatch.redaction import Redactor
+
+    redactor = Redactor()
+    text = BASE + '  - type: mastodon\n    base_url: "${MASTODON_TOKEN}"\n'
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text), registry, environ={"MASTODON_TOKEN": "mtok_ABCdef456"}, redactor=redactor)
+    assert redactor("a log line with mtok_ABCdef456 in it") == "a log line with **** in it"
+
+
+def test_an_impossible_date_deep_in_the_file_names_its_key(tmp_path: Path, registry: Registry) -> None:
+    text = BASE.replace("    terms: [Acme]", "    terms: [Acme]\n    exclude: [ok, 2026-02-30]")
+    [problem] = problems(tmp_path, text, registry)
+    assert problem.endswith(
+        ":4: brands[0].exclude[1]: cannot read '2026-02-30' as a timestamp: day is out of range for month"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"), [("1", "['1']"), ("true", "true"), ("on", "on"), ("~", "['~']"), ("2026-01-01", "['2026-01-01']")]
+)
+def test_a_key_yaml_reads_as_a_number_or_boolean_is_the_key_written_on_its_own_line(
+    tmp_path: Path, registry: Registry, key: str, shown: str
+) -> None:
+    [top] = problems(tmp_path, BASE + f"{key}: x\n", registry)
+    assert f"mentionwatch.yaml:6: {shown}: unknown key (" in top
+    [in_source] = problems(tmp_path, BASE + f"    {key}: x\n", registry)
+    assert f"mentionwatch.yaml:6: sources[0]{'.' if shown == key else ''}{shown}: unknown key (" in in_source
+
+
+def test_a_key_written_as_a_number_and_as_text_is_a_duplicate(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "http:\n  1: a\n  '1': b\n", registry)
+    assert ":8: http['1']: duplicate key (also on line 7)" in problem
+
+
+def test_notify_on_is_the_key_on_not_yaml_true(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + "notify:\n  on: [spike]\n  targets:\n    - type: webhook\n      url: https://hooks.example.com/x\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.notify is not None and config.notify.on == ["spike"]
+
+
+def test_a_file_that_is_not_utf8_names_its_line_and_column(tmp_path: Path, registry: Registry) -> None:
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_bytes(BASE.replace("[Acme]", "[Acm\xe9]").encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, registry, environ={})
+    assert info.value.problems == [f"{path}:3: byte 0xe9 (column 16) is not UTF-8: save the file as UTF-8"]
+
+
+def test_a_plain_integer_where_text_is_wanted_is_the_text_as_written(tmp_path: Path, registry: Registry) -> None:
+    text = (
+        "brands:\n  - name: 2048\n    terms: [2048, 0x1F]\n    exclude: 1984\n"
+        "sources:\n  - type: facebook_page\n    page_id: 104325678901234\n    token: ${FB_TOKEN}\n"
+        "  - type: facebook_page\n    name: other\n    page_id: 0123\n    token: ${FB_TOKEN}\n"
+    )
+    config = load_config(write(tmp_path, text), registry, environ={"FB_TOKEN": "EAAtoken"})
+    [brand] = config.brands
+    assert (brand.name, brand.terms, brand.exclude) == ("2048", ["2048", "0x1F"], ["1984"])
+    pages = [(s.config.page_id, s.config.brand) for s in config.sources]  # type: ignore[attr-defined]
+    assert pages == [("104325678901234", "2048"), ("0123", "2048")]  # 0123 is not octal 83
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("yes", 'yes reads as a boolean; text is expected here: quote it ("yes")'),
+        ("1.10", '1.10 reads as a number; text is expected here: quote it ("1.10")'),
+    ],
+)
+def test_a_boolean_or_a_decimal_where_text_is_wanted_says_to_quote_it(
+    tmp_path: Path, registry: Registry, value: str, line: str
+) -> None:
+    [problem] = problems(tmp_path, BASE.replace("name: Acme", f"name: {value}"), registry)
+    assert problem.endswith(f":2: brands[0].name: {line}")
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("postgresql://mw@db.example.com/mentions", "postgresql://mw@db.example.com/mentions"),
+        ("postgres://mw@db.example.com/mentions", "postgres://mw@db.example.com/mentions"),
+        ("sqlite:///rel/m.sqlite3", "{base}/rel/m.sqlite3"),
+        ("sqlite:////var/m.sqlite3", "/var/m.sqlite3"),
+        ("rel.sqlite3", "{base}/rel.sqlite3"),
+    ],
+)
+def test_the_store_is_a_path_relative_to_the_config_or_a_url_kept_whole(
+    tmp_path: Path, registry: Registry, store: str, expected: str
+) -> None:
+    config = load_config(write(tmp_path, f"store: {store}\n" + BASE), registry, environ={})
+    assert config.store.path == expected.format(base=tmp_path)
+
+
+def test_a_store_of_an_unknown_scheme_names_its_line_and_the_schemes(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, BASE + "store: mysql://u:pw@db/m\n", registry)
+    assert ":6: store.path: store mysql://...: unknown scheme 'mysql': a store is a SQLite file" in problem
+    assert "postgresql://" in problem and "pw" not in problem

@@ -167,3 +167,19 @@ def test_explain_needs_no_config_when_given_a_scans_output(tmp_path: Path, run_c
     assert run.code == 0, run.stderr
     assert f"brand {first['brand']}" in run.stdout.replace(":", "")
     assert run_cli("explain", first["id"], "-i", str(out), "-c", str(tmp_path / "missing.yaml")).code == 2
+
+
+def test_a_record_that_cannot_be_read_is_an_error_naming_file_and_line_not_a_traceback(
+    run_cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    path = tmp_path / "r.jsonl"
+    record = '{"id":"a","url":"http://x/a","published_at":"2020-01-01T00:00:00Z","text":"Acme"'
+    shapes = {
+        ',"also_seen":7': "also_seen is a number, not a list of entries",
+        ',"also_seen":[{"url":5}]': "also_seen[0] has no source, id",
+    }
+    for extra, problem in shapes.items():
+        path.write_text(record + extra + "}\n", encoding="utf-8")
+        run = run_cli("explain", "a", "-i", str(path))
+        assert (run.code, run.stdout) == (2, "")
+        assert run.stderr == f"mentionwatch: error: {path}:1: mention 'a': cannot read it: {problem}\n"

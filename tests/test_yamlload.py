@@ -59,6 +59,7 @@ BROKEN = {
     "tab": "brands:\n  - name: Acme\n\tterms: [Acme]\n",
     "duplicate key": "brands: []\nbrands: []\n",
     "bad date": "since: 2026-02-30\n",
+    "bad date deep": "brands:\n  - name: Acme\n    exclude: [x, 2026-02-30]\n",
     "nul": "brands:\x00\n",
     "unclosed": 'brands: [Acme, "x\n',
     "indent": "brands:\n  - name: Acme\n   terms: [x]\n",
@@ -129,3 +130,19 @@ def test_whatever_is_wrong_is_said_as_the_pure_python_loader_says_it(name: str) 
     with pytest.raises(ConfigError) as pure:
         yamlload._load_pure(path, text)
     assert through_load.value.problems == pure.value.problems
+
+
+def test_keys_are_the_text_written_and_values_keep_their_yaml_types() -> None:
+    text = "1: a\non: b\ntrue: c\n~: d\n2026-01-01: e\n0x1F: f\nvalues: [on, 1, ~, 2026-01-01]\n"
+    (_, slow), (_, fast) = _both(text)
+    assert slow == fast
+    assert list(slow) == ["1", "on", "true", "~", "2026-01-01", "0x1F", "values"]
+    assert slow["values"][:3] == [True, 1, None]
+
+
+def test_a_value_that_does_not_fit_its_tag_is_named_by_its_key_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        yamlload.load_yaml(Path("c.yaml"), BROKEN["bad date deep"])
+    assert caught.value.problems == [
+        "c.yaml:3: brands[0].exclude[1]: cannot read '2026-02-30' as a timestamp: day is out of range for month"
+    ]

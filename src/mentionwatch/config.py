@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from mentionwatch.errors import ConfigError, UsageError
-from mentionwatch.redaction import MASK
+from mentionwatch.redaction import MASK, Redactor
 from mentionwatch.registry import Registry
 from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig, check_http_url
 from mentionwatch.when import parse_duration, parse_since
@@ -167,6 +167,18 @@ class StoreConfig(BaseModel):
     @classmethod
     def _a_path_alone(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _a_store_location(cls, value: str | None) -> str | None:
+        from mentionwatch.store import store_path
+
+        if value is not None:
+            try:
+                store_path(value)
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("overlap")
     @classmethod
@@ -382,15 +394,8 @@ class _FileSchema(BaseModel):
         default_factory=dict, description="common answers for `reply --template NAME`, with {author} {brand} {url}"
     )
 
+    # `notify: {on: [new]}` arrives keyed by "on", not by YAML 1.1's True: the loader reads keys as written.
     notify: dict[str, Any] | None = None
-
-    @field_validator("notify", mode="before")
-    @classmethod
-    def _on_is_a_key(cls, value: Any) -> Any:
-        # YAML 1.1 reads a bare `on` as the boolean true, so `notify: {on: [new]}` arrives keyed by True.
-        if isinstance(value, dict) and True in value:
-            return {("on" if key is True else key): item for key, item in value.items()}
-        return value
 
     @field_validator("since", mode="before")
     @classmethod
@@ -488,20 +493,23 @@ def write_starter(path: Path, *, force: bool = False) -> None:
 
 
 def load_config(
-    path: Path, registry: Registry, environ: dict[str, str] | None = None, *, unset_env_ok: bool = False
+    path: Path,
+    registry: Registry,
+    environ: dict[str, str] | None = None,
+    *,
+    unset_env_ok: bool = False,
+    redactor: Redactor | None = None,
 ) -> Config:
     """Read, interpolate and validate a config file. Raises ConfigError listing every problem found.
 
     `unset_env_ok` (for `--replay`, where no secret is needed) stands the mask in for unset variables:
     recordings hold the mask where the secret was.
+
+    Every `${ENV}` value is masked in the problems, and joins `redactor` as soon as it is read: a validator
+    quotes the value it refuses (`'https://...:0/u/<key>/feed'`), before the caller knows the config's secrets.
     """
     env = dict(os.environ) if environ is None else environ
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read config: {exc}"]) from None
+    text = _read_text(path)
     root, data = load_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config must be a mapping with `brands` and `sources`"])
@@ -512,13 +520,44 @@ def load_config(
     data = _interpolate(data, (), env, locate, problems, secrets, unset_env_ok)
     if problems:
         raise ConfigError(problems)
-
+    redact = redactor if redactor is not None else Redactor()
+    redact.add(secrets)
     try:
-        schema = _FileSchema.model_validate(_lift_scalars(data, _FileSchema))
+        return _validate(path, data, registry, locate, secrets)
+    except ConfigError as exc:
+        raise ConfigError([redact(problem) for problem in exc.problems]) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            [
+                f"{path}:{line}: byte 0x{raw[exc.start]:02x} (column {exc.start - line_start + 1}) is not UTF-8: "
+                f"save the file as UTF-8"
+            ]
+        ) from None
+
+
+def _validate(
+    path: Path, data: dict[str, Any], registry: Registry, locate: _Locator, secrets: list[str]
+) -> Config:
+    """The config from its interpolated data; `secrets` (the `${ENV}` values) gains the secret fields' values."""
+    try:
+        schema = _FileSchema.model_validate(_lift_scalars(data, _FileSchema, (), locate))
     except ValidationError as exc:
         raise ConfigError(_describe(exc, (), locate, _FileSchema)) from None
 
-    problems.extend(_duplicate_brands(schema.brands, locate))
+    problems = _duplicate_brands(schema.brands, locate)
     sources = _validate_sources(schema.sources, registry, locate, problems, [b.name for b in schema.brands])
     notify = _validate_notify(schema.notify, schema.brands, locate, problems)
     if problems:
@@ -536,15 +575,25 @@ def load_config(
         sources=sources,
         http=schema.http,
         scoring=schema.scoring,
-        # A relative store path is relative to the config file, like every other path in it.
-        store=schema.store.model_copy(update={"path": str(path.parent / schema.store.path)})
-        if schema.store.path and not Path(schema.store.path).expanduser().is_absolute()
-        else schema.store,
+        store=_relative_to(schema.store, path.parent),
         templates=dict(schema.templates),
         secrets=secrets,
         secrets_in_file=in_file,
         notify=notify,
     )
+
+
+def _relative_to(store: StoreConfig, base: Path) -> StoreConfig:
+    """A relative store path is relative to the config file, like every other path in it (`sqlite:///rel` too);
+    a server's URL is left as it is."""
+    from mentionwatch.store import store_path
+
+    file = store_path(store.path) if store.path else None
+    if file is None:
+        return store
+    if not file.expanduser().is_absolute():
+        file = base / file
+    return store.model_copy(update={"path": str(file)})
 
 
 def _validate_sources(
@@ -576,7 +625,7 @@ def _validate_sources(
             )
             continue
         try:
-            config = cls.Config.model_validate(_lift_scalars(entry, cls.Config))
+            config = cls.Config.model_validate(_lift_scalars(entry, cls.Config, loc, locate))
         except ValidationError as exc:
             problems.extend(_describe(exc, loc, locate, cls.Config, env_prefix=type_name))
             continue
@@ -631,7 +680,7 @@ def _validate_notify(
     loc: tuple[str | int, ...] = ("notify",)
     settings_raw = {k: v for k, v in raw.items() if k != "targets"}
     try:
-        settings = NotifyConfig.model_validate(_lift_scalars(settings_raw, NotifyConfig))
+        settings = NotifyConfig.model_validate(_lift_scalars(settings_raw, NotifyConfig, loc, locate))
     except ValidationError as exc:
         problems.extend(_describe(exc, loc, locate, NotifyConfig))
         settings = None
@@ -686,7 +735,7 @@ def _validate_target(
     if "name" not in entry and type_name != data["type"]:
         data["name"] = type_name
     try:
-        target = cls.model_validate(_lift_scalars(data, cls))
+        target = cls.model_validate(_lift_scalars(data, cls, loc, locate))
     except ValidationError as exc:
         problems.extend(_describe(exc, loc, locate, cls, env_prefix=str(type_name)))
         return None
@@ -742,21 +791,47 @@ def _duplicate_brands(brands: list[BrandConfig], locate: _Locator) -> list[str]:
 _SCALARS = (str, int, float, date)  # bool is an int, datetime a date
 
 
-def _lift_scalars(data: Any, model: type[BaseModel]) -> Any:
-    """`terms: Acme` reads as `terms: [Acme]`: a scalar where the schema wants a list is a one-item list."""
+def _lift_scalars(
+    data: Any, model: type[BaseModel], loc: tuple[str | int, ...] = (), locate: _Locator | None = None
+) -> Any:
+    """`terms: Acme` reads as `terms: [Acme]`: a scalar where the schema wants a list is a one-item list. And a
+    plain integer where the schema wants text is that text as written (`page_id: 104325678901234`, a brand named
+    `2048`): YAML reads it as a number, and quoting an id is easy to forget."""
     if not isinstance(data, dict):
         return data
     out = dict(data)
     for name, info in model.model_fields.items():
         value = out.get(name)
+        at = (*loc, name)
         item = _item_type(info.annotation)
-        if item is not None and isinstance(value, _SCALARS):
-            out[name] = [value]
+        if _is_text(info.annotation) and _is_int(value):
+            out[name] = _as_written(value, at, locate)
+        elif item is not None and isinstance(value, _SCALARS):
+            out[name] = [_as_written(value, at, locate) if _is_text(item) and _is_int(value) else value]
         elif item is not None and _is_model(item) and isinstance(value, list):
-            out[name] = [_lift_scalars(v, item) for v in value]
+            out[name] = [_lift_scalars(v, item, (*at, i), locate) for i, v in enumerate(value)]
+        elif item is not None and _is_text(item) and isinstance(value, list):
+            out[name] = [_as_written(v, (*at, i), locate) if _is_int(v) else v for i, v in enumerate(value)]
         elif _is_model(info.annotation) and isinstance(value, dict):
-            out[name] = _lift_scalars(value, info.annotation)  # type: ignore[arg-type]
+            out[name] = _lift_scalars(value, info.annotation, at, locate)  # type: ignore[arg-type]
     return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(annotation: Any) -> bool:
+    """Whether the schema wants text there: str or SecretStr, optional or not."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    kinds = [get_args(o)[0] if get_origin(o) is Annotated else o for o in options if o is not type(None)]
+    return bool(kinds) and all(k in (str, SecretStr) for k in kinds)
+
+
+def _as_written(value: Any, loc: tuple[str | int, ...], locate: _Locator | None) -> str:
+    """A number's text as the file has it (`0123` stays `0123`, which YAML 1.1 reads as octal 83)."""
+    written = locate.written(loc) if locate is not None else None
+    return written if written is not None else str(value)
 
 
 def _item_type(annotation: Any) -> Any:
@@ -843,12 +918,24 @@ def _describe(
                 msg += f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
         elif kind == "missing":
             msg = "required key is missing" + _missing_hint(model, err["loc"], env_prefix)
+        elif kind == "string_type" and not isinstance(err.get("input"), (dict, list, type(None))):
+            # `name: yes` is YAML's true, `version: 1.10` the number 1.1: text is what was meant.
+            shown = locate.written(loc) or repr(err.get("input"))
+            msg = f'{shown} reads as a {_yaml_kind(err.get("input"))}; text is expected here: quote it ("{shown}")'
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
         out.append(locate.message(loc, msg))
     return out
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "date" if isinstance(value, date) else type(value).__name__
 
 
 class _Locator:
@@ -859,7 +946,8 @@ class _Locator:
         self.root = root
         self.allowed: dict[tuple[str | int, ...], list[str]] = {}
 
-    def line(self, loc: tuple[str | int, ...]) -> int | None:
+    def _find(self, loc: tuple[str | int, ...]) -> tuple[int | None, yaml.Node | None]:
+        """The line of the deepest part of `loc` found, and the node at `loc` (None when not all of it is)."""
         node = self.root
         found = node.start_mark.line + 1 if node is not None else None
         for part in loc:
@@ -874,10 +962,18 @@ class _Locator:
                 node = node.value[part]
                 found = node.start_mark.line + 1
             else:
-                break
+                return found, None
             if node is None:
                 break
-        return found
+        return found, node
+
+    def line(self, loc: tuple[str | int, ...]) -> int | None:
+        return self._find(loc)[0]
+
+    def written(self, loc: tuple[str | int, ...]) -> str | None:
+        """The scalar at `loc` as the file writes it (None when it is not a plain scalar of the file)."""
+        node = self._find(loc)[1]
+        return node.value if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) else None
 
     def message(self, loc: tuple[str | int, ...], msg: str) -> str:
         line = self.line(loc)

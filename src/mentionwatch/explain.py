@@ -24,8 +24,8 @@ from mentionwatch.impact import (
     impact_parts,
     reply_reason,
 )
-from mentionwatch.matching import BrandMatcher, MatchReport
-from mentionwatch.models import Mention
+from mentionwatch.matching import BrandMatcher, MatchReport, detect_language
+from mentionwatch.models import Mention, parse_time
 from mentionwatch.output import sanitize_terminal
 from mentionwatch.sentiment import SentimentScorer, sentiment_label, sentiment_text
 from mentionwatch.text import excerpt
@@ -33,14 +33,19 @@ from mentionwatch.urls import canonical_url
 
 
 def read_records(text: str, where: str) -> list[dict[str, Any]]:
-    """The mentions of a scan's output: JSONL (one object a line) or a JSON array (`scan -f json`)."""
+    """The mentions of a scan's output: JSONL (one object a line) or a JSON array (`scan -f json`). A record that
+    cannot be read as a mention is a UsageError naming `where` and its line (its place in an array)."""
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not valid JSON: {exc}") from None
-        return [r for r in data if isinstance(r, dict)]
+        if not isinstance(data, list):
+            raise UsageError(f"{where}: not valid JSON: expected an array of mentions")
+        for number, record in enumerate(data, 1):
+            _check(record, f"{where}: mention {number} of the array")
+        return data
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -49,9 +54,98 @@ def read_records(text: str, where: str) -> list[dict[str, Any]]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}:{number}: not a JSON object: {exc.msg}") from None
-        if isinstance(data, dict):
-            records.append(data)
+        _check(data, f"{where}:{number}")
+        records.append(data)
     return records
+
+
+def _check(record: Any, place: str) -> None:
+    """Refuse, naming `place`, a record that is not a mention as a scan writes it."""
+    if not isinstance(record, dict):
+        raise UsageError(f"{place}: not a JSON object (a scan's output has one mention a line): {_kind(record)}")
+    try:
+        _read(record)
+    except ValueError as exc:
+        raise UsageError(f"{place}: mention {_shown_id(record)}: cannot read it: {exc}") from None
+
+
+def _shown_id(record: dict[str, Any]) -> str:
+    value = record.get("id")
+    return repr(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else "(no id)"
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, as JSON names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _expect(record: dict[str, Any], name: str, kinds: tuple[type, ...], wanted: str) -> None:
+    value = record.get(name)
+    if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+        raise ValueError(f"{name} is {_kind(value)}, not {wanted}")
+
+
+# What a scan writes in an `also_seen` entry (dedupe.seen_entry): where the copy is, how it joined, its figures.
+_SEEN_TEXT = ("source", "id", "url")
+
+
+def _read(record: dict[str, Any]) -> Mention:
+    """The mention a scan's record holds, with what explain reads beside it; ValueError says what is wrong (a text
+    field holding an object, an `also_seen` that is no list of entries...)."""
+    for name in ("source", "id", "url", "link", "title", "text", "author", "kind", "lang", "source_type"):
+        _expect(record, name, (str, int, float), "text")
+    for name in ("brand", "matched_query", "sentiment_label"):
+        _expect(record, name, (str,), "text")
+    for name in ("sentiment", "impact"):
+        _expect(record, name, (int, float), "a number")
+    _expect(record, "duplicates", (int,), "a whole number")
+    _expect(record, "needs_reply", (bool,), "true or false")
+    _expect(record, "matched_terms", (list,), "a list of terms")
+    _expect(record, "also_seen", (list,), "a list of entries")
+    _expect(record, "published_at", (str,), "a time")
+    if isinstance(record.get("published_at"), str):
+        try:
+            parse_time(record["published_at"])
+        except ValueError:
+            raise ValueError(f"published_at {record['published_at']!r} is not a time") from None
+    for name in SEEN_FIGURES:  # the counts a source gives
+        value = record.get(name)
+        if isinstance(value, (str, bool)) and not str(value).strip().lstrip("+-").isdigit():
+            raise ValueError(f"{name} is {_kind(value)} ({value!r}), not a count")
+        _expect(record, name, (int, float, str), "a count")
+    for term in record.get("matched_terms") or []:
+        if not isinstance(term, str):
+            raise ValueError(f"matched_terms holds {_kind(term)}, not text")
+    for i, seen in enumerate(record.get("also_seen") or []):
+        if not isinstance(seen, dict):
+            raise ValueError(f"also_seen[{i}] is {_kind(seen)}, not an entry (an object with source, id and url)")
+        missing = [k for k in _SEEN_TEXT if k not in seen]
+        if missing:
+            raise ValueError(f"also_seen[{i}] has no {', '.join(missing)}")
+        try:
+            for name in (*_SEEN_TEXT, "match", "kind"):
+                _expect(seen, name, (str, int) if name == "id" else (str,), "text")
+            for name in SEEN_FIGURES:
+                _expect(seen, name, (int, float), "a number")
+        except ValueError as exc:
+            raise ValueError(f"also_seen[{i}].{exc}") from None
+    try:
+        mention = Mention.from_dict(record, default_source=str(record.get("source") or "input"))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+    mention.brand = record.get("brand")
+    mention.matched_terms = list(record.get("matched_terms") or [])
+    # The cluster's shares and copies count in its impact (impact.cluster_figures).
+    mention.also_seen = list(record.get("also_seen") or [])
+    return mention
 
 
 def find(records: Sequence[dict[str, Any]], key: str) -> list[int]:
@@ -68,14 +162,9 @@ def find(records: Sequence[dict[str, Any]], key: str) -> list[int]:
 
 def _mention(record: dict[str, Any]) -> Mention:
     try:
-        mention = Mention.from_dict(record, default_source=str(record.get("source") or "input"))
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"mention {record.get('id')!r}: cannot read it: {exc}") from None
-    mention.brand = record.get("brand")
-    mention.matched_terms = [str(t) for t in record.get("matched_terms") or []]
-    # The cluster's shares and copies count in its impact (impact.cluster_figures).
-    mention.also_seen = [s for s in record.get("also_seen") or [] if isinstance(s, dict)]
-    return mention
+        return _read(record)
+    except ValueError as exc:
+        raise UsageError(f"mention {_shown_id(record)}: cannot read it: {exc}") from None
 
 
 def _match_section(report: MatchReport) -> dict[str, Any]:
@@ -89,38 +178,68 @@ def _match_section(report: MatchReport) -> dict[str, Any]:
         "clause": report.clause,
         "checks": [{"name": c.name, "tested": c.detail, "fired": c.fired} for c in report.checks],
         "lang": report.lang,
+        # Whether the brand's rules (terms, query, exclusions) were read from the config and tested here.
+        "rules_known": True,
+    }
+
+
+def _recorded_match(record: dict[str, Any], mention: Mention) -> dict[str, Any]:
+    """What the scan's own record says of the match, and nothing more: without the config, the brand's terms, query
+    and exclusions are unknown (a stand-in brand made of the terms found would say "no exclusion", and "terms found"
+    for what a query matched)."""
+    clause = record.get("matched_query")
+    terms = mention.matched_terms
+    if mention.brand is None:
+        reason = "the record names no brand (a scan writes only the mentions that matched one)"
+    elif clause:
+        reason = f"query alternative holds: {clause}"
+    elif terms:
+        reason = "terms found: " + ", ".join(terms)
+    else:  # a source on the brand's own ground: matched with no term and no query clause
+        reason = "said on the brand's own page or account: its filters apply, its terms are not needed"
+    return {
+        "brand": mention.brand or "?",
+        "matched": mention.brand is not None,
+        "reason": reason,
+        "terms_found": terms,
+        "query": None,
+        "query_alternatives": [],
+        "clause": clause,
+        "checks": [],
+        "lang": mention.lang or detect_language(mention.title, mention.text),
+        "rules_known": False,
     }
 
 
 def explain(
     records: Sequence[dict[str, Any]], index: int, config: Config | None, scorer: SentimentScorer
 ) -> dict[str, Any]:
-    """The explanation of records[index], as plain data (what `--json` prints). Without a config, the brand is
-    taken to be what the scan reported: its name and the terms it found."""
+    """The explanation of records[index], as plain data (what `--json` prints). Without a config, the match is
+    what the scan recorded (its brand, the terms it found, the query clause that held), and says that the brand's
+    rules are unknown; with one, every rule is tested again."""
     record = records[index]
     mention = _mention(record)
+    brands: list[BrandConfig] = []
     if config is None:
-        name = mention.brand or "?"
-        brands = [BrandConfig(name=name, terms=mention.matched_terms or [name])]
+        match = [_recorded_match(record, mention)]
     else:
         brands = [b for b in config.brands if b.name == mention.brand] or list(config.brands)
-
-    # An item of a source on the brand's own ground matched with no term and no query clause (the scan's own
-    # record says so); with a config, its sources say which brand owns which source.
-    owner = owned_brands(config.sources).get(mention.source) if config is not None else None
-    if config is None and mention.brand and not mention.matched_terms and not record.get("matched_query"):
-        owner = mention.brand
-    match = []
-    for brand in brands:
-        report = BrandMatcher(brand).explain(
-            mention.title,
-            mention.text,
-            author=mention.author,
-            url=mention.url,
-            lang=mention.lang,
-            owned=brand.name == owner,
-        )
-        match.append(_match_section(report))
+        # An item of a source on the brand's own ground matched with no term and no query clause: the config's
+        # sources say which brand owns which source.
+        owner = owned_brands(config.sources).get(mention.source)
+        match = [
+            _match_section(
+                BrandMatcher(brand).explain(
+                    mention.title,
+                    mention.text,
+                    author=mention.author,
+                    url=mention.url,
+                    lang=mention.lang,
+                    owned=brand.name == owner,
+                )
+            )
+            for brand in brands
+        ]
 
     text = sentiment_text(mention)
     found = scorer.score(text) if text else None
@@ -149,10 +268,12 @@ def explain(
         "reason": reason,
         "reply_reach": reply_reach,
         "in_scan": record.get("needs_reply"),
+        # False: no config, so `reply_reach` is the default, not the brand's own.
+        "reply_reach_known": config is not None,
     }
 
     tokens = len(text_tokens(mention))
-    also_seen = [s for s in record.get("also_seen") or [] if isinstance(s, dict)]
+    also_seen = mention.also_seen
     duplicates = {
         "canonical_url": canonical_url(mention.url),
         "words": tokens,
@@ -189,9 +310,9 @@ def explain(
 def render(explanations: Iterable[dict[str, Any]], out: IO[str], *, width: int | None = None) -> None:
     """Print explanations for people. Every string from the internet is sanitised and printed as a rich
     `Text`, never parsed as markup."""
-    from rich.console import Console
+    from mentionwatch.output import make_console
 
-    console = Console(file=out, highlight=False, width=width, soft_wrap=False)
+    console = make_console(file=out, highlight=False, width=width, soft_wrap=False)
     for i, data in enumerate(explanations):
         if i:
             console.print()
@@ -247,10 +368,14 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
             for alt in match["query_alternatives"]:
                 held = "holds" if alt["holds"] else "does not hold"
                 yield row("alternative", f"{_t(alt['clause'])}  ->  {held}")
+        if match["clause"] and not match["query"]:
+            yield row("query alternative", _t(match["clause"]))
         for check in match["checks"]:
             state = "FIRED" if check["fired"] else "did not fire"
             yield row(check["name"], f"{_t(check['tested'])}  ->  {state}", "red" if check["fired"] else "")
-        if not match["checks"]:
+        if not match.get("rules_known", True):
+            yield row("rules", "unknown without -c (the brand's terms, query, exclusions): as the scan recorded it")
+        elif not match["checks"]:
             yield row("exclusions", "none configured")
         yield row("language", _t(match["lang"] or "unknown"))
 
@@ -293,6 +418,8 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
         yield row("verdict", f"yes: {_t(r['reason'])}", "yellow")
     else:
         yield row("verdict", f"no: no question to the brand, and not negative with reach > {r['reply_reach']:,}")
+    if not r.get("reply_reach_known", True):
+        yield row("reply_reach", f"{r['reply_reach']:,} is the default: the brand's own is unknown without -c")
 
     d = data["duplicates"]
     yield head("Duplicates")

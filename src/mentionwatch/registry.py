@@ -82,7 +82,7 @@ def catalog(registry: Registry, configured: Mapping[str, list[str]]) -> list[dic
         rows.append(
             {
                 "type": type_name,
-                "about": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+                "about": _about(cls),
                 "credentials": cls.credentials,
                 "searchable": cls.searchable,
                 "configured": list(configured.get(type_name, [])),
@@ -90,3 +90,12 @@ def catalog(registry: Registry, configured: Mapping[str, list[str]]) -> list[dic
             }
         )
     return rows
+
+
+def _about(cls: type[Source[Any]]) -> str:
+    """What a source is, in one line: its docstring's first paragraph, its lines joined (a first line alone
+    stops mid-sentence: "...comments and replies under its")."""
+    import inspect
+
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    return " ".join(doc.split("\n\n", 1)[0].split())

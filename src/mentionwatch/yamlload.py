@@ -5,8 +5,10 @@
   "billion laughs" attack), and walking them took `check` past a minute and 1.5 GB;
 - recurses once per nesting level: 20,000 `[` end in a raw RecursionError;
 - lets a repeated key replace the first one silently (`brands:` twice keeps only the second list);
-- raises plain ValueError for a scalar it resolved to a bad timestamp (`2026-02-30`).
-`load_yaml` refuses all of these with the line, and says what an indentation error probably means.
+- raises plain ValueError for a scalar it resolved to a bad timestamp (`2026-02-30`);
+- reads a key as YAML 1.1 resolves it: `on:` and `yes:` are the boolean true, `1:` a number.
+`load_yaml` refuses the first four with the line (and the key), says what an indentation error probably means,
+and reads every plain key as the text written: a config's keys are names.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ MAX_DEPTH = 64
 MAX_ALIAS_VALUES = 100_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+# What YAML 1.1 resolves a plain scalar to besides text; as a key, each is read as the text written.
+_NOT_TEXT_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null", "timestamp", "value")
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,15 @@ class _Composing:
             text = repr(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
             kind = node.tag.rsplit(":", 1)[-1]
             detail = f": {exc}" if isinstance(exc, ValueError) else ""
-            raise ConstructorError(None, None, f"cannot read {text} as a {kind}{detail}", node.start_mark) from None
+            raise _BadScalar(f"cannot read {text} as a {kind}{detail}", node) from None
+
+
+class _BadScalar(ConstructorError):
+    """A scalar that does not fit its tag, with its node: the message names the key it is the value of."""
+
+    def __init__(self, problem: str, node: yaml.Node) -> None:
+        super().__init__(None, None, problem, node.start_mark)
+        self.node = node
 
 
 class _Loader(_Composing, yaml.SafeLoader):
@@ -127,13 +142,19 @@ def _load_pure(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _load(path: Path, text: str, loader: _Loader) -> tuple[yaml.Node | None, Any]:
+    root: yaml.Node | None = None
     try:
         root = loader.get_single_node()
         if root is not None:
+            _keys_as_text(root)
             problems = _check_graph(path, root, loader.aliases) or _duplicate_keys(path, root)
             if problems:
                 raise ConfigError(problems)
         data = loader.construct_document(root) if root is not None else None
+    except _BadScalar as exc:
+        loc = _path_to(root, exc.node) if root is not None else None
+        where = f"{format_loc(loc)}: " if loc else ""
+        raise ConfigError([f"{path}:{exc.node.start_mark.line + 1}: {where}{exc.problem}"]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_describe_yaml_error(path, text, exc)]) from None
     except yaml.YAMLError as exc:
@@ -149,6 +170,42 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     return []
+
+
+def _keys_as_text(root: yaml.Node) -> None:
+    """Every plain key is the text written: YAML 1.1 reads `on:` as true and `1:` as a number, which no key of a
+    config is (a `1: x` would be "Keys should be strings" on line 1, `notify: {on: ...}` keyed by True)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, _value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag in _NOT_TEXT_TAGS:
+                    key.tag = _STR_TAG
+        stack.extend(_children(node))
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> tuple[str | int, ...] | None:
+    """The key path of `target` in the document (its first place, when aliases put it in several)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        node, loc = stack.pop()
+        if node is target:
+            return loc
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*loc, i)) for i, item in reversed(list(enumerate(node.value))))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack.append((value, (*loc, key.value if isinstance(key, yaml.ScalarNode) else "?")))
+    return None
 
 
 def _check_graph(path: Path, root: yaml.Node, aliases: list[_Alias]) -> list[str]:

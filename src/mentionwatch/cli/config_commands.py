@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, setup_logging
+from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, print_out, setup_logging
 from mentionwatch.errors import MentionwatchError
+
+if TYPE_CHECKING:
+    from mentionwatch.redaction import Redactor
+    from mentionwatch.registry import Registry
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -49,24 +53,21 @@ def list_sources(
     """List the installed source adapters, their options and defaults, and whether they need credentials."""
     import json
 
-    from mentionwatch.config import find_config, load_config
     from mentionwatch.registry import Registry, catalog
 
     redactor = setup_logging(False, False)
     registry = Registry.from_entry_points()
-    configured: dict[str, list[str]] = {}
     try:
-        config = load_config(find_config(config_path), registry)
-        for s in config.sources:
-            configured.setdefault(s.cls.type, []).append(s.name)
+        configured = _configured(config_path, registry, redactor)
     except MentionwatchError as exc:
-        if config_path is not None:
-            raise fail(exc, redactor, False) from None
-    rows = catalog(registry, configured)
+        raise fail(exc, redactor, False) from None
+    rows = catalog(registry, configured or {})
+    if configured is None:  # the config is broken: which types it uses is not known, and not "none"
+        for row in rows:
+            row["configured"] = None
     if as_json:
-        sys.stdout.write(redactor(json.dumps(rows, indent=2, default=str)) + "\n")
+        print_out(lambda out: out.write(redactor(json.dumps(rows, indent=2, default=str)) + "\n"), redactor)
         return
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -80,13 +81,43 @@ def list_sources(
         table.add_row(
             Text(row["type"]),
             Text(row["credentials"]),
-            Text(", ".join(row["configured"]) or "-"),
+            Text("?" if row["configured"] is None else ", ".join(row["configured"]) or "-"),
             Text(redactor(opts)),
             Text(row["about"]),
         )
-    Console(highlight=False).print(table)
+    from mentionwatch.output import make_console
+
+    print_out(lambda out: make_console(file=out, highlight=False).print(table), redactor)
     for name, problem in registry.broken.items():
         sys.stderr.write(f"mentionwatch: warning: plugin {name} failed to load: {problem}\n")
+
+
+def _configured(config_path: Path | None, registry: Registry, redactor: Redactor) -> dict[str, list[str]] | None:
+    """The configured sources' names by type: {} when there is no config to find, None when the one found cannot be
+    read (said on stderr, with why). A config named with -c must load."""
+    from mentionwatch.config import find_config, load_config
+    from mentionwatch.errors import UsageError
+    from mentionwatch.output import sanitize_terminal
+
+    try:
+        path = find_config(config_path)
+    except UsageError:
+        return {}  # none to find: nothing is configured
+    try:
+        config = load_config(path, registry, redactor=redactor)
+    except MentionwatchError as exc:
+        if config_path is not None:
+            raise
+        sys.stderr.write(
+            f"mentionwatch: warning: cannot read the config {path}, so the `configured` column is unknown (?):\n"
+        )
+        for line in str(exc).splitlines():
+            sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
+        return None
+    configured: dict[str, list[str]] = {}
+    for source in config.sources:
+        configured.setdefault(source.cls.type, []).append(source.name)
+    return configured
 
 
 @app.command()

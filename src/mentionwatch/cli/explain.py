@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, setup_logging
+from mentionwatch.cli.options import ConfigOpt, VerboseOpt, fail, load, print_out, setup_logging
 from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
@@ -71,9 +71,9 @@ def explain(
         import json
 
         payload = explanations[0] if len(explanations) == 1 else explanations
-        sys.stdout.write(redactor(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n")
+        print_out(lambda out: out.write(redactor(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n"), redactor)
         return
-    render(explanations, sys.stdout)
+    print_out(lambda out: render(explanations, out), redactor)
 
 
 def _config_if_any(config_path: Path | None, redactor: Redactor) -> Config | None:

@@ -11,8 +11,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mentionwatch.cli.app import EXIT_CODES_HELP, app
-from mentionwatch.cli.options import ConfigOpt, DbOpt, Format, VerboseOpt, fail, load, pick_format, setup_logging
-from mentionwatch.cli.store_commands import TERMINAL_LIMIT, _brands, _resolve, _store
+from mentionwatch.cli.options import (
+    ConfigOpt,
+    DbOpt,
+    Format,
+    VerboseOpt,
+    existing_store,
+    fail,
+    load,
+    pick_format,
+    setup_logging,
+)
+from mentionwatch.cli.store_commands import TERMINAL_LIMIT, _brands, _resolve, _sources, _store_and_config
 from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
@@ -73,10 +83,10 @@ def inbox(
         now = datetime.now(UTC)
         fmt_name = "table" if interactive else pick_format(fmt, None)
         config = _config_if_any(config_path, redactor, needed=interactive)
-        store = _open(config, config_path, db, redactor)
+        store, found = _open(config, config_path, db, redactor)
         try:
             shown = limit if limit is not None or fmt_name != "table" or interactive else TERMINAL_LIMIT
-            query = inbox_query(_brands(store, brand), source or (), shown)
+            query = inbox_query(_brands(store, brand), _sources(store, source, config or found), shown)
             mentions = store.query(query)
             pending = pending_keys(store)
             total = store.count(query) if shown is not None and len(mentions) == shown else len(mentions)
@@ -148,7 +158,7 @@ def reply(
             except ValueError as exc:
                 raise UsageError(f"--url: {exc}") from None
         config, _ = load(config_path, redactor)
-        store = _open(config, config_path, db, redactor)
+        store, _ = _open(config, config_path, db, redactor)
         try:
             outbox = _outbox(config, store, redactor)
             target = outbox.target(_resolve(store, [mention_id], _brands(store, brand)))
@@ -234,17 +244,13 @@ def _config_if_any(config_path: Path | None, redactor: Redactor, *, needed: bool
     return config
 
 
-def _open(config: Config | None, config_path: Path | None, db: str | None, redactor: Redactor) -> MentionStore:
+def _open(
+    config: Config | None, config_path: Path | None, db: str | None, redactor: Redactor
+) -> tuple[MentionStore, Config | None]:
+    """The store, and the config read to find it when the command had none of its own."""
     if config is None:
-        return _store(config_path, db, redactor)
-    from mentionwatch.store import DB_ENV, open_store, resolve_location
-
-    location = resolve_location(db, config.store.path)
-    if not Path(location).expanduser().exists():
-        raise UsageError(
-            f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
-        )
-    return open_store(location)
+        return _store_and_config(config_path, db, redactor)
+    return existing_store(db, config), None
 
 
 def _outbox(config: Config, store: MentionStore, redactor: Redactor) -> Outbox:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -51,8 +51,8 @@ DbOpt = Annotated[
     typer.Option(
         "--db",
         metavar="PATH_OR_URL",
-        help="The store: a SQLite file, or a postgresql:// URL. Default: $MENTIONWATCH_DB, else the config's "
-        "`store`, else mentions.sqlite3 in the user data dir.",
+        help="The store: a SQLite file (a path, or sqlite:///path), or a postgresql:// URL. Default: "
+        "$MENTIONWATCH_DB, else the config's `store`, else mentions.sqlite3 in the user data dir.",
         show_default=False,
     ),
 ]
@@ -75,6 +75,19 @@ def setup_logging(verbose: bool, quiet: bool) -> Redactor:
     return redactor
 
 
+def print_out(writer: Callable[[IO[str]], object], redactor: Redactor) -> None:
+    """A command's data on stdout: a reader that has what it wanted (`| head -1`) ends the command quietly, as
+    grep does (141); a full disk is the usual one-line error (5)."""
+    from mentionwatch.output import BrokenStdout, write_stdout
+
+    try:
+        write_stdout(writer)
+    except BrokenStdout:
+        raise typer.Exit(ExitCode.BROKEN_PIPE) from None
+    except MentionwatchError as exc:
+        raise fail(exc, redactor, False) from None
+
+
 def fail(exc: BaseException, redactor: Redactor, verbose: bool) -> typer.Exit:
     """One clear line per problem on stderr (a traceback only with -v), and the error's exit code."""
     from mentionwatch.output import sanitize_terminal
@@ -93,12 +106,13 @@ def fail(exc: BaseException, redactor: Redactor, verbose: bool) -> typer.Exit:
 
 
 def load(config_path: Path | None, redactor: Redactor, unset_env_ok: bool = False) -> tuple[Config, Registry]:
-    """The config and the installed sources; the config's secrets join the redactor."""
+    """The config and the installed sources; the config's secrets join the redactor (its `${ENV}` values before
+    anything is validated, so that an error quoting one is masked)."""
     from mentionwatch.config import find_config, load_config
     from mentionwatch.registry import Registry
 
     registry = Registry.from_entry_points()
-    config = load_config(find_config(config_path), registry, unset_env_ok=unset_env_ok)
+    config = load_config(find_config(config_path), registry, unset_env_ok=unset_env_ok, redactor=redactor)
     redactor.add(config.secrets)
     if config.secrets_in_file and config.path.exists() and config.path.stat().st_mode & 0o077:
         log.warning(
@@ -126,7 +140,9 @@ def optional_config(config_path: Path | None, redactor: Redactor) -> Config | No
     from mentionwatch.registry import Registry
 
     try:
-        config = load_config(find_config(config_path), Registry.from_entry_points(), unset_env_ok=True)
+        config = load_config(
+            find_config(config_path), Registry.from_entry_points(), unset_env_ok=True, redactor=redactor
+        )
     except UsageError:
         if config_path is not None:
             raise
@@ -138,10 +154,11 @@ def optional_config(config_path: Path | None, redactor: Redactor) -> Config | No
 def existing_store(db: str | None, config: Config | None) -> MentionStore:
     """The store named by --db, $MENTIONWATCH_DB or the config's `store` (else the default), for a command that
     reads it: one that does not exist yet is a usage error, not a new empty store."""
-    from mentionwatch.store import DB_ENV, is_url, open_store, resolve_location
+    from mentionwatch.store import DB_ENV, open_store, resolve_location, store_path
 
     location = resolve_location(db, config.store.path if config else None)
-    if not is_url(location) and not Path(location).expanduser().exists():
+    file = store_path(location)
+    if file is not None and not file.expanduser().exists():
         raise UsageError(
             f"no store at {location} yet: run `mentionwatch scan` first (or name one with --db or ${DB_ENV})"
         )

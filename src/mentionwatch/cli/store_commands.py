@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,11 +21,13 @@ from mentionwatch.cli.options import (
     fail,
     optional_config,
     pick_format,
+    print_out,
     setup_logging,
 )
 from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
+    from mentionwatch.config import Config
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import Key, MentionStore
 
@@ -35,8 +37,15 @@ TERMINAL_LIMIT = 100
 
 def _store(config_path: Path | None, db: str | None, redactor: Redactor) -> MentionStore:
     """The store named by --db, $MENTIONWATCH_DB or the config's `store`; a config is needed only for the last."""
+    return _store_and_config(config_path, db, redactor)[0]
+
+
+def _store_and_config(
+    config_path: Path | None, db: str | None, redactor: Redactor
+) -> tuple[MentionStore, Config | None]:
+    """The store, and the config when one was read to find it."""
     config = None if db is not None or _env_db() else optional_config(config_path, redactor)
-    return existing_store(db, config)
+    return existing_store(db, config), config
 
 
 def _env_db() -> str | None:
@@ -58,6 +67,29 @@ def _brands(store: MentionStore, wanted: list[str] | None) -> list[str]:
         listed = ", ".join(sorted(known)) or "none yet"
         raise UsageError(f"--brand {', '.join(unknown)}: no mention of that brand in the store (brands: {listed})")
     return [by_fold[w.casefold()] for w in wanted]
+
+
+def _sources(store: MentionStore, wanted: list[str] | None, config: Config | None) -> list[str]:
+    """--source names, each a source's name or type in the config or the store, or an installed type: another name
+    is an error, as an unknown --brand is (a typo must not pass for "no mention")."""
+    if not wanted:
+        return []
+    from mentionwatch.registry import Registry
+    from mentionwatch.store import Query
+
+    configured = {name for s in config.sources for name in (s.name, s.cls.type)} if config else set()
+    known = configured | set(Registry.from_entry_points().names())
+    # One mention of the name is enough (the store matches a source's name or type): no scan of the whole store.
+    unknown = [w for w in wanted if w not in known and not store.query(Query(sources=(w,), limit=1))]
+    if unknown:
+        stored = {t.key[0] for t in store.tally(Query(), ("source",))}
+        names = stored | ({s.name for s in config.sources} if config else set())
+        listed = ", ".join(sorted(names)) or "none yet"
+        raise UsageError(
+            f"--source {', '.join(unknown)}: no source of that name or type in the config or the store "
+            f"(sources: {listed})"
+        )
+    return list(wanted)
 
 
 @app.command("list", epilog=EXIT_CODES_HELP)
@@ -116,6 +148,9 @@ def list_mentions(
             raise UsageError(f"--status {', '.join(bad)}: use {', '.join(STATUSES)}")
         if sentiment is not None and sentiment not in ("positive", "neutral", "negative"):
             raise UsageError(f"--sentiment {sentiment}: use positive, neutral or negative")
+        if search is not None and not search.strip():
+            # Not "every mention": `list --search "$WORDS" | ... mark ignored` with WORDS unset must not take all.
+            raise UsageError("--search is empty: give the words to look for, or leave --search out")
         window = {}
         for flag, value in (("since", since), ("until", until)):
             try:
@@ -125,14 +160,14 @@ def list_mentions(
         fmt_name = pick_format(fmt, output)
         if output is not None:
             usable_output_path(output, "-o")
-        store = _store(config_path, db, redactor)
+        store, config = _store_and_config(config_path, db, redactor)
         try:
             shown = limit
             if shown is None and output is None and fmt_name == "table":
                 shown = TERMINAL_LIMIT
             query = Query(
                 brands=_brands(store, brand),
-                sources=source or (),
+                sources=_sources(store, source, config),
                 since=window["since"],
                 until=window["until"],
                 sentiment=sentiment,
@@ -268,7 +303,7 @@ def ignore(
       mentionwatch ignore --brand Acme --author spambot --domain coupons.example
     """
     from mentionwatch.config import find_config, load_config
-    from mentionwatch.config_edit import add_exclusion
+    from mentionwatch.config_edit import add_exclusions
     from mentionwatch.registry import Registry
 
     redactor = setup_logging(verbose, False)
@@ -277,21 +312,31 @@ def ignore(
         if not rules:
             raise UsageError("ignore: give --author, --domain or --term (one or more)")
         path = find_config(config_path)
-        config = load_config(path, Registry.from_entry_points(), unset_env_ok=True)  # validated before it is changed
+        registry = Registry.from_entry_points()
+        config = load_config(path, registry, unset_env_ok=True)  # validated before it is changed
         redactor.add(config.secrets)
         named = next((b.name for b in config.brands if b.name.casefold() == brand.casefold()), None)
         if named is None:
             raise UsageError(f"--brand {brand}: not in {path} (brands: {', '.join(b.name for b in config.brands)})")
-        for what, value in rules.items():
-            added = add_exclusion(path, named, what, value)
-            verb = "added" if added else "already had"
-            sys.stderr.write(f"mentionwatch: {path}: {named} {verb} {what} {value!r}\n")
-        load_config(path, Registry.from_entry_points(), unset_env_ok=True)  # the file still loads
+        # Every value is checked and the edited file must load before it replaces the old one.
+        done = add_exclusions(config, named, rules, registry)
+        for rule in done:
+            verb = "added" if rule.added else "already had"
+            sys.stderr.write(f"mentionwatch: {path}: {named} {verb} {rule.what} {rule.value!r}\n")
         from mentionwatch.cli.options import open_scan_store
 
         store = open_scan_store(config, db)
         try:
-            marked = store.ignore_where(named, author=author, domain=domain, term=term)
+            # One rule at a time: the config vetoes a post that any one of them covers, and so does the store.
+            marked = sum(
+                store.ignore_where(
+                    named,
+                    author=rule.value if rule.what == "author" else None,
+                    domain=rule.value if rule.what == "domain" else None,
+                    term=rule.value if rule.what == "term" else None,
+                )
+                for rule in done
+            )
         finally:
             store.close()
         sys.stderr.write(f"mentionwatch: marked {marked} stored mention{'s' if marked != 1 else ''} ignored\n")
@@ -343,19 +388,18 @@ def stats(
     except MentionwatchError as exc:
         raise fail(exc, redactor, verbose) from None
     if as_json:
-        sys.stdout.write(redactor(json.dumps(data, indent=2)) + "\n")
+        print_out(lambda out: out.write(redactor(json.dumps(data, indent=2)) + "\n"), redactor)
         return
-    _print_stats(data, redactor)
+    print_out(lambda out: _print_stats(data, redactor, out), redactor)
 
 
-def _print_stats(data: dict[str, Any], redactor: Redactor) -> None:
-    from rich.console import Console
+def _print_stats(data: dict[str, Any], redactor: Redactor, out: IO[str]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from mentionwatch.output import sanitize_terminal
+    from mentionwatch.output import make_console, sanitize_terminal
 
-    console = Console(highlight=False)
+    console = make_console(file=out, highlight=False)
     console.print(Text(f"{data['store']}: {data['mentions']} mentions, {data['bytes'] / 1e6:.1f} MB"))
     table = Table("brand", "source", "mentions", title="by brand and source", title_justify="left")
     for row in data["by_brand_and_source"]:

@@ -13,6 +13,7 @@ mention keeps its `first_seen`, its text and its triage; its engagement and `las
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from mentionwatch.errors import StoreError
+from mentionwatch.errors import StoreError, UsageError
 from mentionwatch.models import Mention
 
 STATUSES = ("new", "read", "done", "replied", "ignored")
@@ -392,6 +393,35 @@ def is_url(location: str) -> bool:
     return location.lower().startswith(("postgresql://", "postgres://"))
 
 
+# `scheme://` opens a URL, never a file name: a file is named by its path (or `sqlite:///path`).
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_SQLITE_URL = "sqlite:///"
+
+
+def store_path(location: str) -> Path | None:
+    """The SQLite file a store location names, None when it names a server (`is_url`).
+
+    A path, or a `sqlite:///` URL as SQLAlchemy writes one (`sqlite:///rel.sqlite3` is relative,
+    `sqlite:////var/db/m.sqlite3` absolute). Any other `scheme://` is a UsageError: taken as a path, `mysql://x/y`
+    would quietly make a SQLite file at ./mysql:/x/y."""
+    if is_url(location):
+        return None
+    scheme = _SCHEME.match(location)
+    if scheme is None:
+        return Path(location)
+    if location[: len(_SQLITE_URL)].lower() == _SQLITE_URL and len(location) > len(_SQLITE_URL):
+        return Path(location[len(_SQLITE_URL) :])
+    if scheme.group(1).lower() == "sqlite":
+        raise UsageError(
+            f"store {scheme.group(0)}...: a sqlite URL names a file: sqlite:///relative/path or sqlite:////absolute/path"
+        )
+    # Only the scheme is shown: the rest may hold a password.
+    raise UsageError(
+        f"store {scheme.group(0)}...: unknown scheme {scheme.group(1)!r}: a store is a SQLite file (a path, or "
+        "sqlite:///path) or a PostgreSQL database (postgresql://user@host/db or postgres://...)"
+    )
+
+
 def shown_location(location: str) -> str:
     """The location as messages may show it: a URL's password masked."""
     if not is_url(location):
@@ -409,15 +439,17 @@ def shown_location(location: str) -> str:
 
 
 def open_store(location: str, *, migrate: bool = False) -> MentionStore:
-    """The store at `location`: a path (SQLite, created and migrated), or a `postgresql://` URL (created on first
-    use; an older schema only with `migrate`, see `store migrate`)."""
-    if is_url(location):
+    """The store at `location`: a path or `sqlite:///` URL (SQLite, created and migrated), or a `postgresql://` URL
+    (created on first use; an older schema only with `migrate`, see `store migrate`). Another scheme is a
+    UsageError (`store_path`)."""
+    file = store_path(location)
+    if file is None:
         return _open_postgres(location, migrate=migrate)
     import sqlite3
 
     from mentionwatch.store.sqlite import SqliteStore
 
-    path = Path(location).expanduser()
+    path = file.expanduser()
     try:
         return SqliteStore.open(path, legacy=legacy_state_path() if not path.exists() else None)
     except (OSError, sqlite3.Error) as exc:
@@ -498,5 +530,6 @@ __all__ = [
     "resolve_location",
     "scratch_store",
     "shown_location",
+    "store_path",
     "target_scope",
 ]
