@@ -325,6 +325,23 @@ def test_stats_and_prune(tmp_path: Path, server: LoopbackServer, algolia: Algoli
     assert ids(cli("list", "-c", cfg, "-f", "jsonl")) == ["900003"]
 
 
+def test_prune_inside_the_scans_window_is_refused_unless_forced(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    # The store is what tells a scan it has seen a mention: forgetting what the next scan reaches back to would have
+    # that scan report it as new again.
+    algolia.hits = [hit(1, NOW - timedelta(days=2)), hit(2, NOW - timedelta(hours=1))]
+    cfg = config(tmp_path, server)
+    cfg.write_text("since: 30d\n" + cfg.read_text(), encoding="utf-8")
+    assert cli("scan", "-c", str(cfg), "--seed").code == 0
+    refused = cli("prune", "--older-than", "1d", "-c", str(cfg))
+    assert refused.code == 2 and "inside the scans' window (since: 30d)" in refused.stderr and "--force" in refused.stderr
+    assert ids(cli("list", "-c", str(cfg), "-f", "jsonl")) == ["900001", "900002"]
+    assert cli("prune", "--older-than", "31d", "-c", str(cfg)).code == 0
+    assert cli("prune", "--older-than", "1d", "--force", "-c", str(cfg)).code == 0
+    assert ids(cli("list", "-c", str(cfg), "-f", "jsonl")) == ["900002"]
+
+
 def test_a_source_failing_run_after_run_is_called_out_as_broken(
     tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
 ) -> None:
@@ -434,6 +451,17 @@ def test_a_post_dated_in_the_future_does_not_push_the_watermark_past_now(
     algolia.hits.append(hit(3, datetime.now(UTC) - timedelta(minutes=1)))
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900003"]
     assert algolia.filters[-1] <= datetime.now(UTC).timestamp()
+
+
+def test_list_flags_a_post_dated_in_the_future_and_shows_it_last_as_scan_does(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW + timedelta(days=30)), hit(2, NOW - timedelta(hours=2)), hit(3, NOW - timedelta(hours=1))]
+    cfg = str(config(tmp_path, server))
+    scanned = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))
+    listed = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert [(r["id"], r["future_dated"]) for r in listed] == [("900003", False), ("900002", False), ("900001", True)]
+    assert [r["id"] for r in listed] == [r["id"] for r in scanned]
 
 
 def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexed_late(

@@ -137,6 +137,7 @@ def list_mentions(
       mentionwatch list --search "data loss" -f jsonl | jq -r .url
     """
     from mentionwatch.output import BrokenStdout, usable_output_path, write, write_file, write_stdout
+    from mentionwatch.pipeline import FUTURE_SLACK
     from mentionwatch.store import STATUSES, Query
     from mentionwatch.when import parse_since
 
@@ -179,6 +180,12 @@ def list_mentions(
                 limit=shown,
             )
             mentions = store.query(query)
+            # As a scan judges it with its clock (the store keeps no such flag): a post dated more than a day ahead is
+            # flagged, and comes after every other.
+            cut = now + FUTURE_SLACK
+            for m in mentions:
+                m.future_dated = m.published_at > cut
+            mentions.sort(key=lambda m: m.future_dated)  # stable: the store's order otherwise
             # Counting them all costs a second pass: only the table says "100 of N".
             counted = fmt_name == "table" and shown is not None and len(mentions) == shown
             total = store.count(query) if counted else len(mentions)
@@ -432,6 +439,9 @@ def prune(
         str, typer.Option("--older-than", metavar="AGE", help="Forget mentions older than this: 180d, 26w.")
     ],
     keep_nothing: Annotated[bool, typer.Option("--all", help="Tagged mentions too (kept by default).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even inside the config's `since`: scans then report them as new again.")
+    ] = False,
     config_path: ConfigOpt = None,
     db: DbOpt = None,
     verbose: VerboseOpt = False,
@@ -440,15 +450,32 @@ def prune(
 
     Example: mentionwatch prune --older-than 180d
     """
-    from mentionwatch.when import parse_duration
+    from mentionwatch.config import DEFAULT_SINCE
+    from mentionwatch.when import parse_duration, parse_since
 
     redactor = setup_logging(verbose, False)
     try:
+        now = datetime.now(UTC)
         try:
-            before = datetime.now(UTC) - parse_duration(older_than)
+            before = now - parse_duration(older_than)
         except (ValueError, OverflowError) as exc:
             raise UsageError(f"--older-than: {exc}") from None
-        store = _store(config_path, db, redactor)
+        store, config = _store_and_config(config_path, db, redactor)
+        if config is None and not force:
+            config = optional_config(config_path, redactor)
+        since = (config.since if config is not None else None) or DEFAULT_SINCE
+        try:
+            window: datetime | None = parse_since(since, now)
+        except ValueError:  # the config's loader has read it; a since no clock holds is no window
+            window = None
+        # What a scan reaches back to and the store forgets would be found again, and reported as new: the store is
+        # what tells a scan that it has seen a mention.
+        if not force and window is not None and window < before:
+            store.close()
+            raise UsageError(
+                    f"--older-than {older_than} is inside the scans' window (since: {since}): what it forgets, a scan"
+                    " finds again and reports as new. Prune older than that window, or say --force"
+                )
         try:
             removed = store.prune(before, keep_tagged=not keep_nothing)
         finally:
