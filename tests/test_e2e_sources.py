@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from e2e_server import E2EServer, Received
+from mentionwatch.sources.rss import parse_feed
 
 from conftest import Reply, Run, fixture_path, load_json
 
@@ -531,3 +532,106 @@ def test_one_scan_over_every_source_type(tmp_path: Path, api: E2EServer, run_cli
     [search] = calls(api, "GET", "/graph.facebook.com/v27.0/ig_hashtag_search", 1)
     assert (search.param("q"), search.param("user_id")) == ("developers", IG_USER)
     assert search.param("access_token") == SECRETS["INSTAGRAM_TOKEN"]
+
+
+# --- What a source must say rather than hide (each a scan of its own, on the recordings altered as named) ---------
+
+
+def _config(tmp_path: Path, brands: str, sources: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"since: 7d\nbrands:\n{brands}sources:\n{sources}http:\n  retries: 0\n  timeout: 10\n", "utf-8")
+    return path
+
+
+def _scan(run_cli: Callable[..., Run], cfg: Path, health_file: Path) -> tuple[Run, dict[str, dict[str, Any]]]:
+    run = run_cli("scan", "-c", str(cfg), "--since", SINCE, "-f", "json", "--health", str(health_file), env=SECRETS)
+    return run, {h["name"]: h for h in json.loads(health_file.read_text(encoding="utf-8"))["sources"]}
+
+
+def test_a_feed_cut_short_keeps_what_it_read_and_says_so_on_every_scan(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    """The first half of the Google Alerts recording, with a Content-Length to match (a download cut short at the
+    server): its whole entries are kept and the health line says the rest is missing, again when the feed comes
+    back unchanged (HTTP 304)."""
+    half = ALERTS[: len(ALERTS) // 2]
+    read = half.count(b"</entry>")
+    path = "/www.google.com/alerts/feeds/slack"
+
+    def feed(request: Received) -> Reply:
+        if request.headers.get("if-none-match") == '"v1"':
+            return Reply(304, b"", {"ETag": '"v1"'})
+        return Reply(200, half, {"Content-Type": "application/atom+xml", "ETag": '"v1"'})
+
+    with E2EServer(lifetime=60) as server:
+        server.route("GET", path, feed)
+        url = f"{server.url}{path}"
+        cfg = _config(tmp_path, "  - name: Slack\n    terms: [Slack]\n", f"  - type: rss\n    urls: [{url}]\n")
+        warning = f"{url} ends before its feed element is closed (cut short?): {read} entries read"
+        first, health = _scan(run_cli, cfg, tmp_path / "first.json")
+        assert first.code == 0, first.stderr
+        assert (health["rss"]["state"], health["rss"]["items"], health["rss"]["warnings"]) == ("ok", read, [warning])
+        assert warning in first.stderr
+        # Only entries read whole: the one the cut fell in is left to the next complete read.
+        whole = [m.id for m in parse_feed(ALERTS, url, datetime.now(UTC))]
+        rows = json.loads(first.stdout)
+        assert rows and {r["id"] for r in rows} <= set(whole[:read])
+
+        again, health = _scan(run_cli, cfg, tmp_path / "again.json")
+        assert again.code == 0, again.stderr
+        assert [r.headers.get("if-none-match") for r in server.received("GET", path)] == [None, '"v1"']
+        assert (health["rss"]["state"], health["rss"]["warnings"]) == ("not modified", [warning])
+        assert warning in again.stderr and again.stdout == first.stdout
+
+
+def test_graph_ids_of_the_wrong_type_are_skipped_and_counted_never_requested(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    """The Page's posts with every value wrapped in a list, the account's media with every value wrapped in an
+    object: each was the path of the next request (`/['4_10113477241177441']/comments`), a 404 that failed the
+    source. Each is an unreadable item now, and the other edges are read."""
+    with E2EServer(lifetime=60) as server:
+        serve(server)
+        graph = "/graph.facebook.com/v27.0"
+        posts = {**FB_POSTS, "data": [{k: [v] for k, v in post.items()} for post in FB_POSTS["data"]]}
+        server.route("GET", f"{graph}/{FB_PAGE}/published_posts", Reply(200, json.dumps(posts).encode(), {}))
+        media = {**IG_MEDIA, "data": [{k: {"v": v} for k, v in item.items()} for item in IG_MEDIA["data"]]}
+        server.route("GET", f"{graph}/{IG_USER}/media", Reply(200, json.dumps(media).encode(), {}))
+        root = f"{server.url}/graph.facebook.com"
+        sources = (
+            f'  - type: facebook_page\n    base_url: {root}\n    page_id: "{FB_PAGE}"\n'
+            '    token: "${FACEBOOK_PAGE_TOKEN}"\n    max_posts: 1\n'
+            f'  - type: instagram_account\n    base_url: {root}\n    ig_user_id: "{IG_USER}"\n'
+            '    token: "${INSTAGRAM_TOKEN}"\n'
+        )
+        run, health = _scan(run_cli, _config(tmp_path, "  - name: Hoot\n    terms: [hoot]\n", sources), tmp_path / "h.json")
+        assert run.code == 0, run.stderr
+        assert {name: (h["state"], h["skipped"]) for name, h in health.items()} == {
+            "facebook_page": ("ok", 1),  # `max_posts: 1`
+            "instagram_account": ("ok", 2),
+        }
+        rows = json.loads(run.stdout)
+        assert sorted(r["kind"] for r in rows if r["source"] == "facebook_page") == ["tagged"] * 3
+        assert sorted(r["kind"] for r in rows if r["source"] == "instagram_account") == ["tagged"] * 5
+        assert [r.path for r in server.requests if ("GET", r.path) not in server.routes] == []
+
+
+def test_a_login_wall_is_unauthorized_for_a_jsonl_export_as_for_a_json_api(
+    tmp_path: Path, run_cli: Callable[..., Run]
+) -> None:
+    wall = Reply(200, b"<!DOCTYPE html><html><body><form>Please log in</form></body></html>", {"Content-Type": "text/html"})
+    with E2EServer(lifetime=60) as server:
+        server.route("GET", "/exports/hackernews-nodejs.jsonl", wall)
+        server.route("GET", "/hn.algolia.com/api/v1/search_by_date", wall)
+        sources = (
+            f"  - type: jsonl\n    base_url: {server.url}/exports\n    path: hackernews-nodejs.jsonl\n"
+            f"  - type: hackernews\n    base_url: {server.url}/hn.algolia.com/api/v1\n    max_pages: 1\n"
+        )
+        run, health = _scan(run_cli, _config(tmp_path, "  - name: Node\n    terms: [node]\n", sources), tmp_path / "h.json")
+    assert run.code == 4, run.stderr
+    assert {name: (h["state"], h["skipped"]) for name, h in health.items()} == {
+        "jsonl": ("unauthorized", 0),
+        "hackernews": ("unauthorized", 0),
+    }
+    assert "served an HTML login or block page instead of JSON Lines" in health["jsonl"]["error"]
+    assert "JSONDecodeError" not in run.stderr and "no valid JSON Lines" not in run.stderr

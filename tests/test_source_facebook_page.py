@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, HttpConfig, ScoringConfig
-from mentionwatch.errors import RateLimited, Unauthorized
+from mentionwatch.errors import BadPayload, RateLimited, Unauthorized
 from mentionwatch.graphapi import (
     EdgeUnavailable,
     Usage,
@@ -31,6 +31,7 @@ from mentionwatch.sources.facebook_page import (
     FacebookPageConfig,
     FacebookPageSource,
     comment_id,
+    created_comment,
     edge_warning,
     parse_comments,
     parse_posts,
@@ -128,6 +129,33 @@ def test_a_rating_reads_the_documented_recommendation_fields() -> None:
     skipped: list[str] = []
     assert parse_ratings([{k: v for k, v in documented.items() if k != "open_graph_story"}], skipped) == []
     assert len(skipped) == 1
+
+
+# An id as a payload can get it wrong: wrapped in a list or an object, a number, or a string that is a path.
+NOT_IDS = (
+    lambda v: [v],
+    lambda v: {"v": v},
+    lambda v: int(v.rpartition("_")[2]),
+    lambda v: f"{v}/../../me/accounts",
+    lambda v: "",
+)
+
+
+@pytest.mark.parametrize("wrong", NOT_IDS, ids=["list", "object", "number", "path", "empty"])
+def test_a_post_comment_or_rating_whose_id_is_not_a_graph_id_is_skipped_and_counted(wrong: Any) -> None:
+    posts = copy.deepcopy(TAGGED["data"])
+    posts[1]["id"] = wrong(posts[1]["id"])
+    skipped: list[str] = []
+    mentions = parse_posts(posts, kind="tagged", page_id=PAGE_ID, skipped=skipped)
+    assert [m.id for m in mentions] == [TAGGED["data"][0]["id"], TAGGED["data"][2]["id"]]
+    assert len(skipped) == 1
+    if wrong(COMMENT_INFO["id"]):  # an empty id: the comment's permalink gives it (as when `id` is not sent)
+        comment = dict(COMMENT_INFO, id=wrong(COMMENT_INFO["id"]))
+        assert parse_comments([comment], page_id=PAGE_ID, skipped=skipped) == []
+        assert len(skipped) == 2
+    created = load_json("facebook_page", "comments_create_resp.json")
+    with pytest.raises(BadPayload):
+        created_comment(dict(created, id=wrong(created["id"])), parent_url="", now=NOW)
 
 
 def test_config_takes_the_issue_keys_and_checks_them() -> None:
@@ -414,3 +442,16 @@ def test_an_edge_the_page_does_not_have_is_skipped_with_what_graph_said(server: 
         "visitor_posts not read: Graph API error 100: (#100) Tried accessing nonexisting field (visitor_posts) on "
         "node type (Page)"
     ]
+
+
+def test_a_post_whose_id_is_not_a_graph_id_is_skipped_and_counted_never_requested(server: LoopbackServer) -> None:
+    """The recorded posts with every value wrapped in a list: the post's id was the path of its comments' request
+    (`/['4_10113477241177441']/comments`, a 404 that failed the whole source)."""
+    wrapped = {**POSTS, "data": [{k: [v] for k, v in post.items()} for post in POSTS["data"]]}
+    serve_page(server, published_posts=ok(wrapped))
+    result = scan(server)
+    [health] = result.health
+    assert (health.state, health.skipped) == ("ok", 1)  # `max_posts: 1`: one post was to be read
+    assert health.warnings == ["ratings not read: the token lacks the pages_read_engagement permission"]
+    assert sorted(m.kind for m in result.mentions if m.brand == "Acme") == ["tagged"] * 3
+    assert {r.path for r in server.requests} <= set(server.routes)

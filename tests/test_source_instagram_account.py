@@ -16,6 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, HttpConfig, ScoringConfig
+from mentionwatch.errors import BadPayload
 from mentionwatch.pipeline import ScanEnv, ScanRequest, ScanResult, run_scan
 from mentionwatch.sources.instagram_account import (
     HASHTAG_BUDGET,
@@ -23,6 +24,7 @@ from mentionwatch.sources.instagram_account import (
     InstagramAccountConfig,
     InstagramAccountSource,
     comment_url,
+    commented_media,
     hashtag_id,
     parse_comments,
     parse_media,
@@ -104,6 +106,39 @@ def test_media_without_a_timestamp_are_undated_and_get_the_time_given() -> None:
 def test_the_recorded_hashtag_search_gives_the_hashtags_id() -> None:
     assert hashtag_id(SEARCH) == "17841562426109234"
     assert hashtag_id({"data": []}) is None
+
+
+# An id as a payload can get it wrong: wrapped in a list or an object, a number, or a string that is a path.
+NOT_IDS = (
+    lambda v: [v],
+    lambda v: {"v": v},
+    lambda v: int(v),
+    lambda v: f"{v}/../../me/accounts",
+    lambda v: "",
+)
+
+
+@pytest.mark.parametrize("wrong", NOT_IDS, ids=["list", "object", "number", "path", "empty"])
+def test_a_comment_or_media_whose_id_is_not_a_graph_id_is_skipped_and_counted(wrong: Any) -> None:
+    skipped: list[str] = []
+    comments = [dict(COMMENTS_P1["data"][0], id=wrong(FIRST_COMMENT)), COMMENTS_P1["data"][1]]
+    mentions = parse_comments(comments, media_permalink=PERMALINK, own_id=IG_USER, skipped=skipped)
+    assert [m.id for m in mentions] == [COMMENTS_P1["data"][1]["id"]] and len(skipped) == 1
+    media = [dict(TAGGED["data"][0], id=wrong(TAGGED["data"][0]["id"])), *TAGGED["data"][1:]]
+    assert len(parse_media(media, kind="tagged", now=NOW, skipped=skipped)) == 4 and len(skipped) == 2
+    assert commented_media(MEDIA["data"][1]) == (COMMENTED, MEDIA["data"][1]["permalink"])
+    with pytest.raises(BadPayload):
+        commented_media(dict(MEDIA["data"][1], id=wrong(COMMENTED)))
+
+
+@pytest.mark.parametrize("wrong", NOT_IDS[:4], ids=["list", "object", "number", "path"])
+def test_a_hashtag_id_that_is_not_a_graph_id_is_refused_and_never_kept(wrong: Any) -> None:
+    found = {**SEARCH, "data": [dict(SEARCH["data"][0], id=wrong(TAG_ID))]}
+    with pytest.raises(BadPayload, match="not a Graph id"):
+        hashtag_id(found)
+    kept = json.loads(HashtagBudget(ids={"developers": TAG_ID, "other": "1784"}).to_json())
+    kept["ids"]["developers"] = wrong(TAG_ID)
+    assert HashtagBudget.from_json(json.dumps(kept)).ids == {"other": "1784"}  # searched again instead
 
 
 def test_config_normalises_hashtags_and_refuses_more_than_a_weeks_budget() -> None:
@@ -283,3 +318,25 @@ def test_a_missing_permission_on_the_tags_edge_costs_only_that_edge(server: Loop
     [health] = scan(server, None, []).health
     assert health.state == "ok" and health.items == 5
     assert health.warnings == ["tags not read: the token lacks the instagram_manage_comments permission"]
+
+
+def test_media_whose_ids_are_not_graph_ids_are_skipped_and_counted_never_requested(
+    server: LoopbackServer, tmp_path: Path
+) -> None:
+    """The recorded media with every value wrapped in an object: the media's id was the path of its comments'
+    request (`/%7B'v':...%7D/comments`, a 404 that failed the whole source); so was the hashtag's."""
+    serve_account(server)
+    server.route(f"{ROOT}/media", ok({**MEDIA, "data": [{k: {"v": v} for k, v in m.items()} for m in MEDIA["data"]]}))
+    wrapped_search = {**SEARCH, "data": [{"id": {"v": TAG_ID}}]}
+    server.route("/v27.0/ig_hashtag_search", ok(wrapped_search))
+    result = scan(server, tmp_path, ["developers"])
+    [health] = result.health
+    assert health.state == "ok"
+    assert health.skipped == 2  # both media: neither permalink nor id can be read
+    assert health.warnings == [
+        "#developers not read: the ig_hashtag_search answer's id \"{'v': '17841562426109234'}\" is not a Graph id"
+    ]
+    assert sorted(m.kind for m in result.mentions) == ["tagged"] * 5
+    assert {r.path for r in server.requests} <= set(server.routes)
+    [kept] = tmp_path.glob("instagram-hashtags-*.json")
+    assert json.loads(kept.read_text(encoding="utf-8"))["ids"] == {}

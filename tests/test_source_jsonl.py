@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
+import httpx
+import pytest
+
+from mentionwatch.errors import BadPayload, Unauthorized
 from mentionwatch.models import Mention
-from mentionwatch.sources.jsonl import parse_lines
+from mentionwatch.sources.jsonl import JsonlConfig, JsonlSource, parse_lines
+
+from conftest import fixture_path, mock_context
 
 
 def test_export_round_trips_source_fields_and_drops_computed_ones() -> None:
@@ -34,3 +41,39 @@ def test_bad_lines_are_reported_with_their_number_and_skipped() -> None:
     assert [m.id for m in mentions] == ["a"]
     assert mentions[0].source == "feed"
     assert [p.split(":")[1] for p in problems] == ["2", "3", "5"]
+
+
+# -- over HTTP: an HTML page served with 200 instead of the export is what it is, not a file of bad lines
+
+EXPORT = fixture_path("jsonl", "hackernews-nodejs.jsonl").read_bytes()
+LOGIN_WALL = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+
+
+def _fetch(body: bytes, content_type: str) -> tuple[list[Mention], list[str]]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": content_type})
+
+    context = mock_context(handler, lambda: datetime(2026, 11, 25, tzinfo=UTC))
+    source = JsonlSource(JsonlConfig(type="jsonl", base_url="https://exports.test/dl", path="x.jsonl"), context)
+
+    async def go() -> list[Mention]:
+        return [m async for m in source.fetch(None, datetime(2000, 1, 1, tzinfo=UTC))]
+
+    return asyncio.run(go()), context.skipped
+
+
+def test_a_login_wall_served_with_200_is_unauthorized_not_bad_lines() -> None:
+    with pytest.raises(Unauthorized, match=r"https://exports\.test/dl/x\.jsonl served an HTML login"):
+        _fetch(LOGIN_WALL, "text/html; charset=utf-8")
+    with pytest.raises(Unauthorized):  # told by the body when the header says nothing of HTML
+        _fetch(LOGIN_WALL, "application/x-ndjson")
+
+
+def test_another_html_page_is_said_to_be_one() -> None:
+    with pytest.raises(BadPayload, match="served an HTML page instead of JSON Lines"):
+        _fetch(b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+
+
+def test_an_export_served_as_text_html_is_still_read() -> None:
+    mentions, skipped = _fetch(EXPORT, "text/html")
+    assert len(mentions) == len(EXPORT.splitlines()) and skipped == []

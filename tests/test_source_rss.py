@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -421,3 +422,76 @@ def test_an_unknown_encoding_label_fails_that_feed_only(tmp_path: Path, label: s
     assert len([m for m in got if "odd.example" not in m.url]) == 20, "the healthy feed beside it is read"
     odd_read = [m for m in got if "odd.example" in m.url]
     assert odd_read or (failure is not None and "odd.example/feed.xml" in str(failure))
+
+
+# -- a document cut short (a download ended early, with a Content-Length to match): what was read whole is kept,
+# and the health line says the rest is missing
+
+CUT_AT = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def _closed_entries(document: bytes) -> int:
+    return document.count(b"</entry>") + document.count(b"</item>")
+
+
+@pytest.mark.parametrize("share", CUT_AT)
+@pytest.mark.parametrize("document", [ALERTS, GNEWS], ids=["google-alerts", "google-news"])
+def test_a_feed_cut_short_keeps_the_entries_read_whole_and_says_so(document: bytes, share: float) -> None:
+    cut = document[: int(len(document) * share)]
+    url = "https://www.google.com/alerts/feeds/1/2?key=secret"
+    whole = parse_feed(document, url, NOW)
+    assert rss.read_simple_feed(cut) is None, "the fast reader never takes a document cut short"
+    warned: list[str] = []
+    mentions = parse_feed(cut, url, NOW, None, warned)
+    read = _closed_entries(cut)
+    # The entry the cut fell in is left out (without its guid or date yet, it would come back as another item).
+    assert mentions == whole[:read]
+    assert warned == [
+        f"https://www.google.com/alerts/feeds/1/2 ends before its feed element is closed (cut short?): {read} entries read"
+    ]
+
+
+@pytest.mark.parametrize("document", [ALERTS, GNEWS], ids=["google-alerts", "google-news"])
+def test_every_cut_of_a_real_feed_is_said_and_keeps_exactly_the_entries_before_it(document: bytes) -> None:
+    """Every 97th byte (a prime step: cuts land in tags, texts, entities and between entries alike)."""
+    entries = rss.read_with_feedparser(document, FEED).entries
+    assert not rss.read_with_feedparser(document, FEED).cut_short
+    for end in range(1, len(document.rstrip()), 97):
+        cut = document[:end]
+        assert rss.read_simple_feed(cut) is None
+        try:
+            raw = rss.read_with_feedparser(cut, FEED)
+        except BadPayload:  # cut before its root element began: not a feed at all, and said so
+            continue
+        assert raw.cut_short, end
+        assert raw.entries == entries[: _closed_entries(cut)], end
+
+
+def test_a_feed_cut_inside_its_root_end_tag_is_said_though_every_entry_was_read() -> None:
+    cut = ALERTS.rstrip()[:-2]  # `...</entry> </fee`
+    warned: list[str] = []
+    assert len(parse_feed(cut, FEED, NOW, None, warned)) == 20
+    assert warned == [f"{FEED} ends before its feed element is closed (cut short?): 20 entries read"]
+
+
+@pytest.mark.parametrize(
+    ("document", "entries"),
+    [
+        (ALERTS, 20),
+        (GNEWS, 1),
+        # Cut in a comment after the root's end tag (page caches append one): the feed itself is whole.
+        (ALERTS + b"<!-- served from cache in 0.02", 20),
+        # feedparser's own corpus: an undefined entity, and bytes not in the encoding declared.
+        (fixture_path("feedparser_corpus", "encoding", "bozo_double-encoded-html.xml").read_bytes(), 1),
+        (fixture_path("feedparser_corpus", "encoding", "bozo_encoding_mismatch_crash.xml").read_bytes(), 1),
+    ],
+    ids=["google-alerts", "google-news", "cut-after-the-feed", "undefined-entity", "wrong-encoding"],
+)
+def test_a_whole_feed_is_never_said_to_be_cut_short(document: bytes, entries: int) -> None:
+    import feedparser
+
+    if document not in (ALERTS, GNEWS):  # feedparser complains of each of the others (its `bozo`): harmlessly
+        assert feedparser.parse(io.BytesIO(document)).bozo
+    warned: list[str] = []
+    assert len(parse_feed(document, FEED, NOW, None, warned)) == entries
+    assert warned == []

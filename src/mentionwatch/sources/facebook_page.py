@@ -42,6 +42,8 @@ _VERSION = re.compile(r"^v\d+\.\d+$")
 _ID = re.compile(r"^\d+$")
 # A Graph object id as this source stores them: a Page, post or comment id, `{post}_{comment}`, `{page}_{post}`.
 _OBJECT_ID = re.compile(r"^\d+(?:_\d+)?$")
+# Any Graph id an answer may hold: digits, and `_` between the parts of a compound one.
+_GRAPH_ID = re.compile(r"\d+(?:_\d+)*")
 
 # /{object-id}/comments: `message, from, created_time, like_count, comment_count, permalink_url` (the issue's
 # list). The recording has all but `from`, which the Comment reference documents ("from: The person that made
@@ -98,6 +100,19 @@ class FacebookPageConfig(OwnedSourceConfig):
         return token
 
 
+def is_graph_id(value: Any) -> bool:
+    return isinstance(value, str) and _GRAPH_ID.fullmatch(value) is not None
+
+
+def graph_id(value: Any) -> str:
+    """An id from a Graph answer, checked: ids go into request paths (`/{post-id}/comments`) and web addresses, so
+    one that is not a string of digits (a list, an object, a number, a string holding a `/`) makes its item
+    unreadable, to be skipped and counted, never a request to some other path."""
+    if not is_graph_id(value):
+        raise BadPayload(f"{str(value)[:60]!r} is not a Graph id")
+    return str(value)
+
+
 def post_url(post_id: str) -> str:
     """The web address of a post from its Graph id `{owner-id}_{post-id}`: the recorded comments show the pair,
     /19292868552_10158407654328553/comments holding permalinks under /19292868552/posts/10158407654328553/."""
@@ -112,7 +127,7 @@ def comment_id(item: dict[str, Any]) -> str:
     carries the same two numbers, `/posts/{post}/?comment_id={comment}` for the id `{post}_{comment}`
     (comments_comment_info.json holds both), with `reply_comment_id` for a reply."""
     if item.get("id"):
-        return str(item["id"])
+        return graph_id(item["id"])
     url = urlsplit(str(item["permalink_url"]))
     query = parse_qs(url.query)
     comment = (query.get("reply_comment_id") or query.get("comment_id") or [""])[0]
@@ -120,7 +135,7 @@ def comment_id(item: dict[str, Any]) -> str:
     post = parts[parts.index("posts") + 1] if "posts" in parts[:-1] else ""
     if not (comment and post):
         raise KeyError("id")
-    return f"{post}_{comment}"
+    return graph_id(f"{post}_{comment}")
 
 
 def _author(item: dict[str, Any]) -> str:
@@ -150,7 +165,7 @@ def comment_to_mention(item: dict[str, Any]) -> Mention:
 
 def post_to_mention(item: dict[str, Any], kind: str) -> Mention:
     """One post by a visitor, or one that tags the Page, as a Mention."""
-    post_id = str(item["id"])
+    post_id = graph_id(item["id"])
     return Mention(
         source="",
         id=post_id,
@@ -168,7 +183,7 @@ def rating_to_mention(item: dict[str, Any]) -> Mention:
     story = json_dict(item.get("open_graph_story"))
     if not story.get("id"):
         raise BadPayload("a rating without its open_graph_story id")
-    story_id = str(story["id"])
+    story_id = graph_id(story["id"])
     kind = item.get("recommendation_type")
     return Mention(
         source="",
@@ -279,7 +294,7 @@ def created_comment(answer: dict[str, Any], *, parent_url: str, now: datetime) -
     the fields were not sent back)."""
     if not answer.get("id"):
         raise BadPayload("Facebook answered the reply with no comment id")
-    ident = str(answer["id"])
+    ident = graph_id(answer["id"])
     stamp = answer.get("created_time")
     return PostedReply(
         id=ident,
@@ -302,7 +317,7 @@ def own_comment(data: list[Any], *, page_id: str, text: str, after: datetime) ->
             older = True
             continue
         same = str(info.get("message") or "").strip() == text.strip()
-        if _is_from(info, page_id) and same and info.get("id"):
+        if _is_from(info, page_id) and same and is_graph_id(info.get("id")):
             return PostedReply(str(info["id"]), str(info.get("permalink_url") or ""), created), older
     return None, older
 
@@ -363,10 +378,8 @@ class FacebookPageSource(Source[FacebookPageConfig], Replier):
         data = posts.get("data")
         if not isinstance(data, list):
             raise BadPayload(f"{graph.url(cfg.page_id)}/published_posts: the answer has no `data` list")
-        for post in data[: cfg.max_posts]:
-            post_id = json_dict(post).get("id")
-            if not post_id:
-                continue
+        # A post whose id cannot be read is skipped and counted: its id would be the path of the next request.
+        for post_id in read_items(data[: cfg.max_posts], lambda post: graph_id(post["id"]), self.context.skipped):
             params = {
                 "fields": COMMENT_FIELDS,
                 # reference/object/comments: `stream` returns every comment, replies included, flat; `order` sets

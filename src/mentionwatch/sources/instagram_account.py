@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 API_VERSION = "v27.0"
 _VERSION = re.compile(r"^v\d+\.\d+$")
 _ID = re.compile(r"^\d+$")
+# Any Graph id an answer may hold (IG User, Media, Comment, Hashtag ids are digits; `_` joins compound ones).
+_GRAPH_ID = re.compile(r"\d+(?:_\d+)*")
 # Hashtag Search: "Emojis in hashtag queries are not supported"; Instagram hashtags are letters, digits and _.
 _TAG = re.compile(r"^\w+$")
 
@@ -158,6 +160,19 @@ class InstagramAccountConfig(OwnedSourceConfig):
 # --- the pure parsers --------------------------------------------------------------------------------------------
 
 
+def is_graph_id(value: Any) -> bool:
+    return isinstance(value, str) and _GRAPH_ID.fullmatch(value) is not None
+
+
+def graph_id(value: Any) -> str:
+    """An id from a Graph answer, checked: ids go into request paths (`/{ig-media-id}/comments`) and web addresses,
+    so one that is not a string of digits (a list, an object, a number, a string holding a `/`) makes its item
+    unreadable, to be skipped and counted, never a request to some other path."""
+    if not is_graph_id(value):
+        raise BadPayload(f"{str(value)[:60]!r} is not a Graph id")
+    return str(value)
+
+
 def comment_url(media_permalink: str, comment_id: str, parent_id: str | None = None) -> str:
     """The web address of a comment (or a reply) under a media: the API gives comments no permalink, and the
     media's own would fold every comment under it into one (mentions with one URL are one post). Instagram's web
@@ -182,7 +197,7 @@ def comment_address(url: str) -> tuple[str, str]:
 
 def comment_to_mention(item: dict[str, Any], *, media_permalink: str, parent_id: str | None = None) -> Mention:
     """One comment on the account's media (or, with `parent_id`, one reply to a comment) as a Mention."""
-    ident = str(item["id"])
+    ident = graph_id(item["id"])
     author = item.get("username") or json_dict(item.get("from")).get("username") or ""
     return Mention(
         source="",
@@ -204,7 +219,7 @@ def media_to_mention(item: dict[str, Any], *, kind: str, now: datetime) -> Menti
     stamp = item.get("timestamp")
     return Mention(
         source="",
-        id=str(item["id"]),
+        id=graph_id(item["id"]),
         url=str(item["permalink"]),
         text=str(item.get("caption") or "").strip(),
         author=str(item.get("username") or ""),
@@ -241,14 +256,30 @@ def parse_media(data: list[Any], *, kind: str, now: datetime, skipped: list[str]
     return read_items(data, lambda m: media_to_mention(m, kind=kind, now=now), skipped)
 
 
+def commented_media(item: Any) -> tuple[str, str] | None:
+    """The id and permalink of one of the account's media (`/{ig-user-id}/media`) whose comments are to be read;
+    None when there is nothing to read under it, or no address to give its comments (a media holding copyrighted
+    material has no `permalink`: reference/instagram-media)."""
+    info = json_dict(item)
+    permalink = info.get("permalink")
+    if _int(info.get("comments_count")) == 0 or not permalink:
+        return None
+    if not isinstance(permalink, str):
+        raise BadPayload(f"a media permalink that is not a string: {str(permalink)[:60]!r}")
+    return graph_id(info.get("id")), permalink
+
+
 def hashtag_id(payload: dict[str, Any]) -> str | None:
     """The id `/ig_hashtag_search` found (`{"data": [{"id": ...}]}`), or None when it knows no such hashtag."""
     data = payload.get("data")
     if not isinstance(data, list):
         raise BadPayload("the ig_hashtag_search answer has no `data` list")
     for item in data:
-        if isinstance(item, dict) and item.get("id"):
-            return str(item["id"])
+        found = json_dict(item).get("id")
+        if found:
+            if not is_graph_id(found):  # it would be the path of the next request, and kept for a week
+                raise BadPayload(f"the ig_hashtag_search answer's id {str(found)[:60]!r} is not a Graph id")
+            return str(found)
     return None
 
 
@@ -287,7 +318,8 @@ class HashtagBudget:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        ids = {str(k): str(v) for k, v in json_dict(data.get("ids")).items()}
+        # An id that is not one (a damaged file) is dropped: the hashtag is searched again.
+        ids = {str(k): v for k, v in json_dict(data.get("ids")).items() if is_graph_id(v)}
         windows = {str(k): parse_time(str(v)) for k, v in json_dict(data.get("windows")).items()}
         return cls(ids, windows)
 
@@ -309,7 +341,8 @@ def own_reply(data: list[Any], *, username: str, text: str, after: datetime) -> 
         except (KeyError, ValueError):
             continue
         ours = str(info.get("username") or "").casefold() == username.casefold()
-        if ours and made >= after and str(info.get("text") or "").strip() == text.strip() and info.get("id"):
+        same = str(info.get("text") or "").strip() == text.strip()
+        if ours and made >= after and same and is_graph_id(info.get("id")):
             return info
     return None
 
@@ -366,12 +399,12 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
         data = media.get("data")
         if not isinstance(data, list):
             raise BadPayload(f"{graph.url(cfg.ig_user_id)}/media: the answer has no `data` list")
-        for item in data[: cfg.max_media]:
-            info = json_dict(item)
-            if not info.get("id") or not info.get("permalink") or _int(info.get("comments_count")) == 0:
-                continue  # nothing to read under it (or no address to give its comments)
-            async for mention in self._media_comments(graph, str(info["id"]), str(info["permalink"]), since):
-                yield mention
+        # A media whose id or permalink cannot be read is skipped and counted: its id would be the path of the next
+        # request, its permalink the address of every comment under it.
+        for found in read_items(data[: cfg.max_media], commented_media, self.context.skipped):
+            if found is not None:
+                async for mention in self._media_comments(graph, *found, since):
+                    yield mention
 
     async def _media_comments(
         self, graph: GraphApi, media_id: str, permalink: str, since: datetime
@@ -429,9 +462,12 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
                 found = budget.ids.get(tag)
                 budget.record(tag, now)
                 if found is None:
-                    found = hashtag_id(
-                        await graph.get("ig_hashtag_search", {"user_id": cfg.ig_user_id, "q": tag})
-                    )
+                    answer = await graph.get("ig_hashtag_search", {"user_id": cfg.ig_user_id, "q": tag})
+                    try:
+                        found = hashtag_id(answer)
+                    except BadPayload as exc:  # this hashtag's answer only: the other hashtags are read
+                        self.context.warnings.append(f"#{tag} not read: {exc}")
+                        continue
                     if found is None:
                         self.context.warnings.append(f"#{tag} not read: Instagram knows no such hashtag")
                         continue
@@ -485,7 +521,7 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
         answer = await self._graph().result(send_request(self.context.http, request), permission=REPLY_PERMISSION)
         if not answer.get("id"):
             raise BadPayload("Instagram answered the reply with no comment id")
-        ident = str(answer["id"])
+        ident = graph_id(answer["id"])
         url = comment_url(request.anchor.get("media", ""), ident, request.anchor.get("comment"))
         return PostedReply(ident, url, self.context.now())
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mentionwatch.plugin import BadPayload, FetchError, Mention, Source, SourceConfig, public_url
+from mentionwatch.plugin import BadPayload, FetchError, Mention, Source, SourceConfig, public_url, reject_html
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class JsonlSource(Source[JsonlConfig]):
         if cfg.base_url:
             url = f"{cfg.base_url.rstrip('/')}/{cfg.path.lstrip('/')}"
             resp = await self.context.http.get(url)  # capped at http.max_bytes, like every response
+            # Every line of JSON Lines mentions is an object: a body that starts otherwise may be a login wall or an
+            # error page served with 200 (a server's, a proxy's), to report as such and not as lines that are bad.
+            if resp.content.lstrip()[:1] not in (b"{", b""):
+                reject_html(resp, "JSON Lines")
             where = public_url(url)  # a query string can carry a key: messages never show it
             try:
                 yield resp.content.decode("utf-8").splitlines(), where, 1

@@ -130,10 +130,20 @@ class RawFeed:
     title: str
     id: str
     entries: list[RawEntry]
+    # The document ends before its root element is closed (a download cut short): `entries` are those read up to
+    # there, and the rest of the feed is missing.
+    cut_short: bool = False
 
 
-def parse_feed(content: bytes, feed_url: str, now: datetime, skipped: list[str] | None = None) -> list[Mention]:
-    """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`.
+def parse_feed(
+    content: bytes,
+    feed_url: str,
+    now: datetime,
+    skipped: list[str] | None = None,
+    warnings: list[str] | None = None,
+) -> list[Mention]:
+    """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`. A document cut short
+    gives the entries read before its end, and says so in `warnings`.
 
     Plain RSS and Atom 1.0 documents (nearly every feed) are read with the C XML parser, several times faster
     than feedparser: a cold scan of hundreds of feeds is otherwise spent parsing. The fast reader reads them as
@@ -142,6 +152,11 @@ def parse_feed(content: bytes, feed_url: str, now: datetime, skipped: list[str] 
     own test corpus.
     """
     raw = read_simple_feed(content) or read_with_feedparser(content, feed_url)
+    if raw.cut_short and warnings is not None:
+        warnings.append(
+            f"{public_url(feed_url)} ends before its feed element is closed (cut short?): "
+            f"{len(raw.entries)} entries read"
+        )
     return to_mentions(raw, feed_url, now, skipped)
 
 
@@ -202,6 +217,35 @@ def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str
     return feed_title
 
 
+# What expat says of a document that ends early (feedparser keeps the first error of its strict pass, then reads
+# the document again with its loose parser, which keeps every entry read up to the end): the end came inside the
+# root element, or inside a token, which may also be a comment or instruction after the root's end tag.
+_ENDS_IN_ROOT = frozenset({"no element found", "unclosed CDATA section"})
+_ENDS_IN_TOKEN = frozenset({"unclosed token", "partial character"})
+# The end tag of a root element feedparser reads: <rss>, Atom's <feed>, RSS 1.0's <rdf:RDF>, prefixed or not.
+_ROOT_END = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>", re.IGNORECASE)
+# An entry's start and end tags (RSS <item>, Atom <entry>, prefixed or not).
+_ENTRY_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(?:item|entry)[\s/>]", re.IGNORECASE)
+
+
+def _cut_short(parsed: Any, content: bytes) -> bool:
+    """Whether feedparser found the document ending before its root element is closed. Its other complaints
+    (undefined entities, a wrong declared encoding: many real feeds) mean nothing was lost, and are not this."""
+    from xml.sax import SAXParseException  # loaded by feedparser already; kept off the fast reader's path
+
+    error = parsed.get("bozo_exception")
+    if not isinstance(error, SAXParseException):
+        return False
+    message = error.getMessage()
+    return message in _ENDS_IN_ROOT or (message in _ENDS_IN_TOKEN and _ROOT_END.search(content) is None)
+
+
+def _ends_in_entry(content: bytes) -> bool:
+    """Whether a document cut short ends inside an entry: one begun and not ended."""
+    tags = _ENTRY_TAG.findall(content)  # the slash of each end tag, "" for a start tag
+    return bool(tags) and not tags[-1]
+
+
 def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
     import feedparser  # heavy import, kept off the start-up path
 
@@ -243,7 +287,17 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
                 unreadable=unreadable,
             )
         )
-    return RawFeed(title=markup(parsed.feed, "title"), id=str(parsed.feed.get("id", "")), entries=entries)
+    cut_short = _cut_short(parsed, content)
+    if cut_short and entries and _ends_in_entry(content):
+        # The entry the document ends in is half read: without its guid or date yet, it would come back whole from
+        # the next complete read as another item. It is left to that read.
+        entries.pop()
+    return RawFeed(
+        title=markup(parsed.feed, "title"),
+        id=str(parsed.feed.get("id", "")),
+        entries=entries,
+        cut_short=cut_short,
+    )
 
 
 def _feedparser_time(entry: Any) -> datetime | None:
@@ -1117,7 +1171,7 @@ class RssSource(Source[RssConfig]):
                 content = await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
                 raise FetchError(f"cannot read feed file {path}: {exc.strerror}") from None
-            return await asyncio.to_thread(parse_feed, content, str(path), now, skipped)
+            return await asyncio.to_thread(parse_feed, content, str(path), now, skipped, self.context.warnings)
         http = self.context.http
         resp: Response = await http.get(url)
         validator = resp.validator
@@ -1132,14 +1186,18 @@ class RssSource(Source[RssConfig]):
         if resp.content.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
             reject_html(resp, "a feed")
         here: list[str] = []  # why this document's unreadable items were skipped
+        said: list[str] = []  # what is wrong with the document itself (cut short)
         if len(resp.content) <= INLINE_PARSE_BYTES:
             # A usual feed parses in about a millisecond: at once, on the loop. In a thread it cost more than
             # that: every I/O call of the loop then waited for the GIL (measured: a cold 200-feed scan 3% slower).
-            mentions = parse_feed(resp.content, resp.url, now, here)
+            mentions = parse_feed(resp.content, resp.url, now, here, said)
         else:
             # A big one would hold up every other source's requests: off the event loop.
-            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, here)
+            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, here, said)
         skipped.extend(here)
-        if documents is not None and validator:
+        self.context.warnings.extend(said)
+        # A document cut short is not kept as what its version gave: were it taken as it was when it comes back
+        # unchanged (304), the warning would be lost; it is read again from the HTTP cache, and said again.
+        if documents is not None and validator and not said:
             documents.read(url, validator, mentions, here)
         return mentions
