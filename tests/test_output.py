@@ -27,6 +27,7 @@ from mentionwatch.output import (
     sanitize_cell,
     sanitize_terminal,
     write_csv,
+    write_file,
     write_json,
     write_jsonl,
     write_stdout,
@@ -463,3 +464,13 @@ def test_csv_append_never_cuts_a_file_whose_records_it_cannot_find(tmp_path: Pat
     with pytest.raises(OutputError, match="cannot tell where its last record starts"):
         append_file([mention(id="3")], "csv", out)
     assert out.read_bytes() == b'source,id,"brand\r\nrss,1,Acme\r\nrss,2,Acme'
+
+
+def test_a_folder_gone_before_the_write_is_an_output_error_not_an_internal_one(tmp_path: Path) -> None:
+    # The path was checked before the scan; a scan later the folder can be gone (or full): exit 5, never 1.
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "new.csv"
+    folder.rmdir()
+    with pytest.raises(OutputError, match="cannot write"):
+        write_file([mention(id="1")], "csv", target, now=NOW)

@@ -593,3 +593,15 @@ def test_ignore_by_domain_reads_a_mentions_own_url_as_the_configs_exclude_domain
     assert store.ignore_where("Acme", author=None, domain="www.Stanford.edu", term=None) == 2
     ignored = {m.id for m in store.query(Query(statuses=["ignored"]))}
     assert ignored == {"1", "2"}
+
+
+def test_store_copy_and_migrate_take_a_sqlite_url_as_its_file(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    original = tmp_path / "original.sqlite3"
+    _filled(str(original))
+    url = f"sqlite:///{original}"  # an absolute path after the three slashes: sqlite:////tmp/...
+    copied = tmp_path / "copied.sqlite3"
+    assert cli("store", "copy", "--from", url, "--to", str(copied)).code == 0
+    assert open_store(str(copied)).count(Query()) == open_store(str(original)).count(Query())
+    assert cli("store", "migrate", "--db", url).code == 0
+    missing = cli("store", "copy", "--from", f"sqlite:///{tmp_path / 'missing.sqlite3'}", "--to", str(tmp_path / "x"))
+    assert missing.code == 2 and "no store there" in missing.stderr

@@ -360,7 +360,10 @@ def atomic_file(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
     The new file keeps the old one's mode (a 0600 file stays 0600); a symlink is written through to its target;
     the temp file is removed on every way out. A write that fails (a full disk) is an OutputError."""
     target = Path(os.path.realpath(path))
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:  # the folder can be gone or full by now, after a scan that checked it at the start
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:

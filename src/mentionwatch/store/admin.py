@@ -18,11 +18,10 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mentionwatch.errors import StoreError, UsageError
-from mentionwatch.store import MentionStore, is_url, open_store, shown_location
+from mentionwatch.store import MentionStore, is_url, open_store, shown_location, store_path
 from mentionwatch.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -107,7 +106,8 @@ def copy_store(source_location: str, destination_location: str) -> CopyReport:
     and migrated when it does not exist), then count and checksum both sides. Raises UsageError when the
     destination holds anything, StoreError when the schemas differ; a report that is not `ok` when a table's
     rows or checksum differ."""
-    if not is_url(source_location) and not Path(source_location).expanduser().exists():
+    source_file = store_path(source_location)  # None: a server; a path or sqlite:/// URL: a file that must exist
+    if source_file is not None and not source_file.expanduser().exists():
         raise UsageError(f"--from {source_location}: no store there")
     if source_location == destination_location:
         raise UsageError("--from and --to name the same store")
@@ -359,7 +359,9 @@ def migrate_store(location: str) -> tuple[int, int]:
             return before, store_version(store)
         finally:
             store.close()
-    path = Path(location).expanduser()
+    file = store_path(location)
+    assert file is not None  # a server was migrated above
+    path = file.expanduser()
     if not path.exists():
         raise UsageError(f"no store at {location}: `mentionwatch scan` creates one (or name one with --db)")
     try:
