@@ -378,3 +378,25 @@ def test_a_scans_pages_are_looked_up_in_the_indexes_not_by_reading_every_stored_
         "SEARCH m USING COVERING INDEX mentions_by_link (brand=? AND link_canon=?)",
     ], details
     store.close()
+
+
+def test_a_copy_by_text_joins_its_stored_original_found_among_thousands(tmp_path: Path) -> None:
+    # The stored texts are searched for runs of words of the new one before anything is compared (store.copies):
+    # an edited copy is still found among thousands of other stored mentions, a text about something else is not.
+    store = open_store(str(tmp_path / "s.sqlite3"))
+    story = (
+        "Acme opens a new office in Berlin this week, with hundreds of jobs for engineers and a lab for its"
+        " robotics team, the company said on Monday."
+    )
+    others = [mention(f"o{i}", text=f"Acme post {i} on the weather in town {i % 17} and other things") for i in range(2000)]
+    title = "Acme opens an office in Berlin"  # the same headline (titles that disagree keep texts apart)
+    original = mention("orig", title=title, text=story, published_at=NOW - timedelta(days=2))
+    store.record([*others, original], NOW - timedelta(days=2))
+    edited = story.replace("on Monday", "on Tuesday").replace("this week, with", "this week with")
+    copy = mention("copy", title=title, url="https://syndicated.test/acme-berlin", text=edited)
+    unrelated = mention("other", url="https://elsewhere.test/x", text="Acme reports a loss as sales of its robots fall.")
+    recorded = store.record([copy, unrelated], NOW)
+    assert recorded.new == {key_of(unrelated)}
+    [head] = [m for m in store.query(Query()) if m.id == "orig"]
+    assert [(e["id"], e["source_type"]) for e in head.also_seen] == [("copy", "hackernews")]
+    store.close()

@@ -455,11 +455,21 @@ class PostgresStore:
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = _clusters_of(conn, fresh, pages)
 
-            def heads(query: Query, conn: psycopg.Connection[Any] = conn) -> list[Mention]:
-                sql, params = _selected(_SELECTED, query)
-                return [_mention(row) for row in conn.execute(sql, params)]
+            def texts(
+                brands: Sequence[str], since: datetime, limit: int, conn: psycopg.Connection[Any] = conn
+            ) -> list[tuple[Key, str]]:
+                rows = conn.execute(
+                    "SELECT brand, source_type, id, title, text FROM mentions WHERE brand = ANY(%s)"
+                    " AND cluster = rowid AND published_at >= %s ORDER BY published_at DESC LIMIT %s",
+                    [list(brands), since, limit],
+                )
+                return [((brand, kind, id_), f"{title}\n{text}") for brand, kind, id_, title, text in rows]
 
-            for key, original in stored_copies(fresh, joins, now, heads).items():
+            def whole(keys: Sequence[Key], conn: psycopg.Connection[Any] = conn) -> list[Mention]:
+                sql = f"SELECT {_SELECTED} WHERE m.brand = %s AND m.source_type = %s AND m.id = %s"
+                return [_mention(row) for key in keys for row in conn.execute(sql, key)]
+
+            for key, original in stored_copies(fresh, joins, now, texts, whole).items():
                 cluster = conn.execute(
                     "SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key_of(original)
                 )

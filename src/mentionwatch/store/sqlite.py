@@ -459,7 +459,7 @@ class SqliteStore:
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = self._clusters_of(fresh, pages)
-            for key, original in stored_copies(fresh, joins, now, self.query).items():
+            for key, original in stored_copies(fresh, joins, now, self._head_texts, self._mentions).items():
                 joins[key] = self._cluster_by_key(key_of(original))
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
@@ -501,6 +501,19 @@ class SqliteStore:
             if fresh and self._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] >= _INDEX_AT:
                 self._index_pending()
         return result
+
+    def _head_texts(self, brands: Sequence[str], since: datetime, limit: int) -> list[tuple[Key, str]]:
+        """(key, title and text) of the cluster heads of `brands` published since `since`, newest first."""
+        marks = ", ".join("?" * len(brands))
+        rows = self._db.execute(
+            f"SELECT brand, source_type, id, title, text FROM mentions WHERE brand IN ({marks}) AND cluster = rowid"
+            " AND published_at >= ? ORDER BY published_at DESC LIMIT ?",
+            [*brands, format_time(since), limit],
+        )
+        return [((brand, kind, id_), f"{title}\n{text}") for brand, kind, id_, title, text in rows]
+
+    def _mentions(self, keys: Sequence[Key]) -> list[Mention]:
+        return [m for m in map(self.mention, keys) if m is not None]
 
     def _cluster_by_key(self, key: Key) -> int:
         return int(
