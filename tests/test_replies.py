@@ -386,29 +386,31 @@ TOKEN_ANSWER = json.loads(
 RECORDED_COMMENT = load_json("reddit", "user_comments_listing_t1.json")["data"]["children"][0]
 
 
+def reddit_setup(
+    tmp_path: Path, e2e: E2EServer, answer: Any, *, credentials: tuple[str, str, str] = ("id1", "s2", "pw3")
+) -> tuple[Path, Path]:
+    """A script app's token and `answer` to POST /api/comment; a config for it and a store holding one post."""
+    e2e.route("POST", "/api/v1/access_token", Reply(200, json.dumps(TOKEN_ANSWER).encode(), JSON))
+    e2e.route("POST", "/api/comment", Reply(200, json.dumps(answer).encode(), JSON))
+    client_id, secret, password = credentials
+    config = write_config(
+        tmp_path / "mw.yaml",
+        f"  - type: reddit\n    base_url: {e2e.url}\n    oauth_base_url: {e2e.url}\n    client_id: {client_id}\n"
+        f"    client_secret: {secret}\n    username: acme_support\n    password: {password}\n",
+    )
+    db = tmp_path / "m.sqlite3"
+    post = mention(source="reddit", source_type="reddit", id="t3_d7ejpn", url="https://www.reddit.com/r/apple/comments/d7ejpn/x/")
+    seed(db, post)
+    return config, db
+
+
 def test_reddit_reply_is_api_comment_with_a_script_apps_user_token(
     tmp_path: Path, cli: Callable[..., Run], e2e: E2EServer
 ) -> None:
     comment = copy.deepcopy(RECORDED_COMMENT)
     # `api_type=json` wraps the new thing as reddit.com/dev/api#POST_api_comment documents it.
     answer = {"json": {"errors": [], "data": {"things": [comment]}}}
-    e2e.route("POST", "/api/v1/access_token", Reply(200, json.dumps(TOKEN_ANSWER).encode(), JSON))
-    e2e.route("POST", "/api/comment", Reply(200, json.dumps(answer).encode(), JSON))
-    config = write_config(
-        tmp_path / "mw.yaml",
-        f"  - type: reddit\n    base_url: {e2e.url}\n    oauth_base_url: {e2e.url}\n"
-        "    client_id: ${RID}\n    client_secret: ${RSECRET}\n    username: acme_support\n    password: ${RPW}\n",
-    )
-    db = tmp_path / "m.sqlite3"
-    seed(
-        db,
-        mention(
-            source="reddit",
-            source_type="reddit",
-            id="t3_d7ejpn",
-            url="https://www.reddit.com/r/apple/comments/d7ejpn/x/",
-        ),
-    )
+    config, db = reddit_setup(tmp_path, e2e, answer, credentials=("${RID}", "${RSECRET}", "${RPW}"))
     env = {"RID": "client-id-1", "RSECRET": "client-secret-2", "RPW": "hunter2-password"}
     run = cli("reply", "t3_d7ejpn", "--text", "We're on it.", "-c", str(config), "--db", str(db), env=env)
     assert run.code == 0, run.stderr
@@ -425,23 +427,7 @@ def test_reddit_says_no_with_http_200_and_that_is_a_refusal(
     tmp_path: Path, cli: Callable[..., Run], e2e: E2EServer
 ) -> None:
     answer = {"json": {"errors": [["THREAD_LOCKED", "Comments are locked.", "parent"]]}}
-    e2e.route("POST", "/api/v1/access_token", Reply(200, json.dumps(TOKEN_ANSWER).encode(), JSON))
-    e2e.route("POST", "/api/comment", Reply(200, json.dumps(answer).encode(), JSON))
-    config = write_config(
-        tmp_path / "mw.yaml",
-        f"  - type: reddit\n    base_url: {e2e.url}\n    oauth_base_url: {e2e.url}\n"
-        "    client_id: id1\n    client_secret: s2\n    username: acme_support\n    password: pw3\n",
-    )
-    db = tmp_path / "m.sqlite3"
-    seed(
-        db,
-        mention(
-            source="reddit",
-            source_type="reddit",
-            id="t3_d7ejpn",
-            url="https://www.reddit.com/r/apple/comments/d7ejpn/x/",
-        ),
-    )
+    config, db = reddit_setup(tmp_path, e2e, answer)
     run = cli("reply", "t3_d7ejpn", "--text", "hi", "-c", str(config), "--db", str(db))
     assert run.code == 7 and "THREAD_LOCKED Comments are locked." in run.stderr
     assert open_store(str(db)).pending_replies() == []
@@ -454,23 +440,7 @@ def test_a_posted_reply_whose_answer_cannot_be_read_may_have_been_posted_and_is_
     comment = copy.deepcopy(RECORDED_COMMENT)
     del comment["data"][missing]  # an answer not in the shape reddit.com/dev/api documents
     answer = {"json": {"errors": [], "data": {"things": [comment]}}}
-    e2e.route("POST", "/api/v1/access_token", Reply(200, json.dumps(TOKEN_ANSWER).encode(), JSON))
-    e2e.route("POST", "/api/comment", Reply(200, json.dumps(answer).encode(), JSON))
-    config = write_config(
-        tmp_path / "mw.yaml",
-        f"  - type: reddit\n    base_url: {e2e.url}\n    oauth_base_url: {e2e.url}\n"
-        "    client_id: id1\n    client_secret: s2\n    username: acme_support\n    password: pw3\n",
-    )
-    db = tmp_path / "m.sqlite3"
-    seed(
-        db,
-        mention(
-            source="reddit",
-            source_type="reddit",
-            id="t3_d7ejpn",
-            url="https://www.reddit.com/r/apple/comments/d7ejpn/x/",
-        ),
-    )
+    config, db = reddit_setup(tmp_path, e2e, answer)
     run = cli("reply", "t3_d7ejpn", "--text", "hi", "-c", str(config), "--db", str(db))
     assert run.code == 7, run.stderr
     assert "Traceback" not in run.stderr

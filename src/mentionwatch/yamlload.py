@@ -14,7 +14,7 @@ and reads every plain key as the text written: a config's keys are names.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,23 +189,27 @@ def _keys_as_text(root: yaml.Node) -> None:
         stack.extend(_children(node))
 
 
-def _path_to(root: yaml.Node, target: yaml.Node) -> tuple[str | int, ...] | None:
-    """The key path of `target` in the document (its first place, when aliases put it in several)."""
+def _walk(root: yaml.Node) -> Iterator[tuple[yaml.Node, tuple[str | int, ...]]]:
+    """Each distinct node of the document once, in document order, with its key path (its first place, when
+    aliases put it in several)."""
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
     while stack:
         node, loc = stack.pop()
-        if node is target:
-            return loc
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node, loc
         if isinstance(node, yaml.SequenceNode):
             stack.extend((item, (*loc, i)) for i, item in reversed(list(enumerate(node.value))))
         elif isinstance(node, yaml.MappingNode):
             for key, value in reversed(node.value):
                 stack.append((value, (*loc, key.value if isinstance(key, yaml.ScalarNode) else "?")))
-    return None
+
+
+def _path_to(root: yaml.Node, target: yaml.Node) -> tuple[str | int, ...] | None:
+    """The key path of `target` in the document (its first place, when aliases put it in several)."""
+    return next((loc for node, loc in _walk(root) if node is target), None)
 
 
 def _check_graph(path: Path, root: yaml.Node, aliases: list[_Alias]) -> list[str]:
@@ -254,30 +258,22 @@ def _check_graph(path: Path, root: yaml.Node, aliases: list[_Alias]) -> list[str
 def _duplicate_keys(path: Path, root: yaml.Node) -> list[str]:
     """Every key written twice in one mapping: YAML keeps the last silently, so the first would be lost."""
     out: list[str] = []
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
-    while stack:
-        node, loc = stack.pop()
-        if id(node) in seen:
+    for node, loc in _walk(root):
+        if not isinstance(node, yaml.MappingNode):
             continue
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*loc, i)) for i, item in reversed(list(enumerate(node.value))))
-        elif isinstance(node, yaml.MappingNode):
-            first: dict[tuple[str, str], int] = {}
-            for key, value in node.value:
-                # A merge key (`<<: *defaults`) may be overridden by design; only plain keys are compared.
-                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
-                    ident = (key.tag, key.value)
-                    line = key.start_mark.line + 1
-                    if ident in first:
-                        out.append(
-                            f"{path}:{line}: {format_loc((*loc, key.value))}: duplicate key (also on line "
-                            f"{first[ident]}): YAML would keep only this one; merge the two"
-                        )
-                    else:
-                        first[ident] = line
-                stack.append((value, (*loc, key.value if isinstance(key, yaml.ScalarNode) else "?")))
+        first: dict[tuple[str, str], int] = {}
+        for key, _value in node.value:
+            # A merge key (`<<: *defaults`) may be overridden by design; only plain keys are compared.
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                ident = (key.tag, key.value)
+                line = key.start_mark.line + 1
+                if ident in first:
+                    out.append(
+                        f"{path}:{line}: {format_loc((*loc, key.value))}: duplicate key (also on line "
+                        f"{first[ident]}): YAML would keep only this one; merge the two"
+                    )
+                else:
+                    first[ident] = line
     return sorted(out, key=_line_of)
 
 
