@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Run
+from conftest import Run, cli_command, cli_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_CONFIG = str(EXAMPLES / "mentionwatch.yaml")
@@ -118,6 +119,10 @@ def test_sources_about_is_each_adapters_first_paragraph_whole(cli: Callable[...,
             "store sqlite://...: a sqlite URL names a file: sqlite:///relative/path or sqlite:////absolute/path",
         ),
         ("sqlite://host/m.sqlite3", "store sqlite://...: a sqlite URL names a file: sqlite:///relative/path or"),
+        # A scheme without its `//` is no file name either.
+        ("postgresql:m4", "store postgresql:...: unknown scheme 'postgresql'"),
+        ("mysql:/abs/path", "store mysql:...: unknown scheme 'mysql'"),
+        ("sqlite:rel2.sqlite3", "store sqlite:...: a sqlite URL names a file"),
     ],
 )
 def test_a_store_location_of_another_scheme_is_a_usage_error_that_creates_no_file(
@@ -282,3 +287,13 @@ def test_explain_without_a_config_gives_the_query_clause_the_scan_recorded(
     assert run.code == 0, run.stderr
     assert "reason: query alternative holds: Slack AND (stock OR shares)" in run.stdout
     assert "reason: terms found" not in run.stdout
+
+
+@pytest.mark.e2e
+def test_check_to_a_full_disk_is_a_write_error_not_a_traceback(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            cli_command("check", "-c", EXAMPLE_CONFIG), env=cli_env(tmp_path), stdout=full, stderr=subprocess.PIPE,
+            text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 5 and "Traceback" not in done.stderr and "cannot write to stdout" in done.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mentionwatch.config import BrandConfig
+from mentionwatch.explain import read_records
 from mentionwatch.models import Mention
 from mentionwatch.output import write_jsonl
 from mentionwatch.pipeline import process
@@ -183,3 +184,10 @@ def test_a_record_that_cannot_be_read_is_an_error_naming_file_and_line_not_a_tra
         run = run_cli("explain", "a", "-i", str(path))
         assert (run.code, run.stdout) == (2, "")
         assert run.stderr == f"mentionwatch: error: {path}:1: mention 'a': cannot read it: {problem}\n"
+
+
+def test_records_with_a_byte_order_mark_or_a_line_separator_in_a_string_are_read() -> None:
+    record = {"id": "a", "url": "https://x.test/a", "published_at": "2026-11-01T00:00:00Z", "text": "one\u2028two"}
+    text = "\ufeff" + json.dumps(record, ensure_ascii=False) + "\n"
+    [read] = read_records(text, "bom.jsonl")
+    assert read["id"] == "a" and read["text"] == "one\u2028two"

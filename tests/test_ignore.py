@@ -290,9 +290,9 @@ def test_ignore_refuses_a_domain_the_config_would_refuse_and_leaves_the_file(
 ) -> None:
     text = "brands:\n  - name: Acme\n    terms: [Acme]\n" + SOURCES_AT_2
     path = write(tmp_path, text)
-    run = cli("ignore", "-c", str(path), "--brand", "Acme", "--author", "spambot", "--domain", "http://127.0.0.1:8765/")
+    run = cli("ignore", "-c", str(path), "--brand", "Acme", "--author", "spambot", "--domain", "acme corp:8765")
     assert run.code == 2
-    assert "'http://127.0.0.1:8765/' is not a domain (write it as example.com)" in run.stderr
+    assert "'acme corp:8765' is not a domain (write it as example.com)" in run.stderr
     assert "added" not in run.stderr
     assert path.read_text(encoding="utf-8") == text, "not even the valid --author was written"
     assert cli("check", "-c", str(path)).code == 0
@@ -305,6 +305,10 @@ def test_ignore_writes_a_url_as_the_host_the_config_reads(tmp_path: Path, cli: C
     run = ignore(cli, path, "--brand", "Acme", "--domain", "https://www.Coupons.example/deals?id=1")
     assert "added domain 'coupons.example'" in run.stderr
     assert "    exclude_domains: [coupons.example]\n" in path.read_text(encoding="utf-8")
+    # A URL's port is no part of its host (the config's domains take none).
+    run = ignore(cli, path, "--brand", "Acme", "--domain", "http://example.com:8080/x")
+    assert "added domain 'example.com'" in run.stderr
+    assert "    exclude_domains: [coupons.example, example.com]\n" in path.read_text(encoding="utf-8")
 
 
 def test_an_edit_that_would_leave_a_config_that_does_not_load_is_refused(tmp_path: Path) -> None:

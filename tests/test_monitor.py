@@ -469,7 +469,8 @@ def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexe
 ) -> None:
     # The watermark is the newest post the source returned, less the overlap: a post dated next year is no measure
     # of how far the source was read, even capped at now (the next window would start at now less the overlap).
-    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, NOW + timedelta(days=30))]
+    # Next month (flagged future_dated), and eight hours ahead (a time zone labelled wrong: not flagged, as news).
+    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, NOW + timedelta(days=30)), hit(4, NOW + timedelta(hours=8))]
     cfg = str(config(tmp_path, server))
     assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
     algolia.hits.append(hit(3, NOW - timedelta(hours=2)))  # published before the scan, indexed after it
@@ -618,3 +619,25 @@ def test_a_copy_that_turns_up_in_a_later_scan_joins_the_stored_cluster_and_is_no
     [original] = [r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl")) if r["id"] == "d1"]
     assert [(a["id"], a["source"]) for a in original["also_seen"]] == [("d3", "two")]
     assert original["duplicates"] == 1
+
+
+@pytest.mark.e2e
+def test_owed_mentions_are_given_once_counted_under_a_limit_and_kept_to_their_choice_of_brands(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli_store_env: dict[str, str], cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=5))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits += [hit(2, NOW - timedelta(hours=4)), hit(3, NOW - timedelta(hours=3))]
+    env = cli_env(tmp_path, cli_store_env)
+    with open("/dev/full", "w") as full:
+        failing = cli_command("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+        assert subprocess.run(failing, env=env, stdout=full, stderr=subprocess.PIPE, timeout=60).returncode == 5
+    # Another choice of brands (here: --brand) is owed nothing of that run, and clears nothing.
+    assert cli("scan", "-c", cfg, "--new", "--since", "last", "--brand", "Node.js", "-f", "jsonl").stdout == ""
+    algolia.failing = True  # every source fails: stdout still gets what it is owed, once
+    limited = cli("scan", "-c", cfg, "--new", "--since", "last", "--limit", "1", "-f", "jsonl")
+    assert limited.code == 4 and ids(Run(0, limited.stdout, "")) == ["900003"]
+    assert "--limit 1: 1 more new mentions not printed" in limited.stderr
+    again = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert again.code == 4 and again.stdout == ""

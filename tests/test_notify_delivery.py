@@ -599,3 +599,29 @@ def test_a_spike_not_delivered_is_told_on_the_next_run(
     tries = receiver.received("POST", "/hook")
     assert len(tries) == 2, "one failed try, then one delivery; nothing on the third run"
     assert [json.loads(t.body)["spike"]["mentions"] for t in tries] == [30, 30]
+
+
+def test_a_failed_spike_message_keeps_the_new_mentions_for_the_next_run(
+    tmp_path: Path, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    # No --seed, so the target has no mark: what it is owed on its first run is what that run printed. A spike
+    # message failing first must not cost those mentions their digest.
+    state = {"down": True}
+
+    def hook(_request: Received) -> Reply:
+        return Reply(503, b"down") if state["down"] else Reply(200, b"ok")
+
+    receiver.route("POST", "/hook", hook)
+    feed = Feed(tmp_path / "published.jsonl")
+    spiky_feed(feed.path, datetime.now(UTC))
+    cfg = write_config(tmp_path, feed, "  on: [new, spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
+    failed = cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", "-f", "jsonl", env=SECRETS)
+    assert failed.code == ExitCode.NOTIFY_FAILED
+    printed = sorted(r["id"] for r in rows(failed))
+    assert printed and f"{len(printed)} mentions kept for the next run" in failed.stderr
+    state["down"] = False
+    assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == 0
+    sent = [json.loads(t.body) for t in receiver.received("POST", "/hook")[1:]]
+    assert [b["event"] for b in sent] == ["spike", "new"]
+    assert sent[1]["count"] == len(printed)  # the digest lists the first max_mentions of them
+    assert {m["id"] for m in sent[1]["mentions"]} <= set(printed)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -77,3 +78,29 @@ def test_another_html_page_is_said_to_be_one() -> None:
 def test_an_export_served_as_text_html_is_still_read() -> None:
     mentions, skipped = _fetch(EXPORT, "text/html")
     assert len(mentions) == len(EXPORT.splitlines()) and skipped == []
+
+
+def test_a_byte_order_mark_and_a_line_separator_inside_a_string_are_read_as_json_lines(tmp_path: Path) -> None:
+    # An editor's "UTF-8 with BOM", and U+2028 (legal, unescaped, inside a JSON string; str.splitlines() splits at
+    # it): both from a file and over HTTP.
+    record = {"id": "a", "url": "https://x.test/a", "published_at": "2026-11-01T00:00:00Z", "text": "one\u2028two"}
+    body = b"\xef\xbb\xbf" + json.dumps(record, ensure_ascii=False).encode() + b"\n"
+    mentions, skipped = _fetch(body, "application/x-ndjson")
+    assert [m.text for m in mentions] == ["one\u2028two"] and skipped == []
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(body)
+    context = mock_context(lambda request: httpx.Response(500), lambda: datetime(2026, 11, 25, tzinfo=UTC))
+    source = JsonlSource(JsonlConfig(type="jsonl", path=str(path)), context)
+
+    async def go() -> list[Mention]:
+        return [m async for m in source.fetch(None, datetime(2000, 1, 1, tzinfo=UTC))]
+
+    assert [m.id for m in asyncio.run(go())] == ["a"] and context.skipped == []
+
+
+def test_a_text_field_that_is_a_list_is_an_unreadable_line_not_its_repr() -> None:
+    line = json.dumps({"id": 7, "url": "https://x.test/7", "published_at": "2026-11-01T00:00:00Z", "text": ["Acme"]})
+    mentions, problems = parse_lines([line], default_source="feed", where="in.jsonl")
+    assert mentions == [] and problems == ["in.jsonl:1: skipped: text is a JSON array, not text"]
+    numbered = json.dumps({"id": 7, "url": "https://x.test/7", "published_at": "2026-11-01T00:00:00Z"})
+    assert parse_lines([numbered], default_source="feed", where="in.jsonl")[0][0].id == "7", "a number is its text"

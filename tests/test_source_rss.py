@@ -442,8 +442,12 @@ def test_a_feed_cut_short_keeps_the_entries_read_whole_and_says_so(document: byt
     whole = parse_feed(document, url, NOW)
     assert rss.read_simple_feed(cut) is None, "the fast reader never takes a document cut short"
     warned: list[str] = []
-    mentions = parse_feed(cut, url, NOW, None, warned)
     read = _closed_entries(cut)
+    if not read:  # nothing read whole: a failed download, never a feed with nothing new
+        with pytest.raises(BadPayload, match="ends before its first entry is closed"):
+            parse_feed(cut, url, NOW, None, warned)
+        return
+    mentions = parse_feed(cut, url, NOW, None, warned)
     # The entry the cut fell in is left out (without its guid or date yet, it would come back as another item).
     assert mentions == whole[:read]
     assert warned == [
@@ -461,10 +465,12 @@ def test_every_cut_of_a_real_feed_is_said_and_keeps_exactly_the_entries_before_i
         assert rss.read_simple_feed(cut) is None
         try:
             raw = rss.read_with_feedparser(cut, FEED)
-        except BadPayload:  # cut before its root element began: not a feed at all, and said so
+        except BadPayload:  # cut before its first entry closed (or its root began): nothing read, and said so
+            assert _closed_entries(cut) == 0, end
             continue
         assert raw.cut_short, end
         assert raw.entries == entries[: _closed_entries(cut)], end
+        assert raw.entries, end
 
 
 def test_a_feed_cut_inside_its_root_end_tag_is_said_though_every_entry_was_read() -> None:

@@ -12,6 +12,7 @@ as a valid config. An edit that fails either is refused with the reason, the fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -73,6 +75,10 @@ def add_exclusions(config: Config, brand: str, rules: dict[str, str], registry: 
 def _checked(brand: BrandConfig, what: str, value: str) -> Exclusion:
     """`value` read by the loader's own rules for the key (a URL's host for a domain), or the loader's reason."""
     key = EXCLUSION_KEYS[what]
+    if what == "domain" and "://" in value:
+        # A URL names its host ("a URL is written as its host"), its port included in no domain rule.
+        with contextlib.suppress(ValueError):
+            value = urlsplit(value.strip()).hostname or value
     try:
         read = BrandConfig.model_validate({"name": brand.name, "terms": ["-"], key: [value]})
     except ValidationError as exc:

@@ -35,6 +35,8 @@ from mentionwatch.urls import canonical_url
 def read_records(text: str, where: str) -> list[dict[str, Any]]:
     """The mentions of a scan's output: JSONL (one object a line) or a JSON array (`scan -f json`). A record that
     cannot be read as a mention is a UsageError naming `where` and its line (its place in an array)."""
+    # A byte-order mark (a file a spreadsheet or editor saved as "UTF-8 with BOM") is no part of the first record.
+    text = text.removeprefix("\ufeff")
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
@@ -47,7 +49,8 @@ def read_records(text: str, where: str) -> list[dict[str, Any]]:
             _check(record, f"{where}: mention {number} of the array")
         return data
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at \n only: a JSON string may hold U+2028 and other characters str.splitlines() would split at.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -138,7 +138,10 @@ class Mention:
                 kwargs[name] = _count(kwargs[name])
         for name in _STR_FIELDS:
             if name in kwargs:
-                kwargs[name] = str(kwargs[name])
+                value = kwargs[name]
+                if isinstance(value, (list, dict)):  # a number is its text (an id); a list is no text
+                    raise ValueError(f"{name} is a JSON {'array' if isinstance(value, list) else 'object'}, not text")
+                kwargs[name] = str(value)
         kwargs["published_at"] = parse_time(str(kwargs["published_at"]))
         kwargs.setdefault("source", default_source)
         kwargs["undated"] = bool(kwargs.get("undated", False))

@@ -369,7 +369,10 @@ class Intake:
         self.since = since
         self.fetched = fetched
         self.now = now
-        self.future = now() + FUTURE_SLACK
+        # Past this, a date is the source's error (flagged, sorted last); past `started`, no measure of how far the
+        # source has been read (a watermark past it would skip what is indexed late).
+        self.started = now()
+        self.future = self.started + FUTURE_SLACK
         self.given = given
         self.seen: set[str] = set()
         self.older: set[str] = set()
@@ -419,9 +422,10 @@ class Intake:
             return "older"
         self.seen.add(item_id)
         self.fetched.origin.setdefault(key, []).append(self.source.name)
-        # A post dated in the future (a wrong clock, a scheduled post) is no measure of how far the source has been
-        # read: taken as the newest, even capped at now, it would start the next window after posts indexed late.
-        if published_at <= self.future:
+        # A post dated in the future (a wrong clock, a time zone labelled wrong, a scheduled post) is no measure of
+        # how far the source has been read: taken as the newest, even capped at now, it would start the next window
+        # after posts indexed late.
+        if published_at <= self.started:
             newest = self.fetched.newest.get(self.source.name)
             if newest is None or published_at > newest:
                 self.fetched.newest[self.source.name] = published_at
@@ -453,7 +457,7 @@ class Intake:
         seen, older = self.seen, self.older
         name = self.source.name
         newest: int | None = None
-        future = _micros(self.future)
+        started = _micros(self.started)
         for i, (item_id, micros) in enumerate(zip(kept.ids, kept.published, strict=True)):
             if item_id in seen or item_id in older:
                 continue
@@ -464,7 +468,7 @@ class Intake:
                 older.add(item_id)
                 continue
             seen.add(item_id)
-            if micros <= future and (newest is None or micros > newest):  # as in `_take`: not a future date
+            if micros <= started and (newest is None or micros > newest):  # as in `_take`: not a future date
                 newest = micros
             made = kept.mentions.get(i)
             if not made:

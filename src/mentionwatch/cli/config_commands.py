@@ -41,7 +41,7 @@ def check(config_path: ConfigOpt = None, verbose: VerboseOpt = False) -> None:
         # mode="json" writes every SecretStr as asterisks; the redactor masks what came from ${ENV}.
         resolved["notify"] = config.notify.model_dump(mode="json", exclude_none=True)
     text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
-    sys.stdout.write(redactor(text))
+    print_out(lambda out: out.write(redactor(text)), redactor)
     sys.stderr.write(f"mentionwatch: {config.path}: OK, {len(config.brands)} brands, {len(config.sources)} sources\n")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -251,9 +251,22 @@ def scan(
         # The store holds the scan before its output is written, so a `--new` output that cannot be written (a full
         # disk) must not cost its mentions their turn: its destination gets a mark in the store, and the next
         # `--new` run to it gives what the store first saw from this scan on, with its own.
-        owed_label = _owed_label(output) if (new or backfill) and request.save else None
+        # Owed to this destination for this choice of brands and sources (`--brand`, `--source`): another choice
+        # writing elsewhere never gets, nor clears, what this one is owed.
+        chosen = (
+            sorted(b.name for b in brands) if brand else None,
+            sorted(s.name for s in sources) if source else None,
+        )
+        owed_label = _owed_label(output, *chosen) if (new or backfill) and request.save else None
         owed = store.notify_mark(owed_label) if owed_label is not None else None
-        given = result.output if owed is None else _with_owed(result, store, owed, sort.value, limit)
+        left_out = result.left_out
+        owed_now: list[Mention] | None = None
+        if owed is not None:
+            owed_now, left_out = _with_owed(result, store, owed, chosen, sort.value, limit)
+
+        def given() -> Iterable[Mention]:
+            return result.output() if owed_now is None else owed_now
+
         closed = False
         try:
             if output is None:
@@ -279,11 +292,12 @@ def scan(
                 store.enqueue_notifications(owed_label, [], now, now, before)
                 sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
             raise
-        if owed_label is not None and owed is not None and result.exit_code != ExitCode.ALL_FAILED:
+        # Given once written: on stdout always; an -o file is left as it was when every source failed.
+        if owed_label is not None and owed is not None and (output is None or result.exit_code != ExitCode.ALL_FAILED):
             store.forget_notify_mark(owed_label)
-        if result.left_out and (new or backfill):
+        if left_out and (new or backfill):
             sys.stderr.write(
-                f"mentionwatch: --limit {limit}: {result.left_out} more new mentions not printed; they are stored and"
+                f"mentionwatch: --limit {limit}: {left_out} more new mentions not printed; they are stored and"
                 " will not be new again (`mentionwatch list --status new` shows them)\n"
             )
         if seed and not result.interrupted and not no_store:
@@ -330,27 +344,45 @@ def scan(
 BROKEN_AFTER = 3
 
 
-def _owed_label(output: Path | None) -> str:
+def _owed_label(output: Path | None, brands: list[str] | None, sources: list[str] | None) -> str:
     """The store's name for a `--new` output destination that is owed mentions (kept beside the notify targets'
-    marks, which say the same thing of a target: what it has been given up to)."""
-    return "output " + (str(output.resolve()) if output is not None else "-")
+    marks, which say the same thing of a target: what it has been given up to), with the run's choice of brands
+    and sources when it made one."""
+    label = "output " + (str(output.resolve()) if output is not None else "-")
+    if brands is not None:
+        label += " brands=" + ",".join(brands)
+    if sources is not None:
+        label += " sources=" + ",".join(sources)
+    return label
 
 
 def _with_owed(
-    result: ScanResult, store: MentionStore, owed: NotifyMark, sort: str, limit: int | None
-) -> Callable[[], Iterable[Mention]]:
-    """What a `--new` run gives a destination a failed write left owed: every mention the store first saw since
-    (not ignored, cluster heads, as `--new` prints them), this scan's among them, sorted and cut as asked."""
+    result: ScanResult,
+    store: MentionStore,
+    owed: NotifyMark,
+    chosen: tuple[list[str] | None, list[str] | None],
+    sort: str,
+    limit: int | None,
+) -> tuple[list[Mention], int]:
+    """What a `--new` run gives a destination a failed write left owed: every mention of the run's brands and
+    sources the store first saw since (not ignored, cluster heads, as `--new` prints them), this scan's among them,
+    sorted and cut as asked; and how many the cut left out."""
     from mentionwatch.pipeline import sort_mentions
     from mentionwatch.store import key_of
 
-    def given() -> list[Mention]:
-        mine = {key_of(m): m for m in result.output()}
-        extra = [m for m in store.first_seen_after(owed) if key_of(m) not in mine]
-        mentions = sort_mentions([*extra, *mine.values()], sort)
-        return mentions[:limit] if limit is not None else mentions
-
-    return given
+    brands, sources = chosen
+    mine = {key_of(m): m for m in result.output()}
+    extra = [
+        m
+        for m in store.first_seen_after(owed)
+        if key_of(m) not in mine
+        and (brands is None or m.brand in brands)
+        and (sources is None or m.source in sources)
+    ]
+    mentions = sort_mentions([*extra, *mine.values()], sort)
+    if limit is None:
+        return mentions, 0
+    return mentions[:limit], max(0, len(mentions) - limit)
 
 
 def _since_label(flag: str | None, configured: str | None, since_last: bool) -> str:

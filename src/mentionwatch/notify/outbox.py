@@ -179,14 +179,17 @@ async def _run_target(
 ) -> TargetReport:
     report = TargetReport(target.label, target.type)
     report.uncertain = [_uncertain(d) for d in store.settle_interrupted_deliveries(target.label, wire.now())]
-    if "spike" in notify.on and not await _tell_spikes(notify, target, store, wire, redact, report):
-        return report
     mark = store.notify_mark(target.label)
     # Where the store stands before looking: what another scan saves from now on is left for the next run (on a
     # shared store, other hosts save while this one sends), and the mark moves only this far.
     horizon = store.notify_horizon()
     fresh = store.first_seen_after(mark) if mark else printed
+    # Queued before anything is sent: a spike message that fails ends this run for the target, and what it is owed
+    # (on a first run, only what this scan printed) must then be waiting for the next.
     store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now(), horizon)
+    if "spike" in notify.on and not await _tell_spikes(notify, target, store, wire, redact, report):
+        report.pending = len(store.pending_notifications(target.label))
+        return report
     pending = store.pending_notifications(target.label)
     policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)
     for event, mentions in _messages(pending, notify):

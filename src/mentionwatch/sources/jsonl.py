@@ -74,11 +74,13 @@ class JsonlSource(Source[JsonlConfig]):
             resp = await self.context.http.get(url)  # capped at http.max_bytes, like every response
             # Every line of JSON Lines mentions is an object: a body that starts otherwise may be a login wall or an
             # error page served with 200 (a server's, a proxy's), to report as such and not as lines that are bad.
-            if resp.content.lstrip()[:1] not in (b"{", b""):
+            if resp.content.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] not in (b"{", b""):
                 reject_html(resp, "JSON Lines")
             where = public_url(url)  # a query string can carry a key: messages never show it
             try:
-                yield resp.content.decode("utf-8").splitlines(), where, 1
+                # A BOM is no part of the first line; lines end at \n only (a JSON string may hold U+2028, which
+                # str.splitlines() would split at).
+                yield resp.content.decode("utf-8-sig").split("\n"), where, 1
             except UnicodeDecodeError as exc:
                 raise BadPayload(f"{where}: not UTF-8 ({exc.reason})") from None
             return
@@ -89,7 +91,7 @@ class JsonlSource(Source[JsonlConfig]):
             path = path if path.is_absolute() else self.context.base_dir / path
             where = str(path)
             try:
-                stream = path.open(encoding="utf-8")
+                stream = path.open(encoding="utf-8-sig")  # a BOM (an editor's "UTF-8 with BOM") is read past
             except OSError as exc:
                 raise FetchError(f"cannot read {path}: {exc.strerror}") from None
         first = 1

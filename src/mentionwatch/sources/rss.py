@@ -292,6 +292,9 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
         # The entry the document ends in is half read: without its guid or date yet, it would come back whole from
         # the next complete read as another item. It is left to that read.
         entries.pop()
+    if cut_short and not entries:
+        # Nothing read whole: a download cut short, not a feed with nothing new (never mistaken for a quiet day).
+        raise BadPayload(f"{public_url(feed_url)} ends before its first entry is closed (cut short?)")
     return RawFeed(
         title=markup(parsed.feed, "title"),
         id=str(parsed.feed.get("id", "")),

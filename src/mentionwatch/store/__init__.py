@@ -393,8 +393,9 @@ def is_url(location: str) -> bool:
     return location.lower().startswith(("postgresql://", "postgres://"))
 
 
-# `scheme://` opens a URL, never a file name: a file is named by its path (or `sqlite:///path`).
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# `scheme:` opens a URL, never a file name: a file is named by its path (or `sqlite:///path`). `mysql:/x` and
+# `postgresql:db` are no file names either; a scheme has two letters at least (`C:\path` is a Windows drive).
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(?![\\])")
 _SQLITE_URL = "sqlite:///"
 
 
@@ -402,7 +403,7 @@ def store_path(location: str) -> Path | None:
     """The SQLite file a store location names, None when it names a server (`is_url`).
 
     A path, or a `sqlite:///` URL as SQLAlchemy writes one (`sqlite:///rel.sqlite3` is relative,
-    `sqlite:////var/db/m.sqlite3` absolute). Any other `scheme://` is a UsageError: taken as a path, `mysql://x/y`
+    `sqlite:////var/db/m.sqlite3` absolute). Any other `scheme:` is a UsageError: taken as a path, `mysql://x/y`
     would quietly make a SQLite file at ./mysql:/x/y."""
     if is_url(location):
         return None
@@ -411,13 +412,14 @@ def store_path(location: str) -> Path | None:
         return Path(location)
     if location[: len(_SQLITE_URL)].lower() == _SQLITE_URL and len(location) > len(_SQLITE_URL):
         return Path(location[len(_SQLITE_URL) :])
+    # Only the scheme is shown (with its `//`, as written): the rest may hold a password.
+    shown = location[: scheme.end()] + ("//" if location[scheme.end() :].startswith("//") else "")
     if scheme.group(1).lower() == "sqlite":
         raise UsageError(
-            f"store {scheme.group(0)}...: a sqlite URL names a file: sqlite:///relative/path or sqlite:////absolute/path"
+            f"store {shown}...: a sqlite URL names a file: sqlite:///relative/path or sqlite:////absolute/path"
         )
-    # Only the scheme is shown: the rest may hold a password.
     raise UsageError(
-        f"store {scheme.group(0)}...: unknown scheme {scheme.group(1)!r}: a store is a SQLite file (a path, or "
+        f"store {shown}...: unknown scheme {scheme.group(1)!r}: a store is a SQLite file (a path, or "
         "sqlite:///path) or a PostgreSQL database (postgresql://user@host/db or postgres://...)"
     )
 
