@@ -428,6 +428,16 @@ def test_a_base_url_scan_could_not_fetch_is_refused(tmp_path: Path, registry: Re
     assert ":6: sources[0].base_url:" in problem and message in problem
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hn?api_key=s3cr3tk3y", "https://hn.example/api#v1"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_as_the_adapters_would_lose_it(
+    tmp_path: Path, registry: Registry, url: str
+) -> None:
+    # The adapters join the API's paths below the root and send their own query: the key would be dropped.
+    [problem] = problems(tmp_path, BASE + f"    base_url: {url}\n", registry)
+    assert ":6: sources[0].base_url:" in problem and "an API root takes no query string or fragment" in problem
+    assert "s3cr3tk3y" not in problem
+
+
 def test_every_option_named_base_url_is_checked(tmp_path: Path, registry: Registry) -> None:
     text = BASE.replace("type: hackernews", "type: reddit\n    oauth_base_url: http://oauth.test:99999")
     [problem] = problems(tmp_path, text, registry)

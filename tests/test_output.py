@@ -474,3 +474,21 @@ def test_a_folder_gone_before_the_write_is_an_output_error_not_an_internal_one(t
     folder.rmdir()
     with pytest.raises(OutputError, match="cannot write"):
         write_file([mention(id="1")], "csv", target, now=NOW)
+
+
+@pytest.mark.e2e
+def test_a_closed_pipe_on_stderr_too_ends_a_scan_as_a_closed_stdout_does(tmp_path: Path) -> None:
+    # `mentionwatch scan 2>&1 | head -1`: the health lines meet the closed pipe too (rich's Console would exit 1).
+    example = Path(__file__).parent.parent / "examples" / "mentionwatch.yaml"
+    out = tmp_path / "scan.jsonl"
+    proc = subprocess.Popen(
+        cli_command("scan", "-c", str(example), "--no-store", "-o", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=cli_env(tmp_path, {"COLUMNS": "80"}),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert len(out.read_text().splitlines()) == 23, "the file was written whole before"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from mentionwatch.sentiment import (
     sentiment_text,
 )
 from mentionwatch.sources.hackernews import parse_page
+from mentionwatch.store.admin import canonical
 
 from conftest import load_json
 
@@ -294,3 +296,18 @@ def test_what_mentions_say_is_worked_out_again_once_they_changed() -> None:
     question = ms[-3]
     question.text = "Acme support is fine."
     assert reply_reason(question, 1000, replies) is None
+
+
+def test_a_polarity_of_minus_zero_is_stored_and_printed_as_zero() -> None:
+    # VADER's compound is -0.0 when a text's negative and positive parts cancel out; PostgreSQL keeps the sign and
+    # SQLite does not, so the engines printed the same mention as -0 and 0 and a store copy's checksums differed.
+    text = (
+        "Acme slow release update slow data price server slow fast support data broken hate fast great server slow"
+        " feature price feature"
+    )
+    scorer = load_scorer("vader")
+    assert math.copysign(1, scorer.score(text).polarity) == -1  # the stock figure, as VADER gives it
+    mention = Mention(source="x", id="1", url="https://x.test/1", published_at=datetime(2026, 1, 1, tzinfo=UTC), text=text)
+    score_sentiment([mention], scorer)
+    assert mention.sentiment == 0.0 and math.copysign(1, mention.sentiment) == 1
+    assert canonical([-0.0]) == canonical([0.0])

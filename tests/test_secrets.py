@@ -286,6 +286,22 @@ def test_a_bundle_whose_body_points_outside_it_is_refused(tmp_path: Path, body: 
         bundle_with_body(tmp_path, body)
 
 
+def test_a_bundle_edited_by_hand_is_refused_saying_which_file_and_line(tmp_path: Path) -> None:
+    bundle = record_one(tmp_path, "application/json", b"{}")
+    index = bundle / "exchanges.jsonl"
+    index.write_text(index.read_text() + "{not json\n")
+    with pytest.raises(ValueError, match=r"exchanges\.jsonl:2: not a JSON object"):
+        Replayer(bundle, Redactor(SECRETS.values()))
+    index.write_text(index.read_text().splitlines()[0] + "\n")
+    replayer = Replayer(bundle, Redactor(SECRETS.values()))
+    (bundle / "scan.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"scan\.json: cannot read the recording's time: no recorded_at"):
+        _ = replayer.recorded_at
+    (bundle / "scan.json").unlink()
+    with pytest.raises(ValueError, match=r"scan\.json: cannot read it"):
+        _ = replayer.recorded_at
+
+
 def test_a_body_linked_to_a_file_outside_the_bundle_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "private.txt").write_text("the user's private file")
     replayer, request = bundle_with_body(tmp_path, "bodies/link.bin")

@@ -585,11 +585,10 @@ def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str
     shown = [h for h in result.health if not (quiet and not h.failed)]
     if not shown:  # `-q` and nothing failed: rich is not even imported (20 ms)
         return
-    from rich.console import Console
     from rich.text import Text
 
     # soft_wrap: one line per source whatever the width (rich wraps at 80 columns when stderr is not a terminal).
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, highlight=False, soft_wrap=True)
     for h in shown:
         style = "red" if h.failed else ("yellow" if h.state == "empty" else "green")
         line = Text()

@@ -165,7 +165,10 @@ class Replayer:
         self._queues: dict[str, deque[dict[str, Any]]] = {}
         for number, line in enumerate(index.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip():
-                entry = json.loads(line)
+                try:
+                    entry = json.loads(line)
+                except ValueError as exc:  # a bundle edited by hand: say where
+                    raise ValueError(f"{index}:{number}: not a JSON object: {exc}") from None
                 problem = _check_entry(entry)
                 if problem is not None:
                     raise ValueError(f"{index}:{number}: {problem}")
@@ -173,8 +176,15 @@ class Replayer:
 
     @property
     def recorded_at(self) -> datetime:
-        meta = json.loads((self.directory / "scan.json").read_text(encoding="utf-8"))
-        return parse_time(meta["recorded_at"])
+        where = self.directory / "scan.json"
+        try:
+            meta = json.loads(where.read_text(encoding="utf-8"))
+            return parse_time(meta["recorded_at"])
+        except OSError as exc:
+            raise ValueError(f"{where}: cannot read it: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError) as exc:  # edited by hand, or not a recording's
+            what = "no recorded_at" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{where}: cannot read the recording's time: {what}") from None
 
     def reply(self, source: str, request: httpx.Request, max_bytes: int = DEFAULT_MAX_BYTES) -> Replayed:
         key = exchange_key(source, request, self.redact)

@@ -490,7 +490,9 @@ def score_sentiment(
     else:
         scored = (figures(scorer.score(text)) if text else (0.0, 0.0) for text in map(sentiment_text, mentions))
     for mention, (polarity, subjectivity) in zip(mentions, scored, strict=True):
-        mention.sentiment = round(polarity, 4)
+        # + 0.0: VADER gives -0.0 when a text's parts cancel out, which PostgreSQL keeps and SQLite stores as 0 (the
+        # engines would then print and checksum the same mention differently).
+        mention.sentiment = round(polarity, 4) + 0.0
         mention.sentiment_label = sentiment_label(polarity)
         mention.subjectivity = None if subjectivity is None else round(subjectivity, 4)
 

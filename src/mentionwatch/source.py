@@ -186,7 +186,18 @@ class SourceConfig(BaseModel):
             return value
         if not value and cls.model_fields[name].default == "":
             return value
-        return check_http_url(value)
+        checked = check_http_url(value)
+        # Adapters join the API's paths below the root and send their own query: one written here would be lost (a
+        # key in it quietly dropped, the source then answering "empty").
+        parts = urlsplit(checked)
+        if parts.query or parts.fragment:
+            port = f":{parts.port}" if parts.port else ""
+            shown = f"{parts.scheme}://{parts.hostname}{port}{parts.path}"  # not the query: it may hold a key
+            raise ValueError(
+                f"{shown}?...: an API root takes no query string or fragment (the API's paths go below it; a key"
+                " has an option of its own)"
+            )
+        return checked
 
     def secret_values(self) -> list[str]:
         """Every secret this config holds, so that output and logs can redact them."""

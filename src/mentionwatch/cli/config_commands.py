@@ -87,9 +87,8 @@ def list_sources(
         )
     from mentionwatch.output import make_console
 
+    # A plugin that failed to load was warned of as the registry read it (entrypoints): once, as on every command.
     print_out(lambda out: make_console(file=out, highlight=False).print(table), redactor)
-    for name, problem in registry.broken.items():
-        sys.stderr.write(f"mentionwatch: warning: plugin {name} failed to load: {problem}\n")
 
 
 def _configured(config_path: Path | None, registry: Registry, redactor: Redactor) -> dict[str, list[str]] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -242,23 +243,23 @@ def scan(
                 quiet_seed=seed,
                 pairs=sharded,
             )
-            # Where the store stands before the scan saves anything: a `--new` output that cannot be written is owed
-            # what the store first saw after this point (the notify targets' mark, kept the same way).
-            before = store.notify_horizon() if request.new_only and request.save else 0
+            # The store holds a scan before its output is written, so a `--new` output that is not written (a full
+            # disk, a kill) must not cost its mentions their turn: its destination gets a mark in the store before the
+            # scan saves anything (the notify targets' kind of mark: the store's position now), cleared once the
+            # output is written; a mark left by a run that did not write is what the next `--new` run to it is owed.
+            # Per destination and choice of brands and sources (`--brand`, `--source`): another choice writing
+            # elsewhere never gets, nor clears, what this one is owed.
+            chosen = (
+                sorted(b.name for b in brands) if brand else None,
+                sorted(s.name for s in sources) if source else None,
+            )
+            owed_label = _owed_label(output, *chosen) if request.new_only and request.save else None
+            owed = store.notify_mark(owed_label) if owed_label is not None else None
+            if owed_label is not None and owed is None:
+                store.enqueue_notifications(owed_label, [], now, now, store.notify_horizon())
             result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
             broken = _broken_sources(store, sources)
         closers.append(result)
-        # The store holds the scan before its output is written, so a `--new` output that cannot be written (a full
-        # disk) must not cost its mentions their turn: its destination gets a mark in the store, and the next
-        # `--new` run to it gives what the store first saw from this scan on, with its own.
-        # Owed to this destination for this choice of brands and sources (`--brand`, `--source`): another choice
-        # writing elsewhere never gets, nor clears, what this one is owed.
-        chosen = (
-            sorted(b.name for b in brands) if brand else None,
-            sorted(s.name for s in sources) if source else None,
-        )
-        owed_label = _owed_label(output, *chosen) if (new or backfill) and request.save else None
-        owed = store.notify_mark(owed_label) if owed_label is not None else None
         left_out = result.left_out
         owed_now: list[Mention] | None = None
         if owed is not None:
@@ -288,12 +289,11 @@ def scan(
                 if not quiet:
                     sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
         except OutputError:
-            if owed_label is not None and owed is None:
-                store.enqueue_notifications(owed_label, [], now, now, before)
+            if owed_label is not None:
                 sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
             raise
         # Given once written: on stdout always; an -o file is left as it was when every source failed.
-        if owed_label is not None and owed is not None and (output is None or result.exit_code != ExitCode.ALL_FAILED):
+        if owed_label is not None and (output is None or result.exit_code != ExitCode.ALL_FAILED):
             store.forget_notify_mark(owed_label)
         if left_out and (new or backfill):
             sys.stderr.write(
@@ -327,6 +327,13 @@ def scan(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except BrokenStdout:
         # The reader has what it wanted (`scan | head -1`): end quietly, as grep does.
+        raise typer.Exit(ExitCode.BROKEN_PIPE) from None
+    except BrokenPipeError:
+        # stderr's reader went (`scan 2>&1 | head -1`): the same ending, with nothing more said (click would say
+        # nothing either, and exit 1); stderr points at /dev/null so the interpreter's last flush cannot complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except typer.Exit:  # an ending chosen above (a shard with nothing to scan): click's Exit is a RuntimeError
         raise

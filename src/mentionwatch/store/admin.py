@@ -97,7 +97,9 @@ class _Side(Protocol):
 
 def canonical(row: Iterable[Any]) -> bytes:
     """A row as the checksum sees it: the same bytes from either engine for the same values."""
-    values = [int(v) if isinstance(v, bool) else v for v in row]
+    # -0.0 is 0.0: SQLite stores it so, PostgreSQL keeps the sign (a store scanned into PostgreSQL before the scorer
+    # dropped it holds some).
+    values = [int(v) if isinstance(v, bool) else v + 0.0 if isinstance(v, float) else v for v in row]
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass") + b"\n"
 
 
