@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from mentionwatch.models import Mention
 from mentionwatch.store import Key
@@ -26,6 +25,7 @@ COPY_CANDIDATES = 20_000
 PROBE_WORDS = 5
 PROBES = 6
 MIN_WORDS = 8
+PROBE_BATCH = 2_000
 
 _WORDS = re.compile(r"\w+")
 
@@ -58,31 +58,38 @@ def stored_copies(
 ) -> dict[Key, Mention]:
     """{the key of a new mention that joined no stored cluster: the stored cluster head it copies}. `texts` and
     `whole` read the store being written."""
-    import ahocorasick
-
-    automaton = ahocorasick.Automaton()
-    unjoined: list[tuple[Key, Mention]] = []
+    unjoined: list[tuple[Key, Mention, list[str]]] = []
     for key, m in fresh.items():
-        if joins[key] is not None:
-            continue
-        runs = probes(f"{m.title}\n{m.text}")
-        if not runs:
-            continue
-        for run in runs:
-            automaton.add_word(run, run)
-        unjoined.append((key, m))
+        if joins[key] is None and (runs := probes(f"{m.title}\n{m.text}")):
+            unjoined.append((key, m, runs))
     if not unjoined:
         return {}
-    automaton.make_automaton()
-    brands = sorted({key[0] for key, _ in unjoined})
-    held = [key for key, text in texts(brands, now - COPY_WINDOW, COPY_CANDIDATES) if _holds(automaton, text)]
-    if not held:
+    brands = sorted({key[0] for key, _, _ in unjoined})
+    read = texts(brands, now - COPY_WINDOW, COPY_CANDIDATES)
+    stored = [(key, " " + " ".join(words(text)) + " ") for key, text in read]
+    if not stored:
         return {}
     from mentionwatch.dedupe import copies_of_stored  # the scan's own rules; only when there is something to compare
 
-    found = copies_of_stored([m for _, m in unjoined], whole(held))
-    return {unjoined[i][0]: original for i, original in found.items()}
+    found: dict[Key, Mention] = {}
+    # A few thousand new texts at a time: an automaton of a window's 50,000 (300,000 runs of words) held hundreds
+    # of MB; each batch searches the stored texts again (a few ms a batch).
+    for start in range(0, len(unjoined), PROBE_BATCH):
+        batch = unjoined[start : start + PROBE_BATCH]
+        held = _holding(batch, stored)
+        if held:
+            copies = copies_of_stored([m for _, m, _ in batch], whole(held))
+            found.update((batch[i][0], original) for i, original in copies.items())
+    return found
 
 
-def _holds(automaton: Any, text: str) -> bool:
-    return next(automaton.iter(" " + " ".join(words(text)) + " "), None) is not None
+def _holding(batch: Sequence[tuple[Key, Mention, list[str]]], stored: Sequence[tuple[Key, str]]) -> list[Key]:
+    """The stored texts that hold a run of words of one of the batch's."""
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for _, _, runs in batch:
+        for run in runs:
+            automaton.add_word(run, None)
+    automaton.make_automaton()
+    return [key for key, text in stored if next(automaton.iter(text), None) is not None]

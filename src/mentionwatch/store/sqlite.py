@@ -459,7 +459,10 @@ class SqliteStore:
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
             joins = self._clusters_of(fresh, pages)
-            for key, original in stored_copies(fresh, joins, now, self._head_texts, self._mentions).items():
+            # A scratch store (a scan worked in windows with --no-store) holds only this scan, judged window by
+            # window (README, Resilience): no earlier scan's stories to join.
+            copies = {} if self._scratch else stored_copies(fresh, joins, now, self._head_texts, self._mentions)
+            for key, original in copies.items():
                 joins[key] = self._cluster_by_key(key_of(original))
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
