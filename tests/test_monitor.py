@@ -617,7 +617,9 @@ def test_a_copy_that_turns_up_in_a_later_scan_joins_the_stored_cluster_and_is_no
     )
     assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "1d", "-f", "jsonl")) == ["n1"]
     [original] = [r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl")) if r["id"] == "d1"]
-    assert [(a["id"], a["source"]) for a in original["also_seen"]] == [("d3", "two")]
+    assert [(a["id"], a["source"], a["match"], a["kind"]) for a in original["also_seen"]] == [
+        ("d3", "two", "text", "article")
+    ], "listed as a scan lists a copy"
     assert original["duplicates"] == 1
 
 

@@ -469,7 +469,8 @@ class PostgresStore:
                 sql = f"SELECT {_SELECTED} WHERE m.brand = %s AND m.source_type = %s AND m.id = %s"
                 return [_mention(row) for key in keys for row in conn.execute(sql, key)]
 
-            for key, original in stored_copies(fresh, joins, now, texts, whole).items():
+            copies = stored_copies(fresh, joins, now, texts, whole)
+            for key, original in copies.items():
                 cluster = conn.execute(
                     "SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key_of(original)
                 )
@@ -489,7 +490,7 @@ class PostgresStore:
                 if joined is None:
                     result.new.add(key)
                 else:
-                    _join(conn, joined, key[0], [seen_entry(m)])
+                    _join(conn, joined, key[0], [seen_entry(m, "text" if key in copies else None)])
             for m in mentions:
                 if m.also_seen:
                     cluster = _one(

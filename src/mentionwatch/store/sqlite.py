@@ -308,8 +308,13 @@ def on_domain(url: str, domain: str) -> bool:
     return bool(host) and (host == domain or host.endswith("." + domain))
 
 
-def seen_entry(m: Mention) -> dict[str, Any]:
-    """How a mention is listed in the `also_seen` of the cluster it joins."""
+def seen_entry(m: Mention, match: str | None = None) -> dict[str, Any]:
+    """How a mention is listed in the `also_seen` of the stored cluster it joins: as a scan lists a duplicate
+    (`dedupe.seen_entry`) when the store knows how it joined (`match`: "text" for a copy found by its text)."""
+    if match is not None:
+        from mentionwatch.dedupe import seen_entry as scans_entry
+
+        return scans_entry(m, match)
     return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
 
 
@@ -484,7 +489,7 @@ class SqliteStore:
                 if joined is None:
                     result.new.add(key)
                 else:
-                    self._join(joined, key[0], [seen_entry(m)])
+                    self._join(joined, key[0], [seen_entry(m, "text" if key in copies else None)])
             for m in mentions:
                 if m.also_seen:
                     self._join(self._cluster_by_key(key_of(m)), m.brand or "", m.also_seen)
