@@ -531,6 +531,13 @@ def test_feed_items_without_a_link_are_mentions_each_of_its_own(
     assert table.code == 0 and "A note on Node" in table.stdout
 
 
+def new_run_to_a_full_disk(cfg: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`scan --new --since last -f jsonl` with its stdout on /dev/full: every write fails (ENOSPC)."""
+    with open("/dev/full", "w") as full:
+        command = cli_command("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+        return subprocess.run(command, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+
+
 @pytest.mark.e2e
 def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_run(
     tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli_store_env: dict[str, str], cli: Callable[..., Run]
@@ -540,16 +547,7 @@ def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_ru
     cfg = str(config(tmp_path, server))
     assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
     algolia.hits.append(hit(2, NOW - timedelta(hours=3)))
-    env = cli_env(tmp_path, cli_store_env)
-    with open("/dev/full", "w") as full:  # every write: ENOSPC
-        failed = subprocess.run(
-            cli_command("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl"),
-            env=env,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-        )
+    failed = new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env))
     assert failed.returncode == 5, failed.stderr
     assert "next --new run to this output gives this scan's new mentions too" in failed.stderr
     algolia.hits.append(hit(3, NOW - timedelta(hours=2)))
@@ -631,10 +629,7 @@ def test_owed_mentions_are_given_once_counted_under_a_limit_and_kept_to_their_ch
     cfg = str(config(tmp_path, server))
     assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
     algolia.hits += [hit(2, NOW - timedelta(hours=4)), hit(3, NOW - timedelta(hours=3))]
-    env = cli_env(tmp_path, cli_store_env)
-    with open("/dev/full", "w") as full:
-        failing = cli_command("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
-        assert subprocess.run(failing, env=env, stdout=full, stderr=subprocess.PIPE, timeout=60).returncode == 5
+    assert new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env)).returncode == 5
     # Another choice of brands (here: --brand) is owed nothing of that run, and clears nothing.
     assert cli("scan", "-c", cfg, "--new", "--since", "last", "--brand", "Node.js", "-f", "jsonl").stdout == ""
     algolia.failing = True  # every source fails: stdout still gets what it is owed, once

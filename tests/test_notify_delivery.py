@@ -580,9 +580,8 @@ def test_a_spike_is_told_once_per_target_with_the_report_s_numbers(
     assert len(receiver.received("POST", "/hook")) == 1, "told once"
 
 
-def test_a_spike_not_delivered_is_told_on_the_next_run(
-    tmp_path: Path, receiver: E2EServer, cli: Callable[..., Run]
-) -> None:
+def spiky_target_down(tmp_path: Path, receiver: E2EServer, on: str) -> tuple[str, dict[str, bool]]:
+    """A config for a feed with a spike in it and a webhook that answers 503 until its state says it is up."""
     state = {"down": True}
 
     def hook(_request: Received) -> Reply:
@@ -591,7 +590,13 @@ def test_a_spike_not_delivered_is_told_on_the_next_run(
     receiver.route("POST", "/hook", hook)
     feed = Feed(tmp_path / "published.jsonl")
     spiky_feed(feed.path, datetime.now(UTC))
-    cfg = write_config(tmp_path, feed, "  on: [spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
+    return write_config(tmp_path, feed, f"  on: {on}\n  retries: 0\n  targets:\n" + webhook(receiver)), state
+
+
+def test_a_spike_not_delivered_is_told_on_the_next_run(
+    tmp_path: Path, receiver: E2EServer, cli: Callable[..., Run]
+) -> None:
+    cfg, state = spiky_target_down(tmp_path, receiver, "[spike]")
     assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == ExitCode.NOTIFY_FAILED
     state["down"] = False
     assert cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", env=SECRETS).code == 0
@@ -606,15 +611,7 @@ def test_a_failed_spike_message_keeps_the_new_mentions_for_the_next_run(
 ) -> None:
     # No --seed, so the target has no mark: what it is owed on its first run is what that run printed. A spike
     # message failing first must not cost those mentions their digest.
-    state = {"down": True}
-
-    def hook(_request: Received) -> Reply:
-        return Reply(503, b"down") if state["down"] else Reply(200, b"ok")
-
-    receiver.route("POST", "/hook", hook)
-    feed = Feed(tmp_path / "published.jsonl")
-    spiky_feed(feed.path, datetime.now(UTC))
-    cfg = write_config(tmp_path, feed, "  on: [new, spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
+    cfg, state = spiky_target_down(tmp_path, receiver, "[new, spike]")
     failed = cli("scan", "-c", cfg, "--since", "3d", "--new", "--notify", "-f", "jsonl", env=SECRETS)
     assert failed.code == ExitCode.NOTIFY_FAILED
     printed = sorted(r["id"] for r in rows(failed))
