@@ -652,3 +652,10 @@ def test_a_store_of_an_unknown_scheme_names_its_line_and_the_schemes(tmp_path: P
     [problem] = problems(tmp_path, BASE + "store: mysql://u:pw@db/m\n", registry)
     assert ":6: store.path: store mysql://...: unknown scheme 'mysql': a store is a SQLite file" in problem
     assert "postgresql://" in problem and "pw" not in problem
+
+
+def test_a_list_key_left_empty_is_an_empty_list(tmp_path: Path, registry: Registry) -> None:
+    text = GOOD.replace('exclude: [coyote, "road runner"]', "exclude:   # nothing yet")
+    assert "exclude:   # nothing yet" in text
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.brands[0].exclude == []

@@ -350,3 +350,17 @@ def test_ignore_marks_every_stored_mention_any_one_rule_covers(tmp_path: Path, c
     assert {json.loads(line)["id"] for line in rescanned} == {m["id"] for m in stored} - by_author - holding, (
         "the config vetoes what the store marked"
     )
+
+
+def test_ignore_edits_a_file_with_a_tab_before_a_comment_and_one_with_an_empty_list(
+    tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    # The config's loader (libyaml) takes a tab before a trailing comment, PyYAML's own parser does not; and a key
+    # left empty ("nothing yet") is YAML's null, read as an empty list.
+    text = 'brands:\n  - name: "Acme"\t# HQ\n    terms: [Acme]\n    exclude:   # nothing yet\n' + SOURCES_AT_2
+    path = write(tmp_path, text)
+    ignore(cli, path, "--brand", "Acme", "--term", "spam")
+    assert changes(text, path.read_text(encoding="utf-8")) == (
+        ["    exclude:   # nothing yet"],
+        ["    exclude: [spam]   # nothing yet"],
+    )

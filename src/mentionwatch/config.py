@@ -804,7 +804,10 @@ def _lift_scalars(
         value = out.get(name)
         at = (*loc, name)
         item = _item_type(info.annotation)
-        if _is_text(info.annotation) and _is_int(value):
+        if value is None and name in out and item is not None and type(None) not in get_args(info.annotation):
+            # `exclude:` with nothing after it (a starter config's "nothing yet"): YAML's null, an empty list here.
+            out[name] = []
+        elif _is_text(info.annotation) and _is_int(value):
             out[name] = _as_written(value, at, locate)
         elif item is not None and isinstance(value, _SCALARS):
             out[name] = [_as_written(value, at, locate) if _is_text(item) and _is_int(value) else value]

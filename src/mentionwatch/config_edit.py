@@ -37,6 +37,7 @@ EXCLUSION_KEYS = {"author": "exclude_authors", "domain": "exclude_domains", "ter
 # A new key goes after the first of these the brand has: with its other exclusions, else after what it matches.
 _NEIGHBOURS = ("exclude_domains", "exclude_authors", "exclude", "terms", "query", "name")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAB_BEFORE_COMMENT = re.compile(r"\t(?=[ \t]*#)")
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,18 @@ class _Document:
         self.text = text
         self.newline = "\r\n" if "\r\n" in text else "\n"
         _, self.data = load_yaml(path, text)  # the loader's limits and messages first
-        composer = _Composer(text)
+        # The loader reads with libyaml, which takes a tab before a comment (`name: Acme\t# HQ`); the node positions
+        # come from PyYAML's own parser, which refuses it. A space for such a tab keeps every position where it is.
+        composer = _Composer(_TAB_BEFORE_COMMENT.sub(" ", text))
         try:
             self.root = composer.get_single_node()
+        except yaml.YAMLError as exc:  # what libyaml read and PyYAML does not: no traceback, nothing changed
+            where = getattr(exc, "problem_mark", None)
+            line = f":{where.line + 1}" if where is not None else ""
+            raise UsageError(
+                f"{path}{line}: cannot edit this file in place ({getattr(exc, 'problem', None) or exc}): add the rule"
+                " by hand; nothing was changed"
+            ) from None
         finally:
             composer.dispose()
         self.uses, self.first_use, self.anchors = composer.uses, composer.first_use, composer.names
