@@ -159,6 +159,28 @@ def test_every_source_failing_keeps_the_last_good_file(
     assert "left as it was" in run.stderr
 
 
+def test_sources_that_failed_after_giving_mentions_still_write_them(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    # One rss source, two feeds: one answers, one fails. The source has failed (exit 4: every source failed), but
+    # it gave mentions: they are written, as stdout would have printed them, not dropped for the old file.
+    alerts = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_bytes()
+    server.route("/good.xml", Reply(200, alerts, {"content-type": "application/atom+xml"}))
+    server.route("/bad.xml", Reply(404, b"gone"))
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(
+        "since: 2017-01-01\nbrands:\n  - name: Slack\n    terms: [Slack]\nsources:\n  - type: rss\n"
+        f"    urls: [{server.url}/good.xml, {server.url}/bad.xml]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "mentions.jsonl"
+    out.write_text("old\n", encoding="utf-8")
+    run = cli("scan", "-c", str(cfg), "-o", str(out), "-q")
+    assert run.code == 4 and "left as it was" not in run.stderr
+    written = out.read_text(encoding="utf-8")
+    assert written.count("\n") == 20 and not written.startswith("old\n")
+
+
 def test_an_unusable_output_path_exits_2_before_fetching(
     tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
 ) -> None:

@@ -21,6 +21,7 @@ from mentionwatch.errors import BadPayload, RateLimited, Unauthorized
 from mentionwatch.graphapi import (
     EdgeUnavailable,
     Usage,
+    _needing,
     classify,
     next_params,
     pause_for,
@@ -38,7 +39,7 @@ from mentionwatch.sources.facebook_page import (
     parse_ratings,
     post_url,
 )
-from mentionwatch.store import memory_store
+from mentionwatch.store import MentionStore, memory_store
 
 from conftest import LoopbackServer, Reply, Request, load_json
 
@@ -288,7 +289,9 @@ def serve_page(server: LoopbackServer, **overrides: Any) -> None:
         server.route(path, answer)
 
 
-def scan(server: LoopbackServer, sleeps: list[float] | None = None, **options: Any) -> ScanResult:
+def scan(
+    server: LoopbackServer, sleeps: list[float] | None = None, store: MentionStore | None = None, **options: Any
+) -> ScanResult:
     source = FacebookPageConfig.model_validate(
         {
             "type": "facebook_page",
@@ -315,7 +318,7 @@ def scan(server: LoopbackServer, sleeps: list[float] | None = None, **options: A
     async def sleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    env = ScanEnv(now=lambda: NOW, store=memory_store(), sleep=sleep)
+    env = ScanEnv(now=lambda: NOW, store=store or memory_store(), sleep=sleep)
     return asyncio.run(run_scan(config, request, env))
 
 
@@ -347,6 +350,19 @@ def test_a_scan_reads_every_edge_pages_the_comments_and_names_the_missing_permis
     assert len(queries(server, f"{ROOT}/visitor_posts")) == 1
 
 
+def test_a_source_that_could_not_read_an_edge_keeps_its_watermark(server: LoopbackServer) -> None:
+    # What the refused edge (ratings, in the recorded answers) held since the last run is in no other edge: a
+    # watermark moved to the newest comment would have `--since last` skip it once the permission is granted.
+    store = memory_store()
+    serve_page(server)
+    [health] = scan(server, store=store).health
+    assert health.state == "ok" and health.warnings and store.watermarks() == {}
+    serve_page(server, ratings=ok(NOTHING))
+    [health] = scan(server, store=store).health
+    assert health.state == "ok" and not health.warnings
+    assert {brand for _source, brand in store.watermarks()} == {"Acme", "Other"}
+
+
 def test_usage_past_80_percent_slows_the_source_and_a_throttling_error_stops_it(server: LoopbackServer) -> None:
     throttled = _error(4, "(#4) Application request limit reached")
     serve_page(
@@ -369,6 +385,30 @@ def test_usage_past_80_percent_slows_the_source_and_a_throttling_error_stops_it(
     # ... and what the first page held is kept; nothing after the throttle was asked for.
     assert health.items == 10
     assert not queries(server, f"{ROOT}/tagged")
+
+
+def test_a_throttling_error_says_when_access_comes_back_as_meta_gives_it(server: LoopbackServer) -> None:
+    throttled = _error(80001, "(#80001) There have been too many calls to this Page account")
+    usage = {"X-Business-Use-Case-Usage": json.dumps({PAGE_ID: [{"type": "pages", "call_count": 100,
+             "total_cputime": 10, "total_time": 12, "estimated_time_to_regain_access": 19}]})}  # fmt: skip
+    serve_page(server, published_posts=Reply(400, json.dumps(throttled).encode(), {**JSON, **usage}))
+    [health] = scan(server).health
+    assert health.state == "rate-limited"
+    assert "Graph API error 80001" in (health.error or "") and "access is back in about 19 minutes" in (health.error or "")
+
+
+def test_an_object_deleted_since_the_scan_is_said_to_be_gone_not_a_missing_permission() -> None:
+    # Graph's answer for a deleted comment names permissions among its possible causes (code 100, subcode 33).
+    gone = _error(
+        100,
+        "Unsupported post request. Object with ID '10158407835073553' does not exist, cannot be loaded due to"
+        " missing permissions, or does not support this operation.",
+        type="GraphMethodException",
+        error_subcode=33,
+    )
+    exc = _needing(classify(gone["error"], "u"), "pages_manage_engagement")
+    assert isinstance(exc, EdgeUnavailable) and exc.permission is None
+    assert "gone (deleted)" in str(exc) and "lacks" not in str(exc)
 
 
 def test_usage_at_95_percent_stops_the_source_before_it_is_throttled(server: LoopbackServer) -> None:
@@ -455,3 +495,13 @@ def test_a_post_whose_id_is_not_a_graph_id_is_skipped_and_counted_never_requeste
     assert health.warnings == ["ratings not read: the token lacks the pages_read_engagement permission"]
     assert sorted(m.kind for m in result.mentions if m.brand == "Acme") == ["tagged"] * 3
     assert {r.path for r in server.requests} <= set(server.routes)
+
+
+def test_a_question_on_the_pages_own_post_needs_a_reply_whatever_its_words(server: LoopbackServer) -> None:
+    # Everything said on the Page is Acme's without naming it, so a question there is to Acme, in any language.
+    serve_page(server)
+    acme = [m for m in scan(server).mentions if m.brand == "Acme"]
+    questions = [m for m in acme if "?" in m.text]
+    assert questions, "the recorded comments hold questions"
+    assert all(m.needs_reply for m in questions)
+    assert not all(m.needs_reply for m in acme), "not every comment"

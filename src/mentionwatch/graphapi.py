@@ -58,6 +58,9 @@ DEPRECATED_CODE = 12
 # nonexisting field"), e.g. /visitor_posts on a Page moved to the New Pages Experience (reference/page/
 # visitor_posts: "not supported for Pages that have been migrated"): that edge is unavailable, not the source.
 INVALID_CODE = 100
+# With 100, subcode 33: "Unsupported get/post request. Object with ID '...' does not exist, cannot be loaded due to
+# missing permissions, or does not support this operation": what a comment or post deleted since the scan answers.
+GONE_SUBCODE = 33
 # error-handling: 1 "API Unknown" and 2 "API Service", "a temporary issue due to downtime": whatever their type.
 TRANSIENT_CODES = frozenset({1, 2})
 # The permission names Meta uses (`pages_read_engagement`, `instagram_manage_comments`, `business_management`...).
@@ -170,6 +173,11 @@ def classify(error: dict[str, Any], where: str, response: Any = None) -> FetchEr
     said = f"Graph API error {code}{f'/{subcode}' if subcode else ''}: {message}"
     if code in THROTTLE_CODES:
         return RateLimited(f"{where}: {said}", response)
+    if code == INVALID_CODE and subcode == GONE_SUBCODE:
+        # "Object with ID ... does not exist, cannot be loaded due to missing permissions, or does not support this
+        # operation": the message names permissions, but this is what Graph says of a deleted comment or post.
+        gone = f"{where}: {said} — it is gone (deleted) or hidden from this token"
+        return EdgeUnavailable(gone, response, reason=said)
     if code in PERMISSION_CODES or (code == INVALID_CODE and "permission" in message.lower()):
         found = _PERMISSION.search(message)
         permission = found.group(1) if found else None
@@ -250,14 +258,24 @@ class GraphApi:
             error = error_body(response)
             if error is None:
                 raise
-            raise _needing(classify(error, public_url(response.url), response), permission) from None
+            raise self._when_back(_needing(classify(error, public_url(response.url), response), permission)) from None
         self._observe(resp.headers)
         payload = resp.json()
         if not isinstance(payload, dict):
             raise BadPayload(f"{public_url(resp.url)}: the Graph API answered with no JSON object")
         if isinstance(payload.get("error"), dict):
-            raise _needing(classify(payload["error"], public_url(resp.url), resp), permission)
+            raise self._when_back(_needing(classify(payload["error"], public_url(resp.url), resp), permission))
         return payload
+
+    def _when_back(self, exc: FetchError) -> FetchError:
+        """A throttling error with the time Meta gives for access to come back (the usage header it came with)."""
+        usage = self.usage
+        if not isinstance(exc, RateLimited) or usage is None or usage.regain_minutes <= 0:
+            return exc
+        return RateLimited(
+            f"{exc}; access is back in about {usage.regain_minutes:g} minutes (estimated_time_to_regain_access)",
+            exc.response,
+        )
 
     async def pages(self, path: str, params: dict[str, Any], *, max_pages: int) -> AsyncIterator[list[Any]]:
         """The `data` list of each page of an edge, following `paging.next` for at most `max_pages` pages."""

@@ -296,6 +296,12 @@ def _asks_or_complains(mention: Mention) -> str | None:
         asked = [s for s in sentences if s.endswith("?") or _ASKING.match(s)]
         if asked:
             return f"a question addressed to {handles[0]}: {asked[0][:120]!r}"
+    if mention.brand and not mention.matched_terms and not mention.matched_query:
+        # Matched by whose ground it is said on (the brand's Page or account: `matching.match_owned`), not by a term:
+        # a question there is to the brand, in any language (its question mark).
+        asked = [s for s in sentences if s.endswith("?") or _ASKING.match(s)]
+        if asked:
+            return f"a question on the brand's own page: {asked[0][:120]!r}"
     pattern = _term_pattern(mention.matched_terms)
     if pattern is not None:
         for sentence in sentences:

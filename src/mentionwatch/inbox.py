@@ -243,11 +243,8 @@ class Walk:
         from rich.text import Text
 
         head = Text(f"[{number}/{total}] ", style="bold")
-        head.append(
-            sanitize_terminal(
-                f"{m.brand} · {community(m.url) or m.source} · {m.author} · waited {human_wait(waited(m, self.now()))}"
-            )
-        )
+        parts = [m.brand or "", community(m.url) or m.source, m.author, f"waited {human_wait(waited(m, self.now()))}"]
+        head.append(sanitize_terminal(" · ".join(part for part in parts if part)))  # a comment with no author: no gap
         if m.impact is not None:
             head.append(f" · impact {m.impact:.0f}")
         if pending:

@@ -142,6 +142,8 @@ class Fetched:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     # The newest publication time each source returned (for its watermark).
     newest: dict[str, datetime] = field(default_factory=dict)
+    # Sources that could not read a part of what they give (`SourceContext.incomplete`): their watermarks stay.
+    incomplete: set[str] = field(default_factory=set)
     # Mentions taken as they were from documents unchanged since an earlier scan: matched and scored already.
     given: list[Mention] = field(default_factory=list)
     # Each source's intake and HTTP client, as `fetch_all` made them.
@@ -324,6 +326,8 @@ async def _run_source(
         # The same unreadable item can come back for several terms: counted once.
         health.skipped = len(set(skipped))
         health.warnings = list(dict.fromkeys(source.context.warnings))
+        if source.context.incomplete:
+            intake.fetched.incomplete.add(source.name)
         for reason in dict.fromkeys(skipped):
             log.debug("%s: skipped an unreadable item: %a", source.name, reason)
     for err in errors:
@@ -1403,8 +1407,9 @@ def remember(
     """Save the scan in the store and return what to output: every mention, or only the new ones.
 
     Each source that answered moves its (source, brand) watermarks to the newest time it returned (never past
-    `now`: a post dated next year must not make the next scan skip a year); a source that failed, or a scan
-    that was interrupted, leaves them where they were, so the next run catches up."""
+    `now`: a post dated next year must not make the next scan skip a year); a source that failed, or could not read
+    a part of itself (an edge refused), or a scan that was interrupted, leaves them where they were, so the next run
+    catches up."""
     recorded = store.record(mentions, now)
     by_name = {s.name: s for s in request.sources}
     runs = []
@@ -1416,7 +1421,7 @@ def remember(
         identity = configured.config.identity()
         runs.append(SourceRun(identity, health.name, health.state, health.error, ok=not health.failed))
         newest = fetched.newest.get(health.name)
-        if health.failed or interrupted or newest is None:
+        if health.failed or interrupted or newest is None or health.name in fetched.incomplete:
             continue
         for brand in request.brands:
             if request.covers(health.name, brand.name):

@@ -258,6 +258,9 @@ class SourceContext:
     # What the source could not do while the rest of it carried on (an edge its token lacks the permission for,
     # a budget about to run out): said once each in its health line, without failing the source.
     warnings: list[str] = field(default_factory=list)
+    # Set when a part of what the source would give was not read this time (an edge refused, a hashtag not queried,
+    # a document cut short): its watermark then stays, so that `--since last` reads that window again next run.
+    incomplete: bool = False
     # What unchanged documents gave in earlier scans (see `Documents`); None: nothing is remembered.
     documents: Documents | None = None
 

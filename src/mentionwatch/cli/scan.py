@@ -269,6 +269,9 @@ def scan(
             return result.output() if owed_now is None else owed_now
 
         closed = False
+        # Nothing came in: the last good file is worth more to a cron job than an empty one. (Sources that failed
+        # after giving mentions, a token expiring mid-scan, gave something: it is written.)
+        keep_file = output is not None and result.exit_code == ExitCode.ALL_FAILED and not result.total
         try:
             if output is None:
                 try:
@@ -277,8 +280,7 @@ def scan(
                     # The reader has what it wanted (`scan | head -1`): the run ends as grep does (141), once the
                     # health file, the health lines and the notifications are done as after any other output.
                     closed = True
-            elif result.exit_code == ExitCode.ALL_FAILED:
-                # Nothing came in: the last good file is worth more to a cron job than an empty one.
+            elif keep_file:
                 sys.stderr.write(f"mentionwatch: every source failed; {output} left as it was\n")
             elif append:
                 added = append_file(given(), fmt_name, output)
@@ -293,7 +295,7 @@ def scan(
                 sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
             raise
         # Given once written: on stdout always; an -o file is left as it was when every source failed.
-        if owed_label is not None and (output is None or result.exit_code != ExitCode.ALL_FAILED):
+        if owed_label is not None and not keep_file:
             store.forget_notify_mark(owed_label)
         if left_out and (new or backfill):
             sys.stderr.write(

@@ -368,6 +368,7 @@ class FacebookPageSource(Source[FacebookPageConfig], Replier):
                 # One edge the token may not read costs only that edge; said once, in the health line.
                 unavailable.append(exc)
                 self.context.warnings.append(edge_warning(name, exc))
+                self.context.incomplete = True
         if len(unavailable) == len(edges):
             raise unavailable[0]
 

@@ -390,6 +390,7 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
             except EdgeUnavailable as exc:
                 unavailable.append(exc)
                 self.context.warnings.append(edge_warning(name, exc))
+                self.context.incomplete = True
         if len(unavailable) == len(edges):
             raise unavailable[0]
 
@@ -454,6 +455,7 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
         try:
             for tag in cfg.hashtags:
                 if not budget.can_query(tag, now):
+                    self.context.incomplete = True
                     self.context.warnings.append(
                         f"#{tag} not read: all {HASHTAG_BUDGET} of Instagram's unique hashtags for 7 days are in use "
                         f"(the next is free from {_when(budget.next_free(now))})"
@@ -467,6 +469,7 @@ class InstagramAccountSource(Source[InstagramAccountConfig], Replier):
                         found = hashtag_id(answer)
                     except BadPayload as exc:  # this hashtag's answer only: the other hashtags are read
                         self.context.warnings.append(f"#{tag} not read: {exc}")
+                        self.context.incomplete = True
                         continue
                     if found is None:
                         self.context.warnings.append(f"#{tag} not read: Instagram knows no such hashtag")

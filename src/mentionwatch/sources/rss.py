@@ -1199,6 +1199,8 @@ class RssSource(Source[RssConfig]):
             mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, here, said)
         skipped.extend(here)
         self.context.warnings.extend(said)
+        if said:  # a document cut short: what it lacks must still be in the next run's window
+            self.context.incomplete = True
         # A document cut short is not kept as what its version gave: were it taken as it was when it comes back
         # unchanged (304), the warning would be lost; it is read again from the HTTP cache, and said again.
         if documents is not None and validator and not said:
