@@ -27,7 +27,7 @@ import ahocorasick
 
 from mentionwatch.query import And, Near, Node, Not, Or, Site, Word, parse_query, query_words
 from mentionwatch.text import INVISIBLE, strip_urls_and_handles
-from mentionwatch.urls import host_of
+from mentionwatch.urls import host_of, on_domain
 
 # `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)`: how people write a domain so that it is not a link.
 _OBFUSCATED_DOT = re.compile(r"\s*[\[({]\s*(?:\.|dot)\s*[\])}]\s*")
@@ -427,7 +427,7 @@ class BrandMatcher:
             return None
         if self._authors and _author_key(author) in self._authors:
             return None
-        if self._domains and _on_domain(host_of(url), self._domains):
+        if self._domains and on_domain(host_of(url), self._domains):
             return None
         if self._languages and not self._language_ok(lang, hay):
             return None
@@ -447,7 +447,7 @@ class BrandMatcher:
             return None
         if self._authors and _author_key(author) in self._authors:
             return None
-        if self._domains and _on_domain(host_of(url), self._domains):
+        if self._domains and on_domain(host_of(url), self._domains):
             return None
         if self._languages and not self._language_ok(lang, hay):
             return None
@@ -472,7 +472,7 @@ class BrandMatcher:
         if isinstance(node, Word):
             return self._words[node] in hits
         if isinstance(node, Site):
-            return _on_domain(host, (node.domain,))
+            return on_domain(host, (node.domain,))
         if isinstance(node, Not):
             return not self._eval(node.child, hits, form, hay, host)
         if isinstance(node, And):
@@ -520,7 +520,7 @@ class BrandMatcher:
                     found = self._words[word] in hits
                     report.checks.append(Check("query NOT", f"{word.render()} in the text", found))
             for site, negated in _sites(self.query):
-                on = _on_domain(host, (site.domain,))
+                on = on_domain(host, (site.domain,))
                 detail = f"{'-' if negated else ''}site:{site.domain} (host {host or 'unknown'})"
                 report.checks.append(Check("query site", detail, on == negated))
         for term, i in self._exclude:
@@ -529,7 +529,7 @@ class BrandMatcher:
             fired = _author_key(author) in self._authors
             report.checks.append(Check("exclude_authors", f"author {author or 'unknown'}", fired))
         if self._domains:
-            report.checks.append(Check("exclude_domains", f"host {host or 'unknown'}", _on_domain(host, self._domains)))
+            report.checks.append(Check("exclude_domains", f"host {host or 'unknown'}", on_domain(host, self._domains)))
         code = lang or detect_language(title, text)
         report.lang = code
         if self._languages:
@@ -595,10 +595,6 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _author_key(author: str) -> str:
     return normalize(author).removeprefix("@")
-
-
-def _on_domain(host: str, domains: Sequence[str]) -> bool:
-    return bool(host) and any(host == d or host.endswith("." + d) for d in domains)
 
 
 def _primary_lang(code: str) -> str:

@@ -542,6 +542,13 @@ class BrokenStdout(Exception):
     """The reader of stdout went away (`scan | head -1`): not an error, the command just ends."""
 
 
+def silence(stream: IO[str]) -> None:
+    """Point a stream whose reader went (a closed pipe) at /dev/null: the interpreter's last flush cannot complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
 def write_stdout(writer: Callable[[IO[str]], object]) -> None:
     """Run `writer` on stdout. A closed pipe raises BrokenStdout (and stdout is pointed at /dev/null, so the
     interpreter's last flush at exit cannot complain); a full disk or an I/O error is an OutputError."""
@@ -549,9 +556,7 @@ def write_stdout(writer: Callable[[IO[str]], object]) -> None:
         writer(sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        silence(sys.stdout)
         raise BrokenStdout from None
     except OSError as exc:
         raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ import contextlib
 import ipaddress
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, quote_from_bytes, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
@@ -295,6 +295,11 @@ def host_of(url: str) -> str:
         with contextlib.suppress(UnicodeError):
             host = host.encode("ascii").decode("idna")
     return host
+
+
+def on_domain(host: str, domains: Sequence[str]) -> bool:
+    """Whether `host` (as `host_of` gives it) is one of `domains` or under one (`blog.acme.io` is on `acme.io`)."""
+    return bool(host) and any(host == d or host.endswith("." + d) for d in domains)
 
 
 _SITE_NAMES = {"news.ycombinator.com": "HN", "bsky.app": "Bluesky", "x.com": "X", "youtube.com": "YouTube"}

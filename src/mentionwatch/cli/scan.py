@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -294,7 +293,7 @@ def scan(
             if owed_label is not None:
                 sys.stderr.write("mentionwatch: the next --new run to this output gives this scan's new mentions too\n")
             raise
-        # Given once written: on stdout always; an -o file is left as it was when every source failed.
+        # Given once written: on stdout always; to -o unless the file was kept (nothing came in).
         if owed_label is not None and not keep_file:
             store.forget_notify_mark(owed_label)
         if left_out and (new or backfill):
@@ -332,10 +331,10 @@ def scan(
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except BrokenPipeError:
         # stderr's reader went (`scan 2>&1 | head -1`): the same ending, with nothing more said (click would say
-        # nothing either, and exit 1); stderr points at /dev/null so the interpreter's last flush cannot complain.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stderr.fileno())
-        os.close(devnull)
+        # nothing either, and exit 1).
+        from mentionwatch.output import silence
+
+        silence(sys.stderr)
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except typer.Exit:  # an ending chosen above (a shard with nothing to scan): click's Exit is a RuntimeError
         raise

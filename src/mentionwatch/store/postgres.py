@@ -94,13 +94,13 @@ from mentionwatch.store.sqlite import (
     _reply,
     citation,
     kept_terms,
-    on_domain,
     said,
     seen_entry,
     single_filters,
     tallies_from,
     tallies_sql,
     tally_spans,
+    url_on_domain,
     wanted_statuses,
 )
 from mentionwatch.store.sqlite import SqliteStore as _Sqlite
@@ -471,10 +471,7 @@ class PostgresStore:
 
             copies = stored_copies(fresh, joins, now, texts, whole)
             for key, original in copies.items():
-                cluster = conn.execute(
-                    "SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key_of(original)
-                )
-                joins[key] = int(_one(cluster)[0])
+                joins[key] = _cluster_by_key(conn, key_of(original))
             rowids = _insert(conn, [_row(m, joins[key], pages[key], stamp) for key, m in fresh.items()])
             # A cluster of its own is named by its first mention's rowid.
             alone = [rowid for key, rowid in zip(fresh, rowids, strict=True) if joins[key] is None]
@@ -493,13 +490,7 @@ class PostgresStore:
                     _join(conn, joined, key[0], [seen_entry(m, "text" if key in copies else None)])
             for m in mentions:
                 if m.also_seen:
-                    cluster = _one(
-                        conn.execute(
-                            "SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s",
-                            key_of(m),
-                        )
-                    )[0]
-                    _join(conn, int(cluster), m.brand or "", m.also_seen)
+                    _join(conn, _cluster_by_key(conn, key_of(m)), m.brand or "", m.also_seen)
             # One row order for every writer (no two transactions lock the same rows in opposite orders).
             changed = sorted((u for u in updates if u), key=lambda update: int(update[-1]))
             if changed:
@@ -956,10 +947,10 @@ class PostgresStore:
             if domain is None:
                 cursor = conn.execute(f"UPDATE mentions SET status = 'ignored' WHERE {' AND '.join(clauses)}", params)
                 return int(cursor.rowcount)
-            # The mention's own URL, as the config's `exclude_domains` vetoes it (`sqlite.on_domain`): read here, as
+            # The mention's own URL, as the config's `exclude_domains` vetoes it (`sqlite.url_on_domain`): read here, as
             # SQL's patterns cannot keep a match to the host.
             rows = conn.execute(f"SELECT rowid, url FROM mentions WHERE {' AND '.join(clauses)}", params)
-            chosen = [rowid for rowid, url in rows if on_domain(url, domain)]
+            chosen = [rowid for rowid, url in rows if url_on_domain(url, domain)]
             if not chosen:
                 return 0
             cursor = conn.execute("UPDATE mentions SET status = 'ignored' WHERE rowid = ANY(%s)", [chosen])
@@ -1268,6 +1259,12 @@ def _clusters_of(
                 joins[key] = found
                 break
     return joins
+
+
+def _cluster_by_key(conn: psycopg.Connection[Any], key: Key) -> int:
+    """The cluster of the stored mention under `key`."""
+    row = conn.execute("SELECT cluster FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key)
+    return int(_one(row)[0])
 
 
 def _join(conn: psycopg.Connection[Any], cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:

@@ -47,7 +47,7 @@ from mentionwatch.store import (
     key_of,
 )
 from mentionwatch.store.copies import stored_copies
-from mentionwatch.urls import canonical_url, community, host_of
+from mentionwatch.urls import canonical_url, community, host_of, on_domain
 from mentionwatch.vocabulary import terms_of
 
 log = logging.getLogger(__name__)
@@ -302,10 +302,9 @@ _STORED_PAGES = (
 )
 
 
-def on_domain(url: str, domain: str) -> bool:
-    """Whether `url` is on `domain` or under it, as a brand's `exclude_domains` reads a mention's URL."""
-    host, domain = host_of(url), domain.lower().removeprefix("www.")
-    return bool(host) and (host == domain or host.endswith("." + domain))
+def url_on_domain(url: str, domain: str) -> bool:
+    """Whether `url` is on `domain` or under it, as a brand's `exclude_domains` reads a mention's URL (matching)."""
+    return on_domain(host_of(url), (domain.lower().removeprefix("www."),))
 
 
 def seen_entry(m: Mention, match: str | None = None) -> dict[str, Any]:
@@ -326,7 +325,7 @@ class SqliteStore:
     def __init__(self, db: sqlite3.Connection, path: Path | None) -> None:
         self._db = db
         db.create_function("mentionwatch_community", 1, community, deterministic=True)
-        db.create_function("mentionwatch_on_domain", 2, on_domain, deterministic=True)
+        db.create_function("mentionwatch_on_domain", 2, url_on_domain, deterministic=True)
         self.path = path
         self.location = str(path) if path is not None else ":memory:"
         self._wrote = False
