@@ -58,6 +58,8 @@ DEPRECATED_CODE = 12
 # nonexisting field"), e.g. /visitor_posts on a Page moved to the New Pages Experience (reference/page/
 # visitor_posts: "not supported for Pages that have been migrated"): that edge is unavailable, not the source.
 INVALID_CODE = 100
+# Any Graph id an answer may hold: digits, and `_` between the parts of a compound one (`{post}_{comment}`).
+_GRAPH_ID = re.compile(r"\d+(?:_\d+)*")
 # With 100, subcode 33: "Unsupported get/post request. Object with ID '...' does not exist, cannot be loaded due to
 # missing permissions, or does not support this operation": what a comment or post deleted since the scan answers.
 GONE_SUBCODE = 33
@@ -232,6 +234,20 @@ class GraphApi:
 
     def url(self, path: str) -> str:
         return f"{self.root}/{path.lstrip('/')}"
+
+    @staticmethod
+    def is_id(value: Any) -> bool:
+        """Whether `value` is a Graph id: digits, and `_` between the parts of a compound one."""
+        return isinstance(value, str) and _GRAPH_ID.fullmatch(value) is not None
+
+    @staticmethod
+    def checked_id(value: Any) -> str:
+        """An id from a Graph answer, checked: ids go into request paths (`/{object-id}/comments`) and web
+        addresses, so one that is not a string of digits (a list, an object, a number, a string holding a `/`)
+        makes its item unreadable, to be skipped and counted, never a request to some other path."""
+        if not GraphApi.is_id(value):
+            raise BadPayload(f"{str(value)[:60]!r} is not a Graph id")
+        return str(value)
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON object at `path`; raises RateLimited, Unauthorized, EdgeUnavailable or another FetchError."""

@@ -42,8 +42,6 @@ _VERSION = re.compile(r"^v\d+\.\d+$")
 _ID = re.compile(r"^\d+$")
 # A Graph object id as this source stores them: a Page, post or comment id, `{post}_{comment}`, `{page}_{post}`.
 _OBJECT_ID = re.compile(r"^\d+(?:_\d+)?$")
-# Any Graph id an answer may hold: digits, and `_` between the parts of a compound one.
-_GRAPH_ID = re.compile(r"\d+(?:_\d+)*")
 
 # /{object-id}/comments: `message, from, created_time, like_count, comment_count, permalink_url` (the issue's
 # list). The recording has all but `from`, which the Comment reference documents ("from: The person that made
@@ -100,17 +98,9 @@ class FacebookPageConfig(OwnedSourceConfig):
         return token
 
 
-def is_graph_id(value: Any) -> bool:
-    return isinstance(value, str) and _GRAPH_ID.fullmatch(value) is not None
-
-
-def graph_id(value: Any) -> str:
-    """An id from a Graph answer, checked: ids go into request paths (`/{post-id}/comments`) and web addresses, so
-    one that is not a string of digits (a list, an object, a number, a string holding a `/`) makes its item
-    unreadable, to be skipped and counted, never a request to some other path."""
-    if not is_graph_id(value):
-        raise BadPayload(f"{str(value)[:60]!r} is not a Graph id")
-    return str(value)
+# Checked before an id goes into a request path or a web address (GraphApi.checked_id).
+is_graph_id = GraphApi.is_id
+graph_id = GraphApi.checked_id
 
 
 def post_url(post_id: str) -> str:

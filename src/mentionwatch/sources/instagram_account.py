@@ -44,7 +44,6 @@ API_VERSION = "v27.0"
 _VERSION = re.compile(r"^v\d+\.\d+$")
 _ID = re.compile(r"^\d+$")
 # Any Graph id an answer may hold (IG User, Media, Comment, Hashtag ids are digits; `_` joins compound ones).
-_GRAPH_ID = re.compile(r"\d+(?:_\d+)*")
 # Hashtag Search: "Emojis in hashtag queries are not supported"; Instagram hashtags are letters, digits and _.
 _TAG = re.compile(r"^\w+$")
 
@@ -160,17 +159,9 @@ class InstagramAccountConfig(OwnedSourceConfig):
 # --- the pure parsers --------------------------------------------------------------------------------------------
 
 
-def is_graph_id(value: Any) -> bool:
-    return isinstance(value, str) and _GRAPH_ID.fullmatch(value) is not None
-
-
-def graph_id(value: Any) -> str:
-    """An id from a Graph answer, checked: ids go into request paths (`/{ig-media-id}/comments`) and web addresses,
-    so one that is not a string of digits (a list, an object, a number, a string holding a `/`) makes its item
-    unreadable, to be skipped and counted, never a request to some other path."""
-    if not is_graph_id(value):
-        raise BadPayload(f"{str(value)[:60]!r} is not a Graph id")
-    return str(value)
+# Checked before an id goes into a request path or a web address (GraphApi.checked_id).
+is_graph_id = GraphApi.is_id
+graph_id = GraphApi.checked_id
 
 
 def comment_url(media_permalink: str, comment_id: str, parent_id: str | None = None) -> str:
