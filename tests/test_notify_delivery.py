@@ -114,16 +114,22 @@ def webhook(receiver: E2EServer, **options: str) -> str:
     return f"    - type: webhook\n      url: {receiver.url}/hook\n      secret: ${{WEBHOOK_SECRET}}\n{extra}"
 
 
+def seeded_with_a_webhook(tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]) -> str:
+    """A config with one webhook target that accepts everything, and a store seeded with two published items."""
+    receiver.route("POST", "/hook", accept())
+    cfg = write_config(tmp_path, feed, "  targets:\n" + webhook(receiver))
+    feed.publish(2)
+    assert scan(cli, cfg, "--seed").code == 0
+    return cfg
+
+
 # -- the webhook
 
 
 def test_a_scan_sends_one_signed_digest_of_what_new_printed(
     tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
 ) -> None:
-    receiver.route("POST", "/hook", accept())
-    cfg = write_config(tmp_path, feed, "  targets:\n" + webhook(receiver))
-    feed.publish(2)
-    assert scan(cli, cfg, "--seed").code == 0
+    cfg = seeded_with_a_webhook(tmp_path, feed, receiver, cli)
     assert receiver.received("POST", "/hook") == [], "--seed without --notify sends nothing"
     new_ids = feed.publish(3)
     run = scan(cli, cfg, "--new", "--notify", "-f", "jsonl")
@@ -156,10 +162,7 @@ def test_the_first_notify_run_after_a_seed_is_owed_all_the_store_saw_since_not_o
 ) -> None:
     # The seed starts each target's mark: mentions saved after it by a run that notified no one (a scan without
     # --notify, or one that died before sending) are queued by the first --notify run, as by any later one.
-    receiver.route("POST", "/hook", accept())
-    cfg = write_config(tmp_path, feed, "  targets:\n" + webhook(receiver))
-    feed.publish(2)
-    assert scan(cli, cfg, "--seed").code == 0
+    cfg = seeded_with_a_webhook(tmp_path, feed, receiver, cli)
     unnotified = feed.publish(2)
     assert sorted(r["id"] for r in rows(scan(cli, cfg, "--new", "-f", "jsonl"))) == sorted(unnotified)
     latest = feed.publish(1)
