@@ -108,6 +108,54 @@ def test_a_second_scan_of_one_store_waits_for_the_first(
     assert second.stdout == "", "the second scan waited, and then had nothing new to say"
 
 
+def test_a_second_new_run_waits_until_the_first_has_written_its_output(
+    tmp_path: Path, server: LoopbackServer, store_location: str
+) -> None:
+    # The first run's output is bigger than a pipe holds and nobody reads it yet: it has saved its scan and is
+    # blocked writing stdout, its `--new` mark still set. A second run to stdout must not take that mark for an
+    # output left unwritten (and print the first's mentions again): it waits for the first, here until its
+    # lock_timeout ends it. Once the first has written, a third run has nothing new to say.
+    items = "".join(
+        f"<item><guid>post-{n}</guid><title>Acme note {n}</title><link>https://blog.example/acme-{n}</link>"
+        f"<description>{'Acme keeps shipping. ' * 20}</description></item>"
+        for n in range(200)
+    )
+    big = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Acme blog</title>{items}</channel></rss>'
+    server.route("/undated.xml", Reply(200, big.encode(), {"content-type": "application/rss+xml"}))
+    env = cli_env(tmp_path, {"MENTIONWATCH_DB": store_location})
+    config = write_config(tmp_path / "a.yaml", server, slow=False)
+    impatient = tmp_path / "b.yaml"
+    impatient.write_text(config.read_text() + "store:\n  lock_timeout: 2\n", encoding="utf-8")
+    first = start(config, env, tmp_path, "--new")
+    try:
+        wait_for_request(server, "/undated.xml")
+        second = subprocess.run(
+            cli_command("scan", "-c", str(impatient), "-f", "jsonl", "--new"),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    assert len(out.splitlines()) == 200
+    assert second.stdout == "", "the second run printed the first's mentions again"
+    assert second.returncode == 6, second.stderr
+    third = subprocess.run(
+        cli_command("scan", "-c", str(config), "-f", "jsonl", "--new"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert third.returncode == 0, third.stderr
+    assert third.stdout == ""
+
+
 def test_a_scan_that_waits_too_long_for_the_store_exits_6(
     tmp_path: Path, server: LoopbackServer, store_location: str
 ) -> None:
@@ -132,7 +180,9 @@ def test_a_scan_that_waits_too_long_for_the_store_exits_6(
     assert "postgresql://" not in store_location or store_location.split("?")[0] in second.stderr
 
 
-def test_on_postgres_scans_of_other_pairs_run_at_once(tmp_path: Path, server: LoopbackServer, postgres_url: str) -> None:
+def test_on_postgres_scans_of_other_pairs_run_at_once(
+    tmp_path: Path, server: LoopbackServer, postgres_url: str
+) -> None:
     # Two hosts, two shards' worth of sources: neither waits for the other (SQLite would make the second wait).
     server.route("/undated.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}))
     server.route("/slow.xml", Reply(200, UNDATED, {"content-type": "application/rss+xml"}, stall=6))
@@ -147,7 +197,9 @@ def test_on_postgres_scans_of_other_pairs_run_at_once(tmp_path: Path, server: Lo
     try:
         wait_for_request(server, "/slow.xml")
         second = subprocess.run(
-            cli_command("scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "-f", "jsonl", "--new"),
+            cli_command(
+                "scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "-f", "jsonl", "--new"
+            ),
             capture_output=True,
             text=True,
             env=env,

@@ -335,7 +335,9 @@ def test_prune_inside_the_scans_window_is_refused_unless_forced(
     cfg.write_text("since: 30d\n" + cfg.read_text(), encoding="utf-8")
     assert cli("scan", "-c", str(cfg), "--seed").code == 0
     refused = cli("prune", "--older-than", "1d", "-c", str(cfg))
-    assert refused.code == 2 and "inside the scans' window (since: 30d)" in refused.stderr and "--force" in refused.stderr
+    assert (
+        refused.code == 2 and "inside the scans' window (since: 30d)" in refused.stderr and "--force" in refused.stderr
+    )
     assert ids(cli("list", "-c", str(cfg), "-f", "jsonl")) == ["900001", "900002"]
     assert cli("prune", "--older-than", "31d", "-c", str(cfg)).code == 0
     assert cli("prune", "--older-than", "1d", "--force", "-c", str(cfg)).code == 0
@@ -456,7 +458,11 @@ def test_a_post_dated_in_the_future_does_not_push_the_watermark_past_now(
 def test_list_flags_a_post_dated_in_the_future_and_shows_it_last_as_scan_does(
     tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
 ) -> None:
-    algolia.hits = [hit(1, NOW + timedelta(days=30)), hit(2, NOW - timedelta(hours=2)), hit(3, NOW - timedelta(hours=1))]
+    algolia.hits = [
+        hit(1, NOW + timedelta(days=30)),
+        hit(2, NOW - timedelta(hours=2)),
+        hit(3, NOW - timedelta(hours=1)),
+    ]
     cfg = str(config(tmp_path, server))
     scanned = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))
     listed = rows(cli("list", "-c", cfg, "-f", "jsonl"))
@@ -470,7 +476,11 @@ def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexe
     # The watermark is the newest post the source returned, less the overlap: a post dated next year is no measure
     # of how far the source was read, even capped at now (the next window would start at now less the overlap).
     # Next month (flagged future_dated), and eight hours ahead (a time zone labelled wrong: not flagged, as news).
-    algolia.hits = [hit(1, NOW - timedelta(hours=3)), hit(2, NOW + timedelta(days=30)), hit(4, NOW + timedelta(hours=8))]
+    algolia.hits = [
+        hit(1, NOW - timedelta(hours=3)),
+        hit(2, NOW + timedelta(days=30)),
+        hit(4, NOW + timedelta(hours=8)),
+    ]
     cfg = str(config(tmp_path, server))
     assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
     algolia.hits.append(hit(3, NOW - timedelta(hours=2)))  # published before the scan, indexed after it
@@ -554,6 +564,27 @@ def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_ru
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900002", "900003"]
     algolia.hits.append(hit(4, NOW - timedelta(hours=1)))
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900004"], "given once"
+
+
+@pytest.mark.e2e
+def test_another_config_printing_new_mentions_from_a_shared_store_neither_gets_nor_clears_what_one_is_owed(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli_store_env: dict[str, str], cli: Callable[..., Run]
+) -> None:
+    algolia.hits = [hit(1, NOW - timedelta(hours=4))]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "brands:\n  - name: Deno\n    terms: [Deno]\nsources:\n"
+        f"  - type: hackernews\n    name: hn-deno\n    base_url: {server.url}/api/v1\n",
+        encoding="utf-8",
+    )
+    assert cli("scan", "-c", str(other), "--seed", "--since", "1d").code == 0
+    algolia.hits.append(hit(2, NOW - timedelta(hours=3)))
+    assert new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env)).returncode == 5
+    # Both print to stdout: the other config's run says nothing of Node.js, and leaves its mark alone.
+    assert cli("scan", "-c", str(other), "--new", "--since", "last", "-f", "jsonl").stdout == ""
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900002"]
 
 
 def rss(items: list[tuple[str, str, str, datetime]]) -> bytes:

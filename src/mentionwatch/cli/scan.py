@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -221,48 +222,58 @@ def scan(
         from mentionwatch.cli import startup_done
 
         startup_done()
+        new_only = new or backfill
+        save = not (no_store or (replay is not None and db is None))
+        # The store holds a scan before its output is written, so a `--new` output that is not written (a full
+        # disk, a kill) must not cost its mentions their turn: its destination gets a mark in the store before the
+        # scan saves anything (the notify targets' kind of mark: the store's position now), cleared once the
+        # output is written; a mark left by a run that did not write is what the next `--new` run to it is owed.
+        # Per destination and choice of brands and sources (`--brand`, `--source`): another choice writing
+        # elsewhere never gets, nor clears, what this one is owed.
+        chosen = (
+            sorted(b.name for b in brands) if brand else None,
+            sorted(s.name for s in sources) if source else None,
+        )
+        owed_label = _owed_label(config.path, output, *chosen, shard) if new_only and save else None
         # This scan's (source, brand) pairs: another scan of any of them waits (on PostgreSQL, scans of other
-        # pairs run meanwhile; SQLite locks the whole file).
+        # pairs run meanwhile; SQLite locks the whole file). A `--new` run holds them until it has written its
+        # output and cleared its mark: a second run of them would otherwise take the mark for an output left
+        # unwritten, and print the first's mentions again.
         scope = [pair_scope(s.config.identity(), b.name) for s, b in pairs]
-        with store.scan_lock(config.store.lock_timeout, scope):
-            source_since: dict[str, datetime] = {}
-            if since_last:
-                overlap = parse_duration(config.store.overlap)
-                since_at, source_since = plan_since(store, sources, brands, since_at, overlap, sharded)
-            request = ScanRequest(
-                since=since_at,
-                brands=brands,
-                sources=sources,
-                sort=sort.value,
-                limit=limit,
-                source_since=source_since,
-                save=not (no_store or (replay is not None and db is None)),
-                started=now,
-                new_only=new or backfill,
-                quiet_seed=seed,
-                pairs=sharded,
-            )
-            # The store holds a scan before its output is written, so a `--new` output that is not written (a full
-            # disk, a kill) must not cost its mentions their turn: its destination gets a mark in the store before the
-            # scan saves anything (the notify targets' kind of mark: the store's position now), cleared once the
-            # output is written; a mark left by a run that did not write is what the next `--new` run to it is owed.
-            # Per destination and choice of brands and sources (`--brand`, `--source`): another choice writing
-            # elsewhere never gets, nor clears, what this one is owed.
-            chosen = (
-                sorted(b.name for b in brands) if brand else None,
-                sorted(s.name for s in sources) if source else None,
-            )
-            owed_label = _owed_label(output, *chosen) if request.new_only and request.save else None
-            owed = store.notify_mark(owed_label) if owed_label is not None else None
-            if owed_label is not None and owed is None:
-                store.enqueue_notifications(owed_label, [], now, now, store.notify_horizon())
-            result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
-            broken = _broken_sources(store, sources)
+        lock = ExitStack()
+        closers.append(lock)
+        lock.enter_context(store.scan_lock(config.store.lock_timeout, scope))
+        source_since: dict[str, datetime] = {}
+        if since_last:
+            overlap = parse_duration(config.store.overlap)
+            since_at, source_since = plan_since(store, sources, brands, since_at, overlap, sharded)
+        request = ScanRequest(
+            since=since_at,
+            brands=brands,
+            sources=sources,
+            sort=sort.value,
+            limit=limit,
+            source_since=source_since,
+            save=save,
+            started=now,
+            new_only=new_only,
+            quiet_seed=seed,
+            pairs=sharded,
+        )
+        owed = store.notify_mark(owed_label) if owed_label is not None else None
+        if owed_label is not None and owed is None:
+            store.enqueue_notifications(owed_label, [], now, now, store.notify_horizon())
+        result = _run_with_progress(lambda: asyncio.run(run_scan(config, request, env)), env, quiet)
+        broken = _broken_sources(store, sources)
+        if owed_label is None:
+            lock.close()
         closers.append(result)
         left_out = result.left_out
         owed_now: list[Mention] | None = None
         if owed is not None:
-            owed_now, left_out = _with_owed(result, store, owed, chosen, sort.value, limit)
+            owed_now, left_out = _with_owed(
+                result, store, owed, {(s.name, b.name) for s, b in pairs}, sort.value, limit
+            )
 
         def given() -> Iterable[Mention]:
             return result.output() if owed_now is None else owed_now
@@ -296,6 +307,7 @@ def scan(
         # Given once written: on stdout always; to -o unless the file was kept (nothing came in).
         if owed_label is not None and not keep_file:
             store.forget_notify_mark(owed_label)
+        lock.close()
         if left_out and (new or backfill):
             sys.stderr.write(
                 f"mentionwatch: --limit {limit}: {left_out} more new mentions not printed; they are stored and"
@@ -352,15 +364,20 @@ def scan(
 BROKEN_AFTER = 3
 
 
-def _owed_label(output: Path | None, brands: list[str] | None, sources: list[str] | None) -> str:
+def _owed_label(
+    config: Path, output: Path | None, brands: list[str] | None, sources: list[str] | None, shard: str | None
+) -> str:
     """The store's name for a `--new` output destination that is owed mentions (kept beside the notify targets'
-    marks, which say the same thing of a target: what it has been given up to), with the run's choice of brands
-    and sources when it made one."""
-    label = "output " + (str(output.resolve()) if output is not None else "-")
+    marks, which say the same thing of a target: what it has been given up to): the destination as this config's
+    runs write to it (stdout, `-`, is every config's), with the run's choice of brands, sources and shard when it
+    made one (two shards writing to one path, on two hosts, each have their own)."""
+    label = "output " + (str(output.resolve()) if output is not None else "-") + f" config={config.resolve()}"
     if brands is not None:
         label += " brands=" + ",".join(brands)
     if sources is not None:
         label += " sources=" + ",".join(sources)
+    if shard is not None:
+        label += " shard=" + shard
     return label
 
 
@@ -368,25 +385,19 @@ def _with_owed(
     result: ScanResult,
     store: MentionStore,
     owed: NotifyMark,
-    chosen: tuple[list[str] | None, list[str] | None],
+    pairs: set[tuple[str, str]],
     sort: str,
     limit: int | None,
 ) -> tuple[list[Mention], int]:
-    """What a `--new` run gives a destination a failed write left owed: every mention of the run's brands and
-    sources the store first saw since (not ignored, cluster heads, as `--new` prints them), this scan's among them,
-    sorted and cut as asked; and how many the cut left out."""
+    """What a `--new` run gives a destination a failed write left owed: every mention of the run's (source, brand)
+    pairs the store first saw since (not ignored, cluster heads, as `--new` prints them), this scan's among them,
+    sorted and cut as asked; and how many the cut left out. Only this run's pairs: a store shared by other configs
+    (or shards, running at once on PostgreSQL) holds theirs too, and stdout (`-`) is every config's destination."""
     from mentionwatch.pipeline import sort_mentions
     from mentionwatch.store import key_of
 
-    brands, sources = chosen
     mine = {key_of(m): m for m in result.output()}
-    extra = [
-        m
-        for m in store.first_seen_after(owed)
-        if key_of(m) not in mine
-        and (brands is None or m.brand in brands)
-        and (sources is None or m.source in sources)
-    ]
+    extra = [m for m in store.first_seen_after(owed) if key_of(m) not in mine and (m.source, m.brand) in pairs]
     mentions = sort_mentions([*extra, *mine.values()], sort)
     if limit is None:
         return mentions, 0
