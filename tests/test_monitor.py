@@ -488,6 +488,40 @@ def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexe
     assert algolia.filters[-1] == int((NOW - timedelta(hours=3, minutes=10)).timestamp())
 
 
+def test_an_undated_item_does_not_make_the_next_run_skip_posts_published_late(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    # An undated item's time is when this machine first saw it: no measure of how far the feed was read. Taken as
+    # the newest, it started the next window after a dated post the other feed published half an hour late.
+    def item(guid: str, at: datetime | None) -> str:
+        date = f"<pubDate>{format_datetime(at, usegmt=True)}</pubDate>" if at else ""
+        return f"<item><title>Node {guid}</title><link>https://news.test/{guid}</link><guid>{guid}</guid>{date}</item>"
+
+    def feed(*items: str) -> bytes:
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{"".join(items)}</channel></rss>'.encode()
+
+    # One feed answers "not modified" once it has been read: the scans after the first take what it gave.
+    undated = feed(item("u1", None), item("d1", NOW - timedelta(hours=3)))
+    server.route(
+        "/a.xml",
+        lambda request: (
+            Reply(304) if request.headers.get("if-none-match") == '"a1"' else Reply(200, undated, {"etag": '"a1"'})
+        ),
+    )
+    later: list[str] = []
+    server.route("/b.xml", lambda request: Reply(200, feed(*later)))
+    cfg = tmp_path / "mentionwatch.yaml"
+    cfg.write_text(
+        f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: rss\n    name: news\n"
+        f"    urls: [{server.url}/a.xml, {server.url}/b.xml]\n",
+        encoding="utf-8",
+    )
+    assert cli("scan", "-c", str(cfg), "--seed", "--since", "1d").code == 0
+    assert cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl").stdout == ""
+    later.append(item("d2", NOW - timedelta(minutes=30)))
+    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")) == ["d2"]
+
+
 def test_new_with_a_limit_says_how_many_new_mentions_it_did_not_print(
     tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
 ) -> None:

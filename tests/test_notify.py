@@ -368,3 +368,23 @@ def test_filters_per_brand_and_per_target_and_the_events_asked_for() -> None:
     assert [k[2] for k, _ in select(mentions, notify, only_deno)] == [base[3].id]
     replies_only = NotifyConfig.model_validate({"on": ["needs_reply"]})
     assert select(mentions, replies_only, everything) == [(("Deno", "hackernews", base[3].id), "needs_reply")]
+
+
+def test_a_long_burst_is_told_once_and_again_after_the_cooldown_as_the_report_finds_it(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from mentionwatch.notify.spikes import recent_spikes
+    from mentionwatch.store import open_store
+    from test_store import mention
+
+    start = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    quiet = [mention(f"q{n}", published_at=start - n * hour) for n in range(1, 21)]
+    burst = [mention(f"b{h}-{n}", published_at=start + h * hour) for h in range(8) for n in range(10)]
+    store = open_store(str(tmp_path / "s.sqlite3"))
+    store.record([*quiet, *burst], start + 8 * hour)
+    # Hourly runs at half past, each judging the last three hours: a burst of eight hours is two spikes, as the
+    # report has it (its hours 10:00 and 14:00), never one a run.
+    told = [[s.period for s in recent_spikes(store, ["Acme"], start + run * hour + hour / 2)] for run in range(8)]
+    store.close()
+    assert told == [[start]] * 3 + [[]] + [[start + 4 * hour]] * 3 + [[]]

@@ -355,6 +355,15 @@ def test_a_spike_right_after_a_spike_continues_it_then_a_later_one_is_found_agai
     assert [(s.index, s.baseline) for s in found] == [(14, 2.0), (18, 2.0)]
 
 
+def test_a_spike_before_the_judged_buckets_still_quiets_the_ones_after_it() -> None:
+    # A notify run judges the last three hours only: of a burst that began two hours ago, the hours since are its
+    # continuation, as in the report of the whole series; the next spike comes after the cooldown, as there.
+    burst = [2] * 14 + [20, 22, 21, 20, 23]
+    assert [s.index for s in find_spikes(burst)] == [14, 17]  # the daily rule's cooldown: two buckets
+    assert find_spikes(burst[:17], start=15) == []
+    assert [s.index for s in find_spikes(burst, start=15)] == [17]
+
+
 def test_small_counts_are_never_spikes() -> None:
     assert find_spikes([1] * 14 + [3]) == []  # 1 -> 3
     assert find_spikes([0] * 14 + [4]) == []  # under the minimum count of 5
@@ -544,7 +553,9 @@ def test_output_file_format_from_its_extension_written_whole(tmp_path: Path, db:
 def test_user_mistakes_exit_2_with_a_plain_message(
     db: Path, cli: Callable[..., Run], args: tuple[str, ...], message: str
 ) -> None:
-    run = cli("report", "--db", str(db), "--until", "2026-12-01", *args)
+    # A fixed window (a later --since replaces this one): the default `--since 30d` would pass 2026-12-01 by
+    # the new year, and every case would fail for that instead.
+    run = cli("report", "--db", str(db), *WINDOW, *args)
     assert run.code == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr

@@ -365,6 +365,24 @@ def test_a_mark_moves_only_to_the_horizon_read_before_looking(store: Any) -> Non
     assert queued == 1, "and mention 2, queued already, is not queued again"
 
 
+def test_mentions_first_seen_under_a_clock_set_back_are_still_after_the_mark(store: Any) -> None:
+    # A run under a clock an hour fast set the mark; the clock corrected, the next scan's first-seen time is
+    # before the mark's. Its mention is new all the same (it was lost for good on SQLite, found by time alone).
+    store.record([mention("1")], NOW)
+    store.enqueue_notifications("t", [], NOW + timedelta(hours=1), NOW)
+    store.record([mention("2")], NOW + timedelta(minutes=15))
+    assert [m.id for m in store.first_seen_after(store.notify_mark("t"))] == ["2"]
+
+
+def test_after_a_prune_of_the_newest_rows_new_mentions_are_still_after_the_mark(store: Any) -> None:
+    # SQLite gives a deleted newest row's rowid again: a position alone would miss what is saved next.
+    store.record([mention("1"), mention("2", published_at=NOW - timedelta(days=400))], NOW)
+    store.enqueue_notifications("t", [], NOW, NOW)
+    assert store.prune(NOW - timedelta(days=300), keep_tagged=True) == 1
+    store.record([mention("3")], NOW + timedelta(minutes=15))
+    assert [m.id for m in store.first_seen_after(store.notify_mark("t"))] == ["3"]
+
+
 def test_a_scanner_that_started_first_but_saved_last_is_still_notified(postgres_url: str) -> None:
     store = open_store(postgres_url)
     store.record([mention("1")], NOW)

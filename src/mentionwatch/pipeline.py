@@ -406,7 +406,7 @@ class Intake:
         mention.source = mention.source or self.source.name
         mention.source_type = mention.source_type or self.source.type
         mention.future_dated = mention.published_at > self.future
-        taken = self._take(mention.key, mention.published_at)
+        taken = self._take(mention.key, mention.published_at, undated=mention.undated)
         if placed is not None:
             placed[1].note(placed[2], mention, named, taken)
         if taken == "new":
@@ -415,7 +415,7 @@ class Intake:
             if len(self.fetched.mentions) % RELIEVE_EVERY == 0:
                 self.fetched.relieve_now()
 
-    def _take(self, key: tuple[str, str], published_at: datetime) -> str:
+    def _take(self, key: tuple[str, str], published_at: datetime, *, undated: bool = False) -> str:
         """What became of an item: `new`, `again` (an id this source gave before) or `older` (before `since`)."""
         item_id = key[1]
         if item_id in self.seen or item_id in self.older:
@@ -428,8 +428,9 @@ class Intake:
         self.fetched.origin.setdefault(key, []).append(self.source.name)
         # A post dated in the future (a wrong clock, a time zone labelled wrong, a scheduled post) is no measure of
         # how far the source has been read: taken as the newest, even capped at now, it would start the next window
-        # after posts indexed late.
-        if published_at <= self.started:
+        # after posts indexed late. Nor is an undated item's time (when this machine first saw it): a dated post
+        # that the feed publishes a little late would fall before the next window.
+        if published_at <= self.started and not undated:
             newest = self.fetched.newest.get(self.source.name)
             if newest is None or published_at > newest:
                 self.fetched.newest[self.source.name] = published_at
@@ -465,6 +466,7 @@ class Intake:
         for i, (item_id, micros) in enumerate(zip(kept.ids, kept.published, strict=True)):
             if item_id in seen or item_id in older:
                 continue
+            dated = micros is not None
             if micros is None:  # undated: when it was first seen, as the source says (rss, instagram_account)
                 now = self.now()
                 micros = _micros(context.first_seen(name, item_id, now) if context.first_seen else now)
@@ -472,7 +474,8 @@ class Intake:
                 older.add(item_id)
                 continue
             seen.add(item_id)
-            if micros <= started and (newest is None or micros > newest):  # as in `_take`: not a future date
+            # As in `_take`: not a future date, nor an undated item's first-seen time.
+            if dated and micros <= started and (newest is None or micros > newest):
                 newest = micros
             made = kept.mentions.get(i)
             if not made:

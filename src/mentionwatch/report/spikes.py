@@ -53,17 +53,19 @@ class SpikeAt:
 
 def find_spikes(counts: Sequence[int], rule: SpikeRule = DAILY, *, start: int = 0) -> list[SpikeAt]:
     """The spikes of `counts` (oldest bucket first) at index `start` or later; the buckets before `start` serve
-    only as history for the first baselines."""
+    as history for the first baselines, and a spike among them still quiets the buckets after it (the cooldown):
+    a notify run that judges only the last hours must not tell of every hour of one long burst."""
     spikes: list[SpikeAt] = []
     quiet_until = -1
-    for i in range(max(start, rule.min_history), len(counts)):
+    for i in range(rule.min_history, len(counts)):
         if i <= quiet_until:
             continue
         found = judge(counts[max(0, i - rule.window) : i], counts[i], rule)
         if found is None:
             continue
         baseline, score = found
-        spikes.append(SpikeAt(i, counts[i], baseline, score))
+        if i >= start:
+            spikes.append(SpikeAt(i, counts[i], baseline, score))
         quiet_until = i + rule.cooldown
     return spikes
 

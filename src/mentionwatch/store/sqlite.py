@@ -758,12 +758,14 @@ class SqliteStore:
 
     def first_seen_after(self, mark: NotifyMark) -> list[Mention]:
         """The mentions (cluster heads, not ignored) first seen after `mark`: what scans since then found new,
-        whether or not the scan that found them lived to notify anyone."""
-        stamp = format_time(mark.through)
+        whether or not the scan that found them lived to notify anyone. Saved after the mark's position (rowids
+        are in commit order: one scan at a time), as on PostgreSQL: a clock set back gives first-seen times
+        before the mark's, and those mentions are new all the same. Or first seen after its time: a prune that
+        deleted the newest rows lets SQLite give their rowids again (no AUTOINCREMENT)."""
         rows = self._db.execute(
             f"SELECT {_SELECTED} WHERE m.cluster = m.rowid AND m.status != 'ignored'"
-            " AND (m.first_seen > ? OR (m.first_seen = ? AND m.rowid > ?)) ORDER BY m.first_seen, m.rowid",
-            (stamp, stamp, mark.position),
+            " AND (m.rowid > ? OR m.first_seen > ?) ORDER BY m.first_seen, m.rowid",
+            (mark.position, format_time(mark.through)),
         )
         return [_mention(row) for row in rows]
 
