@@ -12,7 +12,7 @@ import pytest
 from mentionwatch.config import find_config, load_config, write_starter
 from mentionwatch.errors import ConfigError, UsageError
 from mentionwatch.registry import Registry
-from mentionwatch.when import parse_since
+from mentionwatch.when import parse_duration, parse_since
 
 from conftest import Run
 
@@ -191,6 +191,15 @@ def test_since_forms(text: str, expected: datetime) -> None:
 def test_since_garbage_is_refused() -> None:
     with pytest.raises(ValueError, match="24h"):
         parse_since("yesterday", NOW)
+
+
+def test_a_capital_m_is_refused_not_taken_for_minutes() -> None:
+    # `1M` reads as a month to many: it was one minute, and a scan of "the last month" saw a minute of it.
+    with pytest.raises(ValueError, match="M is not a unit"):
+        parse_since("1M", NOW)
+    with pytest.raises(ValueError, match="M is not a unit"):
+        parse_duration("10M")
+    assert parse_since("2H", NOW) == parse_since("2h", NOW)
 
 
 def test_config_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -468,6 +468,12 @@ def test_list_flags_a_post_dated_in_the_future_and_shows_it_last_as_scan_does(
     listed = rows(cli("list", "-c", cfg, "-f", "jsonl"))
     assert [(r["id"], r["future_dated"]) for r in listed] == [("900003", False), ("900002", False), ("900001", True)]
     assert [r["id"] for r in listed] == [r["id"] for r in scanned]
+    # Under a limit too: the post dated next month never pushes out a real one, whatever the order asked.
+    for sort in ("newest", "impact"):
+        limited = rows(cli("list", "-c", cfg, "-f", "jsonl", "--limit", "2", "--sort", sort))
+        assert sorted(r["id"] for r in limited) == ["900002", "900003"]
+    room = rows(cli("list", "-c", cfg, "-f", "jsonl", "--limit", "3"))
+    assert [r["id"] for r in room] == ["900003", "900002", "900001"]
 
 
 def test_a_post_dated_in_the_future_does_not_make_the_next_run_skip_posts_indexed_late(

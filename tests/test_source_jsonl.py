@@ -44,6 +44,19 @@ def test_bad_lines_are_reported_with_their_number_and_skipped() -> None:
     assert [p.split(":")[1] for p in problems] == ["2", "3", "5"]
 
 
+def test_a_unix_time_in_published_at_is_an_unreadable_line_not_a_date_centuries_ago() -> None:
+    # Python 3.11 reads 13 digits (milliseconds) as ISO 8601's basic form: 1762070400000 became 1762-07-04.
+    lines = [
+        json.dumps({"id": "ms", "url": "https://x.test/ms", "published_at": 1762070400000}),
+        json.dumps({"id": "s", "url": "https://x.test/s", "published_at": "1762070400"}),
+        json.dumps({"id": "basic", "url": "https://x.test/b", "published_at": "20261101"}),
+    ]
+    mentions, problems = parse_lines(lines, default_source="feed", where="in.jsonl")
+    assert [(m.id, m.published_at) for m in mentions] == [("basic", datetime(2026, 11, 1, tzinfo=UTC))]
+    assert [p.split(":")[1] for p in problems] == ["1", "2"]
+    assert "is a number, not an ISO 8601 time" in problems[0]
+
+
 # -- over HTTP: an HTML page served with 200 instead of the export is what it is, not a file of bad lines
 
 EXPORT = fixture_path("jsonl", "hackernews-nodejs.jsonl").read_bytes()

@@ -387,11 +387,36 @@ BAD_DATES = """<?xml version="1.0" encoding="utf-8"?>
 def test_an_entry_dated_outside_any_calendar_costs_only_itself() -> None:
     skipped: list[str] = []
     mentions = parse_feed(BAD_DATES.encode(), "https://news.example/feed", NOW, skipped)
-    assert sorted(m.id for m in mentions) == ["late", "ok", "split"]
-    # feedparser reads no date at all in `Fri, 31 Dec 9999 23:30:00 -0100` (past its calendar): undated, kept.
-    assert next(m for m in mentions if m.id == "late").undated
-    assert len(skipped) == 1 and "out of range" in skipped[0]
+    # feedparser reads no date at all in `Fri, 31 Dec 9999 23:30:00 -0100` (past its calendar): it is out of range,
+    # as the W3C date before year 1 is, not an undated item published whenever it is first seen.
+    assert sorted(m.id for m in mentions) == ["ok", "split"]
+    assert len(skipped) == 2 and all("out of range" in s for s in skipped)
     assert next(m for m in mentions if m.id == "split").url == "http://[::1/x", "kept, as it was written"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("Mon, 03 Nov 2025 08:00:00", datetime(2025, 11, 3, 8, tzinfo=UTC)),  # no zone: UTC, as feedparser reads
+        ("03 Nov 2025 08:00", datetime(2025, 11, 3, 8, tzinfo=UTC)),  # the same form without its weekday
+        ("Tue, 31 Feb 2026 08:00:00 GMT", None),  # no calendar holds it: skipped
+        ("Sun, 02 Nov 0000 08:00:00 GMT", None),
+        ("le 3 novembre 2025", "undated"),  # a form not read: the item is kept, undated
+    ],
+)
+def test_a_date_feedparser_does_not_read_is_read_skipped_or_undated(written: str, read: datetime | str | None) -> None:
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><guid>g</guid><title>Acme</title>'
+        f"<link>https://news.example/g</link><pubDate>{written}</pubDate></item></channel></rss>"
+    ).encode()
+    skipped: list[str] = []
+    mentions = parse_feed(feed, "https://news.example/feed", NOW, skipped)
+    if read is None:
+        assert mentions == [] and "out of range" in skipped[0]
+    elif read == "undated":
+        assert [(m.undated, m.published_at) for m in mentions] == [(True, NOW)]
+    else:
+        assert [(m.undated, m.published_at) for m in mentions] == [(False, read)]
 
 
 @pytest.mark.parametrize("label", ["bogus", "windows-874", "x-mac-roman"])

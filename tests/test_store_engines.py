@@ -365,6 +365,15 @@ def test_a_mark_moves_only_to_the_horizon_read_before_looking(store: Any) -> Non
     assert queued == 1, "and mention 2, queued already, is not queued again"
 
 
+def test_a_window_with_fractions_of_a_second_keeps_what_falls_inside_it(store: Any) -> None:
+    # Stored times are whole seconds; the bounds of `list --since/--until` may not be.
+    store.record([mention("1", published_at=NOW)], NOW)
+    half = timedelta(milliseconds=500)
+    assert [m.id for m in store.query(Query(since=NOW - half, until=NOW + half))] == ["1"]
+    assert store.query(Query(since=NOW + half)) == []
+    assert store.query(Query(until=NOW - half)) == []
+
+
 def test_mentions_first_seen_under_a_clock_set_back_are_still_after_the_mark(store: Any) -> None:
     # A run under a clock an hour fast set the mark; the clock corrected, the next scan's first-seen time is
     # before the mark's. Its mention is new all the same (it was lost for good on SQLite, found by time alone).

@@ -176,6 +176,7 @@ _counts_of = operator.attrgetter(*_INT_FIELDS)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _LONG_FRACTION = re.compile(r"(\.\d{7,})")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?")
 
 
 def _count(value: Any) -> int | None:
@@ -205,6 +206,10 @@ def parse_time(value: str) -> datetime:
     """Parse an ISO-8601 time; a naive time is taken as UTC (Lemmy and some feeds send those). Anything
     unreadable, out of range included, is a ValueError."""
     text = value.strip()
+    # A bare number is a Unix time, not ISO 8601's basic form: Python 3.11 reads 1762070400000 (milliseconds) as
+    # 1762-07-04. Only the basic form's date alone (20261201) is all digits.
+    if _NUMBER.fullmatch(text) and len(text) != 8:
+        raise ValueError(f"{text[:40]!r} is a number, not an ISO 8601 time")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     # Python 3.11 takes at most 6 fractional digits; AT Protocol times can carry more.

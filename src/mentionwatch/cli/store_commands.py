@@ -4,7 +4,7 @@ None of them touches the network."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -28,8 +28,9 @@ from mentionwatch.errors import MentionwatchError, UsageError
 
 if TYPE_CHECKING:
     from mentionwatch.config import Config
+    from mentionwatch.models import Mention
     from mentionwatch.redaction import Redactor
-    from mentionwatch.store import Key, MentionStore
+    from mentionwatch.store import Key, MentionStore, Query
 
 # A table on a terminal shows this many unless --limit says otherwise; files and pipes get everything.
 TERMINAL_LIMIT = 100
@@ -179,13 +180,12 @@ def list_mentions(
                 sort=sort.value,
                 limit=shown,
             )
-            mentions = store.query(query)
             # As a scan judges it with its clock (the store keeps no such flag): a post dated more than a day ahead is
             # flagged, and comes after every other.
             cut = now + FUTURE_SLACK
+            mentions = _future_last(store, query, cut)
             for m in mentions:
                 m.future_dated = m.published_at > cut
-            mentions.sort(key=lambda m: m.future_dated)  # stable: the store's order otherwise
             # Counting them all costs a second pass: only the table says "100 of N".
             counted = fmt_name == "table" and shown is not None and len(mentions) == shown
             total = store.count(query) if counted else len(mentions)
@@ -483,3 +483,20 @@ def prune(
         sys.stderr.write(f"mentionwatch: forgot {removed} mention{'s' if removed != 1 else ''}\n")
     except MentionwatchError as exc:
         raise fail(exc, redactor, verbose) from None
+
+
+def _future_last(store: MentionStore, query: Query, cut: datetime) -> list[Mention]:
+    """What `query` selects, in its order, but every mention published after `cut` after all the others. Under a
+    limit, they are asked for only if it leaves room: a post dated next year must not push out a real one."""
+    from dataclasses import replace
+
+    # Stored times are whole seconds: published at or before `cut` is published before the next whole second.
+    edge = cut.replace(microsecond=0) + timedelta(seconds=1)
+    if query.limit is None:
+        return sorted(store.query(query), key=lambda m: m.published_at >= edge)  # stable: the store's order
+    before = store.query(replace(query, until=min(query.until, edge) if query.until else edge))
+    room = query.limit - len(before)
+    if room <= 0 or (query.until is not None and query.until <= edge):
+        return before
+    after = store.query(replace(query, since=max(query.since, edge) if query.since else edge, limit=room))
+    return before + after

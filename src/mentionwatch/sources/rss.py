@@ -311,6 +311,21 @@ def _feedparser_time(entry: Any) -> datetime | None:
         if value:
             # feedparser normalises every date format to a UTC struct_time.
             return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    # A date feedparser did not read would make the item pass for undated, published whenever first seen.
+    for key in ("published", "updated", "created"):
+        text = str(dict.get(entry, key) or "").strip().lower()
+        # An RFC 822 date with its weekday and no zone (`Mon, 03 Nov 2025 08:00:00`), common in hand-made feeds:
+        # feedparser reads `03 Nov 2025 08:00` as UTC, but not this. Read as UTC too.
+        found = _RFC822_NO_ZONE.fullmatch(text)
+        if found:
+            day, month, year, hour, minute, second = found.groups()
+            return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
+        # A date in a form read here that no calendar holds (31 Feb, year 0, past 9999) is a ValueError or an
+        # OverflowError: the item is unreadable, as such a date is in every other source. Forms not read here
+        # (`garbage`, another language) leave the item undated.
+        with contextlib.suppress(_NotSimple):
+            if text and (stamp := _parse_date(text)) is not None:
+                return stamp
     return None
 
 
@@ -447,6 +462,10 @@ _RFC822_DATE = re.compile(
     r"(?:(?:mon|tue|wed|thu|fri|sat|sun),\s+)?(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s+(\d{4})"
     r"\s+(\d{2}):(\d{2})(?::(\d{2}))?"
     r"\s+([+-]\d{4}|[a-z]{1,3})"
+)
+_RFC822_NO_ZONE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun),\s+)?(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s+(\d{4})"
+    r"\s+(\d{2}):(\d{2})(?::(\d{2}))?"
 )
 _W3C_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:t(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?(z|[+-]\d{2}:\d{2})?)?")
 _MAX_DEPTH = 100

@@ -1272,12 +1272,20 @@ def wanted_statuses(query: Query) -> list[str]:
     return [s for s in wanted if s not in query.exclude_statuses]
 
 
+def _whole_second_up(at: datetime | None) -> datetime | None:
+    if at is None or not at.microsecond:
+        return at
+    return at.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def single_filters(query: Query) -> list[tuple[str, Any]]:
     """The filters of `query` that compare a column with one value, as (`column operator`, value) for either
     engine to add its placeholder to: times (stored in the house format), and the sentiment label."""
+    # Stored times are whole seconds: a bound with a fraction (`--until 10:00:00.5`) is the next whole second,
+    # or truncated it would leave out the mention at 10:00:00.
     times = [
-        ("m.published_at >=", query.since),
-        ("m.published_at <", query.until),
+        ("m.published_at >=", _whole_second_up(query.since)),
+        ("m.published_at <", _whole_second_up(query.until)),
         ("m.last_seen =", query.seen_at),
         ("m.first_seen =", query.first_seen_at),
     ]
