@@ -156,6 +156,53 @@ def test_a_second_new_run_waits_until_the_first_has_written_its_output(
     assert third.stdout == ""
 
 
+def test_ignore_during_a_scan_marks_what_that_scan_saves(
+    tmp_path: Path, server: LoopbackServer, store_location: str
+) -> None:
+    # The scan matched with the rules it read before `ignore` edited them: `ignore` waits for it, then marks what
+    # it saved. Run at once, it marked nothing, and the scan saved the spam as new for good (later scans drop it
+    # at matching, so nothing marked the stored copies).
+    spam = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><guid>s1</guid><title>Acme coupons spamword</title><link>https://deals.example/1</link></item>"
+        b"<item><guid>s2</guid><title>Acme spamword deals</title><link>https://deals.example/2</link></item>"
+        b"</channel></rss>"
+    )
+    server.route("/slow.xml", Reply(200, spam, {"content-type": "application/rss+xml"}, stall=3))
+    env = cli_env(tmp_path, {"MENTIONWATCH_DB": store_location})
+    config = tmp_path / "a.yaml"
+    config.write_text(
+        f"brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: rss\n    urls: [{server.url}/slow.xml]\n",
+        encoding="utf-8",
+    )
+    first = start(config, env, tmp_path, "--new")
+    try:
+        wait_for_request(server, "/slow.xml")
+        ignored = subprocess.run(
+            cli_command("ignore", "-c", str(config), "--brand", "Acme", "--term", "spamword"),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert ignored.returncode == 0, ignored.stderr
+    assert "marked 2 stored mentions ignored" in ignored.stderr
+    assert "another scan is using" in ignored.stderr and "waiting for it (up to 300s)" in ignored.stderr, "not a hang"
+    listed = subprocess.run(
+        cli_command("list", "-c", str(config), "--status", "new", "-f", "jsonl"),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert listed.returncode == 0 and listed.stdout == ""
+
+
 def test_a_scan_that_waits_too_long_for_the_store_exits_6(
     tmp_path: Path, server: LoopbackServer, store_location: str
 ) -> None:

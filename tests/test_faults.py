@@ -185,8 +185,7 @@ def test_record_then_replay_gives_the_same_output_with_no_network(
     assert "very-secret-feed-key" not in stored
 
 
-@pytest.mark.e2e
-def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: LoopbackServer) -> None:
+def fast_and_slow_config(tmp_path: Path, server: LoopbackServer) -> Path:
     server.route("/fast/api/v1/search_by_date", Reply(200, HN, JSON))
     server.route("/slow/api/v1/search_by_date", Reply(200, HN, JSON, stall=60))
     cfg = tmp_path / "c.yaml"
@@ -195,6 +194,12 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: L
         f"  - type: hackernews\n    name: fast\n    base_url: {server.url}/fast/api/v1\n    max_pages: 1\n"
         f"  - type: hackernews\n    name: slow\n    base_url: {server.url}/slow/api/v1\n"
     )
+    return cfg
+
+
+def ctrl_c_during_the_slow_source(tmp_path: Path, server: LoopbackServer, cfg: Path) -> tuple[int, str, str]:
+    """`scan -f jsonl` interrupted (SIGINT) while the slow source stalls, after the fast one answered."""
+    asked = len([r for r in server.requests if r.path.startswith("/slow/")])
     proc = subprocess.Popen(
         cli_command("scan", "-c", str(cfg), "-f", "jsonl"),
         stdout=subprocess.PIPE,
@@ -205,17 +210,39 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: L
     )
     try:
         deadline = time.monotonic() + 30
-        while not any(r.path.startswith("/slow/") for r in server.requests) and time.monotonic() < deadline:
+        while len([r for r in server.requests if r.path.startswith("/slow/")]) == asked and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)  # let the fast source's answer be read
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 130, stderr
+    return proc.returncode, stdout, stderr
+
+
+@pytest.mark.e2e
+def test_ctrl_c_prints_what_was_gathered_and_exits_130(tmp_path: Path, server: LoopbackServer) -> None:
+    code, stdout, stderr = ctrl_c_during_the_slow_source(tmp_path, server, fast_and_slow_config(tmp_path, server))
+    assert code == 130, stderr
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert rows and {r["source"] for r in rows} == {"fast"}
     assert "interrupted" in stderr
+
+
+@pytest.mark.e2e
+def test_scans_cut_short_by_the_user_do_not_make_a_source_broken(tmp_path: Path, server: LoopbackServer) -> None:
+    # Three Ctrl-Cs (or cron timeouts) in a row said "source slow is broken: it failed in 3 scans in a row; last
+    # error: interrupted": the user stopped it; the source did nothing wrong.
+    cfg = fast_and_slow_config(tmp_path, server)
+    for _ in range(3):
+        code, _, stderr = ctrl_c_during_the_slow_source(tmp_path, server, cfg)
+        assert code == 130, stderr
+    assert "broken" not in stderr
+    stats = subprocess.run(
+        cli_command("stats", "-c", str(cfg)), capture_output=True, text=True, env=cli_env(tmp_path), cwd=tmp_path
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert "broken" not in stats.stdout + stats.stderr and "failure" not in stats.stdout
 
 
 DEVTO = fixture_path("devto", "devto_api_go_list_response_2019.json").read_bytes()

@@ -1422,7 +1422,8 @@ def remember(
         if configured is None:
             continue
         identity = configured.config.identity()
-        runs.append(SourceRun(identity, health.name, health.state, health.error, ok=not health.failed))
+        if health.state != "interrupted":  # cut short by the user (Ctrl-C, a cron timeout): nothing said of its health
+            runs.append(SourceRun(identity, health.name, health.state, health.error, ok=not health.failed))
         newest = fetched.newest.get(health.name)
         if health.failed or interrupted or newest is None or health.name in fetched.incomplete:
             continue

@@ -334,16 +334,19 @@ def ignore(
 
         store = open_scan_store(config, db)
         try:
-            # One rule at a time: the config vetoes a post that any one of them covers, and so does the store.
-            marked = sum(
-                store.ignore_where(
-                    named,
-                    author=rule.value if rule.what == "author" else None,
-                    domain=rule.value if rule.what == "domain" else None,
-                    term=rule.value if rule.what == "term" else None,
+            # After any scan under way: it matched with the rules it read before the edit, and would save what they
+            # now cover as new after this marked the store (and later scans drop it before the store sees it).
+            with store.scan_lock(config.store.lock_timeout):
+                # One rule at a time: the config vetoes a post that any one of them covers, and so does the store.
+                marked = sum(
+                    store.ignore_where(
+                        named,
+                        author=rule.value if rule.what == "author" else None,
+                        domain=rule.value if rule.what == "domain" else None,
+                        term=rule.value if rule.what == "term" else None,
+                    )
+                    for rule in done
                 )
-                for rule in done
-            )
         finally:
             store.close()
         sys.stderr.write(f"mentionwatch: marked {marked} stored mention{'s' if marked != 1 else ''} ignored\n")

@@ -399,16 +399,28 @@ class PostgresStore:
             said = self.redact(" ".join(str(exc).split()))
             raise StoreError(f"cannot lock the store {self.location}: {said}") from None
         try:
+            waiting = False
             for function, name in steps:
-                left = max(1, int((deadline - time.monotonic()) * 1000))
-                conn.execute(f"SET lock_timeout = {left}")
-                try:
-                    conn.execute(f"SELECT {function}({_LOCK_KEY})", [name])
-                except psycopg.errors.LockNotAvailable:
-                    raise StoreBusy(
-                        f"another scan is using {self._describe(scope)} in {self.location} and did not finish "
-                        f"within {timeout:g}s"
-                    ) from None
+                while True:
+                    left = max(1, int((deadline - time.monotonic()) * 1000))
+                    # A first short try, so that a wait of minutes (the default 300 s) is said, not a silent hang.
+                    conn.execute(f"SET lock_timeout = {left if waiting else min(left, 1000)}")
+                    try:
+                        conn.execute(f"SELECT {function}({_LOCK_KEY})", [name])
+                        break
+                    except psycopg.errors.LockNotAvailable:
+                        if waiting or left <= 1000:
+                            raise StoreBusy(
+                                f"another scan is using {self._describe(scope)} in {self.location} and did not "
+                                f"finish within {timeout:g}s"
+                            ) from None
+                        log.warning(
+                            "another scan is using %s in %s: waiting for it (up to %gs)",
+                            self._describe(scope),
+                            self.location,
+                            timeout,
+                        )
+                        waiting = True
             conn.execute("SET lock_timeout = 0")
             yield
         finally:

@@ -415,6 +415,7 @@ class SqliteStore:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + timeout
+            waiting = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -424,6 +425,9 @@ class SqliteStore:
                         raise StoreBusy(
                             f"another scan is using {self.location} and did not finish within {timeout:g}s"
                         ) from None
+                    if not waiting:  # a wait of minutes (the default 300 s) must not look like a hang
+                        log.warning("another scan is using %s: waiting for it (up to %gs)", self.location, timeout)
+                        waiting = True
                     time.sleep(0.1)
             yield
         finally:
