@@ -166,3 +166,39 @@ def test_a_record_cut_short_is_dropped_and_said(tmp_path: Path, cli: Callable[..
     assert f"{out}: its last record was cut short" in run.stderr
     ids = [r["id"] for r in (csv_rows(out) if fmt == "csv" else jsonl_rows(out))]
     assert ids == ["1", "2"]
+
+
+def test_an_append_waits_for_another_one_to_the_same_folder_and_keeps_its_lines(tmp_path: Path) -> None:
+    # Two runs appending to one file at once (shards of a PostgreSQL store run side by side) each read the file and
+    # renamed a rewrite over it: the second kept only its own lines. The second now waits for the first to finish.
+    import fcntl
+    import os
+    import threading
+    from datetime import UTC, datetime
+
+    from mentionwatch.models import Mention
+    from mentionwatch.output import append_file
+
+    def mention(item_id: str) -> Mention:
+        return Mention(
+            source="hn",
+            id=item_id,
+            url=f"https://x.test/{item_id}",
+            brand="Acme",
+            published_at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+
+    path = tmp_path / "new.jsonl"
+    other = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(other, fcntl.LOCK_EX)  # the other run, under way
+    added: list[int] = []
+    second = threading.Thread(target=lambda: added.append(append_file([mention("b")], "jsonl", path)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive(), "it waits for the other run"
+    # What the other run renamed into place before it let go.
+    path.write_text(json.dumps(mention("a").to_dict()) + "\n", encoding="utf-8")
+    os.close(other)
+    second.join(30)
+    assert added == [1]
+    assert [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()] == ["a", "b"]

@@ -403,6 +403,28 @@ def append_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
     if fmt not in ("csv", "jsonl"):
         raise UsageError(f"--append works with csv and jsonl files, not {fmt}")
     target = Path(os.path.realpath(path))
+    # One appender at a time in the file's folder: two runs (shards of one PostgreSQL store run at once) that each
+    # read the file, then renamed their rewrite over it, kept only the second one's lines.
+    with _folder_locked(target.parent):
+        return _append(mentions, fmt, path, target)
+
+
+@contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise OutputError(f"cannot open the folder {folder}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor, and by the kernel if the process dies
+        yield
+    finally:
+        os.close(fd)
+
+
+def _append(mentions: Iterable[Mention], fmt: str, path: Path, target: Path) -> int:
     try:
         old = target.read_bytes() if target.exists() else b""
     except OSError as exc:
