@@ -388,3 +388,24 @@ def test_a_long_burst_is_told_once_and_again_after_the_cooldown_as_the_report_fi
     told = [[s.period for s in recent_spikes(store, ["Acme"], start + run * hour + hour / 2)] for run in range(8)]
     store.close()
     assert told == [[start]] * 3 + [[]] + [[start + 4 * hour]] * 3 + [[]]
+
+
+def test_a_target_s_state_is_kept_under_its_label_and_a_hash_of_where_it_sends_never_a_secret() -> None:
+    from mentionwatch.notify import mark_key, target_key
+
+    hook = WebhookTarget(url="https://hooks.example.com/a", secret="whsec-1")  # type: ignore[arg-type]
+    elsewhere = WebhookTarget(url="https://hooks.example.com/b", secret="whsec-1")  # type: ignore[arg-type]
+    resigned = WebhookTarget(url="https://hooks.example.com/a", secret="whsec-2")  # type: ignore[arg-type]
+    assert hook.label == elsewhere.label == "webhook"
+    assert target_key(hook) != target_key(elsewhere), "one label, two destinations: two states"
+    assert target_key(hook) == target_key(resigned), "a new signing secret keeps the target's history"
+    assert target_key(hook).startswith("webhook webhook:")
+    slack = SlackTarget(url="https://hooks.slack.com/services/T0/B0/tokenXYZ")  # type: ignore[arg-type]
+    assert "tokenXYZ" not in target_key(slack) and "hooks.slack.com" not in target_key(slack)
+    mail = {"smtp": "smtp.example.com:587", "sender": "mw@example.com"}
+    one = EmailTarget(to=["a@example.com", "B@example.com"], **mail)  # type: ignore[arg-type]
+    same = EmailTarget(to=["b@example.com", "a@example.com"], **mail)  # type: ignore[arg-type]
+    other = EmailTarget(to=["a@example.com"], **mail)  # type: ignore[arg-type]
+    assert target_key(one) == target_key(same) != target_key(other)
+    assert mark_key(hook, ["Acme", "Globex"]) == mark_key(hook, ["Globex", "Acme"]) != mark_key(hook, ["Acme"])
+    assert mark_key(hook, ["Acme"]).startswith(target_key(hook) + " ")

@@ -512,7 +512,7 @@ def test_a_run_killed_while_sending_is_not_sent_twice_and_says_so(tmp_path: Path
         assert [m["id"] for m in second["mentions"]] == later, "only the new one: the first digest is not resent"
     store = open_store(str(db))
     try:
-        assert [(d.token, d.state, d.mentions) for d in store.deliveries("webhook")] == [
+        assert [(d.token, d.state, d.mentions) for d in store.deliveries()] == [
             (token, "unknown", 2),
             (second["delivery"], "sent", 1),
         ]
@@ -625,3 +625,107 @@ def test_a_failed_spike_message_keeps_the_new_mentions_for_the_next_run(
     assert [b["event"] for b in sent] == ["spike", "new"]
     assert sent[1]["count"] == len(printed)  # the digest lists the first max_mentions of them
     assert {m["id"] for m in sent[1]["mentions"]} <= set(printed)
+
+
+# -- two configs, one store
+
+
+def test_targets_of_one_label_in_two_configs_sharing_a_store_keep_their_own_marks_queues_and_brands(
+    tmp_path: Path, store_location: str, cli: Callable[..., Run]
+) -> None:
+    # Two configs (brands Node.js and Quark) on one store, each with an unnamed `type: webhook` to its own URL.
+    # Q's hook is down: what Q is owed waits for Q, never goes to P's URL; and Q's seed marks Q's target even
+    # though P's seed came first.
+    env = {"MENTIONWATCH_DB": store_location}
+    state = {"q_down": True}
+
+    def q_hook(_request: Received) -> Reply:
+        return Reply(503, b"down", {"retry-after": "0"}) if state["q_down"] else Reply(200, b"ok")
+
+    with E2EServer(lifetime=60) as p_receiver, E2EServer(lifetime=60) as q_receiver:
+        p_receiver.route("POST", "/hook", accept())
+        q_receiver.route("POST", "/hook", q_hook)
+        configs = {}
+        for name, brand, receiver in (("p", "Node.js", p_receiver), ("q", "Quark", q_receiver)):
+            home = tmp_path / name
+            home.mkdir()
+            feed = Feed(home / "published.jsonl")
+            path = home / "mentionwatch.yaml"
+            path.write_text(
+                f"brands:\n  - name: {brand}\n    terms: [Node, nodejs]\n"
+                f"sources:\n  - type: jsonl\n    path: {feed.path}\n"
+                "notify:\n  retries: 0\n  targets:\n" + webhook(receiver),
+                encoding="utf-8",
+            )
+            configs[name] = (str(path), feed)
+        (p_cfg, p_feed), (q_cfg, q_feed) = configs["p"], configs["q"]
+        p_feed.publish(2)
+        assert scan(cli, p_cfg, "--seed", env=env).code == 0
+        q_feed.publish(2)
+        assert scan(cli, q_cfg, "--seed", env=env).code == 0
+
+        owed_q = q_feed.publish(3)
+        failed = scan(cli, q_cfg, "--new", "--notify", "-f", "jsonl", env=env)
+        assert failed.code == ExitCode.NOTIFY_FAILED
+        assert sorted(r["id"] for r in rows(failed)) == sorted(owed_q)
+        assert "; 3 mentions kept for the next run" in failed.stderr, "Q's seed covered its first two"
+
+        p_new = p_feed.publish(1)
+        run = scan(cli, p_cfg, "--new", "--notify", "-f", "jsonl", env=env)
+        assert run.code == 0, run.stderr
+        [to_p] = p_receiver.received("POST", "/hook")
+        sent = json.loads(to_p.body)["mentions"]
+        assert [(m["brand"], m["id"]) for m in sent] == [("Node.js", p_new[0])], "P's own brand, nothing of Q's"
+
+        state["q_down"] = False
+        run = scan(cli, q_cfg, "--new", "--notify", "-f", "jsonl", env=env)
+        assert run.code == 0, run.stderr
+        delivered = q_receiver.received("POST", "/hook")[-1]
+        mentions = json.loads(delivered.body)["mentions"]
+        assert sorted((m["brand"], m["id"]) for m in mentions) == sorted(("Quark", i) for i in owed_q)
+        assert len(p_receiver.received("POST", "/hook")) == 1
+
+
+def test_a_mark_kept_under_the_label_alone_is_taken_over_once_with_what_it_queued_of_this_config_s_brands(
+    tmp_path: Path, receiver: E2EServer
+) -> None:
+    # A store written before marks were kept per destination: the target's mark and a failed digest's items are
+    # under "webhook", shared by every config's webhook. The first run takes them over (its own brands only).
+    from mentionwatch.cli.notify import wire_for
+    from mentionwatch.notify import notify_scan
+    from mentionwatch.store import key_of, memory_store
+
+    receiver.route("POST", "/hook", accept())
+    path = tmp_path / "mentionwatch.yaml"
+    path.write_text(
+        "brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: hackernews\n"
+        f"notify:\n  targets:\n    - type: webhook\n      url: {receiver.url}/hook\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, Registry.from_entry_points(), environ={})
+    before = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    started = before + timedelta(minutes=15)
+    node = [Mention.from_dict(json.loads(line), default_source="hn") for line in RECORDED[:3]]
+    for m in node:
+        m.brand = "Node.js"
+    quark = [Mention.from_dict(json.loads(line), default_source="hn") for line in RECORDED[3:5]]
+    for m in quark:
+        m.brand = "Quark"
+    store = memory_store()
+    store.record([node[0], quark[0]], before)
+    store.enqueue_notifications("webhook", [(key_of(node[0]), "new"), (key_of(quark[0]), "new")], before, before)
+    store.record([node[1], quark[1]], before + timedelta(minutes=5))  # saved by a run that notified no one
+    store.record([node[2]], started)
+
+    async def run(printed: list[Mention]) -> Any:
+        async with wire_for(config) as wire:
+            return await notify_scan(config, store, wire, started=started, printed=printed)
+
+    report = asyncio.run(run([node[2]]))
+    assert (report.targets[0].state, report.targets[0].mentions) == ("sent", 3)
+    [post] = receiver.received("POST", "/hook")
+    sent = json.loads(post.body)["mentions"]
+    assert sorted((m["brand"], m["id"]) for m in sent) == sorted(("Node.js", m.id) for m in node)
+    assert store.notify_mark("webhook") is None, "taken over once"
+    assert asyncio.run(run([])).targets[0].state == "nothing new"
+    assert len(receiver.received("POST", "/hook")) == 1

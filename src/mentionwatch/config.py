@@ -234,7 +234,8 @@ class NotifyFilter(BaseModel):
 
 
 class _NotifyTarget(NotifyFilter):
-    """What every target has: its kind, a name (its identity in the store: what it has been sent), filters."""
+    """What every target has: its kind, a name (with where it sends, its identity in the store: what it has been
+    sent), filters."""
 
     type: str
     name: str | None = Field(None, description="default: the type; a second target of one type needs its own")

@@ -114,7 +114,7 @@ def notify_after_scan(
     lock on each target (two runs never send the same item; on PostgreSQL, scans of other pairs go on)."""
     import asyncio
 
-    from mentionwatch.notify import notify_scan
+    from mentionwatch.notify import notify_scan, target_key
     from mentionwatch.store import target_scope
 
     async def run() -> NotifyReport:
@@ -129,7 +129,7 @@ def notify_after_scan(
                 redact=redactor,
             )
 
-    targets = [target_scope(t.label) for t in config.notify.targets] if config.notify else []
+    targets = [target_scope(target_key(t)) for t in config.notify.targets] if config.notify else []
     with store.scan_lock(config.store.lock_timeout, targets):
         return asyncio.run(run())
 
@@ -137,17 +137,21 @@ def notify_after_scan(
 def mark_seeded(config: Config, store: MentionStore, started: datetime) -> None:
     """`scan --seed`: each notify target that has no mark yet gets one here, so its first `--notify` run is owed
     every mention the store first saw after the seed, not only what that run printed: a run that saved mentions
-    and died before notifying anyone (or a scan run without --notify) is then caught up like any later one."""
+    and died before notifying anyone (or a scan run without --notify) is then caught up like any later one. The
+    mark is this config's (`mark_key`): another config's target of the same name, on a shared store, has its own."""
+    from mentionwatch.notify import mark_key, target_key
     from mentionwatch.store import target_scope
 
     if not config.notify or not config.notify.targets:
         return
     targets = config.notify.targets
-    with store.scan_lock(config.store.lock_timeout, [target_scope(t.label) for t in targets]):
+    brands = [b.name for b in config.brands]
+    with store.scan_lock(config.store.lock_timeout, [target_scope(target_key(t)) for t in targets]):
         horizon = store.notify_horizon()
         for target in targets:
-            if store.notify_mark(target.label) is None:
-                store.enqueue_notifications(target.label, [], started, started, horizon)
+            marked = mark_key(target, brands)
+            if store.notify_mark(marked) is None:
+                store.enqueue_notifications(marked, [], started, started, horizon)
 
 
 def print_notifications(report: NotifyReport, *, quiet: bool, redact: Redactor) -> None:

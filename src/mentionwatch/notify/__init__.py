@@ -2,7 +2,8 @@
 
 `scan --new --notify` calls `notify_scan` after the store has recorded the scan; `mentionwatch notify test`
 calls `send_samples`. One module per channel (`webhook`, `slack`, `email`), the pure digest (`digest`), the
-retry loop (`delivery`) and what each target has been sent (`outbox`, kept in the store).
+retry loop (`delivery`) and what each target has been sent (`outbox`, kept in the store under `target_key`: a
+target's label and where it sends, so configs sharing a store keep apart what their targets were sent).
 
 Events: `new` and `needs_reply` (a scan's digest), and `spike` (each run judges every brand's last hours by the
 report's hourly rule, `report/spikes.py`, and tells each target of a new spike once: `spikes`, `outbox`).
@@ -12,7 +13,15 @@ from __future__ import annotations
 
 from mentionwatch.notify.delivery import Answer, Outcome, RetryPolicy, SendFailed, deliver
 from mentionwatch.notify.digest import Digest, build_digest
-from mentionwatch.notify.outbox import NotifyReport, TargetReport, Wire, notify_scan, send_samples
+from mentionwatch.notify.outbox import (
+    NotifyReport,
+    TargetReport,
+    Wire,
+    mark_key,
+    notify_scan,
+    send_samples,
+    target_key,
+)
 
 __all__ = [
     "Answer",
@@ -25,6 +34,8 @@ __all__ = [
     "Wire",
     "build_digest",
     "deliver",
+    "mark_key",
     "notify_scan",
     "send_samples",
+    "target_key",
 ]

@@ -18,11 +18,20 @@ For each target, on each `scan --new --notify`:
 A crash between the record and the answer is the one case that cannot be told apart from the outside: the
 message may or may not have been delivered. mentionwatch chooses never to send twice, says so, and names the
 delivery's token (the webhook's `X-Mentionwatch-Delivery`, the email's `Message-ID`) so it can be looked up.
+
+A store can be shared by several configs (the default store, one PostgreSQL database), each with a target of the
+same label (an unnamed `type: webhook`). So a target's state is kept under `target_key`: its label, its kind and a
+hash of where it sends. Two configs sending to one place share its queue, each item once; each config queues only
+its own brands' mentions, from a mark of its own (`mark_key`: the target's key and the config's brands), so one
+config moving its mark never skips what another's scan saved and has yet to queue; and a config sends only its own
+brands' items. A mark kept under the label alone (before `target_key`) is taken over once by the first run of a
+target of that label, then dropped (see `_take_over_label`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -48,7 +57,7 @@ from mentionwatch.notify.email import send_email, tls_for
 from mentionwatch.notify.slack import send_slack
 from mentionwatch.notify.spikes import recent_spikes
 from mentionwatch.notify.webhook import send_webhook
-from mentionwatch.store import Delivery, Key, MentionStore, Query, key_of
+from mentionwatch.store import Delivery, Key, MentionStore, NotifyMark, Query, key_of
 
 
 @dataclass
@@ -143,6 +152,32 @@ def select(mentions: Sequence[Mention], notify: NotifyConfig, target: NotifyTarg
     return out
 
 
+def target_key(target: NotifyTarget) -> str:
+    """The store's name for what `target` has been sent (its queue, deliveries, spikes told, and the lock a run
+    holds on it): its label, its kind, and a short hash of where it sends (the URL, the recipients). A hash, not
+    the place: a Slack URL is a credential, and a webhook URL may hold a token. A signing secret or a password is
+    no part of it: changing one keeps the target's history."""
+    return f"{target.label} {target.type}:{_digest(target.type, *_destination(target))}"
+
+
+def mark_key(target: NotifyTarget, brands: Sequence[str]) -> str:
+    """The store's name for where a config's runs stopped queuing for `target`: the target's key and the config's
+    brands, so that configs sharing one destination each catch up on their own brands from their own mark."""
+    return f"{target_key(target)} brands:{_digest(*sorted(brands))}"
+
+
+def _destination(target: NotifyTarget) -> list[str]:
+    if isinstance(target, EmailTarget):
+        return sorted({address.lower() for address in target.to})
+    if isinstance(target, SlackTarget):
+        return [target.url.get_secret_value()]
+    return [target.url]
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
 async def notify_scan(
     config: Config,
     store: MentionStore,
@@ -158,10 +193,15 @@ async def notify_scan(
     notify = config.notify
     if notify is None:
         return NotifyReport()
+    # A shared store holds other configs' brands: a target is sent this config's only.
+    brands = [b.name for b in config.brands]
     report = NotifyReport()
     report.targets = list(
         await asyncio.gather(
-            *(_run_target(notify, t, store, wire, started, printed, full_list, redact) for t in notify.targets)
+            *(
+                _run_target(notify, t, brands, store, wire, started, printed, full_list, redact)
+                for t in notify.targets
+            )
         )
     )
     return report
@@ -170,6 +210,7 @@ async def notify_scan(
 async def _run_target(
     notify: NotifyConfig,
     target: NotifyTarget,
+    brands: Sequence[str],
     store: MentionStore,
     wire: Wire,
     started: datetime,
@@ -177,20 +218,30 @@ async def _run_target(
     full_list: str | None,
     redact: Callable[[str], str],
 ) -> TargetReport:
+    key, marked = target_key(target), mark_key(target, brands)
     report = TargetReport(target.label, target.type)
-    report.uncertain = [_uncertain(d) for d in store.settle_interrupted_deliveries(target.label, wire.now())]
-    mark = store.notify_mark(target.label)
+    report.uncertain = [_uncertain(d) for d in store.settle_interrupted_deliveries(key, wire.now())]
+    # This config's mark; else the destination's (this config's brands changed: it catches up from the last run
+    # to the destination, not only what this scan printed).
+    mark = store.notify_mark(marked) or store.notify_mark(key)
     # Where the store stands before looking: what another scan saves from now on is left for the next run (on a
     # shared store, other hosts save while this one sends), and the mark moves only this far.
     horizon = store.notify_horizon()
-    fresh = store.first_seen_after(mark) if mark else printed
+    legacy, waiting = _take_over_label(store, target)
+    mark = mark or legacy
+    fresh = [m for m in [*waiting, *(store.first_seen_after(mark) if mark else printed)] if m.brand in brands]
     # Queued before anything is sent: a spike message that fails ends this run for the target, and what it is owed
     # (on a first run, only what this scan printed) must then be waiting for the next.
-    store.enqueue_notifications(target.label, select(fresh, notify, target), started, wire.now(), horizon)
-    if "spike" in notify.on and not await _tell_spikes(notify, target, store, wire, redact, report):
-        report.pending = len(store.pending_notifications(target.label))
+    store.enqueue_notifications(key, select(fresh, notify, target), started, wire.now(), horizon)
+    # Moved after the items are queued: a run that dies in between queues them again next time, and an item is
+    # queued once ever.
+    store.enqueue_notifications(marked, [], started, wire.now(), horizon)
+    if legacy is not None:
+        store.forget_notify_mark(target.label)
+    if "spike" in notify.on and not await _tell_spikes(notify, target, key, brands, store, wire, redact, report):
+        report.pending = len(_pending(store, key, brands))
         return report
-    pending = store.pending_notifications(target.label)
+    pending = _pending(store, key, brands)
     policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)
     for event, mentions in _messages(pending, notify):
         digest = build_digest(
@@ -201,7 +252,7 @@ async def _run_target(
             full_list=notify.full_list or full_list,
         )
         token = uuid.uuid4().hex
-        delivery = store.begin_delivery(target.label, event, token, [key_of(m) for m in mentions], wire.now())
+        delivery = store.begin_delivery(key, event, token, [key_of(m) for m in mentions], wire.now())
 
         async def attempt(digest: Digest = digest, token: str = token) -> Answer:
             return await send(target, digest, token, wire)
@@ -212,7 +263,7 @@ async def _run_target(
         report.attempts += outcome.attempts
         if not outcome.ok:
             report.state, report.error = "failed", error
-            report.pending = len(store.pending_notifications(target.label))
+            report.pending = len(_pending(store, key, brands))
             return report
         report.state, report.answer = "sent", redact(outcome.answer.said) if outcome.answer else None
         report.messages += 1
@@ -220,9 +271,28 @@ async def _run_target(
     return report
 
 
+def _take_over_label(store: MentionStore, target: NotifyTarget) -> tuple[NotifyMark | None, list[Mention]]:
+    """A store written before `target_key` kept a target's state under its label alone, shared by every config's
+    target of that label: its mark (where this config's runs catch up from when there is no mark of the new kind)
+    and the mentions still waiting in its queue (the caller keeps this config's brands). The caller drops the mark
+    once they are queued anew, so it is taken over once: by the first run of a target of that label (another
+    config's target of the label starts afresh, as a target's first run does), never by a target added later."""
+    legacy = store.notify_mark(target.label)
+    if legacy is None:
+        return None, []
+    return legacy, [m for m, _ in store.pending_notifications(target.label)]
+
+
+def _pending(store: MentionStore, key: str, brands: Sequence[str]) -> list[tuple[Mention, str]]:
+    """What is waiting for the destination of this config's brands: a config sharing it sends its own."""
+    return [(m, e) for m, e in store.pending_notifications(key) if m.brand in brands]
+
+
 async def _tell_spikes(
     notify: NotifyConfig,
     target: NotifyTarget,
+    key: str,
+    brands: Sequence[str],
     store: MentionStore,
     wire: Wire,
     redact: Callable[[str], str],
@@ -231,10 +301,9 @@ async def _tell_spikes(
     """Send `target` a message for each spike it has not been told of (one per brand and hour, claimed in the
     store before it goes out, so it is never told twice). False when a delivery failed: the run stops there for
     this target, and the next one tells of the spike again."""
-    brands = list(target.brands) or store.brands()
     policy = RetryPolicy(retries=notify.retries, max_wait=notify.max_retry_wait)
-    for spike in recent_spikes(store, brands, wire.now()):
-        if store.spike_told(target.label, spike.brand, spike.period):
+    for spike in recent_spikes(store, list(target.brands) or list(brands), wire.now()):
+        if store.spike_told(key, spike.brand, spike.period):
             continue
         top = store.query(
             Query(
@@ -254,8 +323,8 @@ async def _tell_spikes(
             spike=spike,
         )
         token = uuid.uuid4().hex
-        delivery = store.begin_delivery(target.label, "spike", token, [], wire.now())
-        if not store.claim_spike(target.label, spike.brand, spike.period, delivery):
+        delivery = store.begin_delivery(key, "spike", token, [], wire.now())
+        if not store.claim_spike(key, spike.brand, spike.period, delivery):
             continue
 
         async def attempt(digest: Digest = digest, token: str = token) -> Answer:
@@ -266,7 +335,7 @@ async def _tell_spikes(
         store.finish_delivery(delivery, ok=outcome.ok, attempts=outcome.attempts, error=error, now=wire.now())
         report.attempts += outcome.attempts
         if not outcome.ok:
-            store.release_spike(target.label, spike.brand, spike.period)
+            store.release_spike(key, spike.brand, spike.period)
             report.state, report.error = "failed", error
             return False
         report.state, report.answer = "sent", redact(outcome.answer.said) if outcome.answer else None
