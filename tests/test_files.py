@@ -296,3 +296,60 @@ def test_an_unwritable_record_folder_exits_2_before_fetching(
     run = cli("scan", "-c", str(hn_config(tmp_path, server)), "--record", str(tmp_path / "blocker" / "bundle"))
     assert run.code == 2 and "cannot write the recording there" in run.stderr
     assert server.requests == []
+
+
+# -- SIGTERM during a write: the temp file is removed (only SIGKILL, which no process can handle, leaves one)
+
+# A write that SIGTERM interrupts half-way, deterministically: the process sends it to itself.
+WRITE_TERMINATED = """
+import os, signal, sys
+from pathlib import Path
+from mentionwatch.output import atomic_file
+
+if sys.argv[2] == "scan":  # as a scan holds the signals, from its start until its output is written
+    from mentionwatch.pipeline import Interrupts
+
+    Interrupts().hold()
+with atomic_file(Path(sys.argv[1])) as out:
+    out.write("half of the new file")
+    for _ in range(int(sys.argv[3])):
+        os.kill(os.getpid(), signal.SIGTERM)
+    out.write(" and the rest")
+"""
+
+
+def write_terminated(tmp_path: Path, target: Path, holder: str, signals: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WRITE_TERMINATED, str(target), holder, str(signals)],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        timeout=60,
+    )
+
+
+@pytest.mark.e2e
+def test_sigterm_during_a_file_write_removes_the_temp_file_and_keeps_the_old_file(tmp_path: Path) -> None:
+    # Any command's file (report -o, --health, an edited config): nothing else handles SIGTERM there.
+    target = tmp_path / "out" / "report.html"
+    target.parent.mkdir()
+    target.write_text("the old report")
+    proc = write_terminated(tmp_path, target, "none", 1)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+    assert target.read_text() == "the old report"
+    assert (proc.returncode, proc.stderr) == (143, "")
+
+
+@pytest.mark.e2e
+def test_a_scans_output_write_finishes_after_one_sigterm_and_a_second_ends_it_without_a_temp_file(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out" / "mentions.jsonl"
+    target.parent.mkdir()
+    once = write_terminated(tmp_path, target, "scan", 1)
+    assert once.returncode == 0, once.stderr  # what ends a scan after its write is the scan's (cli/scan.py)
+    assert target.read_text() == "half of the new file and the rest"
+    twice = write_terminated(tmp_path, target, "scan", 2)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["mentions.jsonl"]
+    assert target.read_text() == "half of the new file and the rest", "the file written before is kept"
+    assert (twice.returncode, twice.stderr) == (143, "")

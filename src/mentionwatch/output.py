@@ -10,15 +10,17 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mentionwatch.errors import OutputError, UsageError
+from mentionwatch.errors import ExitCode, OutputError, UsageError
 from mentionwatch.models import FIELDS, Mention, format_time
 from mentionwatch.text import excerpt
 from mentionwatch.urls import community
@@ -358,25 +360,47 @@ def atomic_file(path: Path, *, newline: str | None = None) -> Iterator[IO[str]]:
     killed half-way) only ever see the old file or the whole new one, and two writers never share a temp file.
 
     The new file keeps the old one's mode (a 0600 file stays 0600); a symlink is written through to its target;
-    the temp file is removed on every way out. A write that fails (a full disk) is an OutputError."""
+    the temp file is removed on every way out, SIGTERM's too (`_sigterm_unwinds`; only SIGKILL, which no process
+    can handle, leaves it). A write that fails (a full disk) is an OutputError."""
     target = Path(os.path.realpath(path))
-    try:  # the folder can be gone or full by now, after a scan that checked it at the start
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
+    with _sigterm_unwinds():
+        try:  # the folder can be gone or full by now, after a scan that checked it at the start
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:
+                yield out
+                out.flush()
+                os.fsync(out.fileno())
+            # mkstemp makes 0600; a new file gets what the user's umask gives any other file.
+            os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM, for the duration, raises SystemExit (TERMINATED) rather than end the process where it stands (its
+    default action): the `finally` clauses on the way out run, and the process ends all the same, with the status a
+    shell gives a command SIGTERM ended. Only while nothing else handles SIGTERM (a scan holds it itself, to finish
+    its output first: `pipeline.Interrupts`), and in the main thread, the one that runs Python's signal handlers."""
+    taken = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if taken:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp makes 0600; a new file gets what the user's umask gives any other file.
-        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        yield
     finally:
-        tmp.unlink(missing_ok=True)
+        if taken:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise SystemExit(ExitCode.TERMINATED)
 
 
 def _umask() -> int:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,23 +103,37 @@ class ScanResult:
     # How many mentions `--limit` left out of the output (after `--new`): with `--new` they are stored and will not
     # be new again, which the command says rather than lose them silently.
     left_out: int = 0
+    # SIGINT and SIGTERM, held by the scan until `close` (its output is written meanwhile): a signal that comes
+    # after the fetch is noted there, and ends the run as one during the fetch does, once the output is written.
+    interrupts: Interrupts | None = None
 
     def output(self) -> Iterable[Mention]:
         """What the scan prints: `mentions`, or what a scan worked in windows reads back."""
         return self.stream() if self.stream is not None else self.mentions
 
     def close(self) -> None:
-        if self.scratch is not None:
-            self.scratch.close()
+        try:
+            if self.scratch is not None:
+                self.scratch.close()
+        finally:
+            if self.interrupts is not None:
+                self.interrupts.release()
+
+    @property
+    def signalled(self) -> int | None:
+        """The first SIGINT or SIGTERM the scan got: while it fetched (`stopped_by`), or after, up to `close`."""
+        if self.stopped_by is not None or self.interrupts is None:
+            return self.stopped_by
+        return self.interrupts.first
 
     @property
     def interrupted(self) -> bool:
-        return self.stopped_by is not None
+        return self.signalled is not None
 
     @property
     def exit_code(self) -> ExitCode:
         """What the scan's exit status says (the table is `errors.ExitCode`)."""
-        if self.stopped_by == signal.SIGTERM:
+        if self.signalled == signal.SIGTERM:
             return ExitCode.TERMINATED
         if self.interrupted:
             return ExitCode.INTERRUPTED
@@ -1082,15 +1097,81 @@ class ScanRequest:
         return keep
 
 
+class Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM (what cron daemons, systemd and `timeout` send) while a scan runs and its output
+    is written: the first stops the fetch if it is still running, and is noted either way; the scan goes on to output
+    what it gathered (the work after the fetch is bounded), then ends with the signal's exit code. A second ends the
+    process at once, unwinding (KeyboardInterrupt, or SystemExit with TERMINATED), so that what cleans up on the way
+    out runs: a temp file is removed, the store is closed.
+
+    Python's own handlers, not the event loop's: those run only when the loop gets a turn, never during the work
+    after the fetch. Held in the main thread only (where Python runs handlers); elsewhere the signals act as usual."""
+
+    STOPPERS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        # What the first signal stops: the fetch, while it runs. Called from the signal handler.
+        self.stop: Callable[[], object] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def hold(self) -> None:
+        for signum in self.STOPPERS:
+            try:
+                previous = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                return
+            # asyncio.run's own Ctrl-C handler (it cancels the run's task) is for its run only, which is over when
+            # the result is closed; kept, it would keep that task, and so the result, alive.
+            if isinstance(previous, functools.partial) and isinstance(
+                getattr(previous.func, "__self__", None), asyncio.Runner
+            ):
+                previous = signal.default_int_handler
+            self._previous[signum] = previous
+
+    def release(self) -> None:
+        """Give the signals back to the handlers they had before (unless someone has taken them since)."""
+        while self._previous:
+            signum, previous = self._previous.popitem()
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread; a handler not set from Python
+                if signal.getsignal(signum) == self._handle:
+                    signal.signal(signum, previous)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.first is None:
+            self.first = signum
+            if self.stop is not None:
+                self.stop()
+            return
+        self.release()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(ExitCode.TERMINATED)
+
+
 async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanResult:
-    """Fetch, match, score, dedupe, sort: the whole scan. Ctrl-C stops fetching and keeps what was gathered."""
-    # Processes that may score sentiment beside this one, started only if the scan has enough to score.
-    shared = SentimentWorkers.for_name(config.scoring.sentiment, config.scoring.workers)
-    with shared or contextlib.nullcontext():
-        return await _scan(config, request, env, shared)
+    """Fetch, match, score, dedupe, sort: the whole scan. Ctrl-C (or SIGTERM) stops fetching and keeps what was
+    gathered; after the fetch, it lets the scan finish. The result holds both signals until it is closed, so that one
+    that comes while its output is written lets that finish too (`Interrupts`)."""
+    interrupts = Interrupts()
+    interrupts.hold()
+    try:
+        # Processes that may score sentiment beside this one, started only if the scan has enough to score.
+        shared = SentimentWorkers.for_name(config.scoring.sentiment, config.scoring.workers)
+        with shared or contextlib.nullcontext():
+            result = await _scan(config, request, env, shared, interrupts)
+    except BaseException:
+        interrupts.release()
+        raise
+    result.interrupts = interrupts
+    # A caller that never closes the result (a library's, a test's) gets the signals back when it lets go of it.
+    weakref.finalize(result, interrupts.release)
+    return result
 
 
-async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: SentimentWorkers | None) -> ScanResult:
+async def _scan(
+    config: Config, request: ScanRequest, env: ScanEnv, shared: SentimentWorkers | None, interrupts: Interrupts
+) -> ScanResult:
     from mentionwatch.http import build_client
 
     fetched = Fetched()
@@ -1126,28 +1207,21 @@ async def _scan(config: Config, request: ScanRequest, env: ScanEnv, shared: Sent
             )
         )
 
-        def stop(signum: int) -> None:
-            nonlocal stopped_by
-            stopped_by = signum
-            task.cancel()
-
         loop = asyncio.get_running_loop()
-        # Ctrl-C, and SIGTERM (what cron daemons, systemd and `timeout` send), stop the fetch and keep what was
-        # gathered. Not the main thread, or a platform without loop signal handlers: they end the run as usual.
-        stoppers = (signal.SIGINT, signal.SIGTERM)
-        for signum in stoppers:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, stop, signum)
+        # Ctrl-C, and SIGTERM, stop the fetch and keep what was gathered. From a signal handler, which may run while
+        # the loop waits on the network: the cancel is handed to the loop, which it wakes.
+        interrupts.stop = functools.partial(loop.call_soon_threadsafe, task.cancel)
+        if interrupts.first is not None:  # one came before the fetch began: it has nothing to gather
+            task.cancel()
         try:
             await task
         except asyncio.CancelledError:
-            if stopped_by is None:
+            if interrupts.first is None:
                 raise
+            stopped_by = interrupts.first
         finally:
+            interrupts.stop = None
             ahead.cancel()
-            for signum in stoppers:
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(signum)
     await asyncio.wait([ahead])  # cancelled with the fetch: let it stop (its own error is not this scan's)
     if not ahead.cancelled() and ahead.exception() is not None:
         # A bug there is met again, and reported, where `process` redoes that work.

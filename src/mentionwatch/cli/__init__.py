@@ -30,22 +30,29 @@ def startup_done() -> None:
 # command's process; a program importing mentionwatch as a library keeps its httpx whole.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: "not importable", as documented
 
-import typer  # noqa: E402
-from typer.main import get_command_name  # noqa: E402
-from typer.models import CommandInfo  # noqa: E402
+try:
+    import typer
+    from typer.main import get_command_name
+    from typer.models import CommandInfo
 
-# Each command module registers its commands on `app` when imported.
-from mentionwatch.cli import (  # noqa: E402, F401
-    config_commands,
-    explain,
-    inbox,
-    notify,
-    report,
-    scan,
-    store_admin,
-    store_commands,
-)
-from mentionwatch.cli.app import app  # noqa: E402
+    # Each command module registers its commands on `app` when imported.
+    from mentionwatch.cli import (  # noqa: F401
+        config_commands,
+        explain,
+        inbox,
+        notify,
+        report,
+        scan,
+        store_admin,
+        store_commands,
+    )
+    from mentionwatch.cli.app import app
+except KeyboardInterrupt:
+    # Ctrl-C while the command's modules load (its first 0.1 s, before `main` runs): nothing was done, so nothing
+    # to say; the status a shell gives an interrupted command, never a traceback through the import machinery.
+    from mentionwatch.errors import ExitCode
+
+    raise SystemExit(ExitCode.INTERRUPTED) from None
 
 __all__ = ["app", "main"]
 
@@ -53,6 +60,11 @@ __all__ = ["app", "main"]
 def main() -> None:
     try:
         app_for(sys.argv[1:])()
+    except KeyboardInterrupt:
+        # Ctrl-C while typer makes the command, before it runs (a command's own is click's or the command's).
+        from mentionwatch.errors import ExitCode
+
+        raise SystemExit(ExitCode.INTERRUPTED) from None
     finally:
         # The process ends here: spare it the collector's last walk over everything the run made (see scan).
         gc.freeze()
