@@ -44,6 +44,11 @@ def start(config: Path, env: dict[str, str], cwd: Path, *args: str) -> subproces
     )
 
 
+def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mentionwatch ARGS` to its end (bounded), its output captured."""
+    return subprocess.run(cli_command(*args), capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
 def wait_for_request(server: LoopbackServer, path: str) -> None:
     deadline = time.monotonic() + 30
     while not any(r.path == path for r in server.requests) and time.monotonic() < deadline:
@@ -61,13 +66,8 @@ def test_two_scans_without_a_store_share_the_http_cache(tmp_path: Path, server: 
     first = start(write_config(tmp_path / "a.yaml", server, slow=True), env, tmp_path, "--no-store")
     try:
         wait_for_request(server, "/slow.xml")
-        second = subprocess.run(
-            cli_command("scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "--no-store"),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
+        second = run(
+            env, tmp_path, "scan", "-c", str(write_config(tmp_path / "b.yaml", server, slow=False)), "--no-store"
         )
         assert first.poll() is None, "the first scan is still running while the second one ran"
         _, err = first.communicate(timeout=60)
@@ -129,14 +129,7 @@ def test_a_second_new_run_waits_until_the_first_has_written_its_output(
     first = start(config, env, tmp_path, "--new")
     try:
         wait_for_request(server, "/undated.xml")
-        second = subprocess.run(
-            cli_command("scan", "-c", str(impatient), "-f", "jsonl", "--new"),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        second = run(env, tmp_path, "scan", "-c", str(impatient), "-f", "jsonl", "--new")
         out, err = first.communicate(timeout=60)
     finally:
         first.kill()
@@ -144,14 +137,7 @@ def test_a_second_new_run_waits_until_the_first_has_written_its_output(
     assert len(out.splitlines()) == 200
     assert second.stdout == "", "the second run printed the first's mentions again"
     assert second.returncode == 6, second.stderr
-    third = subprocess.run(
-        cli_command("scan", "-c", str(config), "-f", "jsonl", "--new"),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    third = run(env, tmp_path, "scan", "-c", str(config), "-f", "jsonl", "--new")
     assert third.returncode == 0, third.stderr
     assert third.stdout == ""
 
@@ -178,28 +164,14 @@ def test_ignore_during_a_scan_marks_what_that_scan_saves(
     first = start(config, env, tmp_path, "--new")
     try:
         wait_for_request(server, "/slow.xml")
-        ignored = subprocess.run(
-            cli_command("ignore", "-c", str(config), "--brand", "Acme", "--term", "spamword"),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        ignored = run(env, tmp_path, "ignore", "-c", str(config), "--brand", "Acme", "--term", "spamword")
         first.communicate(timeout=60)
     finally:
         first.kill()
     assert ignored.returncode == 0, ignored.stderr
     assert "marked 2 stored mentions ignored" in ignored.stderr
     assert "another scan is using" in ignored.stderr and "waiting for it (up to 300s)" in ignored.stderr, "not a hang"
-    listed = subprocess.run(
-        cli_command("list", "-c", str(config), "--status", "new", "-f", "jsonl"),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    listed = run(env, tmp_path, "list", "-c", str(config), "--status", "new", "-f", "jsonl")
     assert listed.returncode == 0 and listed.stdout == ""
 
 
