@@ -588,6 +588,15 @@ def new_run_to_a_full_disk(cfg: str, env: dict[str, str]) -> subprocess.Complete
         return subprocess.run(command, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
 
 
+def seeded_then_a_full_disk(
+    cfg: str, cli: Callable[..., Run], algolia: Algolia, env: dict[str, str], new: list[dict[str, Any]]
+) -> subprocess.CompletedProcess[str]:
+    """`scan --seed` of what Algolia holds, then `new` published and a `--new` run that cannot write them."""
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    algolia.hits += new
+    return new_run_to_a_full_disk(cfg, env)
+
+
 @pytest.mark.e2e
 def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_run(
     tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli_store_env: dict[str, str], cli: Callable[..., Run]
@@ -595,9 +604,9 @@ def test_new_mentions_whose_output_could_not_be_written_are_given_by_the_next_ru
     # The store holds a scan before its output is written: a full disk must not cost the new mentions their turn.
     algolia.hits = [hit(1, NOW - timedelta(hours=4))]
     cfg = str(config(tmp_path, server))
-    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
-    algolia.hits.append(hit(2, NOW - timedelta(hours=3)))
-    failed = new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env))
+    failed = seeded_then_a_full_disk(
+        cfg, cli, algolia, cli_env(tmp_path, cli_store_env), [hit(2, NOW - timedelta(hours=3))]
+    )
     assert failed.returncode == 5, failed.stderr
     assert "next --new run to this output gives this scan's new mentions too" in failed.stderr
     algolia.hits.append(hit(3, NOW - timedelta(hours=2)))
@@ -612,7 +621,6 @@ def test_another_config_printing_new_mentions_from_a_shared_store_neither_gets_n
 ) -> None:
     algolia.hits = [hit(1, NOW - timedelta(hours=4))]
     cfg = str(config(tmp_path, server))
-    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
     other = tmp_path / "other.yaml"
     other.write_text(
         "brands:\n  - name: Deno\n    terms: [Deno]\nsources:\n"
@@ -620,8 +628,8 @@ def test_another_config_printing_new_mentions_from_a_shared_store_neither_gets_n
         encoding="utf-8",
     )
     assert cli("scan", "-c", str(other), "--seed", "--since", "1d").code == 0
-    algolia.hits.append(hit(2, NOW - timedelta(hours=3)))
-    assert new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env)).returncode == 5
+    env = cli_env(tmp_path, cli_store_env)
+    assert seeded_then_a_full_disk(cfg, cli, algolia, env, [hit(2, NOW - timedelta(hours=3))]).returncode == 5
     # Both print to stdout: the other config's run says nothing of Node.js, and leaves its mark alone.
     assert cli("scan", "-c", str(other), "--new", "--since", "last", "-f", "jsonl").stdout == ""
     assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["900002"]
@@ -698,9 +706,8 @@ def test_owed_mentions_are_given_once_counted_under_a_limit_and_kept_to_their_ch
 ) -> None:
     algolia.hits = [hit(1, NOW - timedelta(hours=5))]
     cfg = str(config(tmp_path, server))
-    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
-    algolia.hits += [hit(2, NOW - timedelta(hours=4)), hit(3, NOW - timedelta(hours=3))]
-    assert new_run_to_a_full_disk(cfg, cli_env(tmp_path, cli_store_env)).returncode == 5
+    new = [hit(2, NOW - timedelta(hours=4)), hit(3, NOW - timedelta(hours=3))]
+    assert seeded_then_a_full_disk(cfg, cli, algolia, cli_env(tmp_path, cli_store_env), new).returncode == 5
     # Another choice of brands (here: --brand) is owed nothing of that run, and clears nothing.
     assert cli("scan", "-c", cfg, "--new", "--since", "last", "--brand", "Node.js", "-f", "jsonl").stdout == ""
     algolia.failing = True  # every source fails: stdout still gets what it is owed, once

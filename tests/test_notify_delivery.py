@@ -187,33 +187,44 @@ def test_a_digest_is_capped_and_says_where_the_rest_is(
     assert body["full_list"] == str(out.resolve())
 
 
-def test_at_once_sends_the_mentions_needing_a_reply_in_a_message_of_their_own_first(
-    tmp_path: Path, receiver: E2EServer
-) -> None:
-    from mentionwatch.cli.notify import wire_for
-    from mentionwatch.notify import notify_scan
-    from mentionwatch.store import memory_store
-
+def hook_config(tmp_path: Path, receiver: E2EServer, notify: str = "") -> Any:
+    """A config with one webhook target on `receiver` (which accepts it), loaded as a scan loads it, for the tests
+    that call `notify_scan` directly; `notify`: more of the `notify:` block."""
     receiver.route("POST", "/hook", accept())
     path = tmp_path / "mentionwatch.yaml"
     path.write_text(
         "brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: hackernews\n"
-        f"notify:\n  at_once: [needs_reply]\n  targets:\n    - type: webhook\n      url: {receiver.url}/hook\n",
+        f"notify:\n{notify}  targets:\n    - type: webhook\n      url: {receiver.url}/hook\n",
         encoding="utf-8",
     )
-    config = load_config(path, Registry.from_entry_points(), environ={})
+    return load_config(path, Registry.from_entry_points(), environ={})
+
+
+def notified(config: Any, store: Any, started: datetime, printed: list[Mention]) -> Any:
+    """`notify_scan` of `printed`, as a scan at `started` would run it."""
+    from mentionwatch.cli.notify import wire_for
+    from mentionwatch.notify import notify_scan
+
+    async def run() -> Any:
+        async with wire_for(config) as wire:
+            return await notify_scan(config, store, wire, started=started, printed=printed)
+
+    return asyncio.run(run())
+
+
+def test_at_once_sends_the_mentions_needing_a_reply_in_a_message_of_their_own_first(
+    tmp_path: Path, receiver: E2EServer
+) -> None:
+    from mentionwatch.store import memory_store
+
+    config = hook_config(tmp_path, receiver, "  at_once: [needs_reply]\n")
     started = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     mentions = [Mention.from_dict(json.loads(line), default_source="hn") for line in RECORDED[:3]]
     for m, reply in zip(mentions, (False, True, False), strict=True):
         m.brand, m.needs_reply, m.impact = "Node.js", reply, 10.0
     store = memory_store()
     store.record(mentions, started)
-
-    async def run() -> Any:
-        async with wire_for(config) as wire:
-            return await notify_scan(config, store, wire, started=started, printed=mentions)
-
-    report = asyncio.run(run())
+    report = notified(config, store, started, mentions)
     assert (report.targets[0].state, report.targets[0].messages, report.targets[0].mentions) == ("sent", 2, 3)
     first, second = (json.loads(p.body) for p in receiver.received("POST", "/hook"))
     assert (first["event"], [m["id"] for m in first["mentions"]]) == ("needs_reply", [mentions[1].id])
@@ -536,9 +547,7 @@ def test_notify_needs_new_a_store_and_a_notify_section(
     assert receiver.requests == []
 
 
-def test_a_redirect_is_not_followed(
-    tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]
-) -> None:
+def test_a_redirect_is_not_followed(tmp_path: Path, feed: Feed, receiver: E2EServer, cli: Callable[..., Run]) -> None:
     receiver.route("POST", "/hook", Reply(301, b"", {"location": f"{receiver.url}/elsewhere"}))
     receiver.route("POST", "/elsewhere", accept())
     cfg = write_config(tmp_path, feed, "  on: [new, spike]\n  retries: 0\n  targets:\n" + webhook(receiver))
@@ -691,18 +700,9 @@ def test_a_mark_kept_under_the_label_alone_is_taken_over_once_with_what_it_queue
 ) -> None:
     # A store written before marks were kept per destination: the target's mark and a failed digest's items are
     # under "webhook", shared by every config's webhook. The first run takes them over (its own brands only).
-    from mentionwatch.cli.notify import wire_for
-    from mentionwatch.notify import notify_scan
     from mentionwatch.store import key_of, memory_store
 
-    receiver.route("POST", "/hook", accept())
-    path = tmp_path / "mentionwatch.yaml"
-    path.write_text(
-        "brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: hackernews\n"
-        f"notify:\n  targets:\n    - type: webhook\n      url: {receiver.url}/hook\n",
-        encoding="utf-8",
-    )
-    config = load_config(path, Registry.from_entry_points(), environ={})
+    config = hook_config(tmp_path, receiver)
     before = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     started = before + timedelta(minutes=15)
     node = [Mention.from_dict(json.loads(line), default_source="hn") for line in RECORDED[:3]]
@@ -716,16 +716,11 @@ def test_a_mark_kept_under_the_label_alone_is_taken_over_once_with_what_it_queue
     store.enqueue_notifications("webhook", [(key_of(node[0]), "new"), (key_of(quark[0]), "new")], before, before)
     store.record([node[1], quark[1]], before + timedelta(minutes=5))  # saved by a run that notified no one
     store.record([node[2]], started)
-
-    async def run(printed: list[Mention]) -> Any:
-        async with wire_for(config) as wire:
-            return await notify_scan(config, store, wire, started=started, printed=printed)
-
-    report = asyncio.run(run([node[2]]))
+    report = notified(config, store, started, [node[2]])
     assert (report.targets[0].state, report.targets[0].mentions) == ("sent", 3)
     [post] = receiver.received("POST", "/hook")
     sent = json.loads(post.body)["mentions"]
     assert sorted((m["brand"], m["id"]) for m in sent) == sorted(("Node.js", m.id) for m in node)
     assert store.notify_mark("webhook") is None, "taken over once"
-    assert asyncio.run(run([])).targets[0].state == "nothing new"
+    assert notified(config, store, started, []).targets[0].state == "nothing new"
     assert len(receiver.received("POST", "/hook")) == 1
