@@ -324,11 +324,9 @@ def test_the_loudest_of_the_whole_store_walk_the_impact_index_and_list_what_the_
 
 def test_a_scans_new_mentions_join_the_clusters_one_by_one_look_ups_would_find() -> None:
     # `_clusters_of` looks a scan's keys and pages up a few hundred at a time; each new mention must join the
-    # cluster `_cluster_of` finds for it alone: by its own key among members, a duplicate's key (member or stored
-    # mention), its page stored (twice, in two clusters: the first found), the page it links to, a stored share
-    # linking to it; or none, under another brand or with nothing in common.
-    from mentionwatch.store.sqlite import _pages
-
+    # cluster it finds for that mention alone: by its own key among members, a duplicate's key (member or stored
+    # mention), its page stored (twice, in two clusters: the first found), the page it shares, a stored share
+    # of it; or none, under another brand or with nothing in common.
     store = SqliteStore.open(None)
     pages = [f"https://acme.example/news/{i}" for i in range(6)]
     stored = [mention(f"s{i}", url=pages[i]) for i in range(4)]
@@ -355,13 +353,13 @@ def test_a_scans_new_mentions_join_the_clusters_one_by_one_look_ups_would_find()
         *(mention(f"x{i}", link=pages[i % 4]) for i in range(700)),  # more than one batch
     ]
     fresh = {key_of(m): m for m in fresh_list}
-    found_pages = {key: _pages(m) for key, m in fresh.items()}
-    batched = store._clusters_of(fresh, found_pages)
-    one_by_one = {key: store._cluster_of(m, *found_pages[key][:2]) for key, m in fresh.items()}
+    batched = store._clusters_of(fresh)
+    one_by_one = {key: store._clusters_of({key: m})[key] for key, m in fresh.items()}
     assert batched == one_by_one
-    assert batched[key_of(fresh_list[0])] == store._cluster_by_key(key_of(head))
+    assert batched[key_of(fresh_list[0])] == (store._cluster_by_key(key_of(head)), None)
     assert [batched[key_of(m)] is None for m in fresh_list[:7]] == [False, False, False, False, False, True, True]
-    assert batched[key_of(fresh_list[7])] == store._cluster_by_key(key_of(stored[0]))
+    assert [batched[key_of(m)][1] for m in fresh_list[1:5]] == [None, "url", "link", "link"]  # type: ignore[index]
+    assert batched[key_of(fresh_list[7])] == (store._cluster_by_key(key_of(stored[0])), None)
     store.close()
 
 

@@ -137,6 +137,32 @@ def test_search_is_accent_and_case_blind_and_reads_no_operators(store: Any) -> N
     }
 
 
+def test_a_word_with_an_apostrophe_or_a_hyphen_is_a_phrase_of_its_parts_on_both_engines(store: Any) -> None:
+    texts = {
+        "1": "Acme's new plan is out",
+        "2": "it's a good day: Acme ships",
+        "3": "I can do it, said the Acme t-shirt",
+        "4": "I can't log in to Acme",
+        "5": "a love-hate thing with Acme",
+        "6": "love hate, Acme",
+        "7": "the Acme e-mail is down",
+        "8": "the Acme e mail is down",
+        "9": "the Acme email is down",
+    }
+    store.record([mention(i, title="", text=text) for i, text in texts.items()], NOW)
+    found = {q: sorted(m.id for m in store.query(Query(search=q))) for q in
+             ("Acme's", "can't", "love-hate", "e-mail", '"a love-hate thing"', "Acme’s", "e-mail down")}  # fmt: skip
+    assert found == {
+        "Acme's": ["1"],
+        "can't": ["4"],
+        "love-hate": ["5", "6"],
+        "e-mail": ["7", "8"],
+        '"a love-hate thing"': ["5"],
+        "Acme’s": ["1"],
+        "e-mail down": ["7", "8"],
+    }
+
+
 def test_both_engines_list_the_same_mentions_in_the_same_order(tmp_path: Path, postgres_url: str) -> None:
     rng = random.Random(5)
     batch = [

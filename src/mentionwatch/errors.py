@@ -4,7 +4,7 @@
     ├── UsageError                 2  USAGE          a bad flag or argument, an output path that cannot be used
     ├── ConfigError                2  USAGE          a broken config (file:line: key: message, one per line)
     ├── OutputError                5  WRITE_FAILED   the results could not be written (disk full, I/O error)
-    ├── StoreError                 6  STORE          the store could not be opened, or another scan held it too long
+    ├── StoreError                 6  STORE          the store cannot be opened or written, or a scan held it too long
     ├── ReplyError                 7  REPLY_FAILED   the platform refused a reply, or whether it was posted is unknown
     └── NotifyFailed               8  NOTIFY_FAILED  a notification was not delivered, even after retries
     FetchError                     -  (never raised through the pipeline: the source's health records it)
@@ -55,7 +55,7 @@ _MEANINGS = {
     ExitCode.SOME_FAILED: "some sources failed (the rest is still printed)",
     ExitCode.ALL_FAILED: "every source failed",
     ExitCode.WRITE_FAILED: "the results could not be written (disk full, I/O error)",
-    ExitCode.STORE: "the store could not be used (another scan held it too long, or it cannot be opened)",
+    ExitCode.STORE: "the store could not be used (another scan held it too long, it cannot be opened or written)",
     ExitCode.REPLY_FAILED: "a reply was refused, or whether it was posted is not known yet (reply ID checks)",
     ExitCode.NOTIFY_FAILED: "a notification was not delivered after retries (the scan itself succeeded)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (what was gathered is still printed)",
@@ -86,7 +86,8 @@ class OutputError(MentionwatchError):
 
 
 class StoreError(MentionwatchError):
-    """The store cannot be opened or read, or another scan held it past `store.lock_timeout`."""
+    """The store cannot be opened, read or written (a read-only file or database, a lock another process held past
+    the wait, a full disk), or another scan held it past `store.lock_timeout`."""
 
     exit_code = ExitCode.STORE
 

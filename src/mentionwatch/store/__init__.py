@@ -19,10 +19,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from mentionwatch.errors import StoreError, UsageError
 from mentionwatch.models import Mention
+
+if TYPE_CHECKING:
+    from mentionwatch.dedupe import ReplyGuard
 
 STATUSES = ("new", "read", "done", "replied", "ignored")
 # A needs-reply mention in one of these is no longer waiting: `inbox` leaves it out.
@@ -501,6 +504,20 @@ def memory_store() -> MentionStore:
     return SqliteStore.open(None)
 
 
+def waiting_guard() -> ReplyGuard:
+    """A scan's reply guard (`dedupe.ReplyGuard`), judged on what the store knows of the one kept: a saved mention is
+    scored already (its `needs_reply` was worked out under its brand's `reply_reach`, which the store is not told),
+    and one that has been answered or closed (`CLOSED_STATUSES`) waits for nothing: `inbox` no longer shows it, so
+    nothing that waits may be hidden behind it."""
+    from mentionwatch.dedupe import ReplyGuard
+
+    class WaitingGuard(ReplyGuard):
+        def needs(self, mention: Mention) -> bool:
+            return mention.needs_reply and mention.status not in CLOSED_STATUSES
+
+    return WaitingGuard()
+
+
 __all__ = [
     "CLOSED_STATUSES",
     "DB_ENV",
@@ -534,4 +551,5 @@ __all__ = [
     "shown_location",
     "store_path",
     "target_scope",
+    "waiting_guard",
 ]

@@ -204,6 +204,7 @@ class _SqliteSide:
     """A SQLite store's tables, through its connection (this module is the store's own)."""
 
     def __init__(self, store: SqliteStore) -> None:
+        self._store = store
         self._db = store._db
 
     def tables(self) -> dict[str, list[str]]:
@@ -236,24 +237,22 @@ class _SqliteSide:
 
     def write(self, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         marks = ", ".join("?" * len(columns))
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        # The store's own write transaction: a destination that cannot be written is a StoreError, as in a scan.
+        with self._store._write():
             self._db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def finish(self, tables: dict[str, list[str]]) -> None:
         # Copied mentions wait for search as a scan's do (schema 6): the first search indexes them.
         if "mentions" in tables:
-            self._db.execute("INSERT OR IGNORE INTO mentions_search_pending SELECT rowid FROM mentions")
+            with self._store._write():
+                self._db.execute("INSERT OR IGNORE INTO mentions_search_pending SELECT rowid FROM mentions")
 
 
 class _PostgresSide:
     """A PostgreSQL store's tables, through its pool; rows written with COPY."""
 
     def __init__(self, store: PostgresStore) -> None:
+        self._store = store
         self._pool = store._pool
         self._snapshot: psycopg.Connection[Any] | None = None
 
@@ -327,6 +326,7 @@ class _PostgresSide:
 
     def write(self, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         with (
+            self._store._writes(),
             self._pool.connection() as conn,
             conn.transaction(),
             conn.cursor() as cur,
@@ -337,7 +337,7 @@ class _PostgresSide:
 
     def finish(self, tables: dict[str, list[str]]) -> None:
         """Move each identity sequence past the copied rowids, so the next mention saved gets a new one."""
-        with self._pool.connection() as conn:
+        with self._store._writes(), self._pool.connection() as conn:
             identities = conn.execute(
                 "SELECT table_name, column_name FROM information_schema.columns"
                 " WHERE table_schema = current_schema() AND is_identity = 'YES'"

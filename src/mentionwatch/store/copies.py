@@ -1,7 +1,8 @@
 """Copies across scans: a syndicated article that turns up in a later scan than its original joins the stored
 cluster (README, "Clusters persist"), as a copy in the same scan joins the scan's. The store finds a new mention's
 cluster by its id, its page and its link; what joined none of those is compared by its text with the stored
-cluster heads of its brand published in the last week, under a scan's own rules (`dedupe.copies_of_stored`).
+cluster heads of its brand published in the last week, under a scan's own rules (`dedupe.copies_of_stored`) and the
+store's reply guard (`store.waiting_guard`).
 
 Sketching every stored text for that cost ~100 µs a mention (a second a scan at 5,000 stored), so the stored texts
 are first searched, in one pass of an Aho-Corasick automaton (pyahocorasick, as matching uses), for a few runs of
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from mentionwatch.models import Mention
-from mentionwatch.store import Key
+from mentionwatch.store import Key, waiting_guard
 
 # How far back an original is looked for, and how many stored heads at most: syndication follows within days.
 COPY_WINDOW = timedelta(days=7)
@@ -69,7 +70,7 @@ def stored_copies(
     stored = [(key, " " + " ".join(words(text)) + " ") for key, text in read]
     if not stored:
         return {}
-    from mentionwatch.dedupe import copies_of_stored  # the scan's own rules; only when there is something to compare
+    from mentionwatch.dedupe import copies_of_stored  # only when there is something to compare
 
     found: dict[Key, Mention] = {}
     # A few thousand new texts at a time: an automaton of a window's 50,000 (300,000 runs of words) held hundreds
@@ -78,7 +79,8 @@ def stored_copies(
         batch = unjoined[start : start + PROBE_BATCH]
         held = _holding(batch, stored)
         if held:
-            copies = copies_of_stored([m for _, m, _ in batch], whole(held))
+            # The scan's own rules; a stored head needs a reply as it was saved, and while it waits.
+            copies = copies_of_stored([m for _, m, _ in batch], whole(held), waiting_guard())
             found.update((batch[i][0], original) for i, original in copies.items())
     return found
 

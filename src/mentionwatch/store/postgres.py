@@ -48,7 +48,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -88,15 +88,27 @@ from mentionwatch.store.sqlite import (
     _LOUDNESS,
     _REPLY_COLUMNS,
     _SAID,
+    _STATS_FOLDED,
+    _STATS_HEADS,
+    HEADLESS_SQL,
+    Joined,
     _m,
     _mention,
     _pages,
     _reply,
+    _reply_kinds,
+    _seen_key,
+    as_stored,
     citation,
     kept_terms,
+    merged_seen,
+    orphans_sql,
+    pruned_sql,
+    regrouped,
     said,
     seen_entry,
     single_filters,
+    stored_clusters,
     tallies_from,
     tallies_sql,
     tally_spans,
@@ -299,6 +311,8 @@ class PostgresStore:
         self._redact = Redactor([location.password] if location.password else [])
         # The schema version found on opening (before a migration `open(migrate=True)` applied).
         self.migrated_from = SCHEMA_VERSION
+        # False once a first-seen time could not be saved (`first_seen`).
+        self._first_seen_writable = True
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = False) -> PostgresStore:
@@ -328,6 +342,31 @@ class PostgresStore:
 
     def redact(self, text: str) -> str:
         return self._redact(text)
+
+    @contextlib.contextmanager
+    def _writes(self) -> Iterator[None]:
+        """Around a write: a database that cannot be written now (a read-only session or server, a user who may only
+        read, a lock the server gave up waiting for, a full disk, a lost connection) raises StoreError, one line and
+        exit 6, as SQLite's `_write` does. Any other error is a bug, and left to say so."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            error = self._unwritable(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _unwritable(self, exc: psycopg.Error) -> StoreError | None:
+        said = " ".join(self.redact(str(exc).strip()).split())
+        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            return StoreError(f"the store {self.location} is read-only: {said}")
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return StoreError(f"the store {self.location} may not be written by this user: {said}")
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return StoreError(f"the store {self.location} is locked by another process: {said}")
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreError(f"the store {self.location} could not be written: {said}")
+        return None
 
     # -- schema
 
@@ -436,19 +475,29 @@ class PostgresStore:
     # -- the scan
 
     def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime:
+        """As SqliteStore's: a store that cannot be written gives what it knows, or now (the scan's save says why)."""
         with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO first_seen VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (source_type, item_id, format_time(now)),
-            )
-            row = conn.execute("SELECT at FROM first_seen WHERE source = %s AND id = %s", (source_type, item_id))
-            return parse_time(_one(row)[0])
+            if self._first_seen_writable:
+                try:
+                    conn.execute(
+                        "INSERT INTO first_seen VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        (source_type, item_id, format_time(now)),
+                    )
+                except psycopg.Error as exc:
+                    if self._unwritable(exc) is None:
+                        raise
+                    self._first_seen_writable = False
+                    log.debug("first-seen times not saved: %s", self.redact(str(exc)))
+            row = conn.execute(
+                "SELECT at FROM first_seen WHERE source = %s AND id = %s", (source_type, item_id)
+            ).fetchone()
+            return now if row is None else parse_time(row[0])
 
     def record(self, mentions: Sequence[Mention], now: datetime) -> Recorded:
         """Save a scan's mentions: as `SqliteStore.record` (see there), one writer at a time (module docstring)."""
         result = Recorded()
         stamp = format_time(now)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", [_RECORD_LOCK])
             found = _find(conn, [key_of(m) for m in mentions])
             updates: list[tuple[Any, ...]] = []
@@ -456,7 +505,7 @@ class PostgresStore:
             for m in mentions:
                 row = found.get(key_of(m))
                 if row is not None:
-                    updates.append((*_Sqlite._figures(m), m.source, stamp, row[0]))
+                    updates.append((*_Sqlite._figures(as_stored(m, row[4])), m.source, stamp, row[0]))
                     m.first_seen, m.status = parse_time(row[1]), row[2]
                 elif key_of(m) in fresh:  # two configured sources of one type brought the same item
                     m.first_seen, m.status = now, "new"
@@ -465,7 +514,9 @@ class PostgresStore:
                     fresh[key_of(m)] = m
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
-            joins = _clusters_of(conn, fresh, pages)
+            found_joins = _clusters_of(conn, fresh)
+            joins = {key: None if joined is None else joined[0] for key, joined in found_joins.items()}
+            how = {key: joined[1] for key, joined in found_joins.items() if joined is not None}
 
             def texts(
                 brands: Sequence[str], since: datetime, limit: int, conn: psycopg.Connection[Any] = conn
@@ -484,6 +535,7 @@ class PostgresStore:
             copies = stored_copies(fresh, joins, now, texts, whole)
             for key, original in copies.items():
                 joins[key] = _cluster_by_key(conn, key_of(original))
+                how[key] = "text"
             rowids = _insert(conn, [_row(m, joins[key], pages[key], stamp) for key, m in fresh.items()])
             # A cluster of its own is named by its first mention's rowid.
             alone = [rowid for key, rowid in zip(fresh, rowids, strict=True) if joins[key] is None]
@@ -494,15 +546,23 @@ class PostgresStore:
                     "INSERT INTO brands SELECT DISTINCT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                     [sorted({k[0] for k in fresh})],
                 )
+            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
+            grown: set[int] = set()
             for key, m in fresh.items():
                 joined = joins[key]
                 if joined is None:
                     result.new.add(key)
-                else:
-                    _join(conn, joined, key[0], [seen_entry(m, "text" if key in copies else None)])
+                elif _join(conn, joined, key[0], [seen_entry(m, how.get(key))]):
+                    grown.add(joined)
             for m in mentions:
+                row = found.get(key_of(m))
+                head = row[3] if row is not None and row[3] != row[0] else 0  # a member seen again: its figures
+                if head and _join(conn, head, m.brand or "", [seen_entry(m)]):  # in its head's `also_seen`
+                    grown.add(head)
                 if m.also_seen:
-                    _join(conn, _cluster_by_key(conn, key_of(m)), m.brand or "", m.also_seen)
+                    cluster = _cluster_by_key(conn, key_of(m))
+                    if _join(conn, cluster, m.brand or "", m.also_seen):
+                        grown.add(cluster)
             # One row order for every writer (no two transactions lock the same rows in opposite orders).
             changed = sorted((u for u in updates if u), key=lambda update: int(update[-1]))
             if changed:
@@ -514,6 +574,12 @@ class PostgresStore:
                         changed,
                     )
             result.updated = len(updates)
+            refigured = [(*_Sqlite._figures(head)[1:3], c) for c, head in sorted(_heads(conn, grown).items())]
+            if refigured:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE mentions SET impact_absolute = %s, impact_weight = %s WHERE rowid = %s", refigured
+                    )
             _attach_tags(conn, {found[key_of(m)][0]: m for m in mentions if key_of(m) in found})
         return result
 
@@ -526,7 +592,7 @@ class PostgresStore:
 
     def advance_watermarks(self, marks: Mapping[tuple[str, str], datetime], now: datetime) -> None:
         """Move each (source, brand) watermark forward to the given time; never back, whichever scan ends first."""
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._writes(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO watermarks VALUES (%s, %s, %s, %s) ON CONFLICT (source, brand) DO UPDATE SET"
                 " newest = GREATEST(watermarks.newest, excluded.newest), updated = excluded.updated",
@@ -535,7 +601,7 @@ class PostgresStore:
 
     def record_runs(self, runs: Sequence[SourceRun], now: datetime) -> None:
         stamp = format_time(now)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             for run in sorted(runs, key=lambda r: r.identity):
                 if run.ok:
                     conn.execute(
@@ -587,7 +653,7 @@ class PostgresStore:
         return NotifyMark(parse_time(row[0]), int(row[1])) if row else None
 
     def forget_notify_mark(self, target: str) -> None:
-        with self._pool.connection() as conn:
+        with self._writes(), self._pool.connection() as conn:
             conn.execute("DELETE FROM notify_marks WHERE target = %s", [target])
 
     def notify_horizon(self) -> int:
@@ -619,7 +685,7 @@ class PostgresStore:
         """Queue (mention, event) items for `target`, each at most once ever, and move its mark to `through` and
         `position` (`notify_horizon` read before the items were chosen; default: the newest mention now)."""
         stamp = format_time(now)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             added = 0
             with conn.cursor() as cur:
                 for key, event in items:
@@ -650,7 +716,7 @@ class PostgresStore:
         return [(_mention(row[:-1]), str(row[-1])) for row in rows]
 
     def begin_delivery(self, target: str, event: str, token: str, keys: Sequence[Key], now: datetime) -> int:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             delivery = int(
                 _one(
                     conn.execute(
@@ -670,7 +736,7 @@ class PostgresStore:
 
     def claim_spike(self, target: str, brand: str, period: datetime, delivery: int) -> bool:
         """As SqliteStore's: the primary key lets one of two runs claiming the same spike at once win."""
-        with self._pool.connection() as conn:
+        with self._writes(), self._pool.connection() as conn:
             cursor = conn.execute(
                 "INSERT INTO notify_spikes VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (target, brand, format_time(period), delivery),
@@ -678,7 +744,7 @@ class PostgresStore:
             return int(cursor.rowcount) == 1
 
     def release_spike(self, target: str, brand: str, period: datetime) -> None:
-        with self._pool.connection() as conn:
+        with self._writes(), self._pool.connection() as conn:
             conn.execute(
                 "DELETE FROM notify_spikes WHERE target = %s AND brand = %s AND period = %s",
                 (target, brand, format_time(period)),
@@ -693,7 +759,7 @@ class PostgresStore:
         return row is not None
 
     def finish_delivery(self, delivery: int, *, ok: bool, attempts: int, error: str | None, now: datetime) -> None:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             conn.execute(
                 "UPDATE notify_deliveries SET state = %s, finished = %s, attempts = %s, error = %s WHERE rowid = %s",
                 ("sent" if ok else "failed", format_time(now), attempts, error, delivery),
@@ -708,7 +774,7 @@ class PostgresStore:
     def settle_interrupted_deliveries(self, target: str, now: datetime) -> list[Delivery]:
         """As SqliteStore's; call it under the target's lock (`target_scope`), or a live run's delivery would be
         taken for a dead one's."""
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(
                 "UPDATE notify_deliveries SET state = 'unknown', finished = %s WHERE target = %s AND state = 'sending'"
                 " RETURNING rowid, token, target, event, started, mentions",
@@ -785,8 +851,15 @@ class PostgresStore:
         sql, more = tallies_sql(asks, spans, where, _DIMENSION_SQL, "%s", ' COLLATE "C"')
         with self._pool.connection() as conn:
             if any("community" in ask.by for ask in asks):
-                with conn.transaction():
-                    _fill_communities(conn)
+                try:
+                    with conn.transaction():
+                        _fill_communities(conn)
+                except psycopg.Error as exc:
+                    if self._unwritable(exc) is None:
+                        raise
+                    # A store that cannot be written is read as it is: a mention saved without its community (before
+                    # schema 4, or copied from such a SQLite store) counts under none.
+                    log.debug("communities not filled in: %s", self.redact(str(exc)))
             rows = conn.execute(sql, [*params, *more]).fetchall()
         return tallies_from(asks, rows)
 
@@ -823,7 +896,7 @@ class PostgresStore:
     def begin_reply(self, record: ReplyRecord) -> bool:
         """Write a pending reply before its request goes out; False when the item already has one. The insert is
         the lock: a concurrent second insert waits for the first, then finds the conflict."""
-        with self._pool.connection() as conn:
+        with self._writes(), self._pool.connection() as conn:
             cursor = conn.execute(
                 "INSERT INTO replies (source_type, id, state, source, text, request, started_at)"
                 " VALUES (%s, %s, 'pending', %s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -842,7 +915,7 @@ class PostgresStore:
         self, source_type: str, item_id: str, *, reply_id: str, url: str, at: datetime, keys: Sequence[Key]
     ) -> None:
         stamp = format_time(at)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             conn.execute(
                 "UPDATE replies SET state = 'sent', reply_id = %s, reply_url = %s, sent_at = %s"
                 " WHERE source_type = %s AND id = %s",
@@ -856,7 +929,7 @@ class PostgresStore:
                 )
 
     def drop_reply(self, source_type: str, item_id: str) -> None:
-        with self._pool.connection() as conn:
+        with self._writes(), self._pool.connection() as conn:
             conn.execute(
                 "DELETE FROM replies WHERE source_type = %s AND id = %s AND state = 'pending'", (source_type, item_id)
             )
@@ -922,7 +995,7 @@ class PostgresStore:
 
     def set_status(self, keys: Sequence[Key], status: str, now: datetime) -> int:
         changed = 0
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._writes(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             for key in sorted(keys):
                 cur.execute(
                     "UPDATE mentions SET status = %s, status_at = %s WHERE brand = %s AND source_type = %s AND id = %s",
@@ -933,7 +1006,7 @@ class PostgresStore:
 
     def set_tag(self, keys: Sequence[Key], tag: str, *, remove: bool = False) -> int:
         changed = 0
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._writes(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             for key in keys:
                 row = cur.execute(
                     "SELECT rowid FROM mentions WHERE brand = %s AND source_type = %s AND id = %s", key
@@ -953,9 +1026,10 @@ class PostgresStore:
             clauses.append("lower(author) = lower(%s)")
             params.append(author.lstrip("@"))
         if term is not None:
-            clauses.append(f"search @@ phraseto_tsquery('{SEARCH_CONFIG}', %s)")
-            params.append(term)
-        with self._pool.connection() as conn:
+            phrase, said = _phrase(term)
+            clauses.append(f"search @@ ({phrase})")
+            params += said
+        with self._writes(), self._pool.connection() as conn:
             if domain is None:
                 cursor = conn.execute(f"UPDATE mentions SET status = 'ignored' WHERE {' AND '.join(clauses)}", params)
                 return int(cursor.rowcount)
@@ -985,25 +1059,45 @@ class PostgresStore:
                     " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
                 )
             )[0]
+            # As SqliteStore.stats: the mentions shown (cluster heads), the duplicates folded into them apart.
+            heads, folded = _one(conn.execute(f"SELECT {_STATS_HEADS}, {_STATS_FOLDED} FROM mentions"))
             return {
                 "store": self.location,
                 "schema_version": self.schema_version(),
                 "bytes": int(size),
-                "mentions": int(_one(conn.execute("SELECT COUNT(*) FROM mentions"))[0]),
+                "mentions": int(heads),
                 "by_brand_and_source": grouped(
-                    "SELECT brand, source, COUNT(*) AS mentions FROM mentions GROUP BY brand, source"
-                    ' ORDER BY brand COLLATE "C", source COLLATE "C"'
+                    f"SELECT brand, source, {_STATS_HEADS} AS mentions, {_STATS_FOLDED} AS duplicates FROM mentions"
+                    ' GROUP BY brand, source ORDER BY brand COLLATE "C", source COLLATE "C"'
                 ),
                 "by_status": grouped(
-                    'SELECT status, COUNT(*) AS mentions FROM mentions GROUP BY status ORDER BY status COLLATE "C"'
+                    "SELECT status, COUNT(*) AS mentions FROM mentions WHERE cluster = rowid GROUP BY status"
+                    ' ORDER BY status COLLATE "C"'
                 ),
+                "duplicates": int(folded),
             }
 
     def prune(self, before: datetime, *, keep_tagged: bool) -> int:
-        keep = " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.mention = mentions.rowid)" if keep_tagged else ""
-        with self._pool.connection() as conn, conn.transaction():
+        """As SqliteStore.prune: a cluster whose head is forgotten is shown by the earliest of what stays of it."""
+        cut = format_time(before)
+        with self._writes(), self._pool.connection() as conn, conn.transaction():
             conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", [_RECORD_LOCK])
-            cursor = conn.execute(f"DELETE FROM mentions WHERE published_at < %s{keep}", [format_time(before)])
+            orphaned = {
+                int(rowid): json.loads(also)
+                for rowid, also in conn.execute(orphans_sql("%s", keep_tagged=keep_tagged), [cut, cut]).fetchall()
+            }
+            orphaned.update((int(c), []) for (c,) in conn.execute(HEADLESS_SQL).fetchall() if c not in orphaned)
+            staying = f"m.cluster = %s AND m.rowid <> %s AND NOT ({pruned_sql('m', '%s', keep_tagged=keep_tagged)})"
+            for cluster, also in sorted(orphaned.items()):
+                rows = conn.execute(
+                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", [cluster, cluster, cut]
+                ).fetchall()
+                conn.execute("DELETE FROM members WHERE cluster = %s", [cluster])
+                for head, m, members, seen in regrouped(also, [(int(row[0]), _mention(row)) for row in rows]):
+                    _regroup(conn, head, m, members, seen)
+            cursor = conn.execute(
+                f"DELETE FROM mentions WHERE {pruned_sql('mentions', '%s', keep_tagged=keep_tagged)}", [cut]
+            )
             removed = int(cursor.rowcount)
             conn.execute(
                 "DELETE FROM members b WHERE NOT EXISTS (SELECT 1 FROM mentions m WHERE m.rowid = b.cluster)"
@@ -1114,19 +1208,47 @@ def _where(query: Query) -> tuple[str, list[Any]]:
 
 
 def _tsquery(text: str) -> tuple[str, list[str]]:
-    """The user's words as a tsquery, all required, as SQLite's `_fts_query`: a "quoted phrase" stays a phrase,
-    and no operator the user types is one (plainto/phraseto_tsquery read words, never syntax)."""
+    """The user's words as a tsquery, all required, as SQLite's `_fts_query`: a "quoted phrase" stays a phrase, a
+    word with an apostrophe or a hyphen is a phrase of its parts (`_phrase`: SQLite's tokenizer splits it so), and no
+    operator the user types is one (plainto/phraseto_tsquery read words, never syntax)."""
     parts: list[str] = []
     params: list[str] = []
     for i, part in enumerate(text.split('"')):
         if not part.strip():
             continue
-        function = "phraseto_tsquery" if i % 2 else "plainto_tsquery"
-        parts.append(f"{function}('{SEARCH_CONFIG}', %s)")
-        params.append(part.strip())
+        if i % 2:
+            phrase, said = _phrase(part.strip())
+            parts.append(phrase)
+            params += said
+            continue
+        words = part.split()
+        plain = " ".join(w for w in words if not _JOINERS.search(w))
+        if plain:
+            parts.append(f"plainto_tsquery('{SEARCH_CONFIG}', %s)")
+            params.append(plain)
+        for word in (w for w in words if _JOINERS.search(w)):
+            phrase, said = _phrase(word)
+            parts.append(phrase)
+            params += said
     if not parts:
         return "''::tsquery", []
     return " && ".join(parts), params
+
+
+# Apostrophes and hyphens (ASCII and typographic): SQLite's tokenizer splits a word at them, PostgreSQL's parser at
+# an apostrophe, and a hyphenated word it reads as the whole (`love-hate`) followed by its parts (`love`, `hate`).
+_JOINERS = re.compile("['\u2018\u2019\u2010\u2011-]")
+
+
+def _phrase(text: str) -> tuple[str, list[str]]:
+    """A phrase as a tsquery that finds what SQLite's phrase of the same words finds: its words adjacent and in order,
+    a hyphenated one as its parts (`e-mail` finds "e-mail" and "e mail", as in SQLite) or as PostgreSQL reads it
+    (so that a phrase with a word before the hyphenated one still finds the text written with the hyphen)."""
+    function = f"phraseto_tsquery('{SEARCH_CONFIG}', %s)"
+    split = _JOINERS.sub(" ", text)
+    if split == text:
+        return function, [text]
+    return f"({function} || {function})", [split, text]
 
 
 def _row(m: Mention, cluster: int | None, pages: tuple[int, int | None, str], stamp: str) -> tuple[Any, ...]:
@@ -1186,35 +1308,35 @@ def _keys(keys: Sequence[Key]) -> list[list[str]]:
 _UNNEST_KEYS = "unnest(%s::text[], %s::text[], %s::text[]) AS k (brand, source_type, id)"
 
 
-def _find(conn: psycopg.Connection[Any], keys: Sequence[Key]) -> dict[Key, tuple[int, str, str, int]]:
-    """The stored (rowid, first_seen, status, cluster) of each key that is stored, in one query."""
+def _find(conn: psycopg.Connection[Any], keys: Sequence[Key]) -> dict[Key, tuple[int, str, str, int, str]]:
+    """The stored (rowid, first_seen, status, cluster, also_seen) of each key that is stored, in one query."""
     unique = list(dict.fromkeys(keys))
     if not unique:
         return {}
     rows = conn.execute(
-        f"SELECT m.brand, m.source_type, m.id, m.rowid, m.first_seen, m.status, m.cluster FROM {_UNNEST_KEYS}"
-        " JOIN mentions m ON m.brand = k.brand AND m.source_type = k.source_type AND m.id = k.id",
+        "SELECT m.brand, m.source_type, m.id, m.rowid, m.first_seen, m.status, m.cluster, m.also_seen"
+        f" FROM {_UNNEST_KEYS} JOIN mentions m ON m.brand = k.brand AND m.source_type = k.source_type AND m.id = k.id",
         _keys(unique),
     ).fetchall()
-    return {(r[0], r[1], r[2]): (int(r[3]), r[4], r[5], int(r[6]) if r[6] is not None else 0) for r in rows}
+    return {(r[0], r[1], r[2]): (int(r[3]), r[4], r[5], int(r[6]) if r[6] is not None else 0, r[7]) for r in rows}
 
 
-def _clusters_of(
-    conn: psycopg.Connection[Any], fresh: Mapping[Key, Mention], pages: Mapping[Key, tuple[int, int | None, str]]
-) -> dict[Key, int | None]:
-    """The stored cluster each new mention belongs to, if any, by SqliteStore._cluster_of's rules and order
-    (its own key or a duplicate's, as a member then as a mention; then the same page, a page linking it, the
-    page it links), in a few batched queries instead of a few per mention."""
-    if not fresh:
-        return {}
-    wanted: dict[Key, list[Key]] = {}
-    for key, m in fresh.items():
-        brand = m.brand or ""
-        wanted[key] = [key] + [
-            (brand, str(seen.get("source_type") or seen.get("source")), str(seen.get("id"))) for seen in m.also_seen
-        ]
-    every = list(dict.fromkeys(k for ks in wanted.values() for k in ks))
-    params = _keys(every)
+def _clusters_of(conn: psycopg.Connection[Any], fresh: Mapping[Key, Mention]) -> dict[Key, Joined | None]:
+    """`sqlite.stored_clusters` for a scan's new mentions, each look-up one query for the whole scan: the keys (its
+    own, its duplicates') in `members` and in `mentions`, the stored mentions of the pages, their clusters' heads."""
+    return stored_clusters(
+        fresh,
+        lambda keys: _clusters_by_key(conn, keys),
+        lambda pages: _stored_at(conn, pages),
+        lambda clusters: _heads(conn, clusters),
+    )
+
+
+def _clusters_by_key(conn: psycopg.Connection[Any], keys: Sequence[Key]) -> tuple[dict[Key, int], dict[Key, int]]:
+    """The cluster of each of these keys found in `members`, and of each found in `mentions`."""
+    if not keys:
+        return {}, {}
+    params = _keys(keys)
     as_member = {
         (r[0], r[1], r[2]): int(r[3])
         for r in conn.execute(
@@ -1232,45 +1354,32 @@ def _clusters_of(
         )
         if r[3] is not None
     }
-    # Pages: (brand, canonical URL hash) -> the cluster of its earliest stored mention, by `canon` and `link_canon`.
-    hashes: set[tuple[str, int]] = set()
-    for key, (page, link, _host) in pages.items():
-        hashes.add((key[0], page))
-        if link is not None:
-            hashes.add((key[0], link))
-    brands, values = [h[0] for h in hashes], [h[1] for h in hashes]
-    by_page: dict[str, dict[tuple[str, int], int]] = {}
-    for column in ("canon", "link_canon"):
-        by_page[column] = {
-            (r[0], int(r[1])): int(r[2])
-            for r in conn.execute(
-                f"SELECT DISTINCT ON (m.brand, m.{column}) m.brand, m.{column}, m.cluster"
-                " FROM unnest(%s::text[], %s::bigint[]) AS p (brand, value)"
-                f" JOIN mentions m ON m.brand = p.brand AND m.{column} = p.value"
-                f" WHERE m.cluster IS NOT NULL ORDER BY m.brand, m.{column}, m.rowid",
-                [brands, values],
-            )
-        }
-    joins: dict[Key, int | None] = {}
-    for key in fresh:
-        joins[key] = None
-        for candidate in wanted[key]:
-            found = as_member.get(candidate, as_mention.get(candidate))
-            if found is not None:
-                joins[key] = found
-                break
-        if joins[key] is not None:
-            continue
-        page, link, _host = pages[key]
-        probes = [("canon", page), ("link_canon", page)]
-        if link is not None:
-            probes += [("canon", link), ("link_canon", link)]
-        for column, value in probes:
-            found = by_page[column].get((key[0], value))
-            if found is not None:
-                joins[key] = found
-                break
-    return joins
+    return as_member, as_mention
+
+
+def _stored_at(conn: psycopg.Connection[Any], pages: set[tuple[str, int]]) -> list[tuple[int, int, Mention]]:
+    """(rowid, cluster, mention) of the stored mentions of each (brand, page key) that are that page, or link to it
+    and may share it (as `SqliteStore._stored_at`)."""
+    brands, values = [p[0] for p in pages], [p[1] for p in pages]
+    found: dict[int, tuple[int, int, Mention]] = {}
+    shares = "AND m.title <> '' AND NOT m.kind = ANY(%s)"
+    for column, more, params in (("canon", "", []), ("link_canon", shares, [sorted(_reply_kinds())])):
+        rows = conn.execute(
+            f"SELECT m.cluster, {_SELECTED} JOIN unnest(%s::text[], %s::bigint[]) AS p (brand, value)"
+            f" ON m.brand = p.brand AND m.{column} = p.value WHERE m.cluster IS NOT NULL {more}",
+            [brands, values, *params],
+        )
+        for row in rows:
+            found.setdefault(int(row[1]), (int(row[1]), int(row[0]), _mention(row[1:])))
+    return list(found.values())
+
+
+def _heads(conn: psycopg.Connection[Any], clusters: set[int]) -> dict[int, Mention]:
+    """The mention each of these clusters shows as (the row it is named by), by cluster."""
+    if not clusters:
+        return {}
+    rows = conn.execute(f"SELECT {_SELECTED} WHERE m.rowid = ANY(%s)", [sorted(clusters)])
+    return {int(row[0]): _mention(row) for row in rows}
 
 
 def _cluster_by_key(conn: psycopg.Connection[Any], key: Key) -> int:
@@ -1279,27 +1388,45 @@ def _cluster_by_key(conn: psycopg.Connection[Any], key: Key) -> int:
     return int(_one(row)[0])
 
 
-def _join(conn: psycopg.Connection[Any], cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:
-    """As SqliteStore._join: add duplicates to a stored cluster, as members and in its head's `also_seen`."""
+def _join(conn: psycopg.Connection[Any], cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> bool:
+    """As SqliteStore._join: add duplicates to a stored cluster, as members and in its head's `also_seen` (with their
+    figures as last seen); True when that `also_seen` changed."""
     entries = [e for e in entries if e.get("id") is not None]
     if not entries:
-        return
+        return False
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO members VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(brand, str(e.get("source_type") or e.get("source")), str(e["id"]), cluster) for e in entries],
+            [(brand, *_seen_key(e), cluster) for e in entries],
         )
     row = conn.execute("SELECT also_seen, source_type, id FROM mentions WHERE rowid = %s", [cluster]).fetchone()
     if row is None:
-        return
-    also: list[dict[str, Any]] = json.loads(row[0])
-    known = {(a.get("source_type") or a.get("source"), str(a.get("id"))) for a in also} | {(row[1], row[2])}
-    added = [dict(e) for e in entries if (e.get("source_type") or e.get("source"), str(e["id"])) not in known]
-    if added:
-        conn.execute(
-            "UPDATE mentions SET also_seen = %s WHERE rowid = %s",
-            (json.dumps(also + added, ensure_ascii=False), cluster),
-        )
+        return False
+    merged = merged_seen(json.loads(row[0]), (row[1], row[2]), entries)
+    if merged is None:
+        return False
+    conn.execute(
+        "UPDATE mentions SET also_seen = %s WHERE rowid = %s", (json.dumps(merged, ensure_ascii=False), cluster)
+    )
+    return True
+
+
+def _regroup(
+    conn: psycopg.Connection[Any], head: int, m: Mention, members: Sequence[int], seen: list[dict[str, Any]]
+) -> None:
+    """As SqliteStore._regroup: make `head` (the mention `m`) show a cluster of `members` that lists `seen`."""
+    conn.execute("UPDATE mentions SET cluster = %s WHERE rowid = ANY(%s)", [head, [head, *members]])
+    figures = _Sqlite._figures(replace(m, also_seen=seen))[1:3]
+    conn.execute(
+        "UPDATE mentions SET also_seen = %s, impact_absolute = %s, impact_weight = %s WHERE rowid = %s",
+        (json.dumps(seen, ensure_ascii=False), *figures, head),
+    )
+    if seen:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO members VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(m.brand or "", *_seen_key(e), head) for e in seen],
+            )
 
 
 def _attach_tags(conn: psycopg.Connection[Any], rowids: Mapping[int, Mention]) -> None:

@@ -17,14 +17,15 @@ import shutil
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact
+from mentionwatch.errors import StoreError
+from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact, cluster_figures
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import (
     DIMENSIONS,
@@ -45,10 +46,14 @@ from mentionwatch.store import (
     Tally,
     TallyAsk,
     key_of,
+    waiting_guard,
 )
 from mentionwatch.store.copies import stored_copies
 from mentionwatch.urls import canonical_url, community, host_of, on_domain
 from mentionwatch.vocabulary import terms_of
+
+if TYPE_CHECKING:
+    from mentionwatch.dedupe import ReplyGuard
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,25 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+# SQLite's result codes (the low byte of an error's extended code) that say the file cannot be written now, not that
+# the statement is wrong (sqlite.org/rescode.html).
+_LOCKED_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_UNWRITABLE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def unwritable(location: str, exc: sqlite3.Error) -> StoreError | None:
+    """A write's driver error as the store's own (one line, exit 6): the file is read-only, another process held it
+    past the busy timeout, the disk is full. None for any other error: that one is a bug, and reported as one."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_READONLY:
+        return StoreError(f"the store {location} is read-only: {exc}")
+    if code in _LOCKED_CODES:
+        return StoreError(f"the store {location} is locked by another process: {exc}")
+    if code in _UNWRITABLE_CODES:
+        return StoreError(f"the store {location} could not be written: {exc}")
+    return None
 
 
 # Each entry moves the schema one version forward; never edit one that has shipped, add the next.
@@ -252,6 +276,10 @@ _INDEX_BATCH = 100_000
 _WALK_FROM = 20_000
 # What `SqliteStore._figures` gives, as stored.
 _FIGURE_COLUMNS = "impact, impact_absolute, impact_weight, reach, engagement, " + ", ".join(_FIGURES)
+# `stats`' two counts of stored rows (either engine's): the mentions shown (cluster heads), and the duplicates folded
+# into them.
+_STATS_HEADS = "COUNT(CASE WHEN cluster = rowid THEN 1 END)"
+_STATS_FOLDED = "COUNT(CASE WHEN cluster <> rowid THEN 1 END)"
 
 
 _INSERTED = (
@@ -309,12 +337,231 @@ def url_on_domain(url: str, domain: str) -> bool:
 
 def seen_entry(m: Mention, match: str | None = None) -> dict[str, Any]:
     """How a mention is listed in the `also_seen` of the stored cluster it joins: as a scan lists a duplicate
-    (`dedupe.seen_entry`) when the store knows how it joined (`match`: "text" for a copy found by its text)."""
-    if match is not None:
-        from mentionwatch.dedupe import seen_entry as scans_entry
+    (`dedupe.seen_entry`: where it is, its kind, its figures), with how it joined when the store knows it (`match`:
+    "url", "link" or "text"; None when it joined by a key, its own or a duplicate's)."""
+    from mentionwatch.dedupe import seen_entry as scans_entry
 
-        return scans_entry(m, match)
-    return {"source": m.source, "id": m.id, "url": m.url, "source_type": m.source_type}
+    entry = scans_entry(m, match or "")
+    if match is None:
+        del entry["match"]
+    return entry
+
+
+def _seen_key(entry: Mapping[str, Any]) -> tuple[str, str]:
+    return str(entry.get("source_type") or entry.get("source")), str(entry.get("id"))
+
+
+def merged_seen(
+    also: Sequence[Mapping[str, Any]], head: tuple[str, str], entries: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """A stored cluster's `also_seen` with `entries` in it (either engine's), or None when that changes nothing: each
+    entry not listed yet is added, and one listed already gets its figures as now seen (a share's score grows after
+    the scan that first saw it), and what it lacks (how it joined, its kind: a store before them listed neither).
+    `head`: the (source type, id) of the mention that shows the cluster, never listed in its own `also_seen`."""
+    from mentionwatch.dedupe import SEEN_FIGURES
+
+    merged = [dict(a) for a in also]
+    where = {_seen_key(a): i for i, a in enumerate(merged)}
+    changed = False
+    for entry in entries:
+        key = _seen_key(entry)
+        if key == head:
+            continue
+        i = where.get(key)
+        if i is None:
+            where[key] = len(merged)
+            merged.append(dict(entry))
+            changed = True
+            continue
+        known = merged[i]
+        news = {k: v for k, v in entry.items() if k not in known or (k in SEEN_FIGURES and known[k] != v)}
+        if news:
+            known.update(news)
+            changed = True
+    return merged if changed else None
+
+
+def as_stored(m: Mention, stored: str) -> Mention:
+    """A mention seen again, with the `also_seen` its row holds once this scan's duplicates are added (`stored`: the
+    row's, as JSON): what its stored impact counts, every scan's shares and copies."""
+    if stored == "[]":
+        return m
+    also = json.loads(stored)
+    merged = merged_seen(also, key_of(m)[1:], m.also_seen)
+    return replace(m, also_seen=also if merged is None else merged)
+
+
+def page_keys(m: Mention) -> set[int]:
+    """The page keys a scan finds a mention's cluster by (`dedupe.DuplicateIndex`), as the store keeps pages
+    (`_pages`): its own page, and the page it shares when it is a share (`dedupe.shared_page`). A comment carries
+    its story's link but shares nothing."""
+    from mentionwatch.dedupe import shared_page
+
+    canon = canonical_url(m.url)
+    return {_url_hash(page) for page in (canon, shared_page(m, canon)) if page}
+
+
+def _reply_kinds() -> frozenset[str]:
+    """The kinds of mention that answer another (`dedupe.REPLY_KINDS`): a comment carries its story's link, titled
+    or not, and shares nothing. Of the stored mentions that link a page, only the others are read whole (the
+    comments under a popular story's shares are thousands)."""
+    from mentionwatch.dedupe import REPLY_KINDS
+
+    return REPLY_KINDS
+
+
+# (keys) -> the cluster of each one found in `members`, and of each one found in `mentions`.
+KeysLookUp = Callable[[Sequence[Key]], tuple[Mapping[Key, int], Mapping[Key, int]]]
+# ((brand, page key), ...) -> (rowid, cluster, mention) of each stored mention of that brand that is that page, or
+# links to it and may share it: a titled post that answers nothing (`_reply_kinds`; `dedupe.shared_page` judges).
+PagesLookUp = Callable[[set[tuple[str, int]]], Sequence[tuple[int, int, Mention]]]
+# (clusters) -> the mention each one shows as (its head: the row named by the cluster).
+HeadsLookUp = Callable[[set[int]], Mapping[int, Mention]]
+# The stored cluster a new mention joins, and how (its `also_seen` entry's `match`: "url", "link", or None by a key).
+Joined = tuple[int, str | None]
+
+
+def stored_clusters(
+    fresh: Mapping[Key, Mention], keys: KeysLookUp, pages: PagesLookUp, heads: HeadsLookUp
+) -> dict[Key, Joined | None]:
+    """The stored cluster each new mention joins, if any (either engine's, through its look-ups): a scan's rules
+    across scans, so that a scan run as two keeps the rows one scan would (README, Duplicates).
+
+    - Its own key is a member of a stored cluster: it was a duplicate in an earlier scan.
+    - One of its duplicates (`also_seen`) is stored, or a member of a stored cluster.
+    - By its page, under a scan's rules (`dedupe.DuplicateIndex`, among the stored mentions that hold one of its
+      page keys): a stored mention is the same post ("url"), the page it shares, a share of it, or a share of the
+      same page ("link"). A comment under a stored story, and a post with words of its own about a link, share
+      nothing and stay mentions of their own.
+
+    Not by a duplicate nor a link when that would hide a mention that needs a reply behind a head that does not
+    wait for one (`waiting_guard`); the same post seen again hides nothing."""
+    guard = waiting_guard()
+    cluster_keys = {key: _cluster_keys(m) for key, m in fresh.items()}
+    in_members, in_mentions = keys(list({k for ks in cluster_keys.values() for k in ks}))
+    found: dict[Key, Joined | None] = dict.fromkeys(fresh)
+    by_own: dict[Key, int] = {}
+    by_duplicate: dict[Key, int] = {}
+    for key, (own, *duplicates) in cluster_keys.items():
+        # A key in `members` first, then in `mentions`.
+        cluster = in_members.get(own, in_mentions.get(own))
+        if cluster is not None:
+            by_own[key] = cluster
+            continue
+        cluster = next((c for k in duplicates if (c := in_members.get(k, in_mentions.get(k))) is not None), None)
+        if cluster is not None:
+            by_duplicate[key] = cluster
+    # Only a cluster that is shown (its head stored): one whose head is gone would hide what joins it from every view.
+    alive = heads(set(by_own.values())) if by_own else {}
+    for key, cluster in by_own.items():
+        if cluster in alive:
+            found[key] = (cluster, None)
+    probes = {key: {(key[0], h) for h in page_keys(m)} for key, m in fresh.items() if found[key] is None}
+    wanted: set[tuple[str, int]] = set().union(*probes.values())
+    # Every stored mention that links a page comes back (the comments under its stories too): only those that hold
+    # one of the page keys asked for are ones a scan's index would compare.
+    holding: dict[tuple[str, int], list[tuple[int, int, Mention]]] = {}
+    for rowid, cluster, m in pages(wanted) if wanted else ():
+        for page in {(m.brand or "", h) for h in page_keys(m)} & wanted:
+            holding.setdefault(page, []).append((rowid, cluster, m))
+    clusters = {cluster for held in holding.values() for _, cluster, _ in held}
+    shown = {rowid: m for held in holding.values() for rowid, cluster, m in held if rowid == cluster}
+    shown.update(alive)
+    shown.update(heads((clusters | set(by_duplicate.values())) - shown.keys()))
+    for key, cluster in by_duplicate.items():
+        head = shown.get(cluster)
+        if head is not None and guard.allows(fresh[key], head):
+            found[key] = (cluster, None)
+    for key, wants in probes.items():
+        near = {rowid: (rowid, cluster, m) for page in wants for rowid, cluster, m in holding.get(page, ())}
+        if found[key] is not None or not near:
+            continue
+        joined = _page_join(fresh[key], sorted(near.values(), key=lambda s: _in_time(s[2])), guard)
+        if joined is None:
+            continue
+        head = shown.get(joined[0])
+        if head is not None and (joined[1] == "url" or guard.allows(fresh[key], head)):
+            found[key] = joined
+    return found
+
+
+def _page_join(m: Mention, stored: Sequence[tuple[int, int, Mention]], guard: ReplyGuard) -> Joined | None:
+    """The stored cluster a new mention joins by its page, and how ("url" or "link"), as a scan holding it and
+    `stored` ((rowid, cluster, mention), in time order) would cluster it. One index a mention, of its own pages'
+    stored mentions only: what else the scan brought was the scan's to cluster."""
+    from mentionwatch.dedupe import DuplicateIndex
+
+    index = DuplicateIndex()
+    index.guard = guard
+    for _, _, other in stored:
+        index.add(other)
+    root = index.add(m)
+    match = index.joined_by.get(len(stored))
+    # Only by its page: a copy by its text is `stored_copies`' to find (among cluster heads).
+    if root is None or match not in ("url", "link"):
+        return None
+    return stored[root][1], match
+
+
+def _in_time(m: Mention) -> tuple[datetime, str, str]:
+    """The order a scan indexes its mentions in (`dedupe.dedupe`)."""
+    return m.published_at, m.source, m.id
+
+
+# A cluster as `regrouped` makes it: its head's rowid and mention, its other members' rowids, the head's `also_seen`.
+Regrouped = tuple[int, Mention, list[int], list[dict[str, Any]]]
+
+
+def regrouped(also: Sequence[Mapping[str, Any]], survivors: Sequence[tuple[int, Mention]]) -> list[Regrouped]:
+    """What a cluster whose head is pruned becomes (either engine's), so that none of its members is left in a
+    cluster no view shows: its earliest remaining member (`survivors`: (rowid, mention), in time order) is shown in
+    its place, the others folded into it, each listed in its `also_seen` with what it brought when it was saved
+    (its scan's duplicates) and the figures the pruned head's `also_seen` (`also`) last had for them. What the
+    pruned mentions alone brought goes with them. A member that needs a reply is not hidden behind one that does
+    not wait for one (`waiting_guard`): it is shown on its own."""
+    guard = waiting_guard()
+    listed = {_seen_key(e): e for e in also}
+
+    def latest(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [dict(listed.get(_seen_key(e), e)) for e in entries]
+
+    groups: list[Regrouped] = []
+    for rowid, m in survivors:
+        group = next((g for g in groups if guard.allows(m, g[1])), None)
+        if group is None:
+            groups.append((rowid, m, [], latest(m.also_seen)))
+            continue
+        head, members, seen = group[1], group[2], group[3]
+        entry = listed.get(key_of(m)[1:]) or seen_entry(m)
+        merged = merged_seen(seen, key_of(head)[1:], [entry, *latest(m.also_seen)])
+        if merged is not None:
+            seen[:] = merged
+        members.append(rowid)
+    return groups
+
+
+def pruned_sql(alias: str, mark: str, *, keep_tagged: bool) -> str:
+    """The condition (either engine's, `mark` its placeholder for the cut-off) on the mention `alias` that a prune
+    forgets it: published before the cut-off, and untagged unless tags are not kept."""
+    keep = f" AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.mention = {alias}.rowid)" if keep_tagged else ""
+    return f"{alias}.published_at < {mark}{keep}"
+
+
+def orphans_sql(mark: str, *, keep_tagged: bool) -> str:
+    """(rowid, also_seen) of the cluster heads a prune forgets while members of theirs stay (either engine's; two
+    cut-off placeholders)."""
+    head, member = pruned_sql("h", mark, keep_tagged=keep_tagged), pruned_sql("m", mark, keep_tagged=keep_tagged)
+    return (
+        f"SELECT h.rowid, h.also_seen FROM mentions h WHERE h.cluster = h.rowid AND {head} AND EXISTS"
+        f" (SELECT 1 FROM mentions m WHERE m.cluster = h.rowid AND m.rowid <> h.rowid AND NOT ({member}))"
+    )
+
+
+# The clusters with stored members and no head: what a prune before heads were handed on left (the next one mends it).
+HEADLESS_SQL = (
+    "SELECT DISTINCT m.cluster FROM mentions m WHERE m.cluster <> m.rowid"
+    " AND NOT EXISTS (SELECT 1 FROM mentions h WHERE h.rowid = m.cluster)"
+)
 
 
 class SqliteStore:
@@ -331,6 +578,10 @@ class SqliteStore:
         self._wrote = False
         # A scratch store (`store.scratch_store`) deletes its file, and its folder, when closed.
         self._scratch = False
+        # False once a first-seen time could not be saved (`first_seen`).
+        self._first_seen_writable = True
+        # The mentions queued for search that a read-only store searches in an index of its own (`_search_clause`).
+        self._unindexed: str | None = None
 
     @classmethod
     def open(cls, path: Path | None, *, legacy: Path | None = None, scratch: bool = False) -> SqliteStore:
@@ -381,25 +632,46 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE), so two writers queue instead of deadlocking."""
-        self._db.execute("BEGIN IMMEDIATE")
-        self._wrote = True
+        """One write transaction, taken at once (BEGIN IMMEDIATE), so two writers queue instead of deadlocking. A
+        store that cannot be written (read-only, locked past the busy timeout, a full disk) raises StoreError."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            self._wrote = True
+            try:
+                yield
+            except BaseException:
+                # SQLite has rolled some failures back itself (a full disk): there is then no transaction to end.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            error = unwritable(self.location, exc)
+            if error is None:
+                raise
+            raise error from exc
 
     # -- the scan
 
     def first_seen(self, source_type: str, item_id: str, now: datetime) -> datetime:
-        """When this undated item was first seen: now, unless an earlier run (or a concurrent one) saw it."""
-        self._db.execute("INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", (source_type, item_id, format_time(now)))
+        """When this undated item was first seen: now, unless an earlier run (or a concurrent one) saw it. Asked
+        while sources are read: a store that cannot be written gives what it knows (or now), and says why when the
+        scan is saved, after which the scan's mentions are still given (a source is not failed for it)."""
+        if self._first_seen_writable:
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO first_seen VALUES (?, ?, ?)", (source_type, item_id, format_time(now))
+                )
+            except sqlite3.OperationalError as exc:
+                if unwritable(self.location, exc) is None:
+                    raise
+                # Once: each try of a locked store waits out the busy timeout.
+                self._first_seen_writable = False
+                log.debug("first-seen times not saved: %s", exc)
         row = self._db.execute(
             "SELECT at FROM first_seen WHERE source = ? AND id = ?", (source_type, item_id)
         ).fetchone()
-        return parse_time(row[0])
+        return now if row is None else parse_time(row[0])
 
     @contextlib.contextmanager
     def scan_lock(self, timeout: float, scope: Sequence[str] | None = None) -> Iterator[None]:
@@ -437,8 +709,9 @@ class SqliteStore:
         """Save a scan's mentions (the heads of its duplicate clusters, their duplicates in `also_seen`).
 
         A mention already stored is updated (engagement, impact, last_seen, the source name it came under, the
-        duplicates found since) and keeps the rest; a new one is inserted, joining the cluster of a stored mention
-        of the same brand that is the same page (canonical URL), the page it links to, or one of its duplicates.
+        duplicates found since, and the figures of those known) and keeps the rest; a new one is inserted, joining
+        the stored cluster a scan holding both would have put it in (`stored_clusters`, `stored_copies`). A
+        cluster's head counts what its shares and copies drew, over every scan, in its absolute impact and weight.
         Each mention gets its `first_seen`, `status` and `tags` from the store. `Recorded.new`: the ones that
         were neither stored nor joined a stored cluster."""
         result = Recorded()
@@ -453,7 +726,7 @@ class SqliteStore:
             for m in mentions:
                 row = found.get(key_of(m))
                 if row is not None:
-                    update = (*self._figures(m), m.source)
+                    update = (*self._figures(as_stored(m, row[5])), m.source)
                     if update == row[4]:
                         unchanged.append(row[0])
                     else:
@@ -466,12 +739,15 @@ class SqliteStore:
                     fresh[key_of(m)] = m
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
-            joins = self._clusters_of(fresh, pages)
+            found_joins = self._clusters_of(fresh)
+            joins = {key: None if joined is None else joined[0] for key, joined in found_joins.items()}
+            how = {key: joined[1] for key, joined in found_joins.items() if joined is not None}
             # A scratch store (a scan worked in windows with --no-store) holds only this scan, judged window by
             # window (README, Resilience): no earlier scan's stories to join.
             copies = {} if self._scratch else stored_copies(fresh, joins, now, self._head_texts, self._mentions)
             for key, original in copies.items():
                 joins[key] = self._cluster_by_key(key_of(original))
+                how[key] = "text"
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
             last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
@@ -487,15 +763,22 @@ class SqliteStore:
             if rows:
                 self._db.execute(queue, [last])
             self._db.executemany("INSERT INTO brands VALUES (?) ON CONFLICT DO NOTHING", {(k[0],) for k in fresh})
+            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
+            grown: set[int] = set()
             for key, m in fresh.items():
                 joined = joins[key]
                 if joined is None:
                     result.new.add(key)
-                else:
-                    self._join(joined, key[0], [seen_entry(m, "text" if key in copies else None)])
+                elif self._join(joined, key[0], [seen_entry(m, how.get(key))]):
+                    grown.add(joined)
             for m in mentions:
+                row = found.get(key_of(m))
+                if row is not None and row[3] != row[0] and self._join(row[3], m.brand or "", [seen_entry(m)]):
+                    grown.add(row[3])  # a member seen again: its figures in its head's `also_seen`
                 if m.also_seen:
-                    self._join(self._cluster_by_key(key_of(m)), m.brand or "", m.also_seen)
+                    cluster = self._cluster_by_key(key_of(m))
+                    if self._join(cluster, m.brand or "", m.also_seen):
+                        grown.add(cluster)
             self._db.executemany(
                 "UPDATE mentions SET impact = ?, impact_absolute = ?, impact_weight = ?, reach = ?, engagement = ?,"
                 " score = ?, comments = ?, likes = ?, reposts = ?, quotes = ?, views = ?, followers = ?,"
@@ -508,6 +791,10 @@ class SqliteStore:
                     f"UPDATE mentions SET last_seen = ? WHERE rowid IN ({', '.join('?' * len(batch))})", [stamp, *batch]
                 )
             result.updated = len(updates) + len(unchanged)
+            self._db.executemany(
+                "UPDATE mentions SET impact_absolute = ?, impact_weight = ? WHERE rowid = ?",
+                [(*self._figures(head)[1:3], cluster) for cluster, head in self._heads(grown).items()],
+            )
             self._attach_tags([m for m in mentions if key_of(m) in found], found)
             if fresh and self._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] >= _INDEX_AT:
                 self._index_pending()
@@ -533,13 +820,13 @@ class SqliteStore:
             ).fetchone()[0]
         )
 
-    def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int, tuple[Any, ...]]]:
-        """The stored (rowid, first_seen, status, cluster, figures and source name as `_figures` gives them) of each
-        mention that is stored, looked up in batches."""
-        found: dict[Key, tuple[int, str, str, int, tuple[Any, ...]]] = {}
-        columns = f"rowid, first_seen, status, cluster, {_FIGURE_COLUMNS}, source"
+    def _find(self, mentions: Sequence[Mention]) -> dict[Key, tuple[int, str, str, int, tuple[Any, ...], str]]:
+        """The stored (rowid, first_seen, status, cluster, figures and source name as `_figures` gives them,
+        also_seen) of each mention that is stored, looked up in batches."""
+        found: dict[Key, tuple[int, str, str, int, tuple[Any, ...], str]] = {}
+        columns = f"rowid, first_seen, status, cluster, {_FIGURE_COLUMNS}, source, also_seen"
         for row in self._rows_by_key("mentions", columns, list({key_of(m) for m in mentions})):
-            found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6], tuple(row[7:]))
+            found[(row[0], row[1], row[2])] = (row[3], row[4], row[5], row[6], tuple(row[7:-1]), row[-1])
         return found
 
     def _rows_by_key(self, table: str, columns: str, keys: Sequence[Key]) -> Iterator[tuple[Any, ...]]:
@@ -550,49 +837,36 @@ class SqliteStore:
             params = [part for key in batch for part in key]
             yield from self._db.execute(f"SELECT brand, source_type, id, {columns} FROM {table} WHERE {where}", params)
 
-    def _join(self, cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> None:
+    def _join(self, cluster: int, brand: str, entries: Sequence[Mapping[str, Any]]) -> bool:
         """Add duplicates to a stored cluster: as members (so a later scan knows them) and to the `also_seen` of
-        the cluster's first mention (so `list` shows them), each once."""
+        the cluster's first mention (so `list` shows them), each once, with its figures as last seen. True when
+        that `also_seen` changed."""
         entries = [e for e in entries if e.get("id") is not None]
         if not entries:
-            return
+            return False
         self._db.executemany(
             "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(brand, str(e.get("source_type") or e.get("source")), str(e["id"]), cluster) for e in entries],
+            [(brand, *_seen_key(e), cluster) for e in entries],
         )
         row = self._db.execute("SELECT also_seen, source_type, id FROM mentions WHERE rowid = ?", (cluster,)).fetchone()
         if row is None:
-            return
-        also: list[dict[str, Any]] = json.loads(row[0])
-        known = {(a.get("source_type") or a.get("source"), str(a.get("id"))) for a in also} | {(row[1], row[2])}
-        added = [dict(e) for e in entries if (e.get("source_type") or e.get("source"), str(e["id"])) not in known]
-        if added:
-            self._db.execute(
-                "UPDATE mentions SET also_seen = ? WHERE rowid = ?",
-                (_to_json(also + added), cluster),
-            )
+            return False
+        merged = merged_seen(json.loads(row[0]), (row[1], row[2]), entries)
+        if merged is None:
+            return False
+        self._db.execute("UPDATE mentions SET also_seen = ? WHERE rowid = ?", (_to_json(merged), cluster))
+        return True
 
-    def _clusters_of(
-        self, fresh: Mapping[Key, Mention], pages: Mapping[Key, tuple[int, int | None, str]]
-    ) -> dict[Key, int | None]:
-        """`_cluster_of` for each new mention, with a scan's thousands of look-ups made a few hundred at a time: the
-        keys (its own, its duplicates') in `members` and `mentions` at once, each found at most once; and only a
-        mention whose page or linked page is stored under its brand is probed on its own, by `_cluster_of`'s
-        `_cluster_by_page` (several stored rows may hold a page: the one it finds is the one `_cluster_of` finds)."""
-        keys_of = {key: _cluster_keys(m) for key, m in fresh.items()}
-        wanted = list({k for keys in keys_of.values() for k in keys})
-        in_members = self._clusters_by_key("members", wanted)
-        in_mentions = self._clusters_by_key("mentions", wanted)
-        stored_pages = self._stored_pages({(key[0], h) for key in fresh for h in pages[key][:2] if h is not None})
-        joins: dict[Key, int | None] = {}
-        for key in fresh:
-            # A key in `members` first, then in `mentions`: the order of `_cluster_of`'s UNION ALL.
-            found = next((c for k in keys_of[key] if (c := in_members.get(k, in_mentions.get(k))) is not None), None)
-            page, link = pages[key][:2]
-            if found is None and ((key[0], page) in stored_pages or (key[0], link) in stored_pages):
-                found = self._cluster_by_page(key[0], page, link)
-            joins[key] = found
-        return joins
+    def _clusters_of(self, fresh: Mapping[Key, Mention]) -> dict[Key, Joined | None]:
+        """`stored_clusters` for a scan's new mentions, with its thousands of look-ups made a few hundred at a time:
+        the keys (its own, its duplicates') in `members` and `mentions` at once, each found at most once; and only
+        the pages stored under their brand (`_stored_pages`) read whole, with the heads of their clusters."""
+        return stored_clusters(
+            fresh,
+            lambda keys: (self._clusters_by_key("members", keys), self._clusters_by_key("mentions", keys)),
+            self._stored_at,
+            self._heads,
+        )
 
     def _clusters_by_key(self, table: str, keys: Sequence[Key]) -> dict[Key, int]:
         rows = self._rows_by_key(table, "cluster", keys)
@@ -609,36 +883,36 @@ class SqliteStore:
             found.update(self._db.execute(_STORED_PAGES.format(values=values), params))
         return found
 
-    def _cluster_of(self, m: Mention, page: int | None, link: int | None) -> int | None:
-        """The stored cluster a new mention belongs to, if any: one of its duplicates is stored (or is a member of
-        a stored cluster), it was a duplicate in an earlier scan, or a stored mention is the same page, links to
-        this page, or is the page this links to."""
-        brand = m.brand or ""
-        for key in _cluster_keys(m):
-            row = self._db.execute(
-                "SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ? UNION ALL "
-                "SELECT cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ? LIMIT 1",
-                key * 2,
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
-        return self._cluster_by_page(brand, page, link)
+    def _stored_at(self, pages: set[tuple[str, int]]) -> list[tuple[int, int, Mention]]:
+        """(rowid, cluster, mention) of the stored mentions of each (brand, page key) that are that page, or link to
+        it and may share it (not a reply: `_reply_kinds`); only the pairs `_stored_pages` finds stored are read."""
+        found: dict[int, tuple[int, int, Mention]] = {}
+        kinds = sorted(_reply_kinds())
+        shares = f"m.title <> '' AND m.kind NOT IN ({', '.join('?' * len(kinds))})"
+        for brand, page in self._stored_pages(pages):
+            for where, params in (("m.canon = ?", [page]), (f"m.link_canon = ? AND {shares}", [page, *kinds])):
+                sql = f"SELECT m.cluster, {_SELECTED} WHERE m.brand = ? AND {where}"
+                for row in self._db.execute(sql, [brand, *params]):
+                    found.setdefault(int(row[1]), (int(row[1]), int(row[0]), _mention(row[1:])))
+        return list(found.values())
 
-    def _cluster_by_page(self, brand: str, page: int | None, link: int | None) -> int | None:
-        """The cluster of the first stored mention of `brand` that is this page, links to it, or is the page it
-        links to."""
-        probes = [("canon", page), ("link_canon", page)]
-        if link is not None:
-            probes += [("canon", link), ("link_canon", link)]
-        union = " UNION ALL ".join(f"SELECT cluster FROM mentions WHERE brand = ? AND {c} = ?" for c, _ in probes)
-        row = self._db.execute(f"{union} LIMIT 1", [p for _, value in probes for p in (brand, value)]).fetchone()
-        return None if row is None else int(row[0])
+    def _heads(self, clusters: set[int]) -> dict[int, Mention]:
+        """The mention each of these clusters shows as (the row it is named by), by cluster."""
+        listed = sorted(clusters)
+        found: dict[int, Mention] = {}
+        for start in range(0, len(listed), 500):
+            batch = listed[start : start + 500]
+            sql = f"SELECT {_SELECTED} WHERE m.rowid IN ({', '.join('?' * len(batch))})"
+            found.update((int(row[0]), _mention(row)) for row in self._db.execute(sql, batch))
+        return found
 
     @staticmethod
     def _figures(m: Mention) -> tuple[Any, ...]:
         # Impact depends on the scan it was made in (its percentile part); the absolute part and the weight do
-        # not, so reports can compare like with like.
-        weight = (m.engagement or 0) + (m.reach or 0) / REACH_PER_ENGAGEMENT
+        # not, so reports can compare like with like. Both count what the cluster's shares and copies drew and
+        # its largest reach, as a scan's impact does (README, Impact): `also_seen` as the row holds it.
+        shared, cluster_reach = cluster_figures(m) if m.also_seen else (0, None)
+        weight = (m.engagement or 0) + shared + max(m.reach or 0, cluster_reach or 0) / REACH_PER_ENGAGEMENT
         return (
             m.impact,
             round(absolute_impact(weight), 2),
@@ -680,7 +954,7 @@ class SqliteStore:
             kept_terms(m.title, m.text),
         )
 
-    def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[int, str, str, int, Any]]) -> None:
+    def _attach_tags(self, mentions: Sequence[Mention], found: Mapping[Key, tuple[Any, ...]]) -> None:
         rowids = {found[key_of(m)][0]: m for m in mentions}
         if not rowids:
             return
@@ -933,10 +1207,44 @@ class SqliteStore:
             clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.mention = m.rowid AND t.tag = ?)")
             params.append(tag)
         if query.search:
-            self._index_for_search()
-            clauses.append("m.rowid IN (SELECT rowid FROM mentions_search WHERE mentions_search MATCH ?)")
-            params.append(_fts_query(query.search))
+            clause, matches = self._search_clause(_fts_query(query.search))
+            clauses.append(clause)
+            params.extend(matches)
         return " AND ".join(clauses), params
+
+    def _search_clause(self, match: str) -> tuple[str, list[str]]:
+        """The clause that selects the mentions (`m`) whose words `match`, with its parameters; what scans queued is
+        indexed first. A store that cannot be written (read-only, or held by another process) cannot index it: the
+        queued mentions are then searched in a temporary index of this connection's own (the temp database is
+        writable when the file is not), made once (a scan leaves at most `_INDEX_AT` of them queued)."""
+        indexed = "m.rowid IN (SELECT rowid FROM mentions_search WHERE mentions_search MATCH ?)"
+        if self._unindexed is None:
+            try:
+                self._index_for_search()
+                return indexed, [match]
+            except StoreError as exc:
+                self._unindexed = self._index_apart(exc)
+        apart = f"m.rowid IN (SELECT rowid FROM temp.{self._unindexed} WHERE {self._unindexed} MATCH ?)"
+        return f"({indexed} OR {apart})", [match, match]
+
+    def _index_apart(self, cause: StoreError) -> str:
+        """Index the queued mentions in a temporary table (`_search_clause`); its name."""
+        table = "mentions_unindexed"
+        try:
+            self._db.execute(
+                f"CREATE VIRTUAL TABLE temp.{table} USING fts5 (title, text, author,"
+                " tokenize='unicode61 remove_diacritics 2')"
+            )
+            self._db.execute(
+                f"INSERT INTO temp.{table} (rowid, title, text, author) SELECT m.rowid, m.title, m.text, m.author"
+                " FROM mentions_search_pending p CROSS JOIN mentions m ON m.rowid = p.mention"
+            )
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"{cause}; the mentions saved since its last search cannot be searched until it can be written"
+            ) from exc
+        log.debug("%s: searching the mentions saved since the last search apart", cause)
+        return table
 
     def _selected(self, select: str, query: Query) -> sqlite3.Cursor:
         """The rows `query` selects (`select`: the columns and the FROM clause, `m` the mentions), in its sort
@@ -1211,24 +1519,63 @@ class SqliteStore:
         size = 0
         if self.path is not None:
             size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        # Mentions as `list`, `report` and `inbox` count them (cluster heads); the duplicates folded into them (kept to
+        # know them again) apart: the two add up to every stored row. A duplicate's status is its head's concern.
+        heads, folded = db.execute(f"SELECT {_STATS_HEADS}, {_STATS_FOLDED} FROM mentions").fetchone()
         return {
             "store": self.location,
             "schema_version": self.schema_version(),
             "bytes": size,
-            "mentions": int(db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]),
+            "mentions": int(heads or 0),
             "by_brand_and_source": grouped(
-                "SELECT brand, source, COUNT(*) AS mentions FROM mentions GROUP BY brand, source ORDER BY brand, source"
+                f"SELECT brand, source, {_STATS_HEADS} AS mentions, {_STATS_FOLDED} AS duplicates FROM mentions"
+                " GROUP BY brand, source ORDER BY brand, source"
             ),
-            "by_status": grouped("SELECT status, COUNT(*) AS mentions FROM mentions GROUP BY status ORDER BY status"),
+            "by_status": grouped(
+                "SELECT status, COUNT(*) AS mentions FROM mentions WHERE cluster = rowid"
+                " GROUP BY status ORDER BY status"
+            ),
+            "duplicates": int(folded or 0),
         }
 
     def prune(self, before: datetime, *, keep_tagged: bool) -> int:
-        """Forget mentions published before `before` (those with a tag are kept unless `keep_tagged` is False)."""
-        keep = " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.mention = mentions.rowid)" if keep_tagged else ""
+        """Forget mentions published before `before` (those with a tag are kept unless `keep_tagged` is False). A
+        cluster whose head is forgotten while members of it stay is shown by the earliest of those (`regrouped`)."""
+        cut = format_time(before)
         with self._write():
-            cursor = self._db.execute(f"DELETE FROM mentions WHERE published_at < ?{keep}", (format_time(before),))
+            orphaned = {
+                int(rowid): json.loads(also)
+                for rowid, also in self._db.execute(orphans_sql("?", keep_tagged=keep_tagged), (cut, cut))
+            }
+            orphaned.update((int(c), []) for (c,) in self._db.execute(HEADLESS_SQL).fetchall() if c not in orphaned)
+            staying = f"m.cluster = ? AND m.rowid <> ? AND NOT ({pruned_sql('m', '?', keep_tagged=keep_tagged)})"
+            for cluster, also in orphaned.items():
+                rows = self._db.execute(
+                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", (cluster, cluster, cut)
+                ).fetchall()
+                self._db.execute("DELETE FROM members WHERE cluster = ?", (cluster,))
+                for head, m, members, seen in regrouped(also, [(int(row[0]), _mention(row)) for row in rows]):
+                    self._regroup(head, m, members, seen)
+            cursor = self._db.execute(
+                f"DELETE FROM mentions WHERE {pruned_sql('mentions', '?', keep_tagged=keep_tagged)}", (cut,)
+            )
             self._db.execute("DELETE FROM members WHERE cluster NOT IN (SELECT rowid FROM mentions)")
             return int(cursor.rowcount)
+
+    def _regroup(self, head: int, m: Mention, members: Sequence[int], seen: list[dict[str, Any]]) -> None:
+        """Make `head` (the mention `m`) show a cluster of `members` that lists `seen` (`regrouped`)."""
+        rowids = [head, *members]
+        marks = ", ".join("?" * len(rowids))
+        self._db.execute(f"UPDATE mentions SET cluster = ? WHERE rowid IN ({marks})", [head, *rowids])
+        figures = self._figures(replace(m, also_seen=seen))[1:3]
+        self._db.execute(
+            "UPDATE mentions SET also_seen = ?, impact_absolute = ?, impact_weight = ? WHERE rowid = ?",
+            (_to_json(seen), *figures, head),
+        )
+        self._db.executemany(
+            "INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(m.brand or "", *_seen_key(e), head) for e in seen],
+        )
 
     def brands(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT name FROM brands ORDER BY name")]
