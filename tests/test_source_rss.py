@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import io
 import warnings
@@ -19,10 +20,18 @@ from mentionwatch.source import SourceContext
 from mentionwatch.sources import rss
 from mentionwatch.sources.rss import RssConfig, RssSource, decode_google_news_link, parse_feed, to_mentions
 from mentionwatch.store.sqlite import SqliteStore
+from mentionwatch.urls import canonical_url
 
 from conftest import fixture_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def feed_key(location: str) -> str:
+    """What scopes a feed's guids, written out here: the first 8 hex digits of the SHA-256 of its canonical URL."""
+    return hashlib.sha256(canonical_url(location).encode()).hexdigest()[:8]
+
+
 ALERTS = fixture_path("rss", "google_alerts_atom_feedjira.xml").read_bytes()
 GNEWS = fixture_path("rss", "google_news_rss_topstories_fr_BE_2020_prof18.xml").read_bytes()
 
@@ -56,7 +65,7 @@ def test_google_news_item_decodes_the_publisher_url_and_names_the_outlet() -> No
     [item] = parse_feed(GNEWS, "https://news.google.com/rss?hl=fr", NOW)
     assert item.url.startswith("https://www.rtbf.be/info/societe/detail_coronavirus-en-belgique-200-cas")
     assert item.published_at == datetime(2020, 3, 8, 10, 32, 7, tzinfo=UTC)
-    assert item.id == "52782335008021"
+    assert item.id == f"{feed_key('https://news.google.com/rss?hl=fr')}/52782335008021"  # Google's, scoped to the feed
     assert "<li>" not in item.text
 
 
@@ -136,9 +145,9 @@ def test_big_feeds_are_parsed_off_the_loop_to_the_same_mentions(
     threads: list[str] = []
     real_to_thread = asyncio.to_thread
 
-    async def to_thread(func: Any, /, *args: Any) -> Any:
+    async def to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
         threads.append(func.__name__)
-        return await real_to_thread(func, *args)
+        return await real_to_thread(func, *args, **kwargs)
 
     since = datetime(2019, 1, 1, tzinfo=UTC)
     monkeypatch.setattr(rss.asyncio, "to_thread", to_thread)
@@ -168,7 +177,7 @@ def test_undated_entries_keep_their_first_seen_time_across_runs(tmp_path: Path) 
     )
     earlier = datetime(2026, 11, 20, tzinfo=UTC)
     store = SqliteStore.open(tmp_path / "state.sqlite3")
-    assert store.first_seen("rss", "x1", earlier) == earlier
+    assert store.first_seen("rss", f"{feed_key(str(feed))}/x1", earlier) == earlier
     store.close()
     [item] = _collect(
         _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
@@ -277,8 +286,11 @@ def _ids(document: bytes) -> list[str]:
 
 def test_a_link_less_item_is_keyed_by_its_guid_else_its_title_and_date_never_the_feed_url() -> None:
     mentions = parse_feed(LINKLESS, FEED, NOW)
-    assert [m.id for m in mentions[:2]] == ["ep-1", "ep-2"]
-    assert mentions[2].id == hashlib.sha1(b"A note on Acme\n2026-11-12T08:00:00+00:00").hexdigest()
+    assert [m.id for m in mentions[:2]] == [f"{feed_key(FEED)}/ep-1", f"{feed_key(FEED)}/ep-2"]
+    assert (
+        mentions[2].id
+        == hashlib.sha1(f"{feed_key(FEED)}\nA note on Acme\n2026-11-12T08:00:00+00:00".encode()).hexdigest()
+    )
     assert mentions[3].id == "https://pod.test/read"  # the canonical link: tracking parameters do not make an item
     assert [m.url for m in mentions[:3]] == ["", "", ""]
     assert all(FEED not in (m.url, m.link, m.id) for m in mentions)
@@ -303,7 +315,7 @@ def test_a_mention_without_a_url_survives_its_export_form() -> None:
     """The 304 cache, `jsonl` and `explain` read mentions back from their export form."""
     [first] = parse_feed(LINKLESS, FEED, NOW)[:1]
     again = Mention.from_dict(first.to_dict(), default_source="")
-    assert again.url == "" and again.id == "ep-1"
+    assert again.url == "" and again.id == f"{feed_key(FEED)}/ep-1"
     with pytest.raises(ValueError, match="url"):
         Mention.from_dict({k: v for k, v in first.to_dict().items() if k != "url"}, default_source="")
 
@@ -314,7 +326,7 @@ def test_a_guid_that_is_not_a_web_address_is_never_taken_for_the_link() -> None:
     for raw in (rss.read_simple_feed(document), rss.read_with_feedparser(document, FEED)):
         assert raw is not None
         [item] = to_mentions(raw, FEED, NOW)
-        assert (item.id, item.url) == ("p1", "")
+        assert (item.id, item.url) == (f"{feed_key(FEED)}/p1", "")
 
 
 # -- hostile documents
@@ -389,9 +401,9 @@ def test_an_entry_dated_outside_any_calendar_costs_only_itself() -> None:
     mentions = parse_feed(BAD_DATES.encode(), "https://news.example/feed", NOW, skipped)
     # feedparser reads no date at all in `Fri, 31 Dec 9999 23:30:00 -0100` (past its calendar): it is out of range,
     # as the W3C date before year 1 is, not an undated item published whenever it is first seen.
-    assert sorted(m.id for m in mentions) == ["ok", "split"]
+    assert sorted(m.id.partition("/")[2] for m in mentions) == ["ok", "split"]
     assert len(skipped) == 2 and all("out of range" in s for s in skipped)
-    assert next(m for m in mentions if m.id == "split").url == "http://[::1/x", "kept, as it was written"
+    assert next(m for m in mentions if m.id.endswith("/split")).url == "http://[::1/x", "kept, as it was written"
 
 
 @pytest.mark.parametrize(
@@ -526,3 +538,290 @@ def test_a_whole_feed_is_never_said_to_be_cut_short(document: bytes, entries: in
     warned: list[str] = []
     assert len(parse_feed(document, FEED, NOW, None, warned)) == entries
     assert warned == []
+
+
+# -- a feed's own ids are its own: guid `1` of one feed is not guid `1` of another (QA: lost mentions)
+
+SITE_A = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Site A</title><link>https://a.example/</link>
+<item><title>Acme wins award</title><link>https://a.example/award</link><guid isPermaLink="false">1</guid>
+<pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate><description>Acme won the award.</description></item>
+</channel></rss>"""
+SITE_B = (
+    SITE_A.replace(b"Site A", b"Site B")
+    .replace(b"a.example", b"b.example")
+    .replace(b"Acme wins award", b"Acme outage hits customers")
+)
+
+
+def test_the_same_short_guid_in_two_feeds_names_two_items() -> None:
+    [a] = parse_feed(SITE_A, "https://a.example/feed", NOW)
+    [b] = parse_feed(SITE_B, "https://b.example/feed", NOW)
+    assert a.id != b.id
+    assert a.id == f"{feed_key('https://a.example/feed')}/1", "readable: the feed's key, then the guid"
+    # Stable: the same feed at its canonical URL (http or https, a tracking parameter) gives the same ids.
+    [again] = parse_feed(SITE_A, "http://a.example/feed?utm_source=x", NOW)
+    assert again.id == a.id
+
+
+def test_a_source_reading_two_feeds_with_the_same_guid_yields_both(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=SITE_A if request.url.path == "/siteA" else SITE_B)
+
+    got = _collect(
+        _source(handler, tmp_path, urls=["http://feeds.test/siteA", "http://feeds.test/siteB"]),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    assert sorted(m.title for m in got) == ["Acme outage hits customers", "Acme wins award"]
+    assert len({m.id for m in got}) == 2
+
+
+def test_ids_are_scoped_to_the_feed_as_configured_not_where_it_redirected(tmp_path: Path) -> None:
+    # A CDN's signed URL changes with each run: ids keyed by it would make every item new again.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/feed":
+            return httpx.Response(302, headers={"location": f"/signed/{len(seen)}"})
+        seen.append(request.url.path)
+        return httpx.Response(200, content=SITE_A)
+
+    seen: list[str] = []
+    runs = [
+        _collect(_source(handler, tmp_path, urls=["http://feeds.test/feed"]), datetime(2026, 11, 1, tzinfo=UTC))
+        for _ in range(2)
+    ]
+    assert seen == ["/signed/0", "/signed/1"]
+    assert [m.id for m in runs[0]] == [m.id for m in runs[1]] == [f"{feed_key('http://feeds.test/feed')}/1"]
+
+
+@pytest.mark.parametrize(
+    "guid",
+    [
+        "https://a.example/?p=1",
+        "tag:a.example,2026:post-1",
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+        "1225C695-CFB8-4EBB-AAAA-80DA344EFA6A",
+    ],
+)
+def test_a_guid_unique_by_construction_is_kept_as_it_is(guid: str) -> None:
+    document = SITE_A.replace(b">1</guid>", f">{guid}</guid>".encode())
+    [item] = parse_feed(document, "https://a.example/feed", NOW)
+    assert item.id == guid
+
+
+def test_items_without_a_guid_or_link_in_two_feeds_are_two_items() -> None:
+    # The same title and date in two feeds: hashed with the feed, on either reader.
+    document = SITE_A.replace(b"<link>https://a.example/award</link>", b"").replace(
+        b'<guid isPermaLink="false">1</guid>', b""
+    )
+    reshaped = document.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY co "Acme">]>\n<rss', 1)
+    assert rss.read_simple_feed(reshaped) is None
+    one = parse_feed(document, "https://a.example/feed", NOW)[0].id
+    assert parse_feed(reshaped, "https://a.example/feed", NOW)[0].id == one
+    assert parse_feed(document, "https://b.example/feed", NOW)[0].id != one
+
+
+def test_undated_items_of_two_feeds_with_the_same_guid_keep_their_own_first_seen_times(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_bytes(SITE_A.replace(b"<pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate>", b""))
+    (tmp_path / "b.xml").write_bytes(SITE_B.replace(b"<pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate>", b""))
+    earlier = datetime(2026, 11, 20, tzinfo=UTC)
+    store = SqliteStore.open(tmp_path / "state.sqlite3")
+    store.first_seen("rss", f"{feed_key(str(tmp_path / 'a.xml'))}/1", earlier)  # a.xml's item, seen days ago
+    store.close()
+    got = _collect(
+        _source(lambda r: httpx.Response(404), tmp_path, urls=["a.xml", "b.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert sorted((m.title, m.published_at) for m in got) == [
+        ("Acme outage hits customers", NOW),  # b.xml's, first seen now: not a.xml's time
+        ("Acme wins award", earlier),
+    ]
+
+
+# -- the charset of the HTTP Content-Type, for a document that names none of its own
+
+CP1251_FEED = """<rss version="2.0"><channel><title>Деловые новости</title><link>https://biz.example.ru/</link>
+<description>Новости компаний</description><language>ru</language>
+<item><title>Компания Акме открыла новый офис в Москве</title><link>https://biz.example.ru/news/acme-office</link>
+<guid>https://biz.example.ru/news/acme-office</guid><pubDate>Tue, 24 Nov 2026 09:00:00 +0300</pubDate>
+<description>Компания Акме сообщила об открытии офиса.</description></item>
+</channel></rss>"""
+SJIS_FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>テックニュース</title><link>https://tech.example.jp/</link>
+<description>技術ニュース</description>
+<item><title>アクメ社が新製品を発表</title><link>https://tech.example.jp/news/acme</link>
+<pubDate>Tue, 24 Nov 2026 09:00:00 +0900</pubDate><description>アクメ社は本日、新製品を発表した。</description></item>
+</channel></rss>"""
+
+
+def _served(document: bytes, content_type: str, tmp_path: Path) -> list[Mention]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=document, headers={"content-type": content_type})
+
+    return _collect(_source(handler, tmp_path, urls=["https://feeds.test/feed"]), datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("document", "content_type", "title"),
+    [
+        (
+            CP1251_FEED.encode("cp1251"),
+            "application/rss+xml; charset=windows-1251",
+            "Компания Акме открыла новый офис в Москве",
+        ),
+        (SJIS_FEED.encode("shift_jis"), "text/xml; charset=Shift_JIS", "アクメ社が新製品を発表"),
+        (SJIS_FEED.encode("shift_jis"), 'text/xml; charset="shift_jis"', "アクメ社が新製品を発表"),
+    ],
+    ids=["cp1251", "shift-jis", "quoted-label"],
+)
+def test_a_feed_naming_no_encoding_is_read_in_the_http_charset(
+    document: bytes, content_type: str, title: str, tmp_path: Path
+) -> None:
+    [item] = _served(document, content_type, tmp_path)
+    assert item.title == title
+    assert title.split()[0][:4] in item.text
+
+
+def test_the_documents_own_encoding_comes_before_the_http_charset(tmp_path: Path) -> None:
+    declared = ('<?xml version="1.0" encoding="utf-8"?>\n' + CP1251_FEED).encode("utf-8")
+    [item] = _served(declared, "application/rss+xml; charset=windows-1251", tmp_path)
+    assert item.title == "Компания Акме открыла новый офис в Москве"
+    with_bom = codecs.BOM_UTF8 + CP1251_FEED.encode("utf-8")
+    [item] = _served(with_bom, "application/rss+xml; charset=windows-1251", tmp_path)
+    assert item.title == "Компания Акме открыла новый офис в Москве"
+
+
+def test_a_charset_that_does_not_decode_the_document_is_ignored(tmp_path: Path) -> None:
+    # A body that is UTF-8 under a server's default label, and a label Python does not know: read as UTF-8.
+    for content_type in (
+        "text/xml; charset=us-ascii",
+        "text/xml; charset=ISO-8859-1",
+        "text/xml; charset=windows-1251",
+        "text/xml; charset=x-no-such-charset",
+    ):
+        [item] = _served(CP1251_FEED.encode("utf-8"), content_type, tmp_path)
+        assert item.title == "Компания Акме открыла новый офис в Москве"
+
+
+# -- 24:00:00 is the end of the day
+
+
+@pytest.mark.parametrize(
+    ("element", "written"),
+    [("pubDate", "Fri, 04 Dec 2026 24:00:00 GMT"), ("dc:date", "2026-12-04T24:00:00Z")],
+)
+def test_a_time_of_24_00_is_the_next_days_midnight_on_either_reader(element: str, written: str) -> None:
+    document = (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title>'
+        f"<item><guid>g</guid><title>Acme at midnight</title><link>https://news.example/g</link>"
+        f"<{element}>{written}</{element}></item></channel></rss>"
+    ).encode()
+    reshaped = document.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY co "Acme">]>\n<rss', 1)
+    assert rss.read_simple_feed(document) is not None and rss.read_simple_feed(reshaped) is None
+    for each in (document, reshaped):
+        skipped: list[str] = []
+        [item] = parse_feed(each, "https://news.example/feed", NOW, skipped)
+        assert (item.published_at, item.undated, skipped) == (datetime(2026, 12, 5, tzinfo=UTC), False, [])
+
+
+def test_a_time_past_24_00_is_still_no_time() -> None:
+    document = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><guid>g</guid><title>Acme</title>'
+        b"<link>https://news.example/g</link><pubDate>Fri, 04 Dec 2026 24:30:00 GMT</pubDate></item></channel></rss>"
+    )
+    skipped: list[str] = []
+    assert parse_feed(document, "https://news.example/feed", NOW, skipped) == []
+    assert "out of range" in skipped[0]
+
+
+# -- an HTML page served with 200, whatever comes before its <html>
+
+LOGIN_PAGE = (
+    b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>\n'
+    b'<body><form method="post" action="/login"><label>Email <input name="email"></label>'
+    b'<label>Password <input type="password" name="password"></label><button>Log in</button></form></body></html>\n'
+)
+XHTML_LOGIN_PAGE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+    b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Sign in</title></head>'
+    b"<body><form><p>Please log in to continue</p></form></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        codecs.BOM_UTF8 + LOGIN_PAGE,
+        b"<!-- served by nginx -->\n" + LOGIN_PAGE,
+        XHTML_LOGIN_PAGE,
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- login --><?php-generated x?>\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body><form><p>Please log in</p></form></body></html>',
+        b'<?xml version="1.0"?>\n<h:html xmlns:h="http://www.w3.org/1999/xhtml"><h:body>Log in</h:body></h:html>',
+    ],
+    ids=["bom", "comment", "xhtml", "xhtml-without-doctype", "prefixed-html"],
+)
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/xml"])
+def test_a_login_page_served_with_200_is_unauthorized_whatever_precedes_its_html(
+    page: bytes, content_type: str, tmp_path: Path
+) -> None:
+    with pytest.raises(Unauthorized, match="login or block page"):
+        _served(page, content_type, tmp_path)
+
+
+def test_a_feed_with_a_bom_comments_and_instructions_before_it_is_still_a_feed(tmp_path: Path) -> None:
+    document = (
+        codecs.BOM_UTF8
+        + b'<?xml version="1.0" encoding="utf-8"?>\n<!-- generated by html-to-rss -->\n'
+        + b'<?xml-stylesheet type="text/xsl" href="/rss.xsl"?>\n'
+        + ALERTS.split(b"?>", 1)[1]
+    )
+    assert len(_served(document, "text/html", tmp_path)) == 20
+
+
+# -- a relative permalink guid is a relative link
+
+
+def test_a_relative_permalink_guid_is_joined_to_the_feed_url_on_either_reader() -> None:
+    document = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
+        b"<item><title>Acme post</title><guid>posts/5</guid><pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate></item>"
+        b'<item><title>Acme note</title><guid isPermaLink="false">notes/6</guid></item>'
+        b"<item><title>Acme id</title><guid>p1</guid></item>"
+        b"</channel></rss>"
+    )
+    reshaped = document.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY co "Acme">]>\n<rss', 1)
+    url = "https://blog.test/feed/index.xml"
+    for raw in (rss.read_simple_feed(document), rss.read_with_feedparser(reshaped, url)):
+        assert raw is not None
+        post, note, plain = to_mentions(raw, url, NOW)
+        assert post.url == "https://blog.test/feed/posts/5", "as a relative <link> is joined"
+        assert (note.url, plain.url) == ("", ""), "not a permalink; an id, not a path"
+        assert post.id == f"{feed_key(url)}/posts/5"
+
+
+def test_a_relative_permalink_guid_in_a_local_file_is_an_id_only(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_bytes(
+        b'<rss version="2.0"><channel><item><title>Acme post</title><guid>posts/5</guid></item></channel></rss>'
+    )
+    [item] = _collect(
+        _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert item.url == "" and item.id.endswith("/posts/5")
+
+
+@pytest.mark.parametrize(("written", "hinted"), [("www.example.com/feed.xml", True), ("feeds/alerts.xml", False)])
+def test_a_missing_feed_file_that_reads_as_a_web_address_says_to_write_https(
+    tmp_path: Path, written: str, hinted: bool
+) -> None:
+    with pytest.raises(FetchError) as caught:
+        _collect(_source(lambda r: httpx.Response(404), tmp_path, urls=[written]), datetime(2026, 1, 1, tzinfo=UTC))
+    assert "cannot read feed file" in str(caught.value)
+    assert ("write it with https://" in str(caught.value)) == hinted
+
+
+def test_a_local_feed_file_cut_short_keeps_the_sources_watermark_as_one_over_http_does(tmp_path: Path) -> None:
+    # Another program still writing the file: what its next run reads must still be in the next run's window.
+    (tmp_path / "feed.xml").write_bytes(ALERTS.rstrip()[:-2])  # `...</entry> </fee`
+    source = _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"])
+    assert len(_collect(source, datetime(2000, 1, 1, tzinfo=UTC))) == 20
+    assert source.context.incomplete
+    assert any("cut short?" in w for w in source.context.warnings)

@@ -282,6 +282,11 @@ class Source(ABC, Generic[ConfigT]):
     Config: ClassVar[builtins.type[SourceConfig]] = SourceConfig
     # False for feeds and files: fetched once per scan and matched locally, not searched per term.
     searchable: ClassVar[bool] = True
+    # True when what `fetch` requests does not depend on `since` (a feed, a file: read whole on every scan). A window
+    # then saves no request, and `--since last` reads such a source over the configured `since`, not from its
+    # watermark: an item that turns up later than its own date (a feed that publishes late) is still found, and the
+    # store says whether it is new.
+    reads_whole: ClassVar[bool] = False
     # "no", "optional" (works better with them) or "yes".
     credentials: ClassVar[str] = "no"
     # The service's documented request budget; requests are paced to stay under it. None: no known limit.

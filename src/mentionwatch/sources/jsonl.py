@@ -47,6 +47,7 @@ class JsonlSource(Source[JsonlConfig]):
 
     type = "jsonl"
     searchable = False
+    reads_whole = True  # a file (or a URL) read whole on every run: a watermark would save nothing
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         read = 0

@@ -141,9 +141,14 @@ def parse_feed(
     now: datetime,
     skipped: list[str] | None = None,
     warnings: list[str] | None = None,
+    *,
+    scope: str | None = None,
+    charset: str | None = None,
 ) -> list[Mention]:
     """Every entry of a feed as a Mention. Entries without a date get `now` and `undated=True`. A document cut short
-    gives the entries read before its end, and says so in `warnings`.
+    gives the entries read before its end, and says so in `warnings`. `feed_url` is where the document was read
+    (relative links are joined to it); `scope`, the feed as configured, whose items' own ids are scoped to it
+    (default: `feed_url`); `charset`, the one its HTTP Content-Type names, if any.
 
     Plain RSS and Atom 1.0 documents (nearly every feed) are read with the C XML parser, several times faster
     than feedparser: a cold scan of hundreds of feeds is otherwise spent parsing. The fast reader reads them as
@@ -151,19 +156,24 @@ def parse_feed(
     encodings) goes to feedparser. tests/test_feed_corpus.py checks both give the same mentions on feedparser's
     own test corpus.
     """
+    if charset:
+        content = in_http_charset(content, charset)
     raw = read_simple_feed(content) or read_with_feedparser(content, feed_url)
     if raw.cut_short and warnings is not None:
         warnings.append(
             f"{public_url(feed_url)} ends before its feed element is closed (cut short?): "
             f"{len(raw.entries)} entries read"
         )
-    return to_mentions(raw, feed_url, now, skipped)
+    return to_mentions(raw, feed_url, now, skipped, scope=scope)
 
 
-def to_mentions(raw: RawFeed, feed_url: str, now: datetime, skipped: list[str] | None = None) -> list[Mention]:
+def to_mentions(
+    raw: RawFeed, feed_url: str, now: datetime, skipped: list[str] | None = None, *, scope: str | None = None
+) -> list[Mention]:
     """The feed's entries as mentions; an entry that cannot be one is skipped and counted in `skipped`."""
     feed_title = html_to_text(raw.title)
     aggregator = raw.id.startswith("tag:google.com") or "news.google.com" in feed_url
+    feed_key = _feed_key(scope or feed_url)
 
     def to_mention(entry: RawEntry) -> Mention:
         if entry.unreadable:
@@ -172,13 +182,15 @@ def to_mentions(raw: RawFeed, feed_url: str, now: datetime, skipped: list[str] |
         if link and feed_url.startswith(("http://", "https://")):
             with contextlib.suppress(ValueError):  # `http://[::1/x` cannot be joined: kept as it is
                 link = urljoin(feed_url, link)
+        elif link == entry.id and not _is_web_url(link):
+            link = ""  # a relative permalink guid with no feed URL to join it to (a local file): an id only
         # An item without a link has no page of its own: no URL, rather than the feed's (which dedupe would
         # then take for one page holding every such item of the feed).
         url = decode_google_news_link(unwrap_redirect(link)) if link else ""
         title = html_to_text(entry.title)
         return Mention(
             source="",
-            id=_entry_id(entry, url, title),
+            id=_entry_id(entry, url, title, feed_key),
             url=url,
             title=title,
             text=html_to_text(entry.content),
@@ -191,15 +203,30 @@ def to_mentions(raw: RawFeed, feed_url: str, now: datetime, skipped: list[str] |
     return read_items(raw.entries, to_mention, skipped)
 
 
-def _entry_id(entry: RawEntry, url: str, title: str) -> str:
-    """A feed item's identity, the same on every run and from either reader: its guid (Atom id); else its
-    canonical link; else a hash of its title and date. Never the feed's URL, which all its items share."""
+# Item ids that name one thing wherever they are written: a web address, a tag: URI (RFC 4151, Atom's usual id), a
+# URN (`urn:uuid:...`), a bare UUID. Any other guid (`1`, `ep-1`, a CMS's post number) is unique within its feed only.
+_GLOBAL_ID = re.compile(
+    r"https?://[^/\s]|tag:|urn:|\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?\Z", re.IGNORECASE
+)
+
+
+def _feed_key(location: str) -> str:
+    """A short stable name of a feed (its canonical URL, or its file path) that scopes its items' own ids: a digest,
+    so that an id never shows a key a private feed's URL holds."""
+    return hashlib.sha256(canonical_url(location).encode()).hexdigest()[:8]
+
+
+def _entry_id(entry: RawEntry, url: str, title: str, feed_key: str) -> str:
+    """A feed item's identity, the same on every run and from either reader: its guid (Atom id), scoped by its feed
+    (`3fa9c2d1/ep-1`) unless unique by construction (a URL, a tag: or urn: URI, a UUID); else its canonical link;
+    else a hash of its feed, title and date. Never the feed's URL, which all its items share. The store keys a
+    mention by its id (and its first-seen times too): two feeds' guid `1` must not be taken for one item."""
     if entry.id:
-        return entry.id
+        return entry.id if _GLOBAL_ID.match(entry.id) else f"{feed_key}/{entry.id}"
     if url:
         return canonical_url(url)
     date = entry.published.isoformat() if entry.published else ""
-    return hashlib.sha1(f"{title}\n{date}".encode()).hexdigest()
+    return hashlib.sha1(f"{feed_key}\n{title}\n{date}".encode()).hexdigest()
 
 
 def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str:
@@ -272,7 +299,7 @@ def read_with_feedparser(content: bytes, feed_url: str) -> RawFeed:
             published, unreadable = None, f"date out of range: {exc}"
         contents = entry.get("content") or [{}]
         link = entry.get("link") or ""
-        if link not in {each.get("href") for each in entry.get("links", [])} and not _is_web_url(link):
+        if link not in {each.get("href") for each in entry.get("links", [])} and not _is_page_guid(link):
             link = ""  # it came from a guid (or Atom id) that is not a web address
         entries.append(
             RawEntry(
@@ -319,7 +346,7 @@ def _feedparser_time(entry: Any) -> datetime | None:
         found = _RFC822_NO_ZONE.fullmatch(text)
         if found:
             day, month, year, hour, minute, second = found.groups()
-            return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
+            return _utc(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0))
         # A date in a form read here that no calendar holds (31 Feb, year 0, past 9999) is a ValueError or an
         # OverflowError: the item is unreadable, as such a date is in every other source. Forms not read here
         # (`garbage`, another language) leave the item undated.
@@ -598,6 +625,18 @@ def _is_web_url(value: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+def _is_page_guid(value: str) -> bool:
+    """Whether a permalink guid names a page: a web address, or a relative one with a path (`posts/5`, joined to the
+    feed URL as a relative <link> is). `p1` or `12345` is an id, not a page: joined, it would invent one."""
+    if _is_web_url(value):
+        return True
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:
+        return False
+    return not scheme and "/" in value and not any(c.isspace() for c in value)
+
+
 @functools.lru_cache(maxsize=1024)  # Atom's <updated> is usually its <published> again
 def _parse_date(value: str) -> datetime | None:
     """A date as feedparser's `_parse_date` reads it (its W3C-DTF and RFC 822 readers), or _NotSimple for a form
@@ -610,9 +649,7 @@ def _parse_date(value: str) -> datetime | None:
         year, month, day, hour, minute, second, zone = found.groups()
         # W3C-DTF: no zone means UTC; seconds are cut to whole ones (datetimes/w3dtf.py).
         offset = 0 if not zone or zone == "z" else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 60 + int(zone[4:]))
-        stamp = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(float(second or 0)), tzinfo=UTC
-        )
+        stamp = _utc(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(float(second or 0)))
         return stamp - timedelta(minutes=offset) if offset else stamp
     found = _RFC822_DATE.fullmatch(text)
     if found:
@@ -623,9 +660,17 @@ def _parse_date(value: str) -> datetime | None:
             offset = _ZONES[zone] * 60
         else:
             raise _NotSimple  # feedparser takes an unknown zone for UTC (or a military letter for an hour)
-        stamp = datetime(int(year), _MONTHS[month_name], int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
+        stamp = _utc(int(year), _MONTHS[month_name], int(day), int(hour), int(minute), int(second or 0))
         return stamp - timedelta(minutes=offset) if offset else stamp
     raise _NotSimple
+
+
+def _utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime:
+    """A UTC time of day; 24:00:00 is the end of the day (ISO 8601), so the next day's 00:00, as feedparser reads
+    it in a W3C date (and not in an RFC 822 one, which is then read here)."""
+    if (hour, minute, second) == (24, 0, 0):
+        return datetime(year, month, day, tzinfo=UTC) + timedelta(days=1)
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 _Context = dict[str, Any]
@@ -681,7 +726,7 @@ class _FeedparserWalk:
             e.get("summary", ""), e.get("summary_type"), self.atom
         )
         link = e.get("link", "")
-        if link not in e["hrefs"] and not _is_web_url(link):
+        if link not in e["hrefs"] and not _is_page_guid(link):
             link = ""  # it came from a guid (or Atom id) that is not a web address
         source = e.get("source_data") or {}
         return RawEntry(
@@ -1139,11 +1184,63 @@ def _is_local(url: str) -> bool:
     return scheme in ("", "file") or (len(scheme) == 1 and url[1:3] in (":\\", ":/"))  # C:\ paths
 
 
+_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
+
+
+def charset_of(content_type: str) -> str | None:
+    """The charset a Content-Type header names (`application/rss+xml; charset=windows-1251`), if any."""
+    found = _CHARSET.search(content_type)
+    return found.group(1) if found else None
+
+
+def in_http_charset(content: bytes, charset: str) -> bytes:
+    """The document in UTF-8, read in the HTTP charset, when it names no encoding of its own (no byte-order mark, no
+    `encoding=` in an XML declaration) and is not UTF-8 (XML's default) already: both readers would otherwise take a
+    cp1251 or Shift_JIS feed served that way for UTF-8 (mojibake, and no brand term found). The document's own say
+    comes first, as feedparser and browsers read it. A body that is valid UTF-8 stays so: a server's default label
+    (`iso-8859-1`, `us-ascii`) is often wrong, and real text in another charset is next to never valid UTF-8. A
+    charset that does not decode the body, or that Python does not know, is ignored."""
+    if content.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in content[:4]:
+        return content  # a BOM, or UTF-16/32 without one: the XML parsers tell these apart themselves
+    head = content.lstrip()
+    if head.startswith(b"<?xml"):
+        end = head.find(b"?>")
+        if end < 0 or b"encoding" in head[:end]:
+            return content
+    try:
+        content.decode("utf-8")
+        return content
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = content.decode(codecs.lookup(charset).name)
+    except (LookupError, UnicodeDecodeError):
+        return content
+    if not text.lstrip().startswith("<"):
+        return content  # not a document in that charset (a UTF-16 label on an 8-bit body)
+    return text.encode("utf-8")
+
+
+# What may come before a document's first element: a UTF-8 BOM, white space, comments (a server's or a cache's
+# signature), the XML declaration and other processing instructions. Possessive: never backtracks.
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s++|<!--.*?-->|<\?.*?\?>)*+", re.DOTALL)
+_HTML_START = re.compile(rb"<!doctype\s+html|<(?:[\w.-]+:)?html[\s/>]", re.IGNORECASE)
+
+
+def is_html(content: bytes) -> bool:
+    """Whether a body is an HTML page, not a feed: an HTML doctype, or a root element `<html>` in any namespace
+    (XHTML, `<h:html>`), after whatever a prolog holds. Sniffed, not taken from the header: plenty of real feeds are
+    served as text/html, and login pages as anything."""
+    start = _PROLOG.match(content)
+    return _HTML_START.match(content, start.end() if start else 0) is not None
+
+
 class RssSource(Source[RssConfig]):
     """Any RSS or Atom feed: news sites, blogs, Google Alerts (feed delivery), Google News searches."""
 
     type = "rss"
     searchable = False
+    reads_whole = True
 
     async def fetch(self, term: str | None, since: datetime) -> AsyncIterator[Mention]:
         urls = self.config.feed_urls()
@@ -1192,8 +1289,15 @@ class RssSource(Source[RssConfig]):
             try:
                 content = await asyncio.to_thread(path.read_bytes)
             except OSError as exc:
-                raise FetchError(f"cannot read feed file {path}: {exc.strerror}") from None
-            return await asyncio.to_thread(parse_feed, content, str(path), now, skipped, self.context.warnings)
+                # `urls: [www.example.com/feed.xml]`: a web address written without its scheme reads as a file.
+                hint = " (a web address? write it with https://)" if _looks_like_a_host(url) else ""
+                raise FetchError(f"cannot read feed file {path}: {exc.strerror}{hint}") from None
+            cut: list[str] = []
+            mentions = await asyncio.to_thread(parse_feed, content, str(path), now, skipped, cut)
+            self.context.warnings.extend(cut)
+            if cut:  # a file cut short (another program still writing it): as a document over HTTP
+                self.context.incomplete = True
+            return mentions
         http = self.context.http
         resp: Response = await http.get(url)
         validator = resp.validator
@@ -1204,18 +1308,24 @@ class RssSource(Source[RssConfig]):
         # feed (0.45 ms) than it saved on the rare reread of an unchanged one (0.5 ms).
         if resp.not_modified and documents is not None and validator and documents.reuse(url, validator):
             return []
-        # Sniff the body, not the header: plenty of real feeds are served as text/html.
-        if resp.content.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
-            reject_html(resp, "a feed")
+        if is_html(resp.content):
+            # reject_html tells a login wall (unauthorized) from any other page: told it is HTML, whatever came
+            # before the <html> (a BOM, a comment, an XML declaration) and whatever the header said.
+            headers = resp.headers.copy()
+            headers["content-type"] = "text/html"
+            reject_html(Response(resp.status, resp.url, headers, resp.content), "a feed")
         here: list[str] = []  # why this document's unreadable items were skipped
         said: list[str] = []  # what is wrong with the document itself (cut short)
+        # Relative links are joined to where the document was read; its items' own ids are scoped to the feed as
+        # configured (a redirect to a CDN's signed URL changes with each run).
+        given = {"scope": url, "charset": charset_of(resp.headers.get("content-type", ""))}
         if len(resp.content) <= INLINE_PARSE_BYTES:
             # A usual feed parses in about a millisecond: at once, on the loop. In a thread it cost more than
             # that: every I/O call of the loop then waited for the GIL (measured: a cold 200-feed scan 3% slower).
-            mentions = parse_feed(resp.content, resp.url, now, here, said)
+            mentions = parse_feed(resp.content, resp.url, now, here, said, **given)
         else:
             # A big one would hold up every other source's requests: off the event loop.
-            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, here, said)
+            mentions = await asyncio.to_thread(parse_feed, resp.content, resp.url, now, here, said, **given)
         skipped.extend(here)
         self.context.warnings.extend(said)
         if said:  # a document cut short: what it lacks must still be in the next run's window
@@ -1225,3 +1335,10 @@ class RssSource(Source[RssConfig]):
         if documents is not None and validator and not said:
             documents.read(url, validator, mentions, here)
         return mentions
+
+
+def _looks_like_a_host(location: str) -> bool:
+    """`www.example.com/feed.xml`, `example.com/rss`: a host name (a dot, not a file's extension: a slash follows
+    it) where a local path was read."""
+    first, slash, _ = location.partition("/")
+    return bool(slash) and "." in first.strip(".") and not location.startswith(("~", "file:"))
