@@ -191,3 +191,84 @@ def test_records_with_a_byte_order_mark_or_a_line_separator_in_a_string_are_read
     text = "\ufeff" + json.dumps(record, ensure_ascii=False) + "\n"
     [read] = read_records(text, "bom.jsonl")
     assert read["id"] == "a" and read["text"] == "one\u2028two"
+
+
+def _scan_of(tmp_path: Path, items: list[Mention]) -> tuple[Path, Path, list[Mention]]:
+    """A scan's JSONL output of `items` for brand Acme (the pipeline dedupes them), and its config."""
+    config = tmp_path / "c.yaml"
+    config.write_text("brands:\n  - name: Acme\n    terms: [acme]\nsources:\n  - type: hackernews\n", encoding="utf-8")
+    mentions = process(items, [BrandConfig(name="Acme", terms=["acme"])], since=datetime(2026, 1, 1, tzinfo=UTC))
+    scan = tmp_path / "scan.jsonl"
+    with scan.open("w", encoding="utf-8") as fh:
+        write_jsonl(mentions, fh)
+    return config, scan, mentions
+
+
+SPAM = "https://marketnewswire24.us/acme-cut-prices"  # an outlet not in the ranking
+FT = "https://www.ft.com/content/acme-cut-prices"  # ft.com: #185, 45,142 referring subnets
+
+
+def test_explain_shows_the_reach_its_cluster_lends_and_the_terms_add_up_to_the_weight(
+    run_cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    body = (
+        "Acme Corporation said on Tuesday it would cut prices for its rocket skates by a fifth from January, as the"
+        " company tries to win back customers who left for cheaper rivals."
+    )
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    syndicated = [
+        Mention(source="rss", id=url, url=url, published_at=t0.replace(hour=h), title="Acme cuts prices", text=body)
+        for h, url in ((1, SPAM), (2, FT))
+    ]
+    for m in syndicated:
+        m.kind = "article"
+    config, scan, mentions = _scan_of(tmp_path, syndicated)
+    [farm] = mentions
+    assert farm.url == SPAM and farm.reach is None and farm.also_seen[0]["url"] == FT  # the copy on the FT joined it
+    run = run_cli("explain", SPAM, "-c", str(config), "-i", str(scan))
+    assert run.code == 0, run.stderr
+    assert "reach: unknown" in run.stdout
+    assert f"cluster reach: 45142, the largest in its cluster: its copy on ft.com, rss {FT}: ft.com in the outlet" in (
+        run.stdout
+    )
+    assert "weight: engagement + reach / 100 = 0 + 45142 / 100 = 451.42 (reach: its cluster's" in run.stdout
+    impact = json.loads(run_cli("explain", SPAM, "-c", str(config), "-i", str(scan), "--json").stdout)["impact"]
+    assert (impact["reach"], impact["weight_reach"], impact["cluster_reach"], impact["weight"]) == (
+        None,
+        45142,
+        45142,
+        451.42,
+    )
+    assert impact["cluster_reach_from"] == {
+        "source": "rss",
+        "id": FT,
+        "url": FT,
+        "match": "text",
+        "reach_source": "outlet ranking",
+        "outlet": "ft.com",
+        "outlet_rank": 185,
+    }
+    assert list(impact)[-3:] == ["cluster_reach", "cluster_reach_from", "weight_reach"], "new fields go last"
+
+
+def test_a_duplicates_id_explains_the_mention_whose_cluster_holds_it(run_cli: Callable[..., Run], tmp_path: Path) -> None:
+    text = "Acme announced rocket-powered roller skates today, twice as fast and half as many cliff accidents"
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    items = [
+        Mention(source="rss", id="a", url="https://news.example/a", published_at=t0, text=text),
+        Mention(source="reddit", id="b", url="https://reddit.com/r/x/b", published_at=t0.replace(hour=2), text=text),
+    ]
+    config, scan, mentions = _scan_of(tmp_path, items)
+    assert [m.id for m in mentions] == ["a"]
+    for asked in ("b", "https://www.reddit.com/r/x/b/?utm_source=share"):
+        run = run_cli("explain", asked, "-c", str(config), "-i", str(scan))
+        assert run.code == 0, run.stderr
+        assert run.stdout.startswith("rss a  https://news.example/a")
+        assert (
+            "asked for: reddit b, a duplicate folded into this mention's cluster (joined by text): the mention kept"
+            " for it is explained"
+        ) in run.stdout
+    data = json.loads(run_cli("explain", "b", "-c", str(config), "-i", str(scan), "--json").stdout)
+    assert data["mention"]["id"] == "a"
+    assert (data["found_in_cluster"]["id"], data["found_in_cluster"]["match"]) == ("b", "text")
+    assert "found_in_cluster" not in json.loads(run_cli("explain", "a", "-i", str(scan), "--json").stdout)

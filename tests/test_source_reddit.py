@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from mentionwatch.errors import BadPayload, RateLimited, Unauthorized
+from mentionwatch.impact import score_impact
 from mentionwatch.models import Mention
 from mentionwatch.sources.reddit import RedditConfig, RedditSource, parse_listing
 
@@ -68,9 +69,23 @@ def test_reddit_time_is_created_utc_not_the_shifted_created_field() -> None:
     assert first.published_at == datetime(2020, 7, 26, 18, 14, 24, tzinfo=UTC)
 
 
-def test_reddit_post_reach_is_its_subreddit_subscribers() -> None:
+def test_reddit_subreddit_subscribers_are_not_the_authors_followers() -> None:
     mentions, _ = parse_listing(SEARCH)
-    assert [m.followers for m in mentions] == [2599948, 24651441]
+    # The recording's posts are in subreddits of 2,599,948 and 24,651,441 subscribers: the venue's audience, not
+    # what the author's words reach. Listings count no followers and no views: reach is unknown.
+    assert [c["data"]["subreddit_subscribers"] for c in SEARCH["data"]["children"][:2]] == [2599948, 24651441]
+    assert [(m.followers, m.views) for m in mentions] == [(None, None), (None, None)]
+
+
+def test_a_quiet_reddit_post_in_a_huge_subreddit_is_neither_loud_nor_impactful() -> None:
+    [_, post], _ = parse_listing(SEARCH)
+    post.score, post.comments = 1, 0  # one upvote (its own), no comment, in r/worldnews (24.6M subscribers)
+    post.brand, post.matched_terms = "Acme", ["Acme"]
+    post.sentiment, post.sentiment_label = -0.6, "negative"
+    score_impact([post], reply_reach={"Acme": 1000})
+    assert post.reach is None
+    assert post.impact is not None and post.impact < 10
+    assert not post.needs_reply, "a subreddit's subscribers are not the author's reach (rule 3)"
 
 
 def test_reddit_self_post_links_nowhere_and_its_rendered_body_becomes_text() -> None:

@@ -27,9 +27,10 @@ text: about 200 bytes a mention in all, where a MinHash-LSH index with 128 permu
 Shared words are not sameness. Issue templates, signatures, quoted text, cookie banners and share buttons
 make different posts alike; what tells them apart is what each says that the other does not. So texts that
 are alike still stay apart when both have titles that disagree (each holds a word the other lacks: two Stack
-Overflow questions with one templated body), when each has words of its own (`OWN_WORDS`), or when a reply
-holds the whole of another post and adds its own words (it quotes it). And a merge never hides a mention
-that needs a reply unless the one kept needs a reply too (`ReplyGuard`).
+Overflow questions with one templated body), when each has words of its own (`OWN_WORDS`; in a long text, a
+share of its words or a sentence of them in a row: two comments that quote one notice and each add a line),
+or when a reply holds the whole of another post and adds its own words (it quotes it). And a merge never hides
+a mention that needs a reply unless the one kept needs a reply too (`ReplyGuard`).
 
 Texts shorter than 8 words never cluster on text alone: "Love Acme!" posted by two people is two mentions.
 They still cluster when their URLs are the same page.
@@ -53,7 +54,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mentionwatch.ahead import Ahead
-from mentionwatch.impact import reach_of, reply_reason
+from mentionwatch.impact import OUTLET_KIND, reach_of, reply_reason
 from mentionwatch.models import Mention
 from mentionwatch.text import HANDLE, URL, might_hold_url
 from mentionwatch.urls import canonical_url
@@ -223,6 +224,11 @@ def numbers_agree(
 # what a copy changes (a typo fixed, a word swapped); two are the words someone filled a template in with.
 OWN_WORDS = 2
 OWN_SHARE = 0.04
+# ... or, between posts and comments (not articles), this many of them in a row: a sentence of its own
+# ("Charged twice, need refund."), which is something said, however long the text the two share (two comments
+# quoting one long notice). The share is for edits scattered through a copy, and for an article's copies, whose
+# bylines and footers differ by whole lines.
+OWN_RUN = 4
 # Words a copy adds on its way round without saying anything: retweet and credit markers.
 _DECORATION = frozenset({"rt", "via", "cc", "ht", "mt"})
 _HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
@@ -238,8 +244,10 @@ def _normal_words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-def _has_own(own: int, distinct: int, least: int = OWN_WORDS) -> bool:
-    return own >= max(least, int(OWN_SHARE * distinct))
+def _has_own(own: set[str], runs: list[Sequence[str]], distinct: int, least: int) -> bool:
+    if len(own) >= max(least, int(OWN_SHARE * distinct)):
+        return True
+    return any(len(own.intersection(run)) >= max(least, OWN_RUN) for run in runs)
 
 
 def own_words_differ(
@@ -253,30 +261,41 @@ def own_words_differ(
     so a word of a filled-in template that the template happens to hold elsewhere ("tell me what *you*
     think") still counts. Hashtags, retweet or credit markers and figures (`numbers_agree` judges those) are
     nobody's own words, nor is a word the other writes apart ("well-known", "wellknown"). `least`: how many
-    own words each needs (more, to set apart two posts that are each alike to a third)."""
-    diff_a, diff_b = _unmatched(a_tokens, b_tokens)
-    own_a = {w for w in diff_a.difference(_DECORATION, _hashtags(a)) if not w.isdigit()}
-    own_b = {w for w in diff_b.difference(_DECORATION, _hashtags(b)) if not w.isdigit()}
+    own words each needs (more, to set apart two posts that are each alike to a third).
+
+    A long text needs more own words (`OWN_SHARE`) unless they come in a row (`OWN_RUN`): a copy editor
+    changes a word here and there, someone quoting the same text adds a sentence. Symmetric: which of the two
+    came first changes nothing."""
+    runs_a, runs_b = _unmatched(a_tokens, b_tokens)
+    own_a = {w for run in runs_a for w in run if not w.isdigit()}.difference(_DECORATION, _hashtags(a))
+    own_b = {w for run in runs_b for w in run if not w.isdigit()}.difference(_DECORATION, _hashtags(b))
     words_a, words_b = set(a_tokens), set(b_tokens)
     if len(own_a) >= least and len(own_b) >= least:
         own_a.difference_update(_rejoined(a_tokens, words_a, b_tokens, words_b))
         own_b.difference_update(_rejoined(b_tokens, words_b, a_tokens, words_a))
-    has_a, has_b = _has_own(len(own_a), len(words_a), least), _has_own(len(own_b), len(words_b), least)
+    # A sentence of its own sets people's posts apart; an article's copies differ by a whole line (a byline, a
+    # "first published on" footer) and are still one story.
+    said = OUTLET_KIND not in (a.kind, b.kind)
+    has_a = _has_own(own_a, runs_a if said else [], len(words_a), least)
+    has_b = _has_own(own_b, runs_b if said else [], len(words_b), least)
     if has_a and has_b:
         return True
     return (has_a and a.kind in REPLY_KINDS) or (has_b and b.kind in REPLY_KINDS)
 
 
-def _unmatched(a: Sequence[str], b: Sequence[str]) -> tuple[set[str], set[str]]:
-    """The words of each text outside the runs of words both hold in the same order (difflib's word diff).
+def _unmatched(a: Sequence[str], b: Sequence[str]) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
+    """The runs of words of each text outside the runs both hold in the same order (difflib's word diff).
     Only near-duplicates about to merge get here, a few per thousand mentions."""
-    found_a: set[str] = set()
-    found_b: set[str] = set()
+    if list(b) < list(a):  # difflib breaks ties by its first sequence: the same diff whichever text came first
+        runs_b, runs_a = _unmatched(b, a)
+        return runs_a, runs_b
+    found_a: list[Sequence[str]] = []
+    found_b: list[Sequence[str]] = []
     diff = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for tag, i1, i2, j1, j2 in diff.get_opcodes():
         if tag != "equal":
-            found_a.update(a[i1:i2])
-            found_b.update(b[j1:j2])
+            found_a.append(a[i1:i2])
+            found_b.append(b[j1:j2])
     return found_a, found_b
 
 
@@ -698,13 +717,18 @@ def dedupe(
     return out
 
 
-def copies_of_stored(fresh: Sequence[Mention], stored: Iterable[Mention]) -> dict[int, Mention]:
+def copies_of_stored(
+    fresh: Sequence[Mention], stored: Iterable[Mention], guard: ReplyGuard | None = None
+) -> dict[int, Mention]:
     """Which of `fresh` (a scan's mentions the store has not seen, that joined no stored cluster by id, page or
     link) are copies by their text of one of `stored` (earlier scans' cluster heads of their brands): {the index
     in `fresh`: the stored mention}. A syndicated article that turns up days after its original then joins the
     stored cluster and is not new. The rules are a scan's own (`DuplicateIndex`): near-duplicate text, verified;
-    boilerplate is not sameness; a copy never hides a mention that needs a reply."""
+    boilerplate is not sameness; a copy never hides a mention that needs a reply (`guard`: how the store judges
+    that of what it saved)."""
     index = DuplicateIndex()
+    if guard is not None:
+        index.guard = guard
     for m in sorted(stored, key=lambda m: (m.published_at, m.source, m.id)):
         index.add(m)
     known = len(index.mentions)

@@ -154,13 +154,27 @@ def _read(record: dict[str, Any]) -> Mention:
 def find(records: Sequence[dict[str, Any]], key: str) -> list[int]:
     """Indexes of the records whose id or URL is `key` (URLs compared canonically)."""
     wanted = canonical_url(key) if "://" in key else None
+    return [i for i, record in enumerate(records) if _is(record, key, wanted)]
+
+
+def find_in_clusters(records: Sequence[dict[str, Any]], key: str) -> list[tuple[int, dict[str, Any]]]:
+    """The records whose cluster holds a duplicate whose id or URL is `key` (dedupe kept another mention of it and
+    listed it in `also_seen`): each record's index and that `also_seen` entry."""
+    wanted = canonical_url(key) if "://" in key else None
     found = []
     for i, record in enumerate(records):
-        url = record.get("url")
-        same_url = wanted is not None and isinstance(url, str) and canonical_url(url) == wanted
-        if str(record.get("id")) == key or url == key or same_url:
-            found.append(i)
+        seen = record.get("also_seen")
+        entry = next((s for s in seen if isinstance(s, dict) and _is(s, key, wanted)), None) if seen else None
+        if entry is not None:
+            found.append((i, entry))
     return found
+
+
+def _is(record: dict[str, Any], key: str, wanted: str | None) -> bool:
+    """Whether a record (or an `also_seen` entry) has the id or URL `key`; `wanted`: the URL's canonical form."""
+    url = record.get("url")
+    same_url = wanted is not None and isinstance(url, str) and canonical_url(url) == wanted
+    return str(record.get("id")) == key or url == key or same_url
 
 
 def _mention(record: dict[str, Any]) -> Mention:
@@ -258,14 +272,17 @@ def explain(
     }
 
     everyone = [_mention(r) for r in records]
-    parts = impact_parts(everyone)[index]
-    impact = {**parts.to_dict(), "in_scan": record.get("impact"), "mentions_in_input": len(records)}
+    parts = impact_parts(everyone)[index].to_dict()
+    # The cluster's reach (what `weight` counted when larger than its own) follows the fields explain printed first.
+    later = {k: parts.pop(k) for k in ("cluster_reach", "cluster_reach_from", "weight_reach")}
+    impact = {**parts, "in_scan": record.get("impact"), "mentions_in_input": len(records), **later}
 
     mention.sentiment = round(polarity, 4)
     mention.sentiment_label = sentiment_label(polarity)
-    mention.reach = parts.reach
+    mention.reach = parts["reach"]
     reply_reach = brands[0].reply_reach if len(brands) == 1 else 1000
-    reason = reply_reason(mention, reply_reach)
+    # The brand's terms say what names it, and which only as written (without its config: the terms found).
+    reason = reply_reason(mention, reply_reach, brand=brands[0] if len(brands) == 1 else None)
     needs_reply = {
         "needs_reply": reason is not None,
         "reason": reason,
@@ -338,6 +355,30 @@ def _reach_from(impact: dict[str, Any]) -> str:
     return f"{_t(impact['outlet'])} in the outlet ranking (#{impact['outlet_rank']:,}, {subnets:,} referring subnets)"
 
 
+def _cluster_reach_from(impact: dict[str, Any]) -> str:
+    """Which share or copy of the cluster has its largest reach, and where that figure came from, in words."""
+    seen = impact["cluster_reach_from"]
+    how = _reach_from({**seen, "reach": impact["cluster_reach"]}).replace("the author's", "its author's")
+    where = f" on {_t(seen['outlet'])}" if seen.get("outlet") else ""
+    what = "share" if seen.get("match") == "link" else "copy"
+    url = f" ({_t(seen['url'])})" if seen["url"] != seen["id"] else ""
+    return f"its {what}{where}, {_t(seen['source'])} {_t(seen['id'])}{url}: {how}"
+
+
+def _weight(p: dict[str, Any]) -> str:
+    """The weight's formula, its terms as counted, and which reach it used: the terms add up to the weight."""
+    reach = p.get("weight_reach") or 0
+    terms = [str(p["engagement"] or 0), f"{reach} / {REACH_PER_ENGAGEMENT}"]
+    formula = f"engagement + reach / {REACH_PER_ENGAGEMENT}"
+    if p.get("shared_engagement"):
+        terms.insert(1, str(p["shared_engagement"]))
+        formula = f"engagement + shared + reach / {REACH_PER_ENGAGEMENT}"
+    line = f"{formula} = {' + '.join(terms)} = {p['weight']}"
+    if p.get("cluster_reach") is not None and reach == p["cluster_reach"] and reach > (p["reach"] or 0):
+        line += " (reach: its cluster's, larger than its own)"
+    return line
+
+
 def _lines(data: dict[str, Any]) -> Iterable[Any]:
     from rich.text import Text
 
@@ -360,6 +401,14 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
         yield row("text", _t(m["text"]))
     yield row("author", _t(m["author"]) or "unknown")
     yield row("published", _t(m["published_at"]))
+    found = data.get("found_in_cluster")
+    if found:
+        yield row(
+            "asked for",
+            f"{_t(found['source'])} {_t(found['id'])}, a duplicate folded into this mention's cluster"
+            f" (joined by {_t(found.get('match') or 'unknown')}): the mention kept for it is explained",
+            "yellow",
+        )
 
     for match in data["match"]:
         verdict = "matched" if match["matched"] else "does not match"
@@ -400,11 +449,11 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
     yield row("reach", str(p["reach"]) if p["reach"] is not None else "unknown")
     if p.get("reach_source"):
         yield row("reach from", _reach_from(p))
+    if p.get("cluster_reach") is not None:
+        yield row("cluster reach", f"{p['cluster_reach']}, the largest in its cluster: {_cluster_reach_from(p)}")
     if p.get("shared_engagement"):
         yield row("shared", f"{p['shared_engagement']} (what its shares and copies drew, listed below)")
-        yield row("weight", f"engagement + shared + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
-    else:
-        yield row("weight", f"engagement + reach / {REACH_PER_ENGAGEMENT} = {p['weight']}")
+    yield row("weight", _weight(p))
     yield row("absolute", f"min(100, {POINTS_PER_DECADE:g} * log10(1 + {p['weight']})) = {p['absolute']}")
     yield row("percentile", f"{p['percentile']} among {p['peers']} {_t(p['group'])} mention(s) in the input")
     yield row("share", f"{PERCENTILE_SHARE:g} * n / (n + {PERCENTILE_HALF_AT}) = {share}")
@@ -420,7 +469,9 @@ def _lines(data: dict[str, Any]) -> Iterable[Any]:
     if r["reason"]:
         yield row("verdict", f"yes: {_t(r['reason'])}", "yellow")
     else:
-        yield row("verdict", f"no: no question to the brand, and not negative with reach > {r['reply_reach']:,}")
+        yield row(
+            "verdict", f"no: no question to the brand, no complaint, and not negative with reach > {r['reply_reach']:,}"
+        )
     if not r.get("reply_reach_known", True):
         yield row("reply_reach", f"{r['reply_reach']:,} is the default: the brand's own is unknown without -c")
 

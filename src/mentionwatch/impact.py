@@ -1,7 +1,7 @@
 """Impact and "needs a reply": what to act on first.
 
 Impact puts every mention on one 0-100 scale, whatever its source (see `impact_parts`); a mention needs a reply
-when it asks the brand something, or is negative and loud (see `reply_reason`).
+when it asks the brand something, tells of a problem with it, or is negative and loud (see `reply_reason`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from mentionwatch.ahead import Ahead
 from mentionwatch.models import Mention
@@ -81,24 +81,73 @@ def reach_with_source(mention: Mention) -> Reach:
 _OWN_DISCUSSION = frozenset({"link", "text"})
 
 
+@dataclass(frozen=True)
+class ClusterReach:
+    """The largest reach among a mention's shares and copies (`cluster_reach`): how large, what kind of figure
+    ("followers", "views" or "outlet ranking", as `Reach` names them), and which `also_seen` entry has it."""
+
+    audience: int
+    source: str
+    seen: Mapping[str, Any]
+    outlet: Outlet | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Where the figure came from, as plain data (`explain`'s JSON)."""
+        return {
+            "source": self.seen.get("source"),
+            "id": self.seen.get("id"),
+            "url": self.seen.get("url"),
+            "match": self.seen.get("match"),
+            "reach_source": self.source,
+            "outlet": self.outlet.domain if self.outlet else None,
+            "outlet_rank": self.outlet.rank if self.outlet else None,
+        }
+
+
+def _count(value: Any) -> int | None:
+    return max(0, value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seen_reach(seen: Mapping[str, Any]) -> ClusterReach | None:
+    """One share's or copy's reach: its followers, else its views, else for a copy of an article its outlet's."""
+    for name in ("followers", "views"):
+        audience = _count(seen.get(name))
+        if audience is not None:
+            return ClusterReach(audience, name, seen)
+    if seen.get("kind") == OUTLET_KIND and isinstance(seen.get("url"), str):
+        outlet = outlet_of(seen["url"])  # a copy of the article on another outlet
+        if outlet is not None:
+            return ClusterReach(outlet.ref_subnets * REACH_PER_REFERRING_SUBNET, "outlet ranking", seen, outlet)
+    return None
+
+
+def cluster_reach(mention: Mention) -> ClusterReach | None:
+    """The largest reach among the mention's shares and copies (audiences overlap: reach is never summed), and
+    which one has it; None when none is known."""
+    best: ClusterReach | None = None
+    for seen in mention.also_seen:
+        if seen.get("match") in _OWN_DISCUSSION:
+            found = _seen_reach(seen)
+            if found is not None and (best is None or found.audience > best.audience):
+                best = found
+    return best
+
+
 def cluster_figures(mention: Mention) -> tuple[int, int | None]:
     """What the mention's cluster adds: the engagement its shares and copies drew (added up), and the largest
-    reach among them (audiences overlap: reach is never summed): followers, else views, else for a copy of an
-    article its outlet's (see `reach_with_source`)."""
+    reach among them (see `cluster_reach`)."""
+    best = cluster_reach(mention)
+    return _shared_engagement(mention), None if best is None else best.audience
+
+
+def _shared_engagement(mention: Mention) -> int:
     shared = 0
-    reach: int | None = None
     for seen in mention.also_seen:
         if seen.get("match") not in _OWN_DISCUSSION:
             continue
         figures = [seen.get(name) for name in ("score", "comments", "likes", "reposts", "quotes")]
         shared += sum(max(0, int(f)) for f in figures if isinstance(f, int) and not isinstance(f, bool))
-        audience = seen.get("followers", seen.get("views"))
-        if audience is None and seen.get("kind") == OUTLET_KIND and isinstance(seen.get("url"), str):
-            outlet = outlet_of(seen["url"])  # a copy of the article on another outlet
-            audience = None if outlet is None else outlet.ref_subnets * REACH_PER_REFERRING_SUBNET
-        if isinstance(audience, int) and not isinstance(audience, bool):
-            reach = max(reach or 0, audience)
-    return shared, reach
+    return shared
 
 
 @dataclass(frozen=True)
@@ -121,6 +170,11 @@ class ImpactParts:
     reach_source: str | None = None
     outlet: str | None = None
     outlet_rank: int | None = None
+    # The largest reach among its cluster's shares and copies, and which one has it (`ClusterReach.describe`);
+    # `weight` counts the larger of the two: `weight_reach` (None when neither is known).
+    cluster_reach: int | None = None
+    cluster_reach_from: dict[str, Any] | None = None
+    weight_reach: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -148,7 +202,8 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
     A story's impact includes the discussion it drew elsewhere: the engagement of its cluster's shares and
     copies (`also_seen` entries that joined by `link` or `text`; the same post seen twice adds nothing), and the
     largest reach among them when it is larger than its own (audiences overlap: reach is never summed). The
-    mention's own `engagement` field stays its own.
+    mention's own `engagement` and `reach` stay its own; `cluster_reach` is the largest among its shares and copies
+    (`cluster_reach_from` says which), `weight_reach` the larger of the two, which `weight` counts.
 
     `reach` is the source's own figure (followers, else views); an article whose source counts neither takes its
     outlet's weight, the site's referring subnets in the shipped Majestic Million extract (`outlets.py`), so the
@@ -156,19 +211,19 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
     """
     groups: dict[str, list[float]] = {}
     weights: list[tuple[str, int | None, Reach, float]] = []
-    shares: list[int] = []
+    clusters: list[tuple[int, ClusterReach | None]] = []
     for m in mentions:
         engagement, reach = engagement_of(m), reach_with_source(m)
-        shared, cluster_reach = cluster_figures(m) if m.also_seen else (0, None)
-        audience = max(reach.audience or 0, cluster_reach or 0)
+        shared, copies = (_shared_engagement(m), cluster_reach(m)) if m.also_seen else (0, None)
+        audience = max(reach.audience or 0, copies.audience if copies else 0)
         weight = (engagement or 0) + shared + audience / REACH_PER_ENGAGEMENT
         group = m.source_type or m.source
         groups.setdefault(group, []).append(weight)
         weights.append((group, engagement, reach, weight))
-        shares.append(shared)
+        clusters.append((shared, copies))
     sorted_groups = {g: sorted(ws) for g, ws in groups.items()}
     out = []
-    for (group, engagement, reach, weight), shared in zip(weights, shares, strict=True):
+    for (group, engagement, reach, weight), (shared, copies) in zip(weights, clusters, strict=True):
         peers = sorted_groups[group]
         n = len(peers)
         below = bisect.bisect_left(peers, weight)
@@ -192,15 +247,39 @@ def impact_parts(mentions: Sequence[Mention]) -> list[ImpactParts]:
                 reach_source=reach.source,
                 outlet=reach.outlet.domain if reach.outlet else None,
                 outlet_rank=reach.outlet.rank if reach.outlet else None,
+                cluster_reach=copies.audience if copies else None,
+                cluster_reach_from=copies.describe() if copies else None,
+                weight_reach=_larger(reach.audience, copies.audience if copies else None),
             )
         )
     return out
 
 
+def _larger(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 # --------------------------------------------------------------------------------------------------------
 # Needs a reply
 
+# Question marks beyond ASCII's: full-width ？ (Chinese, Japanese), Arabic ؟ (also Persian, Urdu), the Greek
+# question mark U+037E (not the ASCII semicolon, which ends English clauses), the reversed ⸮, Ethiopic ፧, small ﹖,
+# and the interrobangs ‽ ⁇ ⁈ ⁉.
+QUESTION_MARKS = "?\uff1f\u061f\u037e\u2e2e\u1367\ufe56\u203d\u2047\u2048\u2049"
+# Full stops and marks of scripts written without spaces (。！？｡): a sentence ends there even with no space after.
+_UNSPACED_ENDS = "\u3002\uff01\uff1f\uff61"
+# What may close a question after its mark: `(does Acme ship to Canada?)`, `「いつ届きますか？」`.
+_CLOSERS = " \t)]}\"'\u201d\u2019\u00bb\u300d\u300f\uff09\u3011"
+# Where a sentence ends: after . ! or a question mark and a space, and at a line break.
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+# ... and in text beyond ASCII, also after the other scripts' question marks and full stops (Devanagari, Urdu,
+# Ethiopic), and after a mark of a script written without spaces with none (but not between `？？` nor before a
+# closing quote): tried only there, as it costs half as much again.
+_ANY_SENTENCE_BREAK = re.compile(
+    rf"(?<=[.!{QUESTION_MARKS}\u0964\u06d4\u1362{_UNSPACED_ENDS}])\s+"
+    rf"|(?<=[{_UNSPACED_ENDS}])(?=[^\s.!{QUESTION_MARKS}{_UNSPACED_ENDS}{re.escape(_CLOSERS)}])"
+    r"|\n+"
+)
 _LEAD_IN = re.compile(r"^(?:ask hn|ask reddit|q|question|help|psa)\s*:\s*|^[\"'“(\[]+", re.IGNORECASE)
 # A question to someone starts like one: "does Acme ...?", "how do I ...?", "anyone know ...?"
 _INTERROGATIVE = re.compile(
@@ -217,61 +296,194 @@ _ASKING = re.compile(
 )
 
 
-def _term_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
-    return _compiled_term_pattern(tuple(terms))
+def _ends_question(sentence: str) -> bool:
+    """Ends with a question mark of any script (a closing bracket or quote after it aside)."""
+    return sentence.rstrip(_CLOSERS).endswith(tuple(QUESTION_MARKS))
+
+
+class BrandNames(Protocol):
+    """What rule 1 reads of a brand (config's `BrandConfig` is one): its name and terms, and which terms match
+    only as written. Impact sits below config, so it names the fields it needs (as `matching.BrandRules` does)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def terms(self) -> Sequence[str]: ...
+    @property
+    def case_sensitive(self) -> bool: ...
+    @property
+    def case_sensitive_terms(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class _Names:
+    """A brand's names, as patterns: `any_case` searched in the casefolded sentence, `as_written` in the sentence."""
+
+    any_case: re.Pattern[str] | None
+    as_written: re.Pattern[str] | None
+
+    def named_in(self, sentence: str) -> bool:
+        if self.as_written is not None and self.as_written.search(sentence):
+            return True
+        return self.any_case is not None and self.any_case.search(sentence.casefold()) is not None
+
+
+@dataclass(frozen=True)
+class _Spelling:
+    """A brand's names as rule 1 reads them, worked out once per brand: its terms, those that match only as
+    written, and whether its name does."""
+
+    name: str
+    terms: frozenset[str]
+    written: frozenset[str]
+    name_written: bool
+
+
+def _spelling(brand: BrandNames) -> _Spelling:
+    every = frozenset((*brand.terms, *brand.case_sensitive_terms))
+    written = frozenset((*brand.case_sensitive_terms, *(brand.terms if brand.case_sensitive else ())))
+    # Its name is one of its names too, as its terms spell it: "Slack" as written when only a case-sensitive term
+    # spells it; a name no term spells ("Acme Corp") as the brand's terms are matched.
+    spelled = [t for t in every if t.casefold() == brand.name.casefold()]
+    name_written = all(t in written for t in spelled) if spelled else brand.case_sensitive
+    return _Spelling(brand.name, every, written, name_written)
+
+
+def _brand_names(mention: Mention, brand: _Spelling | None) -> _Names | None:
+    """What names the brand in a sentence: its name and the terms of it found in this mention, each matching as
+    the brand's config says (a case-sensitive term only as written: "Slack", not "some slack"). A query's words
+    are no names: in `"acme cloud" AND (outage OR down*)`, `down*` is what is said, not whom it is said to.
+
+    Without the brand's config (a record read back without `-c`), its name and the terms found stand in, in any
+    case; a query's words are left out where they can be told apart: every word found when a query clause
+    matched (`matched_query`: no term did), and a `prefix*`."""
+    if brand is None:
+        terms = () if mention.matched_query else tuple(t for t in mention.matched_terms if not t.endswith("*"))
+        return _compiled_names(tuple(n for n in (mention.brand, *terms) if n), ())
+    found = [t for t in mention.matched_terms if t in brand.terms]
+    any_case = [t for t in found if t not in brand.written] + ([] if brand.name_written else [brand.name])
+    as_written = [t for t in found if t in brand.written] + ([brand.name] if brand.name_written else [])
+    return _compiled_names(tuple(any_case), tuple(as_written))
 
 
 # `re` keeps 512 compiled patterns; a brand of a thousand terms makes more distinct ones than that, and
 # compiling one costs as much as the rest of a mention's scoring.
 @lru_cache(maxsize=4096)
-def _compiled_term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    alternatives = []
-    for term in terms:
-        term = term.strip().strip('"').casefold()
-        if term.endswith("*"):
-            alternatives.append(re.escape(term[:-1]) + r"\w*")
-        elif term:
-            alternatives.append(re.escape(term))
+def _compiled_names(any_case: tuple[str, ...], as_written: tuple[str, ...]) -> _Names | None:
+    folded, written = _alternation(t.casefold() for t in any_case), _alternation(as_written)
+    return None if folded is None and written is None else _Names(folded, written)
+
+
+def _alternation(names: Iterable[str]) -> re.Pattern[str] | None:
+    # Whole words; a phrase's words apart by any whitespace, as matching has them.
+    alternatives = {r"\s+".join(map(re.escape, name.strip().strip('"').split())) for name in names}
+    alternatives.discard("")
     if not alternatives:
         return None
     return re.compile(rf"(?<!\w)(?:{'|'.join(sorted(alternatives, key=len, reverse=True))})(?!\w)")
 
 
-# A person telling of a problem: what a complaint about a product or a service says (English).
-_COMPLAINT = re.compile(
-    r"\b(?:error|errors|bug|bugs|buggy|crash(?:es|ed|ing)?|broken|broke|outage|down again|lost|losing|fail(?:s|ed|ing)?"
-    r"|doesn'?t work|does not work|not working|stopped working|won'?t (?:load|work|open|start|sync)"
-    r"|can'?t (?:log|sign|get|find)"
-    r"|support|refund|cancel(?:led|ed)?|charged|overcharged|scam|slow|awful|terrible|horrible|worst|useless|unusable"
-    r"|disappointed|disappointing|frustrat\w*|annoying|no luck|unacceptable|ripped off)\b",
-    re.IGNORECASE,
+# What tells of a problem, in English, read in lower-cased text (IGNORECASE makes these patterns 3x slower).
+# A fault a person tells of: "no crashes", "never fails", "zero errors", "crashes less" are good news, so a fault
+# with a negation before it (`_NEGATED`) or "anymore" / "less" after it tells of none.
+_FAULT = (
+    r"errors?|bugs?|buggy|glitch(?:es|y)?|crash(?:es|ed|ing)?|broken|broke|outages?|downtime|data loss"
+    r"|fail(?:s|ed|ing|ures?)?|freez(?:es|ing)|froze|lost (?:my|all|our|every|the)\b|deleted (?:all )?(?:my|our)\b"
+    r"|(?:is|are|was|were|been|goes|went) down(?! \d)(?!\s+(?:by|to|from)\b)|down again"
 )
+# Troubles whose words carry their own negation ("doesn't work", "never replied"), a refund asked for, bad support.
+_TROUBLE = (
+    r"(?:doesn'?t|does not|don'?t|do not|isn'?t|is not|not|stopped|no longer) work(?:s|ing)?"
+    r"|won'?t (?:load|work|open|start|sync|let me|connect|install|update|launch|log)"
+    r"|(?:can'?t|cannot|unable to) (?:log ?in|login|sign ?in|access|connect|open|sync|install|update|cancel)"
+    r"|keeps? (?:crashing|freezing|failing|logging me out|disconnecting)|locked (?:me )?out"
+    r"|(?:account|i'?m|i am) (?:is |was |got |has been |been )?locked"
+    r"|(?:never|nobody|no one|no-one) (?:arrived|replied|replies|answered|answers|responded|responds|got back)"
+    r"|no (?:reply|answer|response) from|(?:charged|billed) (?:me )?twice|double[- ]charged|overcharged|refund"
+    r"|(?:no|bad|poor|awful|terrible|horrible|useless|zero|non-?existent) (?:customer )?support"
+    r"|support (?:is|was) (?:useless|awful|terrible|horrible|bad|poor|non-?existent|a joke)"
+    r"|support (?:never|still|hasn'?t|has not|didn'?t|did not|won'?t|doesn'?t|does not|ignored|ignores|refused)"
+)
+# What tells of a problem whatever the mention's tone.
+_PROBLEM = re.compile(rf"\b(?:(?P<fault>{_FAULT})|{_TROUBLE})\b")
+# ... and, in a mention its scorer calls negative, these words too: its tone says they are a complaint.
+_COMPLAINT = re.compile(
+    rf"\b(?:(?P<fault>{_FAULT})|{_TROUBLE}"
+    r"|lost|losing|support|cancel(?:led|ed)?|charged|scam|slow|awful|terrible|horrible|worst|useless"
+    r"|unusable|disappointed|disappointing|frustrat\w*|annoying|no luck|unacceptable|ripped off"
+    r"|can'?t (?:log|sign|get|find))\b",
+)
+_NEGATED = re.compile(
+    r"\b(?:no|zero|never|without|not|nor|fewer|less|no more|no longer|hardly|rarely|\w+n't)\s+"
+    r"(?:(?:a|an|any|single|more|further|other|real|major|big|one|the|those)\s+){0,2}$",
+)
+_NONE_SINCE = re.compile(r"\s+(?:anymore|any more|any longer|less)\b")
+# A problem told as solved: "Acme fixed the crash", "got my refund". Not when the fix is denied ("hasn't fixed").
+_RESOLVED = re.compile(
+    r"(?<!n't )(?<!not )(?<!never )(?<!yet )\b(?:fixed|fixes|resolved|solved|sorted out|patched|refunded"
+    r"|works again|working again|back up|back online|(?:got|received) (?:me )?(?:a |my |the |our )?refund)\b",
+)
+# Praise in the same clause as a fault makes it none ("Acme's error messages are great"); its tone is clearly
+# positive. (A sentiment score cannot tell: VADER gives "Acme fixed the crash, great work" +0.34 and "Acme support
+# never replied to my ticket and my account is locked" +0.40, its lexicon counting "support" as praise.)
+_PRAISE = re.compile(
+    r"\b(?:great|love[sd]?|loving|thanks|thank you|thx|awesome|amazing|excellent|perfect|kudos|brilliant"
+    r"|fantastic|impressed|impressive|well done|good job|nice work|props)\b",
+)
+# Clauses: a fault and the praise or the fix it is set against are told apart ("love it, but it keeps crashing").
+_CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+(?:but|though|although|however|yet|except)\s+|\s+[-–—]+\s+")
 
 
-def reply_reason(mention: Mention, reply_reach: int, ahead: Ahead[str | None] | None = None) -> str | None:
+def _tells_of_problem(clause: str, words: re.Pattern[str]) -> bool:
+    """Whether the clause tells of a problem in `words`: one not denied ("no crashes") nor told as solved."""
+    for found in words.finditer(clause):
+        if found.group("fault") is None:
+            return _RESOLVED.search(clause) is None
+        if not _NEGATED.search(clause, 0, found.start()) and not _NONE_SINCE.match(clause, found.end()):
+            return _RESOLVED.search(clause) is None
+    return False
+
+
+def reply_reason(
+    mention: Mention, reply_reach: int, ahead: Ahead[str | None] | None = None, brand: BrandNames | None = None
+) -> str | None:
     """Why the brand should answer this mention, or None. Three rules, in this order (English phrasing; a
     question mark works in any language):
 
     1. a question to the brand: addressed to its handle (`@acme ...?`), or naming it ("does Acme ...?", "how do
-       I ... in Acme");
-    2. a complaint about its product or service, whatever the author's reach: a negative post or comment (not a
-       press article: `kind` "article") telling of a problem (an error, a crash, lost data, a refund, bad support:
-       `_COMPLAINT`) — "lost my data twice. Awful support" needs an answer even from someone with no followers;
+       I ... in Acme") by its name or one of its terms (as the brand's config matches them: `brand`; a query's
+       other words are no names);
+    2. a complaint about its product or service, whatever the author's reach: a post or comment (not a press
+       article: `kind` "article") telling of a problem (an error, a crash, lost data, a refund, bad support:
+       `_PROBLEM`), in a sentence naming the brand unless praise or a fix in the same clause says it is none —
+       "Acme won't sync since the update" needs an answer whatever its sentiment; in a mention its scorer calls
+       negative, any sentence telling of one, in wider words (`_COMPLAINT`) — "lost my data twice. Awful support"
+       needs an answer even from someone with no followers;
     3. a negative mention from an author whose reach (followers, else views: `reach_of`) exceeds the brand's
-       `reply_reach`. An outlet's ranking is not an author's reach: a critical article waits for no answer."""
-    said = ahead.take(mention) if ahead is not None else _asks_or_complains(mention)
-    if said is not None:
-        return said
+       `reply_reach`. An outlet's ranking is not an author's reach: a critical article waits for no answer.
+
+    `ahead`: rules 1 and 2 worked out earlier (`replies_ahead`, given the same brands)."""
+    if ahead is not None:
+        said = ahead.take(mention)
+    else:
+        said = _asks_or_complains(mention, None if brand is None else _spelling(brand))
+    return said if said is not None else _loud_negative(mention, reply_reach)
+
+
+def _loud_negative(mention: Mention, reply_reach: int) -> str | None:
+    """Rule 3 of `reply_reason`."""
     author_reach = reach_of(mention)
     if mention.sentiment_label == "negative" and (author_reach or 0) > reply_reach:
         return f"negative ({mention.sentiment}) from an author with reach {author_reach:,} > {reply_reach:,}"
     return None
 
 
-def replies_ahead(limit: int = 2000) -> Ahead[str | None]:
+def replies_ahead(limit: int = 2000, brands: Iterable[BrandNames] = ()) -> Ahead[str | None]:
     """The first two rules of `reply_reason` (what a mention's words say) worked out before `score_impact` runs,
-    for mentions scored already (what unchanged documents gave): 10 of the 25 ms it took for 400 mentions."""
-    return Ahead(_asks_or_complains, _what_it_says, limit)
+    for mentions scored already (what unchanged documents gave): 10 of the 25 ms it took for 400 mentions.
+    `brands`: as `score_impact` is given them."""
+    by_name = {b.name: _spelling(b) for b in brands}
+    return Ahead(lambda m: _asks_or_complains(m, by_name.get(m.brand or "")), _what_it_says, limit)
 
 
 def _what_it_says(mention: Mention) -> tuple[object, ...]:
@@ -283,46 +495,70 @@ def _what_it_says(mention: Mention) -> tuple[object, ...]:
         mention.sentiment_label,
         mention.kind,
         mention.sentiment,
+        mention.brand,
+        mention.matched_query,
     )
 
 
-def _asks_or_complains(mention: Mention) -> str | None:
+def _asks_or_complains(mention: Mention, brand: _Spelling | None = None) -> str | None:
     """Rules 1 and 2 of `reply_reason`: a question to the brand, or a complaint."""
     text = URL.sub(" ", f"{mention.title}\n{mention.text}")
-    sentences = [_LEAD_IN.sub("", s.strip()) for s in _SENTENCE_BREAK.split(text) if s.strip()]
+    breaks = _SENTENCE_BREAK if text.isascii() else _ANY_SENTENCE_BREAK
+    sentences = [_LEAD_IN.sub("", s.strip()) for s in breaks.split(text) if s.strip()]
     handles = [t.casefold() for t in mention.matched_terms if t.startswith("@")]
     if handles:
         # Addressed to the brand's handle: any question in it is for the brand.
-        asked = [s for s in sentences if s.endswith("?") or _ASKING.match(s)]
+        asked = [s for s in sentences if _ends_question(s) or _ASKING.match(s)]
         if asked:
             return f"a question addressed to {handles[0]}: {asked[0][:120]!r}"
-    if mention.brand and not mention.matched_terms and not mention.matched_query:
-        # Matched by whose ground it is said on (the brand's Page or account: `matching.match_owned`), not by a term:
-        # a question there is to the brand, in any language (its question mark).
-        asked = [s for s in sentences if s.endswith("?") or _ASKING.match(s)]
+    # Matched by whose ground it is said on (the brand's Page or account: `matching.match_owned`), not by a term.
+    owned = bool(mention.brand and not mention.matched_terms and not mention.matched_query)
+    if owned:
+        # A question there is to the brand, in any language (its question mark).
+        asked = [s for s in sentences if _ends_question(s) or _ASKING.match(s)]
         if asked:
             return f"a question on the brand's own page: {asked[0][:120]!r}"
-    pattern = _term_pattern(mention.matched_terms)
-    if pattern is not None:
-        for sentence in sentences:
-            asks = (sentence.endswith("?") and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
-            if asks and pattern.search(sentence.casefold()):
-                return f"a question to the brand: {sentence[:120]!r}"
-    if mention.sentiment_label == "negative" and mention.kind != "article":
-        complaint = next((s for s in sentences if _COMPLAINT.search(s)), None)
-        if complaint is not None:
-            return f"a complaint ({mention.sentiment}): {complaint[:120]!r}"
+    names = _brand_names(mention, brand)
+    # Which sentences name the brand (on its own ground, every one is about it).
+    named = [owned or (names is not None and names.named_in(s)) for s in sentences]
+    for sentence, naming in zip(sentences, named, strict=True):
+        asks = (_ends_question(sentence) and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
+        if asks and naming and not owned:
+            return f"a question to the brand: {sentence[:120]!r}"
+    if mention.kind == OUTLET_KIND:
+        return None
+    negative = mention.sentiment_label == "negative"
+    words = _COMPLAINT if negative else _PROBLEM
+    for sentence, naming in zip(sentences, named, strict=True):
+        if not negative and not naming:
+            continue
+        # Lower case for patterns without IGNORECASE (three times faster), "doesn’t" as typed on phones.
+        told = sentence.lower().replace("\u2019", "'")
+        if words.search(told) is None:
+            continue  # most sentences: no word of a problem at all
+        for clause in _CLAUSE_BREAK.split(told):
+            if (negative or not _PRAISE.search(clause)) and _tells_of_problem(clause, words):
+                return f"a complaint ({mention.sentiment}): {sentence[:120]!r}"
     return None
 
 
 def score_impact(
-    mentions: Sequence[Mention], *, reply_reach: Mapping[str, int] | None = None, ahead: Ahead[str | None] | None = None
+    mentions: Sequence[Mention],
+    *,
+    reply_reach: Mapping[str, int] | None = None,
+    ahead: Ahead[str | None] | None = None,
+    brands: Iterable[BrandNames] = (),
 ) -> None:
     """Set reach, engagement, impact and needs_reply on every mention (after sentiment: a negative mention
-    from a loud author needs a reply). `ahead`: what some mentions' words say, worked out earlier."""
+    from a loud author needs a reply). `ahead`: what some mentions' words say, worked out earlier. `brands`: the
+    brands' config, whose names and terms (with their case-sensitivity) make a question one to the brand; a
+    brand not among them is known by its name and the terms found (see `_brand_names`)."""
+    by_name = {b.name: _spelling(b) for b in brands}
     for mention, parts in zip(mentions, impact_parts(mentions), strict=True):
         mention.engagement = parts.engagement
         mention.reach = parts.reach
         mention.impact = parts.impact
         threshold = (reply_reach or {}).get(mention.brand or "", 1000)
-        mention.needs_reply = reply_reason(mention, threshold, ahead) is not None
+        brand = by_name.get(mention.brand or "")
+        said = ahead.take(mention) if ahead is not None else _asks_or_complains(mention, brand)
+        mention.needs_reply = said is not None or _loud_negative(mention, threshold) is not None

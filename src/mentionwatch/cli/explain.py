@@ -33,7 +33,8 @@ def explain(
     """Explain one mention of a scan: why it matched (query clause, terms, each exclusion tested), its
     sentiment and impact with the parts that made them, and its duplicate cluster.
 
-    Exit 2 when no mention in the input has that id or URL.
+    An id or URL that dedupe folded into another mention's cluster (its `also_seen`) explains the mention that
+    cluster was kept as, and says so. Exit 2 when no mention in the input, nor any cluster, has that id or URL.
 
     Examples:
 
@@ -44,7 +45,7 @@ def explain(
       mentionwatch explain 15348473 -i scan.jsonl --json | jq .impact
     """
     from mentionwatch.explain import explain as explain_one
-    from mentionwatch.explain import find, read_records, render
+    from mentionwatch.explain import find, find_in_clusters, read_records, render
     from mentionwatch.sentiment import DEFAULT_SCORER, load_scorer
 
     redactor = setup_logging(verbose, False)
@@ -60,11 +61,17 @@ def explain(
         else:
             text, where = sys.stdin.read(), "stdin"
         records = read_records(text, where)
-        found = find(records, mention)
+        # Its own record first; else the mention whose cluster holds it, with the entry that says how it joined.
+        found = [(i, None) for i in find(records, mention)] or find_in_clusters(records, mention)
         if not found:
             raise UsageError(f"no mention with id or URL {mention!r} among the {len(records)} in {where}")
         scorer = load_scorer(config.scoring.sentiment if config else DEFAULT_SCORER)
-        explanations = [explain_one(records, i, config, scorer) for i in found]
+        explanations = []
+        for i, entry in found:
+            explanation = explain_one(records, i, config, scorer)
+            if entry is not None:
+                explanation["found_in_cluster"] = entry
+            explanations.append(explanation)
     except MentionwatchError as exc:
         raise fail(exc, redactor, verbose) from None
     if as_json:

@@ -168,8 +168,9 @@ def to_mention(kind: str, data: dict[str, Any]) -> Mention:
         kind="post",
         score=_int(data.get("score")),
         comments=_int(data.get("num_comments")),
-        # Listings give no author follower count; a post's audience is its subreddit's subscribers.
-        followers=_int(data.get("subreddit_subscribers")),
+        # No `followers`: listings give no author follower count, and `subreddit_subscribers` is the venue's
+        # audience, not the author's (a 1-point post in r/AskReddit would weigh like an author with 24.6M
+        # followers, and a loud negative one would need a reply). No Mention field holds a venue's size.
     )
 
 
