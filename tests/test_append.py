@@ -168,6 +168,40 @@ def test_a_record_cut_short_is_dropped_and_said(tmp_path: Path, cli: Callable[..
     assert ids == ["1", "2"]
 
 
+def test_a_csv_record_cut_just_after_a_line_break_inside_its_text_is_dropped_and_said(
+    tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    # Hacker News comments hold paragraphs: a cut just after one of their line breaks leaves a file that ends in
+    # "\n" inside an open quote. It used to pass for whole, and the next rows went into the open cell.
+    config = export_config(tmp_path, ["1", "2"])
+    out = tmp_path / "all.csv"
+    assert cli("scan", "-c", config, "--no-store", "-o", str(out), "-q").code == 0
+    data = out.read_bytes()
+    last = data.rstrip(b"\r\n").rfind(b"\r\n") + 2  # where the last row starts
+    assert b"\n" in data[last:].rstrip(b"\r\n"), "the recorded comment has paragraphs"
+    out.write_bytes(data[: data.index(b"\n", last) + 1])
+    export_config(tmp_path, ["1", "2", "3"])
+    run = cli("scan", "-c", config, "--no-store", "-o", str(out), "--append")
+    assert run.code == 0, run.stderr
+    assert f"{out}: its last record was cut short" in run.stderr
+    rows = csv_rows(out)
+    assert [r["id"] for r in rows] == ["1", "2", "3"]
+    assert all(len(r) == len(rows[0]) and None not in r for r in rows)
+
+
+@pytest.mark.parametrize(("have", "add"), [("jsonl", "csv"), ("csv", "jsonl")])
+def test_appending_one_format_to_a_file_of_the_other_is_refused(
+    tmp_path: Path, cli: Callable[..., Run], have: str, add: str
+) -> None:
+    config = export_config(tmp_path, ["1"])
+    out = tmp_path / f"all.{have}"
+    assert cli("scan", "-c", config, "--no-store", "-o", str(out), "-q").code == 0
+    before = out.read_bytes()
+    run = cli("scan", "-c", config, "--no-store", "-o", str(out), "-f", add, "--append")
+    assert run.code == 2 and f"not {add}" in run.stderr, run.stderr
+    assert out.read_bytes() == before
+
+
 def test_an_append_waits_for_another_one_to_the_same_folder_and_keeps_its_lines(tmp_path: Path) -> None:
     # Two runs appending to one file at once (shards of a PostgreSQL store run side by side) each read the file and
     # renamed a rewrite over it: the second kept only its own lines. The second now waits for the first to finish.

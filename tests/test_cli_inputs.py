@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Run, cli_command, cli_env
+from conftest import LoopbackServer, Reply, Run, cli_command, cli_env, fixture_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_CONFIG = str(EXAMPLES / "mentionwatch.yaml")
@@ -54,6 +54,36 @@ def test_check_and_scan_mask_env_values_that_a_validation_error_quotes(
         ) in run.stderr
         assert f"{path}:8: sources[1].base_url: '****' has no scheme" in run.stderr
         assert not any(secret in run.stdout + run.stderr for secret in env.values()), args
+
+
+# -- an unset ${VAR} in a part the command does not use
+
+
+def test_commands_that_do_not_send_run_without_the_slack_url_and_one_that_sends_says_it_is_not_set(
+    tmp_path: Path, server: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    server.route("/feed.xml", Reply(200, fixture_path("rss", "google_alerts_atom_feedjira.xml").read_bytes()))
+    config = tmp_path / "mw.yaml"
+    config.write_text(
+        f"since: 2017-01-01\nstore: mentions.sqlite3\nbrands:\n  - name: Slack\n    terms: [Slack]\n"
+        f"sources:\n  - type: rss\n    urls: ['{server.url}/feed.xml']\n"
+        "notify:\n  targets: [{type: slack, url: '${SLACK_URL}'}]\n",  # the README's own, with SLACK_URL unset
+        encoding="utf-8",
+    )
+    c = ("-c", str(config))
+    recorded = cli("scan", *c, "-f", "jsonl", "--record", "bundle", env={"SLACK_URL": "http://127.0.0.1:9/hook"})
+    assert recorded.code == 0 and recorded.stdout, recorded.stderr
+    replayed = cli("scan", *c, "-f", "jsonl", "--replay", "bundle")
+    assert (replayed.code, replayed.stdout) == (0, recorded.stdout), replayed.stderr
+    unset = f"mentionwatch: error: {config}:10: notify.targets[0].url: environment variable ${{SLACK_URL}} is not set"
+    for args in (("check",), ("scan", "--replay", "bundle", "--db", "replayed.sqlite3", "--new", "--notify")):
+        run = cli(*args, *c)
+        assert (run.code, run.stderr.strip()) == (2, unset), args
+    for args in (("report",), ("stats",), ("list",), ("ignore", "--brand", "Slack", "--term", "slack wax")):
+        run = cli(*args, *c)
+        assert run.code == 0, (args, run.stderr)
+        assert "URL" not in run.stderr and "SLACK_URL" not in run.stderr, args
+    assert "slack wax" in config.read_text(encoding="utf-8")
 
 
 # -- `sources` beside a config it cannot read

@@ -550,6 +550,18 @@ def test_init_where_it_cannot_write_exits_2_with_a_message(tmp_path: Path, run_c
     assert len(run.stderr.splitlines()) == 1
 
 
+@pytest.mark.e2e
+def test_init_given_a_folder_writes_the_starter_config_in_it(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
+    (tmp_path / "conf").mkdir()
+    run = run_cli("init", "conf")
+    assert run.code == 0, run.stderr
+    assert "wrote conf/mentionwatch.yaml" in run.stderr
+    assert (tmp_path / "conf" / "mentionwatch.yaml").read_text(encoding="utf-8").startswith("#")
+    again = run_cli("init", "conf")
+    assert again.code == 2 and "conf/mentionwatch.yaml exists; pass --force" in again.stderr
+    assert run_cli("init", "conf", "--force").code == 0
+
+
 def test_env_values_are_masked_in_the_errors_of_validation(tmp_path: Path, registry: Registry) -> None:
     text = BASE + '  - type: rss\n    urls: ["https://feeds.example.com:0/u/${FEED_KEY}/alerts.xml"]\n'
     text += '  - type: mastodon\n    base_url: "${MASTODON_TOKEN}"\n'
@@ -668,3 +680,152 @@ def test_a_list_key_left_empty_is_an_empty_list(tmp_path: Path, registry: Regist
     assert "exclude:   # nothing yet" in text
     config = load_config(write(tmp_path, text), registry, environ={})
     assert config.brands[0].exclude == []
+
+
+# --- an unset ${VAR} in a part the command does not use (`unset_env_ok`: replays, commands that read the store)
+
+SLACK_FROM_ENV = BASE + "notify:\n  targets: [{type: slack, url: '${SLACK_URL}'}]\n"
+
+
+def test_an_unset_slack_url_holds_notify_back_until_it_is_read(tmp_path: Path, registry: Registry) -> None:
+    config = load_config(write(tmp_path, SLACK_FROM_ENV), registry, environ={}, unset_env_ok=True)
+    assert [b.name for b in config.brands] == ["Acme"] and [s.name for s in config.sources] == ["hackernews"]
+    with pytest.raises(ConfigError) as read:
+        config.notify  # noqa: B018 - reading it is the use that must fail
+    assert read.value.problems == [
+        f"{tmp_path / 'mentionwatch.yaml'}:7: notify.targets[0].url: environment variable ${{SLACK_URL}} is not set"
+    ]
+    assert "SLACK_URL" in repr(config)  # the repr reads no held-back part
+
+
+def test_an_unset_secret_that_would_validate_as_the_mask_still_holds_notify_back(
+    tmp_path: Path, registry: Registry
+) -> None:
+    # A webhook signed with "****" would be sent: the mask must not stand in for what notify sends.
+    text = BASE + "notify:\n  targets:\n    - type: webhook\n      url: https://hooks.example.com/x\n"
+    text += "      secret: ${WEBHOOK_SECRET}\n"
+    config = load_config(write(tmp_path, text), registry, environ={}, unset_env_ok=True)
+    with pytest.raises(ConfigError, match=r":10: notify\.targets\[0\]\.secret: environment variable \$\{WEBHOOK"):
+        config.notify  # noqa: B018
+
+
+def test_without_unset_env_ok_an_unset_slack_url_is_an_error_at_once(tmp_path: Path, registry: Registry) -> None:
+    [problem] = problems(tmp_path, SLACK_FROM_ENV, registry)
+    assert problem.endswith(":7: notify.targets[0].url: environment variable ${SLACK_URL} is not set")
+
+
+def test_a_source_the_mask_cannot_stand_in_for_is_held_back_and_the_others_load(
+    tmp_path: Path, registry: Registry
+) -> None:
+    text = BASE + '  - type: mastodon\n    base_url: "${MASTODON_URL}"\n'
+    config = load_config(write(tmp_path, text), registry, environ={}, unset_env_ok=True)
+    assert config.brands[0].name == "Acme" and config.notify is None
+    with pytest.raises(ConfigError) as read:
+        config.sources  # noqa: B018
+    assert read.value.problems[0].endswith(":7: sources[1].base_url: environment variable ${MASTODON_URL} is not set")
+
+
+def test_a_source_whose_token_is_unset_still_loads_with_the_mask_for_a_replay(
+    tmp_path: Path, registry: Registry
+) -> None:
+    text = BASE + "  - type: github\n    token: ${GITHUB_TOKEN}\n"
+    config = load_config(write(tmp_path, text), registry, environ={}, unset_env_ok=True)
+    assert [s.name for s in config.sources] == ["hackernews", "github"]
+    assert config.sources[1].config.secret_values() == ["****"]
+
+
+def test_a_source_with_another_problem_beside_an_unset_variable_is_still_an_error(
+    tmp_path: Path, registry: Registry
+) -> None:
+    text = BASE + '  - type: mastodon\n    base_url: "${MASTODON_URL}"\n    max_pagez: 2\n'
+    found = problems(tmp_path, text, registry)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), registry, environ={}, unset_env_ok=True)
+    assert any("sources[1].max_pagez: unknown key" in p for p in info.value.problems)
+    assert any(p.endswith("sources[1].base_url: environment variable ${MASTODON_URL} is not set") for p in found)
+
+
+def test_an_unset_password_in_the_store_url_is_left_for_the_store_to_say(tmp_path: Path, registry: Registry) -> None:
+    from mentionwatch.errors import StoreError
+    from mentionwatch.store import open_store
+
+    text = "store: postgresql://mw:${MW_PG_PASSWORD}@db.example/mentions\n" + BASE
+    config = load_config(write(tmp_path, text), registry, environ={}, unset_env_ok=True)
+    assert config.store.path == "postgresql://mw:${MW_PG_PASSWORD}@db.example/mentions"
+    with pytest.raises(StoreError, match=r"environment variable \$\{MW_PG_PASSWORD\} is not set"):
+        open_store(config.store.path)  # what `report` and `stats` open: no connection is tried
+
+
+def test_an_unset_variable_elsewhere_names_the_variable_not_what_the_mask_fails(
+    tmp_path: Path, registry: Registry
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "since: ${SINCE}\n" + BASE), registry, environ={}, unset_env_ok=True)
+    assert info.value.problems == [f"{tmp_path / 'mentionwatch.yaml'}:1: since: environment variable ${{SINCE}} is not set"]
+
+
+# --- a mapping where a list is expected, and a word where a mapping is
+
+
+def test_one_brand_written_as_a_mapping_is_a_one_item_list(tmp_path: Path, registry: Registry) -> None:
+    text = "brands:\n  name: Acme\n  terms: [Acme]\nsources:\n  - type: hackernews\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert [(b.name, b.terms) for b in config.brands] == [("Acme", ["Acme"])]
+
+
+def test_an_error_in_a_brand_written_as_a_mapping_names_its_own_line(tmp_path: Path, registry: Registry) -> None:
+    text = "brands:\n  name: Acme\n  terms: [Acme]\n  excude: [x]\nsources:\n  - type: hackernews\n"
+    [problem] = problems(tmp_path, text, registry)
+    assert problem.startswith(f"{tmp_path / 'mentionwatch.yaml'}:4: brands[0].excude: unknown key")
+
+
+def test_one_source_written_as_a_mapping_is_a_one_item_list(tmp_path: Path, registry: Registry) -> None:
+    text = "brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  type: rss\n  urls: https://example.com/f.xml\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.sources[0].config.urls == ["https://example.com/f.xml"]  # type: ignore[attr-defined]
+
+
+def test_one_notify_target_written_as_a_mapping_is_a_one_item_list(tmp_path: Path, registry: Registry) -> None:
+    text = BASE + "notify:\n  targets:\n    type: webhook\n    url: https://hooks.example.com/x\n"
+    config = load_config(write(tmp_path, text), registry, environ={})
+    assert config.notify is not None and [t.label for t in config.notify.targets] == ["webhook"]
+    [problem] = problems(tmp_path, text.replace("url: https://hooks.example.com/x", "url: ftp://x"), registry)
+    assert f"{tmp_path / 'mentionwatch.yaml'}:9: notify.targets[0].url: not an http:// or https:// URL" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "brands: [Acme]\nsources:\n  - type: hackernews\n",
+            ":1: brands[0]: a brand is a mapping: write `- name: Acme` (with its `terms:`)",
+        ),
+        (
+            "brands:\n  - Acme\nsources:\n  - type: hackernews\n",
+            ":2: brands[0]: a brand is a mapping: write `- name: Acme` (with its `terms:`)",
+        ),
+        (
+            "brands: Acme\nsources:\n  - type: hackernews\n",
+            ":1: brands[0]: a brand is a mapping: write `- name: Acme` (with its `terms:`)",
+        ),
+        (
+            "brands:\n  - name: Acme\n    terms: [Acme]\nsources: [hackernews]\n",
+            ":4: sources[0]: a source is a mapping: write `- type: hackernews`",
+        ),
+        (
+            "brands:\n  - name: Acme\n    terms: [Acme]\nsources:\n  - type: hackernews\n  - github\n",
+            ":6: sources[1]: a source is a mapping: write `- type: github`",
+        ),
+        (
+            "brands: [[Acme]]\nsources:\n  - type: hackernews\n",
+            ":1: brands[0]: a brand is a mapping: write `- name: NAME` (with its `terms:`)",
+        ),
+        (BASE + "http: 30\n", ":6: http: a mapping is expected here (keys: cache, concurrency, connect_timeout,"),
+    ],
+    ids=["brands flow list", "brands block list", "brands word", "sources flow list", "second source", "list", "http"],
+)
+def test_a_word_where_a_mapping_belongs_says_what_to_write(
+    tmp_path: Path, registry: Registry, text: str, said: str
+) -> None:
+    [problem] = problems(tmp_path, text, registry)
+    assert f"mentionwatch.yaml{said}" in problem

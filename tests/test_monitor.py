@@ -104,6 +104,11 @@ def ids(run: Run) -> list[str]:
     return sorted(r["id"] for r in rows(run))
 
 
+def guids(run: Run) -> list[str]:
+    """The feed items' guids: their ids less the feed's key (`3fa9c2d1/d2`), which scopes a short guid to its feed."""
+    return sorted(r["id"].partition("/")[2] for r in rows(run))
+
+
 # -- new only, and nothing missed
 
 
@@ -261,6 +266,11 @@ def test_list_filters_and_full_text_search(
     assert cli("list", "-c", cfg, "--status", "finished").code == 2
     table = cli("list", "-c", cfg, "-f", "table", "--limit", "2")
     assert "2 of 3 mentions" in table.stdout
+    # A configured source with nothing stored yet is no typo, with the store named apart ($MENTIONWATCH_DB) too.
+    later = str(config(tmp_path, server, extra=f"  - type: rss\n    name: blog\n    urls: [{server.url}/feed.xml]\n"))
+    quiet = cli("list", "-c", later, "-f", "jsonl", "--source", "blog")
+    assert quiet.code == 0 and quiet.stdout == "", quiet.stderr
+    assert cli("list", "-c", later, "--source", "blgo").code == 2
 
 
 def test_mark_and_tag_mentions(
@@ -525,7 +535,7 @@ def test_an_undated_item_does_not_make_the_next_run_skip_posts_published_late(
     assert cli("scan", "-c", str(cfg), "--seed", "--since", "1d").code == 0
     assert cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl").stdout == ""
     later.append(item("d2", NOW - timedelta(minutes=30)))
-    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")) == ["d2"]
+    assert guids(cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")) == ["d2"]
 
 
 def test_new_with_a_limit_says_how_many_new_mentions_it_did_not_print(
@@ -541,6 +551,50 @@ def test_new_with_a_limit_says_how_many_new_mentions_it_did_not_print(
     assert "list --status new" in limited.stderr
     unlimited = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
     assert unlimited.code == 0 and unlimited.stdout == "" and "not printed" not in unlimited.stderr
+
+
+def test_a_new_table_counts_the_new_mentions_and_nothing_new_prints_nothing(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    # The table's "N of M" is what --limit left out; with --new, M is not every mention the scan saw again.
+    algolia.hits = [hit(n, NOW - timedelta(hours=5 + n)) for n in range(1, 5)]
+    cfg = str(config(tmp_path, server))
+    assert cli("scan", "-c", cfg, "--seed", "--since", "1d").code == 0
+    nothing = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", "table")
+    assert nothing.code == 0 and nothing.stdout == "", "nothing new: nothing on stdout, in a table too"
+    assert "no new mentions" in nothing.stderr
+    algolia.hits += [hit(n, NOW - timedelta(hours=n - 6)) for n in (7, 8)]
+    one = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", "table", "--limit", "1", env={"COLUMNS": "120"})
+    assert one.code == 0 and "1 of 2 mentions" in one.stdout, one.stdout
+    plain = cli("scan", "-c", cfg, "--since", "1d", "-f", "table", "--limit", "1", env={"COLUMNS": "120"})
+    assert "1 of 6 mentions" in plain.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "table"])
+def test_seed_and_nothing_new_print_nothing_in_every_format(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run], fmt: str
+) -> None:
+    # Cron mails whatever a job prints: no CSV header, no `[]`, no empty table.
+    algolia.hits = [hit(1, NOW - timedelta(hours=3))]
+    cfg = str(config(tmp_path, server))
+    seeded = cli("scan", "-c", cfg, "--seed", "--since", "1d", "-f", fmt)
+    assert seeded.code == 0 and seeded.stdout == ""
+    quiet = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", fmt, "-q")
+    assert quiet.code == 0 and quiet.stdout == "" and quiet.stderr == ""
+    algolia.hits.append(hit(2, NOW - timedelta(hours=1)))
+    fresh = cli("scan", "-c", cfg, "--new", "--since", "1d", "-f", fmt, "-q", env={"COLUMNS": "120"})
+    assert fresh.code == 0 and "900002" in fresh.stdout and "900001" not in fresh.stdout
+
+
+def test_output_dash_is_stdout(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    algolia.hits = [hit(1, NOW - timedelta(hours=3))]
+    cfg = str(config(tmp_path, server))
+    assert ids(cli("scan", "-c", cfg, "--since", "1d", "-o", "-", "-f", "jsonl")) == ["900001"]
+    assert ids(cli("list", "-c", cfg, "-o", "-", "-f", "jsonl")) == ["900001"]
+    assert not (tmp_path / "-").exists()
 
 
 LINKLESS_FEED = """<?xml version="1.0" encoding="utf-8"?>
@@ -571,7 +625,7 @@ def test_feed_items_without_a_link_are_mentions_each_of_its_own(
     assert "skipped" not in first.stderr
     assert len(found) == 4
     assert sorted(r["url"] for r in found) == ["", "", "", "https://pod.test/read"]
-    assert {"ep-1", "ep-2"} <= {r["id"] for r in found}
+    assert {"ep-1", "ep-2"} <= {r["id"].partition("/")[2] for r in found}
     assert all(r["duplicates"] == 0 for r in found)
     stored = rows(cli("list", "-c", str(cfg), "-f", "jsonl"))
     assert len(stored) == 4 and all(r["duplicates"] == 0 for r in stored)
@@ -692,9 +746,9 @@ def test_a_copy_that_turns_up_in_a_later_scan_joins_the_stored_cluster_and_is_no
             NOW - timedelta(minutes=10),
         )
     )
-    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "1d", "-f", "jsonl")) == ["n1"]
-    [original] = [r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl")) if r["id"] == "d1"]
-    assert [(a["id"], a["source"], a["match"], a["kind"]) for a in original["also_seen"]] == [
+    assert guids(cli("scan", "-c", str(cfg), "--new", "--since", "1d", "-f", "jsonl")) == ["n1"]
+    [original] = [r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl")) if r["id"].endswith("/d1")]
+    assert [(a["id"].partition("/")[2], a["source"], a["match"], a["kind"]) for a in original["also_seen"]] == [
         ("d3", "two", "text", "article")
     ], "listed as a scan lists a copy"
     assert original["duplicates"] == 1
@@ -716,3 +770,175 @@ def test_owed_mentions_are_given_once_counted_under_a_limit_and_kept_to_their_ch
     assert "--limit 1: 1 more new mentions not printed" in limited.stderr
     again = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
     assert again.code == 4 and again.stdout == ""
+
+
+def test_a_nul_in_an_item_is_dropped_and_costs_no_other_mention(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    # PostgreSQL's text refuses NUL: one `\u0000` in one item failed the whole scan's save, on every cron run.
+    export = tmp_path / "in.jsonl"
+    records = [
+        {"source": "x", "id": "1", "url": "https://e.test/1", "title": "Node\u0000 hi", "text": "Node\u0000js",
+         "author": "a\u0000", "published_at": (NOW - timedelta(hours=1)).isoformat(), "kind": "post"},
+        {"source": "x", "id": "2", "url": "https://e.test/2", "title": "Node fine", "text": "Node ok",
+         "author": "b", "published_at": (NOW - timedelta(hours=2)).isoformat(), "kind": "post"},
+    ]  # fmt: skip
+    export.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: jsonl\n    path: {export}\n")
+    scanned = rows(cli("scan", "-c", str(cfg), "--since", "1d", "-f", "jsonl"))
+    assert sorted(r["id"] for r in scanned) == ["1", "2"]
+    listed = {r["id"]: r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl"))}
+    assert (listed["1"]["title"], listed["1"]["text"], listed["1"]["author"]) == ("Node hi", "Nodejs", "a")
+
+
+# -- feeds: a guid is its feed's own; an item a feed publishes late is still found (QA: lost mentions)
+
+
+def site_feed(host: str, items: list[tuple[str, str, datetime]], *, links: bool = True) -> bytes:
+    """A feed whose items carry the short guids a CMS gives them (`1`, `2`): unique within this feed only."""
+    entries = "".join(
+        f"<item><title>{title}</title>"
+        + (f"<link>https://{host}/news/{guid}</link>" if links else "")
+        + f'<guid isPermaLink="false">{guid}</guid><pubDate>{format_datetime(at, usegmt=True)}</pubDate>'
+        f"<description>{title}, says the {host} newsroom.</description></item>"
+        for guid, title, at in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>{host}</title>'
+        f"<link>https://{host}/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+def acme_config(tmp_path: Path, sources: str, *, name: str = "mentionwatch.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(f"brands:\n  - name: Acme\n    terms: [Acme, Node]\nsources:\n{sources}", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def two_sites(server: LoopbackServer) -> LoopbackServer:
+    """Two sites whose feeds both number their first item `1`."""
+    a = site_feed("a.example", [("1", "Acme wins award", NOW - timedelta(hours=2))])
+    b = site_feed("b.example", [("1", "Acme outage hits customers", NOW - timedelta(hours=1))])
+    server.route("/siteA", Reply(200, a, {"content-type": "application/rss+xml"}))
+    server.route("/siteB", Reply(200, b, {"content-type": "application/rss+xml"}))
+    return server
+
+
+def test_two_feeds_of_one_source_numbering_their_items_alike_give_every_item(
+    tmp_path: Path, two_sites: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    cfg = acme_config(
+        tmp_path, f"  - type: rss\n    name: news\n    urls: [{two_sites.url}/siteA, {two_sites.url}/siteB]\n"
+    )
+    scanned = cli("scan", "-c", cfg, "--since", "7d", "-f", "jsonl")
+    assert sorted(r["title"] for r in rows(scanned)) == ["Acme outage hits customers", "Acme wins award"]
+    assert "2 items, 2 mentions" in scanned.stderr
+    stored = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert sorted((r["url"], r["title"]) for r in stored) == [
+        ("https://a.example/news/1", "Acme wins award"),
+        ("https://b.example/news/1", "Acme outage hits customers"),
+    ]
+
+
+def test_a_feed_added_later_whose_guids_another_feed_used_is_new_in_cron(
+    tmp_path: Path, two_sites: LoopbackServer, cli: Callable[..., Run]
+) -> None:
+    site_a = f"  - type: rss\n    name: site-a\n    urls: [{two_sites.url}/siteA]\n"
+    cfg = acme_config(tmp_path, site_a)
+    assert cli("scan", "-c", cfg, "--seed").code == 0
+    acme_config(tmp_path, site_a + f"  - type: rss\n    name: site-b\n    urls: [{two_sites.url}/siteB]\n")
+    cron = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert [(r["source"], r["title"]) for r in rows(cron)] == [("site-b", "Acme outage hits customers")]
+    [b] = rows(cli("list", "-c", cfg, "--source", "site-b", "-f", "jsonl"))
+    assert (b["url"], b["title"]) == ("https://b.example/news/1", "Acme outage hits customers")
+    assert len(rows(cli("list", "-c", cfg, "-f", "jsonl"))) == 2
+    assert cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl").stdout == ""
+
+
+def test_a_store_written_before_guids_were_scoped_reports_no_linked_item_again(
+    tmp_path: Path, server: LoopbackServer, store_location: str, cli: Callable[..., Run]
+) -> None:
+    from mentionwatch.models import Mention
+    from mentionwatch.store import open_store
+
+    items = [
+        ("1", "Acme wins award", NOW - timedelta(hours=5)),
+        ("tag:a.example,2026:2", "Acme opens a lab", NOW - timedelta(hours=4)),
+    ]
+    server.route("/siteA", Reply(200, site_feed("a.example", items), {"content-type": "application/rss+xml"}))
+    cfg = acme_config(tmp_path, f"  - type: rss\n    name: news\n    urls: [{server.url}/siteA]\n")
+    # What the code before the change stored for these items: each keyed by its guid as the feed wrote it.
+    seen = NOW - timedelta(hours=3)
+    old = [
+        Mention(
+            source="news",
+            source_type="rss",
+            id=guid,
+            url=f"https://a.example/news/{guid}",
+            title=title,
+            text=f"{title}, says the a.example newsroom.",
+            author="a.example",
+            published_at=at,
+            kind="article",
+            brand="Acme",
+            matched_terms=["Acme"],
+        )
+        for guid, title, at in items
+    ]
+    store = open_store(store_location)
+    try:
+        assert len(store.record(old, seen).new) == 2
+    finally:
+        store.close()
+    upgraded = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert upgraded.code == 0 and upgraded.stdout == "", "a stored item is not news because its id got a scope"
+    listed = rows(cli("list", "-c", cfg, "-f", "jsonl"))
+    assert sorted(r["title"] for r in listed) == ["Acme opens a lab", "Acme wins award"], "one row each, as before"
+    assert cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl").stdout == ""
+
+
+def test_an_item_a_feed_publishes_later_than_its_date_is_new_once_with_since_last(
+    tmp_path: Path, server: LoopbackServer, algolia: Algolia, cli: Callable[..., Run]
+) -> None:
+    # A feed is read whole on every run: its window saves no request, and the store says what is new. A search API
+    # (Hacker News here) is still asked from its watermark less the overlap.
+    fast = [("f1", "Acme fast news", NOW - timedelta(minutes=2))]
+    slow = [("s1", "Acme slow news", NOW - timedelta(hours=5))]
+    server.route("/fast", lambda request: Reply(200, site_feed("fast.example", fast)))
+    server.route("/slow", lambda request: Reply(200, site_feed("slow.example", slow)))
+    algolia.hits = [hit(1, NOW - timedelta(hours=3))]
+    cfg = acme_config(
+        tmp_path,
+        f"  - type: rss\n    name: news\n    urls: [{server.url}/fast, {server.url}/slow]\n"
+        f"  - type: hackernews\n    name: hn\n    base_url: {server.url}/api/v1\n",
+    )
+    assert cli("scan", "-c", cfg, "--seed").code == 0
+    slow.append(("s2", "Acme important story", NOW - timedelta(minutes=40)))
+    cron = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert [r["title"] for r in rows(cron)] == ["Acme important story"]
+    assert algolia.filters[-1] == int((NOW - timedelta(hours=3, minutes=10)).timestamp()), "hn: watermark less overlap"
+    again = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
+    assert again.code == 0 and again.stdout == ""
+
+
+def test_a_jsonl_export_line_dated_before_the_last_run_is_new_once_with_since_last(
+    tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    # An export file is read whole on every run too: a line another tool appends late, dated before the last run's
+    # newest, is still new once.
+    export = tmp_path / "in.jsonl"
+
+    def line(n: int, at: datetime) -> str:
+        record = {"source": "x", "id": str(n), "url": f"https://e.test/{n}", "title": f"Node news {n}",
+                  "text": "Node", "author": "a", "published_at": at.isoformat(), "kind": "post"}  # fmt: skip
+        return json.dumps(record) + "\n"
+
+    export.write_text(line(1, NOW - timedelta(minutes=2)) + line(2, NOW - timedelta(hours=5)), encoding="utf-8")
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: jsonl\n    path: {export}\n")
+    assert cli("scan", "-c", str(cfg), "--seed").code == 0
+    with export.open("a", encoding="utf-8") as f:
+        f.write(line(3, NOW - timedelta(minutes=40)))
+    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")) == ["3"]
+    again = cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")
+    assert again.code == 0 and again.stdout == ""

@@ -147,6 +147,25 @@ def test_numbers_stay_numbers_in_csv_and_text_is_guarded() -> None:
     assert cells["text"] == "'-2+3 is a formula"
 
 
+def test_csv_keeps_the_joiners_that_spell_words_and_emoji() -> None:
+    # ZWNJ (U+200C) is part of Persian spelling, ZWJ (U+200D) of Indic conjuncts and emoji sequences: data, which
+    # JSON keeps too. Other invisible characters still go.
+    text = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0915\u094d\u200d\u0937 \U0001f468\u200d\U0001f469 x\u200by"
+    out = io.StringIO()
+    write_csv([mention(text=text)], out)
+    cells = dict(zip(*csv.reader(io.StringIO(out.getvalue())), strict=True))
+    assert cells["text"] == text.replace("\u200b", "")
+
+
+def test_a_table_written_to_a_file_gives_dates_not_how_long_ago(tmp_path: Path) -> None:
+    # A cron job's .txt is read hours later: "2h ago" would be wrong by then.
+    target = tmp_path / "scan.txt"
+    recent = datetime.now(UTC) - timedelta(hours=2)
+    write_file([mention(published_at=recent)], "table", target)
+    text = target.read_text(encoding="utf-8")
+    assert "ago" not in text and recent.strftime("%Y-%m-%d %H:%M") in text
+
+
 def test_jsonl_escapes_line_and_paragraph_separators() -> None:
     m = mention(text="one\u2028two\u2029three")
     out = io.StringIO()
@@ -473,7 +492,7 @@ def test_a_folder_gone_before_the_write_is_an_output_error_not_an_internal_one(t
     target = folder / "new.csv"
     folder.rmdir()
     with pytest.raises(OutputError, match="cannot write"):
-        write_file([mention(id="1")], "csv", target, now=NOW)
+        write_file([mention(id="1")], "csv", target)
 
 
 @pytest.mark.e2e

@@ -388,6 +388,12 @@ def test_terms_leave_out_urls_handles_stop_words_short_words_numbers_and_the_bra
     assert found == {"outage", "#outage", "ask", "acmeology"}
 
 
+def test_a_terminals_colour_codes_in_a_post_are_not_its_words() -> None:
+    assert terms_of("Acme \x1b[31mred\x1b[0m alert", "\x9b1mbold\x9b0m \x1b]8;;https://x.test\x07link\x1b]8;;\x07") == {
+        "acme", "red", "alert", "bold", "link",
+    }  # fmt: skip
+
+
 def test_compare_ranks_rising_by_how_many_more_and_new_by_count() -> None:
     now = Counter({"price": 6, "bug": 5, "login": 3, "#launch": 2, "once": 1})
     before = Counter({"price": 5, "bug": 1, "login": 3})

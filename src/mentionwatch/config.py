@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -428,12 +428,40 @@ class ConfiguredSource:
         return self.config.name or self.cls.type
 
 
-@dataclass(frozen=True)
+T = TypeVar("T")
+
+
+class _NeedsEnv(Generic[T]):
+    """A part of the Config that a load with `unset_env_ok` holds back when it names a `${VAR}` that is not set:
+    a command that never reads it runs (`report` beside a Slack URL taken from the environment), and reading it
+    raises the ConfigError a load without `unset_env_ok` would have ("environment variable ${VAR} is not set")."""
+
+    def __init__(self, *default: T) -> None:
+        self._default = default  # none: a part every Config is given
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T:
+        if obj is None:
+            if not self._default:
+                raise AttributeError(self._name)  # for dataclasses: a field with no default
+            return self._default[0]
+        held = obj.__dict__.get("unset_env", {}).get(self._name)
+        if held:
+            raise ConfigError(held)
+        return cast(T, obj.__dict__[self._name])
+
+    def __set__(self, obj: object, value: T) -> None:
+        obj.__dict__[self._name] = value
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path
     since: str | None
     brands: list[BrandConfig]
-    sources: list[ConfiguredSource]
+    sources: _NeedsEnv[list[ConfiguredSource]] = _NeedsEnv()
     http: HttpConfig
     scoring: ScoringConfig
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -442,7 +470,13 @@ class Config:
     secrets: list[str] = field(default_factory=list)
     # True when a secret is written in the file itself rather than taken from ${ENV}.
     secrets_in_file: bool = False
-    notify: NotifyConfig | None = None
+    notify: _NeedsEnv[NotifyConfig | None] = _NeedsEnv(None)
+    # The parts held back for an unset `${VAR}` (`sources`, `notify`), each with the problems reading it raises.
+    unset_env: dict[str, list[str]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # Not the dataclass's, which reads every part: a held-back part raises when read.
+        return f"Config(path={self.path!r}, unset_env={self.unset_env!r})"
 
     @property
     def base_dir(self) -> Path:
@@ -475,14 +509,17 @@ def find_config(explicit: Path | None) -> Path:
     )
 
 
-def write_starter(path: Path, *, force: bool = False) -> None:
-    """Write the commented starter config to `path` (`mentionwatch init`); never over a file unless `force`.
+def write_starter(path: Path, *, force: bool = False) -> Path:
+    """Write the commented starter config to `path` (`mentionwatch init`), or to `mentionwatch.yaml` in it when it
+    is a folder; never over a file unless `force`. Returns where it wrote.
 
     Raises UsageError (exit 2, one line) when the file exists or cannot be written: a read-only folder,
     a parent that is a file, a full disk.
     """
     from importlib.resources import files
 
+    if path.is_dir():
+        path = path / "mentionwatch.yaml"
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     text = files("mentionwatch").joinpath("starter.yaml").read_text(encoding="utf-8")
@@ -491,6 +528,7 @@ def write_starter(path: Path, *, force: bool = False) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the starter config: {exc.strerror or exc}") from None
+    return path
 
 
 def load_config(
@@ -503,8 +541,11 @@ def load_config(
 ) -> Config:
     """Read, interpolate and validate a config file. Raises ConfigError listing every problem found.
 
-    `unset_env_ok` (for `--replay`, where no secret is needed) stands the mask in for unset variables:
-    recordings hold the mask where the secret was.
+    `unset_env_ok` (for `--replay`, where no secret is needed, and for commands that only read the store) stands
+    the mask in for unset variables: recordings hold the mask where the secret was. A part that the mask cannot
+    stand in for is held back (see `_NeedsEnv`): `notify` when it names an unset variable at all (a message
+    must not go to `****`), a source entry when the mask fails its validation. A store location keeps the
+    `${VAR}` as written: the store expands it when it is opened, and says then that it is not set.
 
     Every `${ENV}` value is masked in the problems, and joins `redactor` as soon as it is read: a validator
     quotes the value it refuses (`'https://...:0/u/<key>/feed'`), before the caller knows the config's secrets.
@@ -559,8 +600,16 @@ def _validate(
         raise ConfigError(_describe(exc, (), locate, _FileSchema)) from None
 
     problems = _duplicate_brands(schema.brands, locate)
-    sources = _validate_sources(schema.sources, registry, locate, problems, [b.name for b in schema.brands])
-    notify = _validate_notify(schema.notify, schema.brands, locate, problems)
+    # Parts held back for an unset variable (`unset_env_ok`): `notify` whole and unchecked (`check` checks it), as
+    # nothing may be sent to, or signed with, the mask.
+    held_back: dict[str, list[str]] = {}
+    names = [b.name for b in schema.brands]
+    sources = _validate_sources(schema.sources, registry, locate, problems, names, held_back)
+    notify = None
+    if locate.unset_in(("notify",)):
+        held_back["notify"] = locate.unset_in(("notify",))
+    else:
+        notify = _validate_notify(schema.notify, schema.brands, locate, problems)
     if problems:
         raise ConfigError(problems)
     from_env = set(secrets)
@@ -581,6 +630,7 @@ def _validate(
         secrets=secrets,
         secrets_in_file=in_file,
         notify=notify,
+        unset_env=held_back,
     )
 
 
@@ -598,7 +648,12 @@ def _relative_to(store: StoreConfig, base: Path) -> StoreConfig:
 
 
 def _validate_sources(
-    raw: list[dict[str, Any]], registry: Registry, locate: _Locator, problems: list[str], brands: list[str]
+    raw: list[dict[str, Any]],
+    registry: Registry,
+    locate: _Locator,
+    problems: list[str],
+    brands: list[str],
+    held: dict[str, list[str]],
 ) -> list[ConfiguredSource]:
     out: list[ConfiguredSource] = []
     seen: dict[str, int] = {}
@@ -628,7 +683,11 @@ def _validate_sources(
         try:
             config = cls.Config.model_validate(_lift_scalars(entry, cls.Config, loc, locate))
         except ValidationError as exc:
-            problems.extend(_describe(exc, loc, locate, cls.Config, env_prefix=type_name))
+            if all(locate.unset_at((*loc, *err["loc"])) for err in exc.errors()):
+                # Only the mask of an unset variable fails (`base_url: ${API}`): said when the sources are read.
+                held.setdefault("sources", []).extend(locate.unset_in(loc))
+            else:
+                problems.extend(_describe(exc, loc, locate, cls.Config, env_prefix=type_name))
             continue
         if isinstance(config, OwnedSourceConfig):
             owner = _owner(config, brands)
@@ -690,6 +749,8 @@ def _validate_notify(
         if name not in names:
             problems.append(locate.message((*loc, "brands", name), f"no brand is named {name!r}"))
     entries = raw.get("targets")
+    if isinstance(entries, dict):
+        entries = [entries]  # one target written as a mapping: a one-item list, as `terms: Acme` is
     if not isinstance(entries, list) or not entries:
         problems.append(locate.message((*loc, "targets") if "targets" in raw else loc, "list at least one target"))
         return None
@@ -812,6 +873,9 @@ def _lift_scalars(
             out[name] = _as_written(value, at, locate)
         elif item is not None and isinstance(value, _SCALARS):
             out[name] = [_as_written(value, at, locate) if _is_text(item) and _is_int(value) else value]
+        elif item is not None and isinstance(value, dict) and (_is_model(item) or get_origin(item) is dict):
+            # `brands:` with one brand's keys under it: that brand alone (the locator reads [0] as the mapping).
+            out[name] = [_lift_scalars(value, item, (*at, 0), locate) if _is_model(item) else value]
         elif item is not None and _is_model(item) and isinstance(value, list):
             out[name] = [_lift_scalars(v, item, (*at, i), locate) for i, v in enumerate(value)]
         elif item is not None and _is_text(item) and isinstance(value, list):
@@ -861,7 +925,8 @@ def _interpolate(
     secrets: list[str],
     unset_ok: bool = False,
 ) -> Any:
-    """Replace ${VAR} in every string value from the environment; an unset variable is an error.
+    """Replace ${VAR} in every string value from the environment; an unset variable is an error, or with
+    `unset_ok` the mask (the store's location keeps it as written), noted in `locate.unset`.
 
     `$${` stands for a literal `${`. Any other `${` must open a valid name and close: `${1ABC}`, `${}` and
     an unclosed `${` are errors rather than text kept as written, which would reach a URL or a token.
@@ -892,7 +957,10 @@ def _interpolate(
             )
             return ""
         if name not in env and unset_ok:
-            return MASK
+            locate.unset.append((loc, name))
+            # The store expands `${VAR}` in its location itself when it is opened (store/postgres.py): kept, the
+            # variable is said to be unset by the command that opens that store, and by no other.
+            return match.group(0) if loc[:1] == ("store",) else MASK
         if name not in env:
             problems.append(locate.message(loc, f"environment variable ${{{name}}} is not set"))
             return ""
@@ -920,8 +988,12 @@ def _describe(
             if allowed:
                 hint = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
                 msg += f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(allowed)})"
+        elif unset := locate.unset_at(loc):
+            msg = f"environment variable ${{{unset}}} is not set"
         elif kind == "missing":
             msg = "required key is missing" + _missing_hint(model, err["loc"], env_prefix)
+        elif kind in ("model_type", "dict_type"):
+            msg = _mapping_expected(model, err["loc"], locate.written(loc))
         elif kind == "string_type" and not isinstance(err.get("input"), (dict, list, type(None))):
             # `name: yes` is YAML's true, `version: 1.10` the number 1.1: text is what was meant.
             shown = locate.written(loc) or repr(err.get("input"))
@@ -932,6 +1004,25 @@ def _describe(
                 msg = msg[len("Value error, ") :]
         out.append(locate.message(loc, msg))
     return out
+
+
+# What to write for an entry of a top-level list written as a bare word (`brands: [Acme]`, `sources: [hackernews]`):
+# what it is, the form to write, and the word shown in it when the one written cannot be.
+_ENTRY_FORMS = {
+    "brands": ("a brand", "`- name: {}` (with its `terms:`)", "NAME"),
+    "sources": ("a source", "`- type: {}`", "TYPE"),
+}
+
+
+def _mapping_expected(model: type[BaseModel], loc: tuple[Any, ...], written: str | None) -> str:
+    """What to write where a mapping is expected and something else is written."""
+    if len(loc) == 2 and loc[0] in _ENTRY_FORMS and isinstance(loc[1], int):
+        what, form, placeholder = _ENTRY_FORMS[loc[0]]
+        # The word as written, when it is one: a line break or a page of text would make a poor example.
+        word = written if written and written.isprintable() and len(written) <= 60 else placeholder
+        return f"{what} is a mapping: write {form.format(word)}"
+    allowed = _allowed_keys(model, loc)
+    return "a mapping is expected here" + (f" (keys: {', '.join(allowed)})" if allowed else "")
 
 
 def _yaml_kind(value: Any) -> str:
@@ -949,12 +1040,28 @@ class _Locator:
         self.path = path
         self.root = root
         self.allowed: dict[tuple[str | int, ...], list[str]] = {}
+        # Where an unset `${VAR}` stood, and its name (a load with `unset_env_ok`).
+        self.unset: list[tuple[tuple[str | int, ...], str]] = []
+
+    def unset_at(self, loc: tuple[str | int, ...]) -> str | None:
+        """The unset variable in the value at `loc` or around it (`urls: ${FEEDS}` for urls[0]), if any."""
+        return next((name for at, name in self.unset if loc[: len(at)] == at), None)
+
+    def unset_in(self, loc: tuple[str | int, ...]) -> list[str]:
+        """A problem for each unset variable at or under `loc`."""
+        return [
+            self.message(at, f"environment variable ${{{name}}} is not set")
+            for at, name in self.unset
+            if at[: len(loc)] == loc
+        ]
 
     def _find(self, loc: tuple[str | int, ...]) -> tuple[int | None, yaml.Node | None]:
         """The line of the deepest part of `loc` found, and the node at `loc` (None when not all of it is)."""
         node = self.root
         found = node.start_mark.line + 1 if node is not None else None
         for part in loc:
+            if part == 0 and node is not None and not isinstance(node, yaml.SequenceNode):
+                continue  # a lone value where a list is expected is its one item (`_lift_scalars`)
             if isinstance(node, yaml.MappingNode):
                 nxt = None
                 for key, val in node.value:

@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mentionwatch.errors import ExitCode, OutputError, UsageError
 from mentionwatch.models import FIELDS, Mention, format_time
-from mentionwatch.text import excerpt
+from mentionwatch.text import ESCAPES, excerpt
 from mentionwatch.urls import community
 
 if TYPE_CHECKING:
@@ -36,20 +36,16 @@ log = logging.getLogger(__name__)
 FORMATS = ("table", "json", "jsonl", "csv")
 EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "table"}
 
-# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences,
-# and their 8-bit C1 forms (CSI = U+009B, OSC = U+009D).
-_ESCAPES = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c|$)"
-    r"|\x1b[PX^_].*?(?:\x1b\\|\x9c|$)"
-    r"|\x1b[ -/]*[0-~]?",
-    re.DOTALL,
-)
 # C0 and C1 control characters (tab and newline handled by the caller), DEL, the Unicode bidi controls that can
 # make displayed text read differently from what it is ("Trojan Source"), and the invisible format characters
 # (zero-width space, joiners, word joiner, BOM, Mongolian vowel separator) that hide a word's real spelling.
 _CONTROLS = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+# A CSV cell is data, not a display: the joiners stay (U+200C ZWNJ and U+200D ZWJ spell Persian and Indic words
+# and join emoji sequences: 👨‍👩‍👧), as JSON keeps them.
+_CELL_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # What a spreadsheet skips before it decides a cell is a formula: spaces, line breaks, invisible characters.
@@ -58,7 +54,7 @@ _BEFORE_FORMULA = " \t\r\n\x0b\x0c\u00a0\u180e\u200b\u200c\u200d\u2060\ufeff\u20
 
 def sanitize_terminal(text: str, *, newlines: bool = False) -> str:
     """Text safe to show on a terminal: no escape sequences, control characters or bidi overrides."""
-    text = _ESCAPES.sub("", text)
+    text = ESCAPES.sub("", text)
     text = _CONTROLS.sub("", text.replace("\t", " "))
     return text if newlines else " ".join(text.split())
 
@@ -66,8 +62,8 @@ def sanitize_terminal(text: str, *, newlines: bool = False) -> str:
 def sanitize_cell(value: str) -> str:
     """A CSV text cell no spreadsheet will run as a formula (OWASP: prefix with a single quote), even when the
     formula character comes after spaces, a line break or an invisible character."""
-    value = _ESCAPES.sub("", value)
-    value = _CONTROLS.sub("", value.replace("\t", " ") if not value.startswith("\t") else value)
+    value = ESCAPES.sub("", value)
+    value = _CELL_CONTROLS.sub("", value.replace("\t", " ") if not value.startswith("\t") else value)
     if value.startswith(_FORMULA_START) or value.lstrip(_BEFORE_FORMULA).startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -151,7 +147,10 @@ def write_csv(mentions: Iterable[Mention], out: IO[str]) -> int:
     return count
 
 
-def _when(published: datetime, now: datetime) -> str:
+def _when(published: datetime, now: datetime | None) -> str:
+    """How long ago, for a person at a terminal; `now` None (a file, read later): the date and time (UTC)."""
+    if now is None:
+        return format_time(published)[:16].replace("T", " ")
     delta = now - published
     seconds = int(delta.total_seconds())
     if seconds < 0:
@@ -201,7 +200,12 @@ def _console_class() -> type[Console]:
 
 
 def write_table(
-    mentions: Sequence[Mention], out: IO[str], *, now: datetime, width: int | None = None, total: int | None = None
+    mentions: Sequence[Mention],
+    out: IO[str],
+    *,
+    now: datetime | None,
+    width: int | None = None,
+    total: int | None = None,
 ) -> None:
     """A rich table: who to answer first at a glance (impact, a `reply` marker, where it was said). Every cell is
     a `Text`, so rich markup in a post prints literally. Below 110 columns, a card per mention instead."""
@@ -262,7 +266,7 @@ def _impact(m: Mention) -> Any:
     return text
 
 
-def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime, total: int | None) -> None:
+def _write_cards(mentions: Sequence[Mention], console: Any, now: datetime | None, total: int | None) -> None:
     """The same fields as the table, a mention to a block, for terminals too narrow for columns."""
     from rich.text import Text
 
@@ -285,7 +289,7 @@ def _indented(console: Any, text: Any) -> None:
         console.print(Text("  ").append_text(line), no_wrap=True)
 
 
-def _card_head(m: Mention, now: datetime, width: int) -> list[Any]:
+def _card_head(m: Mention, now: datetime | None, width: int) -> list[Any]:
     """A card's heading: `reply`, the brand, impact and sentiment first (who to answer first), then where, when and
     who. Broken between its parts onto a second line rather than cut: at 80 columns a long site name had cut the
     impact off most cards."""
@@ -318,7 +322,7 @@ def write(
     fmt: str,
     out: IO[str],
     *,
-    now: datetime,
+    now: datetime | None,
     width: int | None = None,
     total: int | None = None,
 ) -> int:
@@ -334,6 +338,12 @@ def write(
     shown = list(mentions)
     write_table(shown, out, now=now, width=width, total=total)
     return len(shown)
+
+
+def dash_is_stdout(path: Path | None) -> Path | None:
+    """`-o -` means stdout, as `-` does for every Unix tool (and for a jsonl source's `path`); a file named `-` is
+    `-o ./-`."""
+    return None if path is not None and str(path) == "-" else path
 
 
 def usable_output_path(path: Path, flag: str) -> Path:
@@ -409,10 +419,11 @@ def _umask() -> int:
     return current
 
 
-def write_file(mentions: Iterable[Mention], fmt: str, path: Path, *, now: datetime) -> int:
+def write_file(mentions: Iterable[Mention], fmt: str, path: Path) -> int:
     """Write the mentions to `path` atomically (see `atomic_file`); returns how many."""
     with atomic_file(path, newline="" if fmt == "csv" else None) as out:
-        return write(mentions, fmt, out, now=now, width=160)
+        # A table in a file is read later: its times are dates, not "5m ago".
+        return write(mentions, fmt, out, now=None, width=160)
 
 
 # A mention's identity in an export file, as in the store: the same brand's same item. Another brand's mention of
@@ -458,6 +469,7 @@ def _append(mentions: Iterable[Mention], fmt: str, path: Path, target: Path) -> 
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     try:
         body = _whole_records(text[len(bom) :], fmt, path)
+        _check_holds(body, fmt, path)
         had = _keys_in(body, fmt)
     except csv.Error as exc:
         raise OutputError(f"cannot read {path} as CSV: {exc}") from None
@@ -479,6 +491,16 @@ def _append(mentions: Iterable[Mention], fmt: str, path: Path, target: Path) -> 
     return len(fresh)
 
 
+def _check_holds(body: str, fmt: str, path: Path) -> None:
+    """Refuse to add `fmt` records to a file of the other format (`-f csv -o scan.jsonl --append`): the rows would
+    go in headerless among JSON lines, and `jq` (or the spreadsheet) could no longer read the file."""
+    first = next((line for line in body.splitlines() if line.strip()), "")
+    holds_json = first.lstrip().startswith("{")
+    if first and holds_json != (fmt == "jsonl"):
+        held = "JSON lines" if holds_json else "CSV (or other text)"
+        raise UsageError(f"--append: {path} holds {held}, not {fmt}: append in its format (-f), or name another file")
+
+
 def _json_key(m: Mention) -> tuple[str, ...]:
     return (m.brand or "", m.source, m.id)
 
@@ -491,9 +513,14 @@ def _csv_key(m: Mention) -> tuple[str, ...]:
 def _whole_records(text: str, fmt: str, path: Path) -> str:
     """`text` up to the end of its last whole record, with its line break. A last record without one (a file saved
     by an editor, `printf`) is kept; only a record cut short (a crash of some other writer) is dropped, and said."""
-    if not text or text.endswith("\n"):
+    if not text:
         return text
-    if fmt == "csv" and text.endswith("\r"):
+    # A CSV cell holds line breaks (a comment's paragraphs): a file that ends in one inside an open quote was cut
+    # in the middle of a record.
+    open_quote = fmt == "csv" and text.count('"') % 2 == 1
+    if text.endswith("\n") and not open_quote:
+        return text
+    if fmt == "csv" and text.endswith("\r") and not open_quote:
         return text + "\n"  # cut between a row's CR and LF: the row is whole
     start = text.rfind("\n") + 1 if fmt == "jsonl" else _csv_record_start(text)
     tail = text[start:]
@@ -631,8 +658,11 @@ def write_health(
         out.write(json.dumps(redactor.redact_data(data), indent=2) + "\n")
 
 
-def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | None = None) -> None:
-    """A line per source on stderr: people read it; `--health FILE` is the same for machines."""
+def print_health(
+    result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | Mapping[str, str] | None = None
+) -> None:
+    """A line per source on stderr: people read it; `--health FILE` is the same for machines. `since`: how the
+    window is named ("7d", "the watermark"), for every source or by source name."""
     shown = [h for h in result.health if not (quiet and not h.failed)]
     if not shown:  # `-q` and nothing failed: rich is not even imported (20 ms)
         return
@@ -646,7 +676,8 @@ def print_health(result: ScanResult, *, quiet: bool, redact: Callable[[str], str
         line.append(f"{h.state:<12}", style=style)
         line.append(f" {h.name:<16} {h.items} items, {h.mentions} mentions, {h.requests} requests, {h.seconds:.1f}s")
         if h.older:
-            line.append(f", {h.older} older than {since or 'the window'}")
+            window = since.get(h.name) if isinstance(since, Mapping) else since
+            line.append(f", {h.older} older than {window or 'the window'}")
         if h.skipped:
             # Said apart from the items it read: a skipped item is never a silent loss, nor the source's failure.
             line.append(f", {h.skipped} item{'s' if h.skipped != 1 else ''} skipped: unreadable", style="yellow")

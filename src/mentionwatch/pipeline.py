@@ -28,7 +28,7 @@ from mentionwatch import __version__
 from mentionwatch.ahead import Ahead
 from mentionwatch.config import BrandConfig, Config, ConfiguredSource, owned_brands
 from mentionwatch.dedupe import TextKeys, dedupe, keys_ahead
-from mentionwatch.errors import ExitCode, FetchError
+from mentionwatch.errors import ExitCode, FetchError, StoreError
 from mentionwatch.http import HttpSettings, Limits, SourceHttp, came_back_on_time, until_idle
 from mentionwatch.impact import OUTLET_KIND, replies_ahead, score_impact
 from mentionwatch.matching import BrandMatcher, Haystack, detect_language, search_terms_of
@@ -94,7 +94,7 @@ class ScanResult:
     health: list[SourceHealth] = field(default_factory=list)
     # The signal that stopped the fetch (SIGINT or SIGTERM), if one did: what was gathered is still output.
     stopped_by: int | None = None
-    # How many mentions the scan found, before `--new` and `--limit` (the table says "3 of 7").
+    # How many mentions the scan found, before `--new` and `--limit` (none: every source failed, or found nothing).
     total: int = 0
     # A scan worked in windows (pipeline.Windows): its output, read back from the store when called (`mentions`
     # is then empty); and the scratch store to close once it is written (`--no-store`).
@@ -103,6 +103,9 @@ class ScanResult:
     # How many mentions `--limit` left out of the output (after `--new`): with `--new` they are stored and will not
     # be new again, which the command says rather than lose them silently.
     left_out: int = 0
+    # The store could not save the scan (read-only, locked past its wait): the mentions are still output, as a scan
+    # with no store gives them, and the command then ends with the store's exit code (6).
+    store_error: StoreError | None = None
     # SIGINT and SIGTERM, held by the scan until `close` (its output is written meanwhile): a signal that comes
     # after the fetch is noted there, and ends the run as one during the fetch does, once the output is written.
     interrupts: Interrupts | None = None
@@ -416,6 +419,7 @@ class Intake:
             return
         if mention.link is not None and not is_web_url(mention.link):
             mention.link = None
+        _drop_nul(mention)
         named = mention.source
         # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
         mention.source = mention.source or self.source.name
@@ -535,6 +539,18 @@ class Intake:
             )
             out.append((document.url, document.validator, kept))
         return out
+
+
+# What a source says in words: NUL is never a character of it (a JSON `\u0000`, a stray byte in a feed), and
+# PostgreSQL's text refuses it: one such item failed the whole scan's save.
+_WORDS = ("source", "id", "url", "link", "title", "text", "author", "kind", "lang")
+
+
+def _drop_nul(mention: Mention) -> None:
+    for name in _WORDS:
+        value = getattr(mention, name)
+        if value and "\x00" in value:
+            setattr(mention, name, value.replace("\x00", ""))
 
 
 @dataclass
@@ -705,7 +721,7 @@ def process(
     if keep is not None:
         given = [m for m in given if keep(m)]
     kept = dedupe([*matched, *given] if given else matched, reply_reach=reply_reach, ahead=keys)
-    score_impact(kept, reply_reach=reply_reach, ahead=replies)
+    score_impact(kept, reply_reach=reply_reach, ahead=replies, brands=brands)
     return kept
 
 
@@ -742,7 +758,7 @@ class WorkAhead:
         self.windows: Windows | None = None
         self._given = given
         self.keys = keys_ahead()
-        self.replies = replies_ahead()
+        self.replies = replies_ahead(brands=brands)
         # How far each step of the work done only early (`_early_slice`) has gone along the mentions it works on.
         self._along = dict.fromkeys(("outlets given", "outlets matched", "keys given", "keys matched"), 0)
         # How far into each source's conditional requests (`SourceHttp.asked`) kept results were read ahead.
@@ -921,7 +937,7 @@ class Windows:
         if mine:
             score_sentiment(mine, self._scorer(), self._shared)
         kept = dedupe([*mine, *theirs], reply_reach=self._reply_reach)
-        score_impact(kept, reply_reach=self._reply_reach)
+        score_impact(kept, reply_reach=self._reply_reach, brands=self._request.brands)
         count_mentions(fetched.health, kept, fetched.origin, add=True)
         for m in itertools.chain(window, given):
             fetched.origin.pop(m.key, None)
@@ -1255,8 +1271,16 @@ async def _scan(
     count_mentions(fetched.health, mentions, fetched.origin)
     total = len(mentions)
     now = request.started or env.now()
+    store_error = None
     if request.save:
-        mentions = remember(env.store, request, mentions, fetched, now, interrupted=stopped_by is not None)
+        try:
+            mentions = remember(env.store, request, mentions, fetched, now, interrupted=stopped_by is not None)
+        except StoreError as exc:
+            if request.new_only:
+                raise  # what is new cannot be told; nothing is lost: saved by no run, they are new to the next
+            store_error = exc
+            for m in mentions:
+                m.first_seen, m.status = now, "new"
     else:
         # Nothing kept: the store fields read as a fresh store would give them (a replay prints what the
         # recorded scan printed), at none of a store's cost.
@@ -1270,7 +1294,12 @@ async def _scan(
         left_out = max(0, len(mentions) - request.limit)
         mentions = mentions[: request.limit]
     return ScanResult(
-        mentions=mentions, health=fetched.health, stopped_by=stopped_by, total=total, left_out=left_out
+        mentions=mentions,
+        health=fetched.health,
+        stopped_by=stopped_by,
+        total=total,
+        left_out=left_out,
+        store_error=store_error,
     )
 
 
@@ -1522,11 +1551,16 @@ def plan_since(
 ) -> tuple[datetime, dict[str, datetime]]:
     """`--since last`: each source starts from the oldest watermark of its brands (those it is paired with in
     `pairs`, when given) less the overlap (posts indexed late are not missed, and the store knows the ones seen
-    before). A source or brand without one starts from `default`. Returns the earliest of them (what matching
-    filters on) and each source's own."""
+    before). A source or brand without one starts from `default` (the configured `since`), and so does a source
+    that reads whole documents (`Source.reads_whole`: a feed): its window saves no request, and would lose an item
+    a feed publishes later than its own date. Returns the earliest of them (what matching filters on) and each
+    source's own."""
     marks = store.watermarks()
     own: dict[str, datetime] = {}
     for configured in sources:
+        if configured.cls.reads_whole:
+            own[configured.name] = default
+            continue
         identity = configured.config.identity()
         found = [marks.get((identity, b.name)) for b in brands if pairs is None or (configured.name, b.name) in pairs]
         known = [m for m in found if m is not None]

@@ -23,6 +23,15 @@ INVISIBLE = dict.fromkeys(
         "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
     )
 )
+# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences,
+# and their 8-bit C1 forms (CSI = U+009B, OSC = U+009D).
+ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c|$)"
+    r"|\x1b[PX^_].*?(?:\x1b\\|\x9c|$)"
+    r"|\x1b[ -/]*[0-~]?",
+    re.DOTALL,
+)
 # `(?<!\w)@[\w.]+`, written with the `@` first so that a search jumps from one `@` to the next (the look-behind
 # then checks the character before the `@`): seven times faster, the same matches.
 HANDLE = re.compile(r"@(?<!\w@)[\w.]+")

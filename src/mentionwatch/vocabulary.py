@@ -18,7 +18,7 @@ from typing import cast
 
 from mentionwatch.matching import fold
 from mentionwatch.stopwords import STOP_WORDS
-from mentionwatch.text import HANDLE, URL, might_hold_url
+from mentionwatch.text import ESCAPES, HANDLE, URL, might_hold_url
 
 # Possessive: the words' ends are never given back (none could start what follows), half the time of plain `+`.
 _TOKEN = re.compile(r"#?\w++(?:['’]\w++)*+")
@@ -37,6 +37,8 @@ def own_words(names: Iterable[str]) -> frozenset[str]:
 def terms_of(title: str, text: str, own: frozenset[str] = frozenset()) -> set[str]:
     """The terms of one mention (see the module docstring), without the words in `own`."""
     body = fold(f"{title}\n{text}")
+    if "\x1b" in body or "\x9b" in body:  # a terminal's colour codes in a post ("\x1b[31mred") are not its words
+        body = ESCAPES.sub(" ", body)
     if might_hold_url(body):
         body = URL.sub(" ", body)
     if "@" in body:

@@ -131,7 +131,7 @@ def init(
     from mentionwatch.config import write_starter
 
     try:
-        write_starter(path, force=force)
+        path = write_starter(path, force=force)
     except MentionwatchError as exc:
         raise fail(exc, setup_logging(False, False), False) from None
     sys.stderr.write(f"mentionwatch: wrote {path}; edit the brands, then run `mentionwatch check -c {path}`\n")

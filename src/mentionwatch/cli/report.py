@@ -64,10 +64,11 @@ def report(
       mentionwatch report --brand Acme --since 48h -f markdown
       mentionwatch report -f json | jq '.brands[] | .share_of_voice'
     """
-    from mentionwatch.output import BrokenStdout, atomic_file, usable_output_path, write_stdout
+    from mentionwatch.output import BrokenStdout, atomic_file, dash_is_stdout, usable_output_path, write_stdout
     from mentionwatch.report import Window, collect, format_for_path, write
 
     redactor = setup_logging(verbose, False)
+    output = dash_is_stdout(output)
     try:
         now = datetime.now(UTC)
         window = Window.of(_when("--since", since, now), _when("--until", until, now) if until else now)

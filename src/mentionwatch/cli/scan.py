@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -141,10 +142,10 @@ def scan(
     from mentionwatch.output import (
         BrokenStdout,
         append_file,
+        dash_is_stdout,
         print_health,
         sanitize_terminal,
         usable_output_path,
-        write,
         write_file,
         write_health,
         write_stdout,
@@ -154,6 +155,7 @@ def scan(
     from mentionwatch.when import parse_duration, parse_since
 
     redactor = setup_logging(verbose, quiet)
+    output = dash_is_stdout(output)
     closers: list[Any] = []
     try:
         if record is not None and replay is not None:
@@ -285,7 +287,8 @@ def scan(
         try:
             if output is None:
                 try:
-                    write_stdout(lambda out: write(given(), fmt_name, out, now=now, total=result.total))
+                    silent, say = new_only or seed, new_only and not quiet
+                    write_stdout(lambda out: _print(given(), fmt_name, out, now, left_out, silent=silent, say=say))
                 except BrokenStdout:
                     # The reader has what it wanted (`scan | head -1`): the run ends as grep does (141), once the
                     # health file, the health lines and the notifications are done as after any other output.
@@ -297,7 +300,7 @@ def scan(
                 if not quiet:
                     sys.stderr.write(f"mentionwatch: added {added} mentions to {output}\n")
             else:
-                wrote = write_file(given(), fmt_name, output, now=now)
+                wrote = write_file(given(), fmt_name, output)
                 if not quiet:
                     sys.stderr.write(f"mentionwatch: wrote {wrote} mentions to {output}\n")
         except OutputError:
@@ -313,7 +316,7 @@ def scan(
                 f"mentionwatch: --limit {limit}: {left_out} more new mentions not printed; they are stored and"
                 " will not be new again (`mentionwatch list --status new` shows them)\n"
             )
-        if seed and not result.interrupted and not no_store:
+        if seed and not result.interrupted and not no_store and result.store_error is None:
             mark_seeded(config, store, now)
         # After the output is written and the store holds the scan: a notification can fail, never lose them.
         notified = None
@@ -321,6 +324,8 @@ def scan(
             printed = result.mentions if result.stream is None else list(result.output())
             notified = notify_after_scan(config, store, now, printed, redactor, output)
         exit_code = exit_code_with(result.exit_code, notified)
+        if result.store_error is not None and not result.interrupted:
+            exit_code = ExitCode.STORE
         if health is not None:
             write_health(
                 result,
@@ -330,11 +335,15 @@ def scan(
                 exit_code=exit_code,
                 notifications=notified.to_list() if notified else None,
             )
-        print_health(result, quiet=quiet, redact=redactor, since=_since_label(since, config.since, since_last))
+        windows = _since_labels(sources, since, config.since, since_last)
+        print_health(result, quiet=quiet, redact=redactor, since=windows)
         if notified is not None:
             print_notifications(notified, quiet=quiet, redact=redactor)
         for line in broken:
             sys.stderr.write(f"mentionwatch: warning: {sanitize_terminal(redactor(line))}\n")
+        if result.store_error is not None:
+            said = sanitize_terminal(redactor(str(result.store_error)))
+            sys.stderr.write(f"mentionwatch: error: {said}; the scan's mentions were output, but not saved\n")
     except KeyboardInterrupt:
         sys.stderr.write("mentionwatch: interrupted\n")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -381,6 +390,29 @@ def _owed_label(
     return label
 
 
+def _print(
+    mentions: Iterable[Mention], fmt: str, out: IO[str], now: datetime, left_out: int, *, silent: bool, say: bool
+) -> None:
+    """The scan's output on stdout. `silent` (`--new`, `--backfill`, `--seed`): nothing to print prints nothing at
+    all, in every format (no CSV header, no `[]`, no table), as the README promises cron, whose mail is any
+    output; `say`: and it is said on stderr. A table counts what it shows against what `--limit` left out ("3 of
+    7": of the new mentions, with `--new`, never of all the scan saw)."""
+    from mentionwatch.output import write
+
+    rest = iter(mentions)
+    first = next(rest, None)
+    if first is None and silent:
+        if say:
+            sys.stderr.write("mentionwatch: no new mentions\n")
+        return
+    shown = itertools.chain([first] if first is not None else [], rest)
+    if fmt != "table":
+        write(shown, fmt, out, now=now)
+        return
+    table = list(shown)
+    write(table, fmt, out, now=now, total=len(table) + left_out)
+
+
 def _with_owed(
     result: ScanResult,
     store: MentionStore,
@@ -404,13 +436,15 @@ def _with_owed(
     return mentions[:limit], max(0, len(mentions) - limit)
 
 
-def _since_label(flag: str | None, configured: str | None, since_last: bool) -> str:
-    """How the health line names the window: as the user wrote it (`7d`, `2026-11-01`)."""
+def _since_labels(
+    sources: Sequence[ConfiguredSource], flag: str | None, configured: str | None, since_last: bool
+) -> dict[str, str]:
+    """How the health line names each source's window: as the user wrote it (`7d`, `2026-11-01`); with `--since
+    last`, the watermark, except for sources read whole (feeds), which are read over the configured `since`."""
     from mentionwatch.config import DEFAULT_SINCE
 
-    if since_last:
-        return "the watermark"
-    return flag or configured or DEFAULT_SINCE
+    written = configured or DEFAULT_SINCE if since_last else flag or configured or DEFAULT_SINCE
+    return {s.name: "the watermark" if since_last and not s.cls.reads_whole else written for s in sources}
 
 
 def _parse_shard(text: str) -> tuple[int, int]:

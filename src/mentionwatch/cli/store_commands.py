@@ -137,12 +137,13 @@ def list_mentions(
       mentionwatch list --brand Acme --needs-reply --sort impact --limit 10
       mentionwatch list --search "data loss" -f jsonl | jq -r .url
     """
-    from mentionwatch.output import BrokenStdout, usable_output_path, write, write_file, write_stdout
+    from mentionwatch.output import BrokenStdout, dash_is_stdout, usable_output_path, write, write_file, write_stdout
     from mentionwatch.pipeline import FUTURE_SLACK
     from mentionwatch.store import STATUSES, Query
     from mentionwatch.when import parse_since
 
     redactor = setup_logging(verbose, False)
+    output = dash_is_stdout(output)
     try:
         now = datetime.now(UTC)
         bad = [s for s in status or [] if s not in STATUSES]
@@ -163,6 +164,10 @@ def list_mentions(
         if output is not None:
             usable_output_path(output, "-o")
         store, config = _store_and_config(config_path, db, redactor)
+        if source and config is None:
+            # The store named apart (--db, $MENTIONWATCH_DB): the config, if there is one, still names the sources
+            # a --source may ask for before any of their mentions is stored.
+            config = optional_config(config_path, redactor)
         try:
             shown = limit
             if shown is None and output is None and fmt_name == "table":
@@ -192,7 +197,7 @@ def list_mentions(
         finally:
             store.close()
         if output is not None:
-            write_file(mentions, fmt_name, output, now=now)
+            write_file(mentions, fmt_name, output)
             sys.stderr.write(f"mentionwatch: wrote {len(mentions)} mentions to {output}\n")
         else:
             write_stdout(lambda out: write(mentions, fmt_name, out, now=now, total=total))
@@ -393,6 +398,8 @@ def stats(
                 }
                 for s in store.source_status()
             ]
+            # New keys after the ones scripts read: the duplicates folded into the mentions counted above.
+            data["duplicates"] = data.pop("duplicates")
         finally:
             store.close()
     except MentionwatchError as exc:
@@ -410,18 +417,31 @@ def _print_stats(data: dict[str, Any], redactor: Redactor, out: IO[str]) -> None
     from mentionwatch.output import make_console, sanitize_terminal
 
     console = make_console(file=out, highlight=False)
-    console.print(Text(f"{data['store']}: {data['mentions']} mentions, {data['bytes'] / 1e6:.1f} MB"))
-    table = Table("brand", "source", "mentions", title="by brand and source", title_justify="left")
+    console.print(
+        Text(
+            f"{data['store']}: {data['mentions']} mentions ({data['duplicates']} duplicates folded into them), "
+            f"{data['bytes'] / 1e6:.1f} MB"
+        )
+    )
+    table = Table("brand", "source", "mentions", "duplicates", title="by brand and source", title_justify="left")
     for row in data["by_brand_and_source"]:
         table.add_row(
-            Text(sanitize_terminal(row["brand"])), Text(sanitize_terminal(row["source"])), str(row["mentions"])
+            Text(sanitize_terminal(row["brand"])),
+            Text(sanitize_terminal(row["source"])),
+            str(row["mentions"]),
+            str(row["duplicates"]),
         )
     console.print(table)
     table = Table("status", "mentions", title="by status", title_justify="left")
     for row in data["by_status"]:
         table.add_row(row["status"], str(row["mentions"]))
     console.print(table)
-    table = Table("source", "last run", "last success", "state", title="sources", title_justify="left")
+    table = Table(title="sources", title_justify="left")
+    table.add_column("source", overflow="fold")
+    # Times whole (a cut one reads as another), the state folded into what room is left.
+    table.add_column("last run", no_wrap=True, min_width=len("2026-12-05T08:00:00Z"))
+    table.add_column("last success", no_wrap=True, min_width=len("2026-12-05T08:00:00Z"))
+    table.add_column("state", overflow="fold", ratio=1)
     for s in data["sources"]:
         state = Text(s["last_state"] or "")
         if s["broken"]:
