@@ -151,6 +151,25 @@ def test_a_press_article_telling_of_an_outage_is_no_complaint() -> None:
     assert reply_reason(matched(ACME, "Acme outage again today.", kind="article"), 1000, brand=ACME) is None
 
 
+def test_a_share_whose_headline_tells_of_a_problem_is_news_not_a_complaint() -> None:
+    # An HN story or a Reddit link post: its title is the page's headline. It joins the article's cluster.
+    headline = "Acme outage takes down thousands of stores"
+    story = Mention(
+        source="hackernews",
+        id="9",
+        url="https://news.ycombinator.com/item?id=9",
+        link="https://news.example/acme-outage",
+        title=headline,
+        published_at=T0,
+        kind="story",
+    )
+    story.brand, story.matched_terms = "Acme", ["Acme"]
+    score_sentiment([story], VaderScorer())
+    assert reply_reason(story, 1000, brand=ACME) is None
+    # The same words written by someone, as a post of their own, are a complaint.
+    assert reply_reason(matched(ACME, headline, kind="post"), 1000, brand=ACME) is not None
+
+
 def test_a_problem_not_said_of_the_brand_needs_no_reply_unless_the_mention_is_negative() -> None:
     m = matched(ACME, "We moved to Acme last year. My old laptop keeps crashing though.")
     assert m.sentiment_label != "negative"

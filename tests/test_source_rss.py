@@ -177,7 +177,7 @@ def test_undated_entries_keep_their_first_seen_time_across_runs(tmp_path: Path) 
     )
     earlier = datetime(2026, 11, 20, tzinfo=UTC)
     store = SqliteStore.open(tmp_path / "state.sqlite3")
-    assert store.first_seen("rss", f"{feed_key(str(feed))}/x1", earlier) == earlier
+    assert store.first_seen("rss", f"{feed_key('feed.xml')}/x1", earlier) == earlier
     store.close()
     [item] = _collect(
         _source(lambda r: httpx.Response(404), tmp_path, urls=["feed.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
@@ -625,7 +625,7 @@ def test_undated_items_of_two_feeds_with_the_same_guid_keep_their_own_first_seen
     (tmp_path / "b.xml").write_bytes(SITE_B.replace(b"<pubDate>Tue, 24 Nov 2026 09:00:00 GMT</pubDate>", b""))
     earlier = datetime(2026, 11, 20, tzinfo=UTC)
     store = SqliteStore.open(tmp_path / "state.sqlite3")
-    store.first_seen("rss", f"{feed_key(str(tmp_path / 'a.xml'))}/1", earlier)  # a.xml's item, seen days ago
+    store.first_seen("rss", f"{feed_key('a.xml')}/1", earlier)  # a.xml's item, seen days ago
     store.close()
     got = _collect(
         _source(lambda r: httpx.Response(404), tmp_path, urls=["a.xml", "b.xml"]), datetime(2026, 1, 1, tzinfo=UTC)
@@ -825,3 +825,16 @@ def test_a_local_feed_file_cut_short_keeps_the_sources_watermark_as_one_over_htt
     assert len(_collect(source, datetime(2000, 1, 1, tzinfo=UTC))) == 20
     assert source.context.incomplete
     assert any("cut short?" in w for w in source.context.warnings)
+
+
+def test_a_local_feeds_item_ids_are_the_same_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `-c mw.yaml` from the config's folder, or `-c /abs/path/mw.yaml` from elsewhere: one feed, one set of ids.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "feed.xml").write_bytes(
+        b'<rss version="2.0"><channel><item><title>Acme post</title><guid isPermaLink="false">ep-1</guid>'
+        b"<link>https://pod.test/1</link></item></channel></rss>"
+    )
+    [absolute] = _collect(_source(lambda r: httpx.Response(404), tmp_path, urls=["data/feed.xml"]), NOW)
+    monkeypatch.chdir(tmp_path)
+    [relative] = _collect(_source(lambda r: httpx.Response(404), Path("."), urls=["data/feed.xml"]), NOW)
+    assert absolute.id == relative.id and absolute.id.endswith("/ep-1")

@@ -55,6 +55,7 @@ from urllib.parse import urlsplit
 
 from mentionwatch.ahead import Ahead
 from mentionwatch.impact import OUTLET_KIND, reach_of, reply_reason
+from mentionwatch.impact import REPLY_KINDS as REPLY_KINDS  # dedupe's word for them too (the store reads it here)
 from mentionwatch.models import Mention
 from mentionwatch.text import HANDLE, URL, might_hold_url
 from mentionwatch.urls import canonical_url
@@ -232,8 +233,6 @@ OWN_RUN = 4
 # Words a copy adds on its way round without saying anything: retweet and credit markers.
 _DECORATION = frozenset({"rt", "via", "cc", "ht", "mt"})
 _HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
-# Mentions that answer another: one holding the whole of another post is quoting it.
-REPLY_KINDS = frozenset({"comment", "reply", "quote"})
 # A publisher appended to a headline: "Acme launches skates - The Verge", "... | Reuters" (capitalised words).
 _PUBLISHER = re.compile(r"\s+[-–—|·]\s+(?:[A-Z0-9][\w.&'’]*\s*){1,5}$")
 

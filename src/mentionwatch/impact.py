@@ -53,6 +53,8 @@ REACH_PER_REFERRING_SUBNET = 1
 # audience, not the site's: the site is the platform it was said on (a Hacker News comment is not an article of
 # ycombinator.com).
 OUTLET_KIND = "article"
+# Mentions that answer another (a comment under a story, a reply, a quote post): never a share of a page.
+REPLY_KINDS = frozenset({"comment", "reply", "quote"})
 
 
 @dataclass(frozen=True)
@@ -525,7 +527,7 @@ def _asks_or_complains(mention: Mention, brand: _Spelling | None = None) -> str 
         asks = (_ends_question(sentence) and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
         if asks and naming and not owned:
             return f"a question to the brand: {sentence[:120]!r}"
-    if mention.kind == OUTLET_KIND:
+    if mention.kind == OUTLET_KIND or _is_share(mention):
         return None
     negative = mention.sentiment_label == "negative"
     words = _COMPLAINT if negative else _PROBLEM
@@ -540,6 +542,19 @@ def _asks_or_complains(mention: Mention, brand: _Spelling | None = None) -> str 
             if (negative or not _PRAISE.search(clause)) and _tells_of_problem(clause, words):
                 return f"a complaint ({mention.sentiment}): {sentence[:120]!r}"
     return None
+
+
+def _is_share(mention: Mention) -> bool:
+    """A titled post that links a page and says nothing else (an HN story, a Reddit link post): its title is the
+    page's headline, not a complaint of the poster's ("Acme outage takes down thousands of stores" is news), and it
+    joins the page's cluster (`dedupe.shared_page`, which also tells a front page apart)."""
+    return bool(
+        mention.link
+        and mention.title
+        and not mention.text.strip()
+        and mention.kind not in REPLY_KINDS
+        and mention.link != mention.url
+    )
 
 
 def score_impact(

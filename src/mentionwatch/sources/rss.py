@@ -1293,7 +1293,9 @@ class RssSource(Source[RssConfig]):
                 hint = " (a web address? write it with https://)" if _looks_like_a_host(url) else ""
                 raise FetchError(f"cannot read feed file {path}: {exc.strerror}{hint}") from None
             cut: list[str] = []
-            mentions = await asyncio.to_thread(parse_feed, content, str(path), now, skipped, cut)
+            # Its items' ids are scoped to the file as the config names it: the same whatever folder the command
+            # runs from, or however `-c` is written.
+            mentions = await asyncio.to_thread(parse_feed, content, str(path), now, skipped, cut, scope=url)
             self.context.warnings.extend(cut)
             if cut:  # a file cut short (another program still writing it): as a document over HTTP
                 self.context.incomplete = True

@@ -41,6 +41,7 @@ may still run the older one): `mentionwatch store migrate` does, once, under an 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -88,6 +89,7 @@ from mentionwatch.store.sqlite import (
     _LOUDNESS,
     _REPLY_COLUMNS,
     _SAID,
+    _STATS_BY_SOURCE,
     _STATS_FOLDED,
     _STATS_HEADS,
     HEADLESS_SQL,
@@ -101,10 +103,13 @@ from mentionwatch.store.sqlite import (
     as_stored,
     citation,
     kept_terms,
+    leave,
     merged_seen,
     orphans_sql,
     pruned_sql,
     regrouped,
+    rescope,
+    rescoped,
     said,
     seen_entry,
     single_filters,
@@ -499,6 +504,12 @@ class PostgresStore:
         stamp = format_time(now)
         with self._writes(), self._pool.connection() as conn, conn.transaction():
             conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", [_RECORD_LOCK])
+
+            def execute(sql: str, params: Sequence[Any], conn: psycopg.Connection[Any] = conn) -> list[Any]:
+                return _rows(conn, sql.replace("?", "%s"), params)
+
+            if olds := rescoped(mentions):
+                rescope(execute, olds, set(_find(conn, [new for new, _ in olds.values()])))
             found = _find(conn, [key_of(m) for m in mentions])
             updates: list[tuple[Any, ...]] = []
             fresh: dict[Key, Mention] = {}
@@ -514,6 +525,8 @@ class PostgresStore:
                     fresh[key_of(m)] = m
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
+            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
+            grown: set[int] = set()
             found_joins = _clusters_of(conn, fresh)
             joins = {key: None if joined is None else joined[0] for key, joined in found_joins.items()}
             how = {key: joined[1] for key, joined in found_joins.items() if joined is not None}
@@ -536,6 +549,10 @@ class PostgresStore:
             for key, original in copies.items():
                 joins[key] = _cluster_by_key(conn, key_of(original))
                 how[key] = "text"
+            # The stored duplicates that are mentions of their own now, or of another cluster (`stored_clusters`).
+            for key, cluster in _clusters_by_key(conn, list(fresh))[0].items():
+                if joins[key] != cluster and leave(execute, key, cluster):
+                    grown.add(cluster)
             rowids = _insert(conn, [_row(m, joins[key], pages[key], stamp) for key, m in fresh.items()])
             # A cluster of its own is named by its first mention's rowid.
             alone = [rowid for key, rowid in zip(fresh, rowids, strict=True) if joins[key] is None]
@@ -546,8 +563,6 @@ class PostgresStore:
                     "INSERT INTO brands SELECT DISTINCT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                     [sorted({k[0] for k in fresh})],
                 )
-            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
-            grown: set[int] = set()
             for key, m in fresh.items():
                 joined = joins[key]
                 if joined is None:
@@ -1060,15 +1075,16 @@ class PostgresStore:
                 )
             )[0]
             # As SqliteStore.stats: the mentions shown (cluster heads), the duplicates folded into them apart.
-            heads, folded = _one(conn.execute(f"SELECT {_STATS_HEADS}, {_STATS_FOLDED} FROM mentions"))
+            folded_sql = _STATS_FOLDED.format(cast="::json")
+            heads, folded = _one(conn.execute(f"SELECT {_STATS_HEADS}, {folded_sql} FROM mentions"))
             return {
                 "store": self.location,
                 "schema_version": self.schema_version(),
                 "bytes": int(size),
                 "mentions": int(heads),
                 "by_brand_and_source": grouped(
-                    f"SELECT brand, source, {_STATS_HEADS} AS mentions, {_STATS_FOLDED} AS duplicates FROM mentions"
-                    ' GROUP BY brand, source ORDER BY brand COLLATE "C", source COLLATE "C"'
+                    _STATS_BY_SOURCE.format(each="json_array_elements(m.also_seen::json) e", named="e ->> 'source'")
+                    + ' ORDER BY brand COLLATE "C", source COLLATE "C"'
                 ),
                 "by_status": grouped(
                     "SELECT status, COUNT(*) AS mentions FROM mentions WHERE cluster = rowid GROUP BY status"
@@ -1084,20 +1100,21 @@ class PostgresStore:
             conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", [_RECORD_LOCK])
             orphaned = {
                 int(rowid): json.loads(also)
-                for rowid, also in conn.execute(orphans_sql("%s", keep_tagged=keep_tagged), [cut, cut]).fetchall()
+                for rowid, also in conn.execute(orphans_sql("%s", keep_tagged=keep_tagged, cast="::json"), [cut] * 4)
             }
             orphaned.update((int(c), []) for (c,) in conn.execute(HEADLESS_SQL).fetchall() if c not in orphaned)
-            staying = f"m.cluster = %s AND m.rowid <> %s AND NOT ({pruned_sql('m', '%s', keep_tagged=keep_tagged)})"
+            pruned = functools.partial(pruned_sql, mark="%s", keep_tagged=keep_tagged, cast="::json")
+            staying = f"m.cluster = %s AND m.rowid <> %s AND NOT ({pruned('m')})"
             for cluster, also in sorted(orphaned.items()):
                 rows = conn.execute(
-                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", [cluster, cluster, cut]
+                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", [cluster, cluster, cut, cut]
                 ).fetchall()
                 conn.execute("DELETE FROM members WHERE cluster = %s", [cluster])
+                # Handed on: the head is forgotten below, whatever its `also_seen` held (`pruned_sql`).
+                conn.execute("UPDATE mentions SET also_seen = '[]' WHERE rowid = %s", [cluster])
                 for head, m, members, seen in regrouped(also, [(int(row[0]), _mention(row)) for row in rows]):
                     _regroup(conn, head, m, members, seen)
-            cursor = conn.execute(
-                f"DELETE FROM mentions WHERE {pruned_sql('mentions', '%s', keep_tagged=keep_tagged)}", [cut]
-            )
+            cursor = conn.execute(f"DELETE FROM mentions WHERE {pruned('mentions')}", [cut, cut])
             removed = int(cursor.rowcount)
             conn.execute(
                 "DELETE FROM members b WHERE NOT EXISTS (SELECT 1 FROM mentions m WHERE m.rowid = b.cluster)"
@@ -1298,6 +1315,12 @@ def _insert(conn: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> l
             if not cur.nextset():
                 break
     return rowids
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a statement (none for one that returns none)."""
+    cursor = conn.execute(sql, params)
+    return cursor.fetchall() if cursor.description else []
 
 
 def _keys(keys: Sequence[Key]) -> list[list[str]]:

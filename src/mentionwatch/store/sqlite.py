@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -276,10 +277,19 @@ _INDEX_BATCH = 100_000
 _WALK_FROM = 20_000
 # What `SqliteStore._figures` gives, as stored.
 _FIGURE_COLUMNS = "impact, impact_absolute, impact_weight, reach, engagement, " + ", ".join(_FIGURES)
-# `stats`' two counts of stored rows (either engine's): the mentions shown (cluster heads), and the duplicates folded
-# into them.
+# `stats`' two counts (either engine's; PostgreSQL reads `also_seen`, text, as json): the mentions shown (cluster
+# heads), and the duplicates folded into them as `list` counts them (each head's `duplicates`): a duplicate found in
+# the same scan as its head is no row of its own, only an entry in the head's `also_seen`.
 _STATS_HEADS = "COUNT(CASE WHEN cluster = rowid THEN 1 END)"
-_STATS_FOLDED = "COUNT(CASE WHEN cluster <> rowid THEN 1 END)"
+_STATS_FOLDED = "COALESCE(SUM(CASE WHEN cluster = rowid THEN json_array_length(also_seen{cast}) END), 0)"
+# And by brand and source: each head under its source, each duplicate its head lists under its own (`{each}`: the
+# head's `also_seen` entries as rows `e`, `{named}`: an entry's source name).
+_STATS_BY_SOURCE = (
+    "SELECT brand, source, SUM(shown) AS mentions, SUM(folded) AS duplicates FROM ("
+    "SELECT brand, source, 1 AS shown, 0 AS folded FROM mentions WHERE cluster = rowid UNION ALL"
+    " SELECT m.brand, {named}, 0, 1 FROM mentions m, {each} WHERE m.cluster = m.rowid) AS counted"
+    " GROUP BY brand, source"
+)
 
 
 _INSERTED = (
@@ -288,6 +298,67 @@ _INSERTED = (
     " impact_absolute, impact_weight, reach, engagement, score, comments, likes, reposts, quotes, views,"
     " followers, needs_reply, also_seen, cluster, first_seen, last_seen, community, terms"
 )
+
+
+# An rss item's guid scoped by its feed (`sources.rss._entry_id`: `bb77f2cb/4519`), stored unscoped (`4519`) before.
+_SCOPED_GUID = re.compile(r"[0-9a-f]{8}/(.+)\Z", re.DOTALL)
+# (sql with `?` placeholders, params) -> its rows: either engine's connection.
+Execute = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
+
+
+def rescoped(mentions: Sequence[Mention]) -> dict[Key, tuple[Key, str]]:
+    """The rss items of a scan (its mentions and their duplicates) with a feed-scoped id, by the key a store made
+    before ids were scoped holds them under: (their key now, their canonical URL)."""
+    found: dict[Key, tuple[Key, str]] = {}
+    for m in mentions:
+        items = [(m.source_type or m.source, m.id, m.url)]
+        items.extend((*_seen_key(e), str(e.get("url") or "")) for e in m.also_seen)
+        for source_type, item_id, url in items:
+            if source_type == "rss" and (scoped := _SCOPED_GUID.match(item_id)):
+                brand = m.brand or ""
+                found.setdefault((brand, "rss", scoped.group(1)), ((brand, "rss", item_id), canonical_url(url)))
+    return found
+
+
+def rescope(execute: Execute, olds: Mapping[Key, tuple[Key, str]], stored: set[Key]) -> None:
+    """Rename what a store made before rss ids were scoped holds of this scan's items (`rescoped`; `stored`: those of
+    their keys now that are stored rows) to their ids now, so that each is its own item seen again, not a new one,
+    nor a duplicate of itself. Under its old key, the same item is the row (or, found in the same scan as its head,
+    the head's `also_seen` entry) with the same canonical URL (or none either): its id, its key in `members` and in
+    `notify_items`, and its entry in its cluster's head's `also_seen` are renamed."""
+    for old, (new, canon) in olds.items():
+        if new in stored:
+            continue
+        row = execute("SELECT rowid, url, cluster FROM mentions WHERE brand = ? AND source_type = ? AND id = ?", old)
+        if row:
+            if canonical_url(row[0][1]) != canon:
+                continue
+            cluster = int(row[0][2])
+            execute("UPDATE mentions SET id = ? WHERE rowid = ?", (new[2], row[0][0]))
+        else:
+            member = execute("SELECT cluster FROM members WHERE brand = ? AND source_type = ? AND id = ?", old)
+            if not member:
+                continue
+            cluster = int(member[0][0])
+        head = execute("SELECT also_seen, rowid FROM mentions WHERE rowid = ?", (cluster,))
+        also = json.loads(head[0][0]) if head else []
+        listed = [i for i, e in enumerate(also) if _seen_key(e) == old[1:]]
+        if not row and not any(canonical_url(str(also[i].get("url") or "")) == canon for i in listed):
+            continue  # another feed's item with the same guid
+        if listed:
+            renamed = [e for e in also if _seen_key(e) != new[1:]]  # listed under both ids: once
+            for e in renamed:
+                if _seen_key(e) == old[1:]:
+                    e["id"] = new[2]
+            execute("UPDATE mentions SET also_seen = ? WHERE rowid = ?", (_to_json(renamed), cluster))
+        for table in ("members", "notify_items"):
+            execute(
+                f"UPDATE {table} SET id = ? WHERE brand = ? AND source_type = ? AND id = ? AND NOT EXISTS"
+                f" (SELECT 1 FROM {table} n WHERE n.brand = ? AND n.source_type = ? AND n.id = ?"
+                f"{' AND n.target = notify_items.target' if table == 'notify_items' else ''})",
+                (new[2], *old, *new),
+            )
+            execute(f"DELETE FROM {table} WHERE brand = ? AND source_type = ? AND id = ?", old)
 
 
 def _pages(m: Mention) -> tuple[int, int | None, str]:
@@ -388,7 +459,15 @@ def as_stored(m: Mention, stored: str) -> Mention:
         return m
     also = json.loads(stored)
     merged = merged_seen(also, key_of(m)[1:], m.also_seen)
-    return replace(m, also_seen=also if merged is None else merged)
+    seen = also if merged is None else merged
+    if m.impact is None or len(seen) <= len(m.also_seen):
+        return replace(m, also_seen=seen)
+    # This scan did not see the shares an earlier one found (a feed re-read over `since`, while the search APIs
+    # are asked from their watermarks): its impact, made without them, must not sink the stored story's. It is at
+    # least the absolute impact the story's every share makes (README, Impact).
+    shared, cluster_reach = cluster_figures(replace(m, also_seen=seen))
+    weight = (m.engagement or 0) + shared + max(m.reach or 0, cluster_reach or 0) / REACH_PER_ENGAGEMENT
+    return replace(m, also_seen=seen, impact=max(m.impact, round(absolute_impact(weight), 2)))
 
 
 def page_keys(m: Mention) -> set[int]:
@@ -435,7 +514,9 @@ def stored_clusters(
       nothing and stay mentions of their own.
 
     Not by a duplicate nor a link when that would hide a mention that needs a reply behind a head that does not
-    wait for one (`waiting_guard`); the same post seen again hides nothing."""
+    wait for one (`waiting_guard`); the same post seen again hides nothing. Nor by its own key then: a stored
+    duplicate that needs a reply as its scan scores it now (or as a store before the guard left it) is shown on its
+    own (`leave` takes it out of that cluster)."""
     guard = waiting_guard()
     cluster_keys = {key: _cluster_keys(m) for key, m in fresh.items()}
     in_members, in_mentions = keys(list({k for ks in cluster_keys.values() for k in ks}))
@@ -454,7 +535,8 @@ def stored_clusters(
     # Only a cluster that is shown (its head stored): one whose head is gone would hide what joins it from every view.
     alive = heads(set(by_own.values())) if by_own else {}
     for key, cluster in by_own.items():
-        if cluster in alive:
+        head = alive.get(cluster)
+        if head is not None and guard.allows(fresh[key], head):
             found[key] = (cluster, None)
     probes = {key: {(key[0], h) for h in page_keys(m)} for key, m in fresh.items() if found[key] is None}
     wanted: set[tuple[str, int]] = set().union(*probes.values())
@@ -483,6 +565,19 @@ def stored_clusters(
         if head is not None and (joined[1] == "url" or guard.allows(fresh[key], head)):
             found[key] = joined
     return found
+
+
+def leave(execute: Execute, key: Key, cluster: int) -> bool:
+    """Take `key` out of a stored cluster it was a duplicate in (either engine's `execute`), now that it is a mention
+    of its own or in another cluster: out of `members`, and of its head's `also_seen`. True when that changed."""
+    execute("DELETE FROM members WHERE brand = ? AND source_type = ? AND id = ? AND cluster = ?", (*key, cluster))
+    head = execute("SELECT also_seen FROM mentions WHERE rowid = ?", (cluster,))
+    also = json.loads(head[0][0]) if head else []
+    kept = [e for e in also if _seen_key(e) != key[1:]]
+    if len(kept) == len(also):
+        return False
+    execute("UPDATE mentions SET also_seen = ? WHERE rowid = ?", (_to_json(kept), cluster))
+    return True
 
 
 def _page_join(m: Mention, stored: Sequence[tuple[int, int, Mention]], guard: ReplyGuard) -> Joined | None:
@@ -540,17 +635,28 @@ def regrouped(also: Sequence[Mapping[str, Any]], survivors: Sequence[tuple[int, 
     return groups
 
 
-def pruned_sql(alias: str, mark: str, *, keep_tagged: bool) -> str:
-    """The condition (either engine's, `mark` its placeholder for the cut-off) on the mention `alias` that a prune
-    forgets it: published before the cut-off, and untagged unless tags are not kept."""
+def pruned_sql(alias: str, mark: str, *, keep_tagged: bool, cast: str = "") -> str:
+    """The condition (either engine's, `mark` its placeholder for the cut-off, twice; `cast`: what makes `also_seen`
+    json) on the mention `alias` that a prune forgets it: published before the cut-off, and untagged unless tags are
+    not kept; and not a cluster head that may hold a duplicate newer than the cut-off. A duplicate found in the same
+    scan as its head is no row (its time is not kept), only an entry in the head's `also_seen` (which lists every
+    member row too, hence the count), published before the last scan that saw the head: a head seen after the
+    cut-off with such duplicates is kept, or the next scan would take them for new mentions. (What a member row's
+    scan found with it is handed on with it: `regrouped`.)"""
     keep = f" AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.mention = {alias}.rowid)" if keep_tagged else ""
-    return f"{alias}.published_at < {mark}{keep}"
+    rows = f"(SELECT COUNT(*) FROM mentions s WHERE s.cluster = {alias}.rowid AND s.rowid <> {alias}.rowid)"
+    undated = (
+        f"{alias}.cluster = {alias}.rowid AND {alias}.last_seen >= {mark}"
+        f" AND json_array_length({alias}.also_seen{cast}) > {rows}"
+    )
+    return f"{alias}.published_at < {mark}{keep} AND NOT ({undated})"
 
 
-def orphans_sql(mark: str, *, keep_tagged: bool) -> str:
-    """(rowid, also_seen) of the cluster heads a prune forgets while members of theirs stay (either engine's; two
+def orphans_sql(mark: str, *, keep_tagged: bool, cast: str = "") -> str:
+    """(rowid, also_seen) of the cluster heads a prune forgets while members of theirs stay (either engine's; four
     cut-off placeholders)."""
-    head, member = pruned_sql("h", mark, keep_tagged=keep_tagged), pruned_sql("m", mark, keep_tagged=keep_tagged)
+    head = pruned_sql("h", mark, keep_tagged=keep_tagged, cast=cast)
+    member = pruned_sql("m", mark, keep_tagged=keep_tagged, cast=cast)
     return (
         f"SELECT h.rowid, h.also_seen FROM mentions h WHERE h.cluster = h.rowid AND {head} AND EXISTS"
         f" (SELECT 1 FROM mentions m WHERE m.cluster = h.rowid AND m.rowid <> h.rowid AND NOT ({member}))"
@@ -717,6 +823,10 @@ class SqliteStore:
         result = Recorded()
         stamp = format_time(now)
         with self._write():
+            if olds := rescoped(mentions):
+                news = [new for new, _ in olds.values()]
+                stored = {(r[0], r[1], r[2]) for r in self._rows_by_key("mentions", "rowid", news)}
+                rescope(self._execute, olds, stored)
             found = self._find(mentions)
             updates: list[tuple[Any, ...]] = []
             # Stored with the same figures (most of a scan that found nothing new): only `last_seen` changes, in
@@ -739,6 +849,8 @@ class SqliteStore:
                     fresh[key_of(m)] = m
                     m.first_seen, m.status = now, "new"
             pages = {key: _pages(m) for key, m in fresh.items()}
+            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
+            grown: set[int] = set()
             found_joins = self._clusters_of(fresh)
             joins = {key: None if joined is None else joined[0] for key, joined in found_joins.items()}
             how = {key: joined[1] for key, joined in found_joins.items() if joined is not None}
@@ -748,6 +860,11 @@ class SqliteStore:
             for key, original in copies.items():
                 joins[key] = self._cluster_by_key(key_of(original))
                 how[key] = "text"
+            # The stored duplicates that are mentions of their own now, or of another cluster (`stored_clusters`).
+            execute = self._execute
+            for key, cluster in self._clusters_by_key("members", list(fresh)).items():
+                if joins[key] != cluster and leave(execute, key, cluster):
+                    grown.add(cluster)
             # Rowids handed out here (this is the one writer): a cluster of its own is named by its first
             # mention's rowid, known before the insert, and the new rows are queued for search in one statement.
             last = int(self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0])
@@ -763,8 +880,6 @@ class SqliteStore:
             if rows:
                 self._db.execute(queue, [last])
             self._db.executemany("INSERT INTO brands VALUES (?) ON CONFLICT DO NOTHING", {(k[0],) for k in fresh})
-            # The clusters whose `also_seen` changed: their heads' impact counts it (after the updates below).
-            grown: set[int] = set()
             for key, m in fresh.items():
                 joined = joins[key]
                 if joined is None:
@@ -799,6 +914,9 @@ class SqliteStore:
             if fresh and self._db.execute("SELECT COUNT(*) FROM mentions_search_pending").fetchone()[0] >= _INDEX_AT:
                 self._index_pending()
         return result
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._db.execute(sql, params).fetchall()
 
     def _head_texts(self, brands: Sequence[str], since: datetime, limit: int) -> list[tuple[Key, str]]:
         """(key, title and text) of the cluster heads of `brands` published since `since`, newest first."""
@@ -1519,17 +1637,18 @@ class SqliteStore:
         size = 0
         if self.path is not None:
             size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
-        # Mentions as `list`, `report` and `inbox` count them (cluster heads); the duplicates folded into them (kept to
-        # know them again) apart: the two add up to every stored row. A duplicate's status is its head's concern.
-        heads, folded = db.execute(f"SELECT {_STATS_HEADS}, {_STATS_FOLDED} FROM mentions").fetchone()
+        # Mentions as `list`, `report` and `inbox` count them (cluster heads); the duplicates folded into them apart,
+        # as `list` counts them (`_STATS_FOLDED`). A duplicate's status is its head's concern.
+        folded_sql = _STATS_FOLDED.format(cast="")
+        heads, folded = db.execute(f"SELECT {_STATS_HEADS}, {folded_sql} FROM mentions").fetchone()
         return {
             "store": self.location,
             "schema_version": self.schema_version(),
             "bytes": size,
             "mentions": int(heads or 0),
             "by_brand_and_source": grouped(
-                f"SELECT brand, source, {_STATS_HEADS} AS mentions, {_STATS_FOLDED} AS duplicates FROM mentions"
-                " GROUP BY brand, source ORDER BY brand, source"
+                _STATS_BY_SOURCE.format(each="json_each(m.also_seen) e", named="json_extract(e.value, '$.source')")
+                + " ORDER BY brand, source"
             ),
             "by_status": grouped(
                 "SELECT status, COUNT(*) AS mentions FROM mentions WHERE cluster = rowid"
@@ -1545,19 +1664,21 @@ class SqliteStore:
         with self._write():
             orphaned = {
                 int(rowid): json.loads(also)
-                for rowid, also in self._db.execute(orphans_sql("?", keep_tagged=keep_tagged), (cut, cut))
+                for rowid, also in self._db.execute(orphans_sql("?", keep_tagged=keep_tagged), (cut,) * 4)
             }
             orphaned.update((int(c), []) for (c,) in self._db.execute(HEADLESS_SQL).fetchall() if c not in orphaned)
             staying = f"m.cluster = ? AND m.rowid <> ? AND NOT ({pruned_sql('m', '?', keep_tagged=keep_tagged)})"
             for cluster, also in orphaned.items():
                 rows = self._db.execute(
-                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", (cluster, cluster, cut)
+                    f"SELECT {_SELECTED} WHERE {staying} ORDER BY m.published_at, m.rowid", (cluster, cluster, cut, cut)
                 ).fetchall()
                 self._db.execute("DELETE FROM members WHERE cluster = ?", (cluster,))
+                # Handed on: the head is forgotten below, whatever its `also_seen` held (`pruned_sql`).
+                self._db.execute("UPDATE mentions SET also_seen = '[]' WHERE rowid = ?", (cluster,))
                 for head, m, members, seen in regrouped(also, [(int(row[0]), _mention(row)) for row in rows]):
                     self._regroup(head, m, members, seen)
             cursor = self._db.execute(
-                f"DELETE FROM mentions WHERE {pruned_sql('mentions', '?', keep_tagged=keep_tagged)}", (cut,)
+                f"DELETE FROM mentions WHERE {pruned_sql('mentions', '?', keep_tagged=keep_tagged)}", (cut, cut)
             )
             self._db.execute("DELETE FROM members WHERE cluster NOT IN (SELECT rowid FROM mentions)")
             return int(cursor.rowcount)
