@@ -162,3 +162,25 @@ def test_a_story_seen_again_without_the_shares_an_earlier_scan_found_keeps_the_i
     [kept] = store.query(Query())
     assert [a["id"] for a in kept.also_seen] == ["hn-1"]
     assert kept.impact is not None and kept.impact >= 70, kept.impact  # 25 * log10(1 + 900) = 73.9
+
+
+# -- one mention, one place
+
+
+def test_a_copy_shown_as_its_own_mention_is_not_also_listed_under_another_story(store: Any) -> None:
+    # Scans that saw these in another order than one scan would: a copy of an article and the HN story of the
+    # article first, then the article (which joins its story's cluster), then the article with its copy folded in
+    # by the scan's dedupe. The copy is shown where the store has it, once.
+    copy = mention("tag:copies.example,2026:9", source="copies", source_type="rss", url=f"{ARTICLE}-copy")
+    copy.kind, copy.text = "article", "Acme opens a Berlin office with 200 engineers, its first outside the US."
+    story = mention("hn-1", url="https://news.ycombinator.com/item?id=1", link=ARTICLE, kind="story")
+    article = mention("tag:news.example.com,2026:1", source="alerts", source_type="rss", url=ARTICLE)
+    article.kind, article.text = "article", copy.text
+    store.record([copy, story], NOW)
+    store.record([article], LATER)
+    article.also_seen = [seen_entry(copy, "text")]
+    store.record([article], LATER + timedelta(hours=1))
+    shown = [m.id for m in store.query(Query())]
+    folded = [a["id"] for m in store.query(Query()) for a in m.also_seen]
+    assert sorted(shown + folded) == sorted({*shown, *folded}), "no mention both shown and folded, nor folded twice"
+    assert copy.id in shown + folded and article.id in shown + folded

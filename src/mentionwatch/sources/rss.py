@@ -12,6 +12,7 @@ import functools
 import hashlib
 import html
 import io
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -219,14 +220,16 @@ def _feed_key(location: str) -> str:
 def _entry_id(entry: RawEntry, url: str, title: str, feed_key: str) -> str:
     """A feed item's identity, the same on every run and from either reader: its guid (Atom id), scoped by its feed
     (`3fa9c2d1/ep-1`) unless unique by construction (a URL, a tag: or urn: URI, a UUID); else its canonical link;
-    else a hash of its feed, title and date. Never the feed's URL, which all its items share. The store keys a
+    else a hash of its title and date. Never the feed's URL, which all its items share. The store keys a
     mention by its id (and its first-seen times too): two feeds' guid `1` must not be taken for one item."""
     if entry.id:
         return entry.id if _GLOBAL_ID.match(entry.id) else f"{feed_key}/{entry.id}"
     if url:
         return canonical_url(url)
+    # Not scoped by the feed: this is the id earlier versions stored, and a store cannot tell the old digest from the
+    # new (a guid can be renamed, `store.rescoped`). The same title at the same time in two feeds is one item.
     date = entry.published.isoformat() if entry.published else ""
-    return hashlib.sha1(f"{feed_key}\n{title}\n{date}".encode()).hexdigest()
+    return hashlib.sha1(f"{title}\n{date}".encode()).hexdigest()
 
 
 def _author(entry: RawEntry, feed_title: str, url: str, aggregator: bool) -> str:
@@ -1293,9 +1296,10 @@ class RssSource(Source[RssConfig]):
                 hint = " (a web address? write it with https://)" if _looks_like_a_host(url) else ""
                 raise FetchError(f"cannot read feed file {path}: {exc.strerror}{hint}") from None
             cut: list[str] = []
-            # Its items' ids are scoped to the file as the config names it: the same whatever folder the command
-            # runs from, or however `-c` is written.
-            mentions = await asyncio.to_thread(parse_feed, content, str(path), now, skipped, cut, scope=url)
+            # Its items' ids are scoped to the file as the config names it (`./feed.xml` is `feed.xml`): the same
+            # whatever folder the command runs from, or however `-c` is written.
+            named = os.path.normpath(url.removeprefix("file://"))
+            mentions = await asyncio.to_thread(parse_feed, content, str(path), now, skipped, cut, scope=named)
             self.context.warnings.extend(cut)
             if cut:  # a file cut short (another program still writing it): as a document over HTTP
                 self.context.incomplete = True

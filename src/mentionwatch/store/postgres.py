@@ -1415,6 +1415,10 @@ def _join(conn: psycopg.Connection[Any], cluster: int, brand: str, entries: Sequ
     """As SqliteStore._join: add duplicates to a stored cluster, as members and in its head's `also_seen` (with their
     figures as last seen); True when that `also_seen` changed."""
     entries = [e for e in entries if e.get("id") is not None]
+    # One the store shows in another cluster stays there (as SqliteStore._join).
+    stored = _find(conn, [(brand, *_seen_key(e)) for e in entries])
+    elsewhere = {(k, i) for (_, k, i), row in stored.items() if row[3] != cluster}
+    entries = [e for e in entries if _seen_key(e) not in elsewhere]
     if not entries:
         return False
     with conn.cursor() as cur:

@@ -960,6 +960,11 @@ class SqliteStore:
         the cluster's first mention (so `list` shows them), each once, with its figures as last seen. True when
         that `also_seen` changed."""
         entries = [e for e in entries if e.get("id") is not None]
+        # One the store shows in another cluster (its own head, or another's member) stays there: a scan that folds
+        # it into this one (a copy of a member here, seen together) must not make `list` show it twice.
+        keys = [(brand, *_seen_key(e)) for e in entries]
+        elsewhere = {(k, i) for _, k, i, at in self._rows_by_key("mentions", "cluster", keys) if int(at) != cluster}
+        entries = [e for e in entries if _seen_key(e) not in elsewhere]
         if not entries:
             return False
         self._db.executemany(
