@@ -772,21 +772,32 @@ def test_owed_mentions_are_given_once_counted_under_a_limit_and_kept_to_their_ch
     assert again.code == 4 and again.stdout == ""
 
 
-def test_a_nul_in_an_item_is_dropped_and_costs_no_other_mention(tmp_path: Path, cli: Callable[..., Run]) -> None:
-    # PostgreSQL's text refuses NUL: one `\u0000` in one item failed the whole scan's save, on every cron run.
+def export_line(n: int, at: datetime, **fields: str) -> str:
+    """A line of an export file the jsonl source reads (another tool's, or mentionwatch's own)."""
+    record = {"source": "x", "id": str(n), "url": f"https://e.test/{n}", "title": f"Node news {n}", "text": "Node",
+              "author": "a", "published_at": at.isoformat(), "kind": "post", **fields}  # fmt: skip
+    return json.dumps(record) + "\n"
+
+
+def export_config(tmp_path: Path, lines: str) -> tuple[Path, str]:
+    """The export file holding `lines`, and a config reading it for Node.js."""
     export = tmp_path / "in.jsonl"
-    records = [
-        {"source": "x", "id": "1", "url": "https://e.test/1", "title": "Node\u0000 hi", "text": "Node\u0000js",
-         "author": "a\u0000", "published_at": (NOW - timedelta(hours=1)).isoformat(), "kind": "post"},
-        {"source": "x", "id": "2", "url": "https://e.test/2", "title": "Node fine", "text": "Node ok",
-         "author": "b", "published_at": (NOW - timedelta(hours=2)).isoformat(), "kind": "post"},
-    ]  # fmt: skip
-    export.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    export.write_text(lines, encoding="utf-8")
     cfg = tmp_path / "mw.yaml"
     cfg.write_text(f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: jsonl\n    path: {export}\n")
-    scanned = rows(cli("scan", "-c", str(cfg), "--since", "1d", "-f", "jsonl"))
+    return export, str(cfg)
+
+
+def test_a_nul_in_an_item_is_dropped_and_costs_no_other_mention(tmp_path: Path, cli: Callable[..., Run]) -> None:
+    # PostgreSQL's text refuses NUL: one `\u0000` in one item failed the whole scan's save, on every cron run.
+    _, cfg = export_config(
+        tmp_path,
+        export_line(1, NOW - timedelta(hours=1), title="Node\u0000 hi", text="Node\u0000js", author="a\u0000")
+        + export_line(2, NOW - timedelta(hours=2)),
+    )
+    scanned = rows(cli("scan", "-c", cfg, "--since", "1d", "-f", "jsonl"))
     assert sorted(r["id"] for r in scanned) == ["1", "2"]
-    listed = {r["id"]: r for r in rows(cli("list", "-c", str(cfg), "-f", "jsonl"))}
+    listed = {r["id"]: r for r in rows(cli("list", "-c", cfg, "-f", "jsonl"))}
     assert (listed["1"]["title"], listed["1"]["text"], listed["1"]["author"]) == ("Node hi", "Nodejs", "a")
 
 
@@ -926,19 +937,12 @@ def test_a_jsonl_export_line_dated_before_the_last_run_is_new_once_with_since_la
 ) -> None:
     # An export file is read whole on every run too: a line another tool appends late, dated before the last run's
     # newest, is still new once.
-    export = tmp_path / "in.jsonl"
-
-    def line(n: int, at: datetime) -> str:
-        record = {"source": "x", "id": str(n), "url": f"https://e.test/{n}", "title": f"Node news {n}",
-                  "text": "Node", "author": "a", "published_at": at.isoformat(), "kind": "post"}  # fmt: skip
-        return json.dumps(record) + "\n"
-
-    export.write_text(line(1, NOW - timedelta(minutes=2)) + line(2, NOW - timedelta(hours=5)), encoding="utf-8")
-    cfg = tmp_path / "mw.yaml"
-    cfg.write_text(f"brands:\n  - name: Node.js\n    terms: [Node]\nsources:\n  - type: jsonl\n    path: {export}\n")
-    assert cli("scan", "-c", str(cfg), "--seed").code == 0
+    export, cfg = export_config(
+        tmp_path, export_line(1, NOW - timedelta(minutes=2)) + export_line(2, NOW - timedelta(hours=5))
+    )
+    assert cli("scan", "-c", cfg, "--seed").code == 0
     with export.open("a", encoding="utf-8") as f:
-        f.write(line(3, NOW - timedelta(minutes=40)))
-    assert ids(cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")) == ["3"]
-    again = cli("scan", "-c", str(cfg), "--new", "--since", "last", "-f", "jsonl")
+        f.write(export_line(3, NOW - timedelta(minutes=40)))
+    assert ids(cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")) == ["3"]
+    again = cli("scan", "-c", cfg, "--new", "--since", "last", "-f", "jsonl")
     assert again.code == 0 and again.stdout == ""

@@ -22,6 +22,7 @@ from e2e_server import E2EServer, Received
 from mentionwatch.dedupe import seen_entry
 from mentionwatch.impact import absolute_impact
 from mentionwatch.store import Query, key_of
+from test_monitor import rows
 from test_store import NOW as STORED_AT
 from test_store import mention
 
@@ -155,11 +156,6 @@ def config(tmp_path: Path, web: tuple[Web, str]) -> str:
         encoding="utf-8",
     )
     return str(path)
-
-
-def rows(run: Run) -> list[dict[str, Any]]:
-    assert run.code == 0, run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
 def shape(found: list[dict[str, Any]]) -> list[tuple[str, bool, list[str]]]:

@@ -23,6 +23,7 @@ from mentionwatch.impact import absolute_impact
 from mentionwatch.store import Query, SourceRun, key_of, open_store
 from mentionwatch.store import sqlite as lite
 from mentionwatch.store.sqlite import SqliteStore
+from test_monitor import rows
 from test_store import mention
 
 from conftest import Run
@@ -85,11 +86,6 @@ def config(tmp_path: Path, feeds: Feeds) -> str:
         encoding="utf-8",
     )
     return str(path)
-
-
-def rows(run: Run) -> list[dict[str, Any]]:
-    assert run.code == 0, run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
 
 
 def shown(run: Run) -> list[tuple[str, list[str]]]:

@@ -51,11 +51,11 @@ from functools import lru_cache
 from hashlib import blake2b
 from itertools import pairwise
 from typing import Any
-from urllib.parse import urlsplit
 
 from mentionwatch.ahead import Ahead
 from mentionwatch.impact import OUTLET_KIND, reach_of, reply_reason
 from mentionwatch.impact import REPLY_KINDS as REPLY_KINDS  # dedupe's word for them too (the store reads it here)
+from mentionwatch.impact import shared_page as shared_page  # what a share is: needs-reply's rule 2 reads it too
 from mentionwatch.models import Mention
 from mentionwatch.text import HANDLE, URL, might_hold_url
 from mentionwatch.urls import canonical_url
@@ -341,26 +341,6 @@ def titles_agree(a: Mention, b: Mention) -> bool:
 
 # --------------------------------------------------------------------------------------------------------
 # Shares
-
-
-def shared_page(mention: Mention, canon: str | None = None) -> str | None:
-    """The canonical URL of the page a mention shares, or None when it shares none. A share is a titled post
-    that links a page and says nothing else (its words are its title): a Hacker News story, a Reddit or Lemmy
-    link post, a Lobsters story. Comments carry their story's link but no title; a post with words of its own
-    about a link (a Mastodon status with a card) is a mention of its own. A front page (`https://acme.io/`)
-    names no story. `canon`: the mention's own canonical URL, when already known."""
-    if not mention.link or not mention.title or mention.text.strip() or mention.kind in REPLY_KINDS:
-        return None
-    page = canonical_url(mention.link)
-    if page == (canon if canon is not None else canonical_url(mention.url)):
-        return None
-    try:
-        parts = urlsplit(page)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not (parts.path or parts.query or parts.fragment):
-        return None
-    return page
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def _read(record: dict[str, Any]) -> Mention:
         raise ValueError(str(exc)) from None
     mention.brand = record.get("brand")
     mention.matched_terms = list(record.get("matched_terms") or [])
-    # The cluster's shares and copies count in its impact (impact.cluster_figures).
+    # The cluster's shares and copies count in its impact (impact.cluster_reach, impact.scored_weight).
     mention.also_seen = list(record.get("also_seen") or [])
     return mention
 

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from mentionwatch.ahead import Ahead
 from mentionwatch.models import Mention
 from mentionwatch.outlets import Outlet, outlet_of
 from mentionwatch.text import URL
+from mentionwatch.urls import canonical_url
 
 
 def engagement_of(mention: Mention) -> int | None:
@@ -135,11 +137,14 @@ def cluster_reach(mention: Mention) -> ClusterReach | None:
     return best
 
 
-def cluster_figures(mention: Mention) -> tuple[int, int | None]:
-    """What the mention's cluster adds: the engagement its shares and copies drew (added up), and the largest
-    reach among them (see `cluster_reach`)."""
-    best = cluster_reach(mention)
-    return _shared_engagement(mention), None if best is None else best.audience
+def scored_weight(mention: Mention) -> float:
+    """The weight of a mention scored already (its `engagement` and `reach` fields), with what its cluster adds: the
+    engagement its shares and copies drew, and the largest reach among them when larger than its own (as
+    `impact_parts` weighs it; the store weighs what its rows hold so)."""
+    best = cluster_reach(mention) if mention.also_seen else None
+    audience = max(mention.reach or 0, best.audience if best else 0)
+    shared = _shared_engagement(mention) if mention.also_seen else 0
+    return (mention.engagement or 0) + shared + audience / REACH_PER_ENGAGEMENT
 
 
 def _shared_engagement(mention: Mention) -> int:
@@ -527,7 +532,9 @@ def _asks_or_complains(mention: Mention, brand: _Spelling | None = None) -> str 
         asks = (_ends_question(sentence) and _INTERROGATIVE.match(sentence)) or _ASKING.match(sentence)
         if asks and naming and not owned:
             return f"a question to the brand: {sentence[:120]!r}"
-    if mention.kind == OUTLET_KIND or _is_share(mention):
+    # A share's title is its page's headline, not a complaint of the poster's ("Acme outage takes down thousands of
+    # stores" is news).
+    if mention.kind == OUTLET_KIND or shared_page(mention) is not None:
         return None
     negative = mention.sentiment_label == "negative"
     words = _COMPLAINT if negative else _PROBLEM
@@ -544,17 +551,24 @@ def _asks_or_complains(mention: Mention, brand: _Spelling | None = None) -> str 
     return None
 
 
-def _is_share(mention: Mention) -> bool:
-    """A titled post that links a page and says nothing else (an HN story, a Reddit link post): its title is the
-    page's headline, not a complaint of the poster's ("Acme outage takes down thousands of stores" is news), and it
-    joins the page's cluster (`dedupe.shared_page`, which also tells a front page apart)."""
-    return bool(
-        mention.link
-        and mention.title
-        and not mention.text.strip()
-        and mention.kind not in REPLY_KINDS
-        and mention.link != mention.url
-    )
+def shared_page(mention: Mention, canon: str | None = None) -> str | None:
+    """The canonical URL of the page a mention shares, or None when it shares none. A share is a titled post
+    that links a page and says nothing else (its words are its title): a Hacker News story, a Reddit or Lemmy
+    link post, a Lobsters story. Comments carry their story's link but no title; a post with words of its own
+    about a link (a Mastodon status with a card) is a mention of its own. A front page (`https://acme.io/`)
+    names no story. `canon`: the mention's own canonical URL, when already known."""
+    if not mention.link or not mention.title or mention.text.strip() or mention.kind in REPLY_KINDS:
+        return None
+    page = canonical_url(mention.link)
+    if page == (canon if canon is not None else canonical_url(mention.url)):
+        return None
+    try:
+        parts = urlsplit(page)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not (parts.path or parts.query or parts.fragment):
+        return None
+    return page
 
 
 def score_impact(

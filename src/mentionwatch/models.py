@@ -101,6 +101,13 @@ class Mention:
                     value = getattr(self, name)
                     if value is not None:
                         setattr(self, name, _SURROGATE.sub("\ufffd", value))
+        if "\x00" in joined:
+            # NUL is never a character of what a source says (a JSON `\u0000`, a stray byte in a feed), and
+            # PostgreSQL's text refuses it: one such item failed a whole scan's save.
+            for name in _TEXT_FIELDS:
+                value = getattr(self, name)
+                if value:
+                    setattr(self, name, value.replace("\x00", ""))
 
     @property
     def key(self) -> tuple[str, str]:

@@ -659,10 +659,10 @@ def write_health(
 
 
 def print_health(
-    result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: str | Mapping[str, str] | None = None
+    result: ScanResult, *, quiet: bool, redact: Callable[[str], str], since: Mapping[str, str] | None = None
 ) -> None:
     """A line per source on stderr: people read it; `--health FILE` is the same for machines. `since`: how the
-    window is named ("7d", "the watermark"), for every source or by source name."""
+    window is named ("7d", "the watermark"), by source name."""
     shown = [h for h in result.health if not (quiet and not h.failed)]
     if not shown:  # `-q` and nothing failed: rich is not even imported (20 ms)
         return
@@ -676,8 +676,7 @@ def print_health(
         line.append(f"{h.state:<12}", style=style)
         line.append(f" {h.name:<16} {h.items} items, {h.mentions} mentions, {h.requests} requests, {h.seconds:.1f}s")
         if h.older:
-            window = since.get(h.name) if isinstance(since, Mapping) else since
-            line.append(f", {h.older} older than {window or 'the window'}")
+            line.append(f", {h.older} older than {(since or {}).get(h.name) or 'the window'}")
         if h.skipped:
             # Said apart from the items it read: a skipped item is never a silent loss, nor the source's failure.
             line.append(f", {h.skipped} item{'s' if h.skipped != 1 else ''} skipped: unreadable", style="yellow")

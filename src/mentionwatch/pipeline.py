@@ -419,7 +419,6 @@ class Intake:
             return
         if mention.link is not None and not is_web_url(mention.link):
             mention.link = None
-        _drop_nul(mention)
         named = mention.source
         # Adapters may keep an upstream source name (the jsonl reader keeps the exported one).
         mention.source = mention.source or self.source.name
@@ -539,18 +538,6 @@ class Intake:
             )
             out.append((document.url, document.validator, kept))
         return out
-
-
-# What a source says in words: NUL is never a character of it (a JSON `\u0000`, a stray byte in a feed), and
-# PostgreSQL's text refuses it: one such item failed the whole scan's save.
-_WORDS = ("source", "id", "url", "link", "title", "text", "author", "kind", "lang")
-
-
-def _drop_nul(mention: Mention) -> None:
-    for name in _WORDS:
-        value = getattr(mention, name)
-        if value and "\x00" in value:
-            setattr(mention, name, value.replace("\x00", ""))
 
 
 @dataclass

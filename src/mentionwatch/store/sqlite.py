@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mentionwatch.errors import StoreError
-from mentionwatch.impact import REACH_PER_ENGAGEMENT, absolute_impact, cluster_figures
+from mentionwatch.impact import absolute_impact, scored_weight
 from mentionwatch.models import Mention, format_time, parse_time
 from mentionwatch.store import (
     DIMENSIONS,
@@ -465,8 +465,7 @@ def as_stored(m: Mention, stored: str) -> Mention:
     # This scan did not see the shares an earlier one found (a feed re-read over `since`, while the search APIs
     # are asked from their watermarks): its impact, made without them, must not sink the stored story's. It is at
     # least the absolute impact the story's every share makes (README, Impact).
-    shared, cluster_reach = cluster_figures(replace(m, also_seen=seen))
-    weight = (m.engagement or 0) + shared + max(m.reach or 0, cluster_reach or 0) / REACH_PER_ENGAGEMENT
+    weight = scored_weight(replace(m, also_seen=seen))
     return replace(m, also_seen=seen, impact=max(m.impact, round(absolute_impact(weight), 2)))
 
 
@@ -1034,8 +1033,7 @@ class SqliteStore:
         # Impact depends on the scan it was made in (its percentile part); the absolute part and the weight do
         # not, so reports can compare like with like. Both count what the cluster's shares and copies drew and
         # its largest reach, as a scan's impact does (README, Impact): `also_seen` as the row holds it.
-        shared, cluster_reach = cluster_figures(m) if m.also_seen else (0, None)
-        weight = (m.engagement or 0) + shared + max(m.reach or 0, cluster_reach or 0) / REACH_PER_ENGAGEMENT
+        weight = scored_weight(m)
         return (
             m.impact,
             round(absolute_impact(weight), 2),
