@@ -1,6 +1,6 @@
 """`python -m mentionwatch` runs the CLI."""
 
-from mentionwatch.cli import main
+from mentionwatch.launch import main
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mentionwatch import __version__
-from mentionwatch.store.sqlite import connect
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,28 @@ class Cached:
     headers: dict[str, str]
 
 
+def read_validators(path: Path, urls: Iterable[str]) -> dict[str, Cached]:
+    """The validators kept for each of `urls` that has some, read without writing anything (no table is made, the
+    file is opened read-only): for a look ahead that must not get in the way of the scan's own `HttpCache`."""
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=1, check_same_thread=False)
+    except sqlite3.Error:
+        return {}
+    found: dict[str, Cached] = {}
+    try:
+        for url in urls:
+            row = db.execute(
+                "SELECT etag, last_modified, headers FROM responses WHERE key = ?", (_key(url),)
+            ).fetchone()
+            if row is not None and (row[0] or row[1]):
+                found[url] = Cached(row[0], row[1], dict(json.loads(row[2])))
+    except (sqlite3.Error, ValueError, TypeError):
+        return {}
+    finally:
+        db.close()
+    return found
+
+
 def _key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
@@ -65,6 +86,8 @@ class HttpCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        from mentionwatch.store.sqlite import connect
+
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,13 +26,14 @@ from pydantic import (
 )
 
 from mentionwatch.errors import ConfigError, UsageError
+from mentionwatch.locate import CONFIG_ENV as CONFIG_ENV  # re-exported: where it has always been imported from
+from mentionwatch.locate import config_location, user_config
 from mentionwatch.redaction import MASK, Redactor
 from mentionwatch.registry import Registry
 from mentionwatch.source import OwnedSourceConfig, Source, SourceConfig, check_http_url
 from mentionwatch.when import parse_duration, parse_since
 from mentionwatch.yamlload import format_loc, load_yaml
 
-CONFIG_ENV = "MENTIONWATCH_CONFIG"
 DEFAULT_SINCE = "7d"
 # `$${` is a literal `${`; `${...}` is a reference, whose name is checked (`${1ABC}`, `${}` are mistakes).
 _ENV_REF = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
@@ -128,6 +129,9 @@ class HttpConfig(BaseModel):
     retries: int = Field(3, ge=0, le=10, description="retries after a transport error, 429 or 5xx (a timeout: once)")
     max_retry_wait: float = Field(60.0, ge=0, description="seconds one request may spend waiting to retry")
     cache: bool = Field(True, description="send conditional requests (ETag / Last-Modified) from an HTTP cache")
+    prefetch: bool = Field(
+        True, description="`scan` asks whether cached feeds changed while it starts up (see `mentionwatch.prefetch`)"
+    )
 
 
 class ScoringConfig(BaseModel):
@@ -491,21 +495,12 @@ def owned_brands(sources: Iterable[ConfiguredSource]) -> dict[str, str]:
 
 def find_config(explicit: Path | None) -> Path:
     """--config, else $MENTIONWATCH_CONFIG, else ./mentionwatch.yaml, else config.yaml in the user config dir."""
-    if explicit is not None:
-        return explicit
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    local = Path("mentionwatch.yaml")
-    if local.exists():
-        return local
-    from platformdirs import user_config_path
-
-    user = user_config_path("mentionwatch") / "config.yaml"
-    if user.exists():
-        return user
+    found = config_location(explicit)
+    if found is not None:
+        return found
     raise UsageError(
         f"no config found: pass --config PATH, set ${CONFIG_ENV}, or create ./mentionwatch.yaml "
-        f"or {user} (`mentionwatch init` writes a starter)"
+        f"or {user_config()} (`mentionwatch init` writes a starter)"
     )
 
 
@@ -590,9 +585,7 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _validate(
-    path: Path, data: dict[str, Any], registry: Registry, locate: _Locator, secrets: list[str]
-) -> Config:
+def _validate(path: Path, data: dict[str, Any], registry: Registry, locate: _Locator, secrets: list[str]) -> Config:
     """The config from its interpolated data; `secrets` (the `${ENV}` values) gains the secret fields' values."""
     try:
         schema = _FileSchema.model_validate(_lift_scalars(data, _FileSchema, (), locate))
@@ -724,12 +717,12 @@ def _owner_problem(config: OwnedSourceConfig, brands: list[str], loc: tuple[str 
     if config.brand is None:
         return locate.message(
             loc,
-            f"type {config.type} reads one brand's own page or account: say whose with `brand:` "
-            f"(one of {names})",
+            f"type {config.type} reads one brand's own page or account: say whose with `brand:` (one of {names})",
         )
     close = difflib.get_close_matches(config.brand, brands, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return locate.message((*loc, "brand"), f"no brand is named {config.brand!r} (brands: {names}){hint}")
+
 
 def _validate_notify(
     raw: dict[str, Any] | None, brands: list[BrandConfig], locate: _Locator, problems: list[str]
@@ -745,7 +738,7 @@ def _validate_notify(
         problems.extend(_describe(exc, loc, locate, NotifyConfig))
         settings = None
     names = {b.name for b in brands}
-    for name in (settings.brands if settings else {}):
+    for name in settings.brands if settings else {}:
         if name not in names:
             problems.append(locate.message((*loc, "brands", name), f"no brand is named {name!r}"))
     entries = raw.get("targets")

@@ -45,7 +45,9 @@ from mentionwatch.errors import BadPayload, FetchError, RateLimited, TimedOut, T
 from mentionwatch.transport import AddressBlocked, StreamTransport
 
 if TYPE_CHECKING:
-    from mentionwatch.cache import HttpCache
+    from concurrent.futures import Future
+
+    from mentionwatch.cache import Cached, HttpCache
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +83,38 @@ def build_client(settings: HttpSettings, transport: httpx.AsyncBaseTransport | N
     the scan's concurrency: firing hundreds of requests at once into a connection pool is CPU-bound and slow.
     """
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    if transport is None:
-        proxies = Proxies.from_environment()
-        direct = StreamTransport(
-            tls_context, max_idle=settings.concurrency, proxy_for=proxies, allow_address=may_connect_to
-        )
-        transport = AddressGuard(direct, proxy_for=proxies)
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent},
         timeout=timeout,
         # SourceHttp follows redirects itself (`follow_redirects=False` on each send): see `SourceHttp._follow`.
         follow_redirects=False,
         max_redirects=settings.max_redirects,
-        transport=transport,
+        transport=transport if transport is not None else network_transport(settings),
     )
+
+
+def network_transport(settings: HttpSettings) -> httpx.AsyncBaseTransport:
+    """The transport to the network: mentionwatch's own (`StreamTransport`), behind the `AddressGuard`."""
+    proxies = Proxies.from_environment()
+    direct = StreamTransport(
+        tls_context, max_idle=settings.concurrency, proxy_for=proxies, allow_address=may_connect_to
+    )
+    return AddressGuard(direct, proxy_for=proxies)
+
+
+def ask_if_changed(request: httpx.Request, cached: Cached) -> None:
+    """Make `request` a conditional one, with the validators of the answer kept for it."""
+    if cached.etag:
+        request.headers["If-None-Match"] = cached.etag
+    if cached.last_modified:
+        request.headers["If-Modified-Since"] = cached.last_modified
+
+
+def mark_internal(request: httpx.Request) -> None:
+    """A configured URL that is itself internal (a loopback test server, an intranet feed) may reach an internal
+    address: its request says so (`AddressGuard`)."""
+    if host_is_internal(request.url.host):
+        request.extensions[ALLOW_INTERNAL] = True
 
 
 @functools.lru_cache(maxsize=1)
@@ -203,6 +223,80 @@ class AddressGuard(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# What a request is, to tell whether the scan's own is one sent ahead (`prefetch`): method, URL, headers (as sent),
+# and whether it may reach an internal address.
+Key = tuple[str, str, tuple[tuple[bytes, bytes], ...], bool]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the network answered a request sent ahead, as it came (the body not decoded)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    extensions: dict[str, Any]
+    at: float  # time.monotonic()
+
+
+class TooLarge(Exception):
+    """An answer sent ahead was larger than the scan reads: not taken, the scan sends its own and says so."""
+
+
+class Answers(Protocol):
+    """The answers to the requests sent ahead (`prefetch.Prefetch`)."""
+
+    def take(self, key: Key) -> Future[Answer] | None: ...
+
+    def stop(self) -> None: ...
+
+
+def key_of(request: httpx.Request) -> Key:
+    """What tells one request from another (`prefetch`): method, URL, headers as sent, and whether it may reach an
+    internal address."""
+    return (request.method, str(request.url), tuple(request.headers.raw), bool(request.extensions.get(ALLOW_INTERNAL)))
+
+
+class AnsweredAhead(httpx.AsyncBaseTransport):
+    """The scan's transport when its command sent requests ahead (`prefetch`): a request that is one of them gets
+    the answer that came to it, as the network gave it; any other goes to `inner`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, ahead: Answers) -> None:
+        self.inner = inner
+        self.ahead = ahead
+        self.own = 0  # requests sent by `inner`, under way
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        future = self.ahead.take(key_of(request))
+        if future is not None:
+            try:
+                answer = await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this scan is being stopped
+                answer = None  # the look ahead ended before sending it
+            except TooLarge:
+                answer = None  # larger than the scan reads: its own request says so
+            if answer is not None:
+                return httpx.Response(
+                    answer.status,
+                    headers=answer.headers,
+                    stream=httpx.ByteStream(answer.body),
+                    request=request,
+                    extensions=answer.extensions,
+                )
+        self.own += 1
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.own -= 1
+
+    async def aclose(self) -> None:
+        self.ahead.stop()
         await self.inner.aclose()
 
 
@@ -556,15 +650,11 @@ class SourceHttp:
         if self.limits is not None and self.limits.full(_host_hint(url)):
             await self.limits.first_round_out()
         request = self.client.build_request(method, url, params=params, headers=headers, data=data, json=json_body)
-        if host_is_internal(request.url.host):
-            request.extensions[ALLOW_INTERNAL] = True
+        mark_internal(request)
         cache_key = str(request.url) if method == "GET" and self.cache is not None else None
         cached = self.cache.validators(cache_key) if self.cache is not None and cache_key else None
         if cached is not None:
-            if cached.etag:
-                request.headers["If-None-Match"] = cached.etag
-            if cached.last_modified:
-                request.headers["If-Modified-Since"] = cached.last_modified
+            ask_if_changed(request, cached)
             self.asked.append(url)
         where = public_url(request.url)
         host = request.url.host

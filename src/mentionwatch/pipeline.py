@@ -51,6 +51,7 @@ from mentionwatch.workers import IN_FLIGHT, START_AT, HandOver, SentimentWorkers
 
 if TYPE_CHECKING:
     from mentionwatch.cache import HttpCache
+    from mentionwatch.prefetch import Prefetch
     from mentionwatch.replay import Recorder, Replayer
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,8 @@ class ScanEnv:
     replayer: Replayer | None = None
     # Called once with the live health records when fetching starts (a progress display reads them).
     on_start: Callable[[list[SourceHealth]], None] | None = None
+    # The requests the command sent while it started up (`prefetch`), whose answers the fetch takes.
+    prefetched: Prefetch | None = None
 
 
 def http_settings(config: Config) -> HttpSettings:
@@ -750,6 +753,9 @@ class WorkAhead:
         self._along = dict.fromkeys(("outlets given", "outlets matched", "keys given", "keys matched"), 0)
         # How far into each source's conditional requests (`SourceHttp.asked`) kept results were read ahead.
         self._asked: dict[int, int] = {}
+        # Whether this loop has requests of its own under way, whose answers the early work must not hold up (set by
+        # `_scan`: not those sent ahead, on their own thread, by `prefetch`).
+        self.network_waits: Callable[[], bool] = lambda: True
 
     def scorer(self) -> SentimentScorer:
         """The scan's scorer, remembering what was scored ahead."""
@@ -865,7 +871,7 @@ class WorkAhead:
                 # Done only while no answer is waiting, or it holds each of a burst of answers up by a slice
                 # (measured: the first round of 100 answers to a second scan seen to over 90 ms instead of 60, the
                 # next round's requests waiting for it).
-                if not await _quiet():
+                if self.network_waits() and not await _quiet():
                     continue
                 started = time.monotonic()
                 early()
@@ -1175,7 +1181,7 @@ async def run_scan(config: Config, request: ScanRequest, env: ScanEnv) -> ScanRe
 async def _scan(
     config: Config, request: ScanRequest, env: ScanEnv, shared: SentimentWorkers | None, interrupts: Interrupts
 ) -> ScanResult:
-    from mentionwatch.http import build_client
+    from mentionwatch.http import AnsweredAhead, build_client, network_transport
 
     fetched = Fetched()
     stopped_by: int | None = None
@@ -1194,7 +1200,12 @@ async def _scan(
     windows = work.windows = Windows(request, env, work.scorer, shared)
     fetched.relieve = lambda: work.relieve(fetched)
     ahead = asyncio.ensure_future(work.run(fetched))
-    async with build_client(http_settings(config), transport=env.transport) as client:
+    settings = http_settings(config)
+    transport = env.transport
+    if env.prefetched is not None:
+        transport = answered = AnsweredAhead(transport or network_transport(settings), env.prefetched)
+        work.network_waits = lambda: answered.own > 0
+    async with build_client(settings, transport=transport) as client:
         task = asyncio.create_task(
             fetch_all(
                 request.sources,
@@ -1225,6 +1236,8 @@ async def _scan(
         finally:
             interrupts.stop = None
             ahead.cancel()
+    if env.prefetched is not None:
+        log.debug("%d requests were sent ahead, %d of them the scan's own", env.prefetched.sent, env.prefetched.taken)
     await asyncio.wait([ahead])  # cancelled with the fetch: let it stop (its own error is not this scan's)
     if not ahead.cancelled() and ahead.exception() is not None:
         # A bug there is met again, and reported, where `process` redoes that work.

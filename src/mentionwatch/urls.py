@@ -278,6 +278,7 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, query, _canonical_fragment(parts.fragment)))
 
 
+@lru_cache(maxsize=65536)  # asked of every mention more than once (impact, outlets, `site:`): read ahead of the answers
 def host_of(url: str) -> str:
     """The canonical host of a URL (`www.Acme.io` -> `acme.io`), or "" when it has none. An IPv6 address is
     the whole RFC 3986 host, brackets included (`[2001:db8::1]`); an internationalised name is given in

@@ -8,27 +8,10 @@ from __future__ import annotations
 import copy
 import gc
 import sys
+from typing import TYPE_CHECKING
 
-# Start-up builds hundreds of thousands of objects that live until exit (typer's commands, pydantic's schemas,
-# the config), and the cyclic collector would walk them again and again, in full a few times. Collected less
-# often until the command has loaded them (`startup_done`): 10 ms of the 250 ms before a scan's first request
-# (measured with thresholds 50,000 / 10 / 10: no gain; the full collections are the cost). Nothing is left
-# uncollected: the thresholds only say how often.
-_THRESHOLDS = gc.get_threshold()
-gc.set_threshold(100_000, 50, 100)
-
-
-def startup_done() -> None:
-    """What start-up loaded lives until exit: frozen (the collector no longer walks it, during the run and at exit;
-    60-90 ms of a 0.7 s scan), and the collector back to its usual pace for what the command makes."""
-    gc.freeze()
-    gc.set_threshold(*_THRESHOLDS)
-
-# `import httpx` also imports httpx's own command-line client (click, pygments and rich's syntax and tables:
-# 30 ms of every scan's start-up), which mentionwatch never runs. That import is optional in httpx (without
-# `httpx[cli]` it falls back to a stub), and a None in sys.modules makes it fail at once. Only here, in the
-# command's process; a program importing mentionwatch as a library keeps its httpx whole.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: "not importable", as documented
+# Collected less often while the command loads, and httpx's own command-line client never imported (`startup`).
+import mentionwatch.startup  # noqa: F401
 
 try:
     import typer
@@ -54,12 +37,16 @@ except KeyboardInterrupt:
 
     raise SystemExit(ExitCode.INTERRUPTED) from None
 
+if TYPE_CHECKING:
+    from mentionwatch.prefetch import Prefetch
+
 __all__ = ["app", "main"]
 
 
-def main() -> None:
+def main(ahead: Prefetch | None = None) -> None:
+    """Run the command line; `ahead`: the requests its `scan` sent while the command loaded (`launch`)."""
     try:
-        app_for(sys.argv[1:])()
+        app_for(sys.argv[1:])(obj=ahead)
     except KeyboardInterrupt:
         # Ctrl-C while typer makes the command, before it runs (a command's own is click's or the command's).
         from mentionwatch.errors import ExitCode

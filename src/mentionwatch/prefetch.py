@@ -1,0 +1,299 @@
+"""A scan's feeds asked about while the command starts up.
+
+Before its first request a scan spends about a quarter of a second loading its modules and checking its config,
+and a feed takes about as long to answer. So when the command line is a plain `scan` (`scan_config`: no option
+that changes what is asked for), the command reads the feed URLs straight from the config's YAML and, for each one
+the HTTP cache holds validators for, sends the conditional request the scan will send, at once, on a thread of its
+own, while the scan loads. The scan then takes an answer as that of its own request only when that request is the
+very same one (method, URL, every header: a validator changed by another scan meanwhile is another request) and
+was answered in the last `FRESH_FOR` seconds; otherwise it sends its own. What comes back is handed over as the
+network gave it (status, headers, body as sent): the scan checks, retries, follows redirects, decodes and counts
+it as any other answer.
+
+Only conditional requests are sent ahead: an unchanged feed answers them with a 304 of no body. The cost: a scan
+that stops before it fetches (a config error) has asked its feeds once whether they changed. `http: {prefetch:
+false}` in the config turns it off.
+
+Imports only the standard library until the thread runs: the command's own loading is what it runs beside.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mentionwatch.http import Answer, HttpSettings, Key
+
+# An answer older than this is not taken: the scan waited that long (for another scan's lock), and asks again.
+FRESH_FOR = 30.0
+# How long the command waits for the first round of requests to be out before it goes on loading: the requests'
+# thread then has the interpreter to itself (one thread at a time runs Python code).
+FIRST_ROUND_WITHIN = 0.3
+
+# `scan`'s options that do not change which requests it sends, or how: with any other (`--source`, `--no-cache`,
+# `--replay`, `--record`, `--backfill`, `--shard`, `--help`, a typo, short options run together), nothing is sent
+# ahead. Those that take a value:
+_VALUED = frozenset(
+    (
+        "-c",
+        "--config",
+        "-o",
+        "--output",
+        "-f",
+        "--format",
+        "--since",
+        "--sort",
+        "--limit",
+        "--health",
+        "--db",
+        "--brand",
+    )
+)
+_FLAGS = frozenset(("-q", "--quiet", "-v", "--verbose", "--append", "--new", "--seed", "--notify", "--no-store"))
+
+
+def scan_config(args: Sequence[str]) -> Path | None:
+    """The config a command line `args` scans with, when it is a plain `scan`; else None."""
+    if not args or args[0] != "scan":
+        return None
+    explicit: str | None = None
+    rest = iter(args[1:])
+    for arg in rest:
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in _FLAGS and not eq:
+            continue
+        if name not in _VALUED:
+            return None
+        if not eq:
+            given = next(rest, None)
+            if given is None:
+                return None
+            value = given
+        if name in ("-c", "--config"):
+            explicit = value
+    from mentionwatch.locate import config_location
+
+    return config_location(Path(explicit) if explicit is not None else None)
+
+
+class Prefetch:
+    """The requests sent ahead of one scan, and their answers as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self._answers: dict[Key, Future[Answer]] = {}
+        self._every: list[Future[Answer]] = []  # taken or not
+        self._lock = threading.Lock()
+        # Set once every request to be sent ahead is in `_answers` (or none will be), and once the first round of
+        # them is out: what the command waits for (at most FIRST_ROUND_WITHIN), and the scan before its first look.
+        self.ready = threading.Event()
+        self.out = threading.Event()
+        self._stop = threading.Event()
+        # Set by `close`: the thread then closes its connections. Not before: that would take the interpreter from the
+        # scan at its busiest, as the last answers come in.
+        self._closing: Future[None] = Future()
+        self.sent = 0
+        self.taken = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Prefetch:
+        # A daemon: a command that ends (or fails) before the scan takes the answers is not kept waiting for them.
+        self._thread = threading.Thread(target=self._run, name="mentionwatch-prefetch", daemon=True)
+        self._thread.start()
+        return self
+
+    def take(self, key: Key) -> Future[Answer] | None:
+        """The answer to the request `key` sent ahead, once: None when none was (or it is too old to take)."""
+        if not self.ready.wait(FIRST_ROUND_WITHIN):
+            # Still loading (a slow disk): the scan sends its own from now on, and nothing more is sent ahead.
+            self.stop()
+            return None
+        with self._lock:
+            future = self._answers.pop(key, None)
+        if future is None or future.cancelled():  # never sent (the look ahead ended first)
+            return None
+        if future.done() and future.exception() is None and time.monotonic() - future.result().at > FRESH_FOR:
+            return None
+        self.taken += 1
+        return future
+
+    def stop(self) -> None:
+        """Nothing more is sent ahead: the scan sends its own from now on, or does not fetch at all. A request not
+        yet sent is cancelled, taken or not: the scan sends it itself at once, rather than wait for its turn here."""
+        self._stop.set()
+        with self._lock:
+            for future in self._every:
+                future.cancel()  # only those not under way: an answer on its way is still taken
+        self.ready.set()
+        self.out.set()
+
+    def close(self) -> None:
+        """The command is done with the answers: the thread may close its connections and end."""
+        self.stop()
+        if not self._closing.done() and self._closing.set_running_or_notify_cancel():
+            self._closing.set_result(None)
+
+    def matches(self, config: Path) -> bool:
+        """Whether the scan reads the config the requests were sent ahead for."""
+        try:
+            return config.resolve() == self.config.resolve()
+        except OSError:
+            return False
+
+    # On the thread.
+
+    def _run(self) -> None:
+        try:
+            plan = self._plan()
+            if plan is not None:
+                import asyncio
+
+                asyncio.run(self._send_all(*plan))
+        except Exception:  # a look ahead that fails costs the scan nothing: it sends its own
+            pass
+        finally:
+            self.stop()
+
+    def _plan(self) -> tuple[HttpSettings, httpx.AsyncClient, list[httpx.Request]] | None:
+        """The requests to send ahead and how: None when there are none."""
+        import yaml
+
+        try:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml, when PyYAML was built with it
+            raw = yaml.load(self.config.read_text(encoding="utf-8"), Loader=loader)
+        except (OSError, ValueError, yaml.YAMLError):
+            return None
+        settings = _settings(raw)
+        urls = _feed_urls(raw)
+        if settings is None or not urls:
+            return None
+        from mentionwatch.cache import default_cache_path, read_validators
+        from mentionwatch.http import ask_if_changed, build_client, key_of, mark_internal
+
+        client = build_client(settings)  # its requests are made as the scan's own client makes them
+        requests = []
+        for url in urls:
+            try:
+                requests.append(client.build_request("GET", url))
+            except Exception:  # a URL httpx refuses is the scan's to report
+                continue
+        cached = read_validators(default_cache_path(), [str(r.url) for r in requests])
+        asked = []
+        for request in requests:
+            validators = cached.get(str(request.url))
+            if validators is None:
+                continue
+            mark_internal(request)
+            ask_if_changed(request, validators)
+            asked.append(request)
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            for request in asked:
+                future: Future[Answer] = Future()
+                self._answers[key_of(request)] = future
+                self._every.append(future)
+        self.ready.set()
+        return (settings, client, asked) if asked else None
+
+    async def _send_all(self, settings: HttpSettings, client: httpx.AsyncClient, requests: list[httpx.Request]) -> None:
+        import asyncio
+
+        from mentionwatch.http import key_of, until_idle
+
+        everyone = asyncio.Semaphore(settings.concurrency)
+        hosts: dict[str, asyncio.Semaphore] = {}
+        async with client:
+
+            async def send(request: httpx.Request) -> None:
+                future = self._answers.get(key_of(request))
+                host = hosts.setdefault(request.url.host, asyncio.Semaphore(settings.per_host))
+                async with everyone, host:
+                    if future is None or not future.set_running_or_notify_cancel():  # cancelled by `stop`
+                        return
+                    self.sent += 1
+                    try:
+                        future.set_result(await _exchange(client, request, settings.max_bytes))
+                    except Exception as exc:  # handed to the scan, which makes of it what it would have
+                        future.set_exception(exc)
+
+            tasks = [asyncio.ensure_future(send(r)) for r in requests]
+            # Out once the loop has nothing more to do than wait: every request that could be written is.
+            await until_idle(FIRST_ROUND_WITHIN)
+            self.out.set()
+            await asyncio.gather(*tasks)
+            await asyncio.wrap_future(self._closing)
+
+
+async def _exchange(client: httpx.AsyncClient, request: httpx.Request, max_bytes: int) -> Answer:
+    from mentionwatch.http import Answer, TooLarge
+
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        chunks = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > max_bytes:
+                raise TooLarge(f"larger than {max_bytes} bytes")
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    extensions = {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}
+    return Answer(response.status_code, list(response.headers.raw), b"".join(chunks), extensions, time.monotonic())
+
+
+def _settings(raw: Any) -> HttpSettings | None:
+    """The scan's HTTP settings read from the config as written (`http:`), without its checks (pydantic and the
+    config's models load on the command's own thread): None when they turn the cache or looking ahead off, or
+    hold anything the config's check has to judge first (a `${VAR}`, a value out of its range)."""
+    from mentionwatch.http import HttpSettings
+
+    http = raw.get("http", {}) if isinstance(raw, dict) else None
+    if http is None:
+        http = {}
+    if not isinstance(http, dict) or http.get("cache", True) is not True or http.get("prefetch", True) is not True:
+        return None
+    values: dict[str, Any] = {}
+    for key, (name, whole, top) in _NUMBERS.items():
+        if key in http:
+            value = http[key]
+            number = isinstance(value, int) or (isinstance(value, float) and not whole)
+            if isinstance(value, bool) or not number or not 0 < value <= top:
+                return None
+            values[name] = value
+    return HttpSettings(**values)
+
+
+# The `http:` keys the requests depend on: the setting each is, whether it is a whole number, and its largest value
+# (`config.HttpConfig`; not `.inf`, which the config refuses).
+_NUMBERS: dict[str, tuple[str, bool, float]] = {
+    "timeout": ("read_timeout", False, 1e9),
+    "connect_timeout": ("connect_timeout", False, 1e9),
+    "concurrency": ("concurrency", True, 500),
+    "per_host": ("per_host", True, 100),
+    "max_bytes": ("max_bytes", True, 1e18),
+}
+
+
+def _feed_urls(raw: Any) -> list[str]:
+    """The web addresses of the config's `rss` sources, as written (no `${VAR}`)."""
+    sources = raw.get("sources") if isinstance(raw, dict) else None
+    if isinstance(sources, dict):
+        sources = [sources]
+    urls: list[str] = []
+    for source in sources if isinstance(sources, list) else []:
+        if not isinstance(source, dict) or source.get("type") != "rss":
+            continue
+        listed = source.get("urls")
+        for url in [listed] if isinstance(listed, str) else listed if isinstance(listed, list) else []:
+            if isinstance(url, str) and url.startswith(("http://", "https://")) and "${" not in url:
+                urls.append(url)
+    return urls
