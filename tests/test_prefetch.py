@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,7 +19,7 @@ import pytest
 from mentionwatch import prefetch
 from mentionwatch.cache import HttpCache, default_cache_path
 from mentionwatch.config import load_config
-from mentionwatch.http import Answer, AnsweredAhead, TooLarge, build_client, key_of
+from mentionwatch.http import Answer, AnsweredAhead, NotAhead, build_client, key_of
 from mentionwatch.pipeline import http_settings
 from mentionwatch.prefetch import Prefetch, scan_config
 from mentionwatch.registry import Registry
@@ -294,21 +295,46 @@ def test_a_feed_not_in_the_cache_is_not_sent_ahead(tmp_path: Path, server: Loopb
     assert server.requests == [] and ahead.sent == 0
 
 
-def test_what_was_not_sent_when_the_scan_stopped_is_the_scans_own(tmp_path: Path, server: LoopbackServer) -> None:
-    """One request at a time, the first stalled: the scan stops (its fetch ended early); the second is never sent
-    ahead, and a scan that asks for it gets its own answer, not a wait."""
-    urls = [f"{server.url}/slow.xml", f"{server.url}/f.xml"]
-    server.route("/slow.xml", Reply(304, b"", {"ETag": '"v1"'}, stall=1.0))
-    Feed(server, "/f.xml")
-    cached(urls)
+class InFlight:
+    """Counts the requests a server is answering at once (each held `hold` seconds before its reply)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def route(self, server: LoopbackServer, path: str, reply: Reply, hold: float) -> None:
+        def answer(_req: Request) -> Reply:
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            server.stopping.wait(hold)
+            with self._lock:
+                self.now -= 1
+            return reply
+
+        server.route(path, answer)
+
+
+def test_the_look_ahead_keeps_the_caps_and_a_request_of_the_scans_own_waits_for_it(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    """One request at a time (`concurrency: 1`), the first slow. A feed asked ahead waits for its turn there; a
+    request of the scan's own (a feed the cache does not know) stops the look ahead and goes out once what is on its
+    way is answered: never two at once."""
+    urls = [f"{server.url}/slow.xml", f"{server.url}/f.xml", f"{server.url}/g.xml"]
+    counted = InFlight()
+    counted.route(server, "/slow.xml", Reply(304, b"", {"ETag": '"v1"'}), 0.5)
+    counted.route(server, "/f.xml", Reply(304, b"", {"ETag": '"v1"'}), 0.0)
+    counted.route(server, "/g.xml", Reply(304, b"", {"ETag": '"v1"'}), 0.0)
+    cached(urls[:2])  # g.xml is not in the cache: not asked ahead
     ahead = started(config_for(tmp_path, urls, "http:\n  concurrency: 1\n"))
-    ahead.stop()
     own = Counting()
-    started_at = time.monotonic()
-    [response] = asyncio.run(scan_requests(urls[1:], ahead, own))
-    assert time.monotonic() - started_at < 0.9, "not kept waiting for the stalled one"
-    assert response.status_code == 304 and own.sent == urls[1:]
-    assert sorted(r.path for r in server.requests) == ["/f.xml", "/slow.xml"]
+    responses = asyncio.run(scan_requests(urls[1:], ahead, own))
+    assert [r.status_code for r in responses] == [304, 304]
+    assert own.sent == urls[2:] and ahead.sent == 2 and ahead.taken == 1
+    assert sorted(r.path for r in server.requests) == ["/f.xml", "/g.xml", "/slow.xml"]
+    assert counted.most == 1
     ahead.close()
 
 
@@ -392,7 +418,7 @@ def test_an_answer_not_got_ahead_is_the_scans_to_get(outcome: str) -> None:
         future = Future()
         future.cancel()
     else:
-        future = done(TooLarge())
+        future = done(NotAhead("larger than 20 bytes before decoding"))
     response, own = through(future)
     assert isinstance(response, httpx.Response) and (response.content, own) == (b"own", 1)
 
@@ -451,3 +477,165 @@ def test_a_scan_of_chosen_sources_sends_nothing_ahead(
     assert run.code == 0, run.stderr
     assert "sent ahead" not in run.stderr
     assert len(server.requests) == 1
+
+
+# -- what review found (each failed before its fix)
+
+
+def test_a_feed_listed_twice_is_asked_ahead_once_and_then_by_the_scan(tmp_path: Path, server: LoopbackServer) -> None:
+    """As without the look ahead: two requests, and no wait (the two shared one answer to be, and the scan hung)."""
+    url = f"{server.url}/f.xml"
+    Feed(server, "/f.xml")
+    cached([url])
+    ahead = started(config_for(tmp_path, [url, url]))
+    own = Counting()
+    started_at = time.monotonic()
+    responses = asyncio.run(scan_requests([url, url], ahead, own))
+    assert time.monotonic() - started_at < 5
+    assert [r.status_code for r in responses] == [304, 304]
+    assert (ahead.sent, ahead.taken, own.sent) == (1, 1, [url])
+    assert len(server.requests) == 2
+    ahead.close()
+
+
+def test_a_host_that_asks_for_a_pause_is_left_to_the_scan(tmp_path: Path, server: LoopbackServer) -> None:
+    """A 429 with Retry-After: nothing more is sent ahead to its host (the scan keeps the pause, `Limits.hold`)."""
+    urls = [f"{server.url}/f{i}.xml" for i in range(3)]
+    server.route("/f0.xml", Reply(429, b"slow down", {"Retry-After": "3"}))
+    for i in (1, 2):
+        Feed(server, f"/f{i}.xml")
+    cached(urls)
+    ahead = started(config_for(tmp_path, urls, "http:\n  concurrency: 1\n"))
+    assert soon(lambda: len(server.requests) >= 1)
+    time.sleep(0.3)  # time enough for the next two to go out, were they sent ahead
+    assert [r.path for r in server.requests] == ["/f0.xml"] and ahead.sent == 1
+    ahead.close()
+
+
+def test_a_body_over_the_cap_is_handed_over_cut_and_read_as_the_scan_reads_one(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    """Not asked for again: the scan's own reading finds it over `max_bytes`, as of any answer."""
+    url = f"{server.url}/big.xml"
+    feed = Feed(server, "/big.xml")
+    feed.version = "v2"
+    feed.body = ALERTS * 3  # 3 x 24 KB
+    cached([url])
+    ahead = started(config_for(tmp_path, [url], "http:\n  max_bytes: 4096\n"))
+    from mentionwatch.errors import BadPayload
+    from mentionwatch.http import HttpSettings, SourceHttp
+
+    async def read() -> str:
+        transport = AnsweredAhead(Counting(), ahead)
+        async with build_client(HttpSettings(max_bytes=4096), transport=transport) as client:
+            cache = HttpCache(default_cache_path())
+            try:
+                await SourceHttp(client, HttpSettings(max_bytes=4096), cache=cache).get(url)
+            except BadPayload as exc:
+                return str(exc)
+            finally:
+                cache.close()
+        return "read whole"
+
+    assert asyncio.run(read()).endswith("response larger than 4096 bytes, cut off")
+    assert len(server.requests) == 1
+    ahead.close()
+
+
+def test_forgotten_answers_are_not_taken(tmp_path: Path, server: LoopbackServer) -> None:
+    url = f"{server.url}/f.xml"
+    Feed(server, "/f.xml")
+    cached([url])
+    ahead = started(config_for(tmp_path, [url]))
+    assert soon(lambda: len(server.requests) == 1)
+    ahead.forget()
+    own = Counting()
+    [response] = asyncio.run(scan_requests([url], ahead, own))
+    assert response.status_code == 304 and own.sent == [url] and ahead.taken == 0
+    ahead.close()
+
+
+def feeds_setting_cookies(server: LoopbackServer, count: int) -> list[str]:
+    for i in range(count):
+        feed = Feed(server, f"/c{i}.xml")
+        answer = feed._answer
+
+        def with_cookie(req: Request, answer: Callable[[Request], Reply] = answer, i: int = i) -> Reply:
+            reply = answer(req)
+            return Reply(reply.status, reply.body, {**reply.headers, "Set-Cookie": f"lb=node{i}; Path=/"})
+
+        server.route(f"/c{i}.xml", with_cookie)
+    return [f"{server.url}/c{i}.xml" for i in range(count)]
+
+
+@pytest.mark.e2e
+def test_feeds_whose_host_sets_a_cookie_are_each_asked_once(
+    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+) -> None:
+    """The scan's client sends a host's cookie once an answer set one: a request sent ahead before any answer is
+    still the same request (`key_of` leaves `Cookie` out)."""
+    urls = feeds_setting_cookies(server, 4)
+    config = config_for(tmp_path, urls, "http:\n  per_host: 1\n")
+    assert run_cli("scan", "-c", str(config), "--no-store", "-q").code == 0
+    server.requests.clear()
+    run = run_cli("scan", "-c", str(config), "--no-store", "-v")
+    assert run.code == 0, run.stderr
+    assert "4 requests were sent ahead, 4 of them the scan's own" in run.stderr
+    assert sorted(r.path for r in server.requests) == [f"/c{i}.xml" for i in range(4)]
+
+
+@pytest.mark.e2e
+def test_a_scan_that_waited_for_another_takes_nothing_asked_before(
+    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+) -> None:
+    """Another scan held the store while this one started: what it asked ahead may have changed since, so it asks
+    again (and prints what the feed says after the other scan, not before)."""
+    import fcntl
+
+    url = f"{server.url}/f.xml"
+    feed = Feed(server, "/f.xml")
+    config = config_for(tmp_path, [url])
+    db = tmp_path / "m.sqlite3"
+    assert run_cli("scan", "-c", str(config), "--db", str(db), "-q").code == 0
+    server.requests.clear()
+    held = threading.Event()
+
+    def other_scan() -> None:
+        with open(f"{db}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held.set()
+            assert soon(lambda: len(server.requests) == 1)  # this scan asked ahead, and waits for the store
+            feed.version = "v2"
+            feed.body = feed.body.replace(b"Slack", b"Acme")  # the feed changes meanwhile
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=other_scan)
+    holder.start()
+    assert held.wait(5)
+    run = run_cli("scan", "-c", str(config), "--db", str(db), "-f", "jsonl", "-v")
+    holder.join(10)
+    assert run.code == 0, run.stderr
+    assert "1 requests were sent ahead, 0 of them the scan's own" in run.stderr
+    assert [r.headers.get("if-none-match") for r in server.requests] == ['"v1"', '"v1"']
+    assert lines(run) and all(m["brand"] == "Acme" for m in lines(run))
+
+
+@pytest.mark.e2e
+def test_many_feeds_are_each_asked_once_and_give_what_they_give_without(
+    tmp_path: Path, server: LoopbackServer, run_cli: Callable[..., Run]
+) -> None:
+    urls = [f"{server.url}/m{i}.xml" for i in range(120)]
+    for i in range(120):
+        Feed(server, f"/m{i}.xml")
+    config = config_for(tmp_path, urls, "http:\n  concurrency: 50\n  per_host: 50\n")
+    (tmp_path / "plain").mkdir()
+    plain = config_for(tmp_path / "plain", urls, "http:\n  concurrency: 50\n  per_host: 50\n  prefetch: false\n")
+    assert run_cli("scan", "-c", str(config), "--no-store", "-q").code == 0
+    for _ in range(2):
+        server.requests.clear()
+        run = run_cli("scan", "-c", str(config), "--no-store", "-f", "jsonl", "-v")
+        assert run.code == 0, run.stderr
+        assert "of them the scan's own" in run.stderr
+        assert sorted(r.path for r in server.requests) == sorted(f"/m{i}.xml" for i in range(120))
+    without = run_cli("scan", "-c", str(plain), "--no-store", "-f", "jsonl")
+    assert lines(run) == lines(without)

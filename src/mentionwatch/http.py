@@ -243,22 +243,30 @@ class Answer:
     at: float  # time.monotonic()
 
 
-class TooLarge(Exception):
-    """An answer sent ahead was larger than the scan reads: not taken, the scan sends its own and says so."""
+class NotAhead(Exception):
+    """A request sent ahead that got no answer to take (the look ahead ended first; a compressed body over the cap,
+    whose decoded size the scan must tell itself): the scan sends its own."""
 
 
 class Answers(Protocol):
     """The answers to the requests sent ahead (`prefetch.Prefetch`)."""
 
+    taken: int
+
     def take(self, key: Key) -> Future[Answer] | None: ...
+
+    def under_way(self) -> list[Future[Answer]]: ...
 
     def stop(self) -> None: ...
 
 
 def key_of(request: httpx.Request) -> Key:
-    """What tells one request from another (`prefetch`): method, URL, headers as sent, and whether it may reach an
-    internal address."""
-    return (request.method, str(request.url), tuple(request.headers.raw), bool(request.extensions.get(ALLOW_INTERNAL)))
+    """What tells one request from another (`prefetch`): method, URL, headers as sent but `Cookie`, and whether it
+    may reach an internal address. Not `Cookie`: the scan's client sends a host's cookie once an answer set one (a
+    load balancer's, a bot check's), which a request sent ahead, before any answer, cannot know; a feed's answer to
+    a conditional request does not turn on it."""
+    headers = tuple((k, v) for k, v in request.headers.raw if k.lower() != b"cookie")
+    return (request.method, str(request.url), headers, bool(request.extensions.get(ALLOW_INTERNAL)))
 
 
 class AnsweredAhead(httpx.AsyncBaseTransport):
@@ -279,10 +287,11 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise  # this scan is being stopped
-                answer = None  # the look ahead ended before sending it
-            except TooLarge:
-                answer = None  # larger than the scan reads: its own request says so
+                answer = None  # never sent: the look ahead stopped first
+            except NotAhead:
+                answer = None
             if answer is not None:
+                self.ahead.taken += 1
                 return httpx.Response(
                     answer.status,
                     headers=answer.headers,
@@ -290,6 +299,16 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
                     request=request,
                     extensions=answer.extensions,
                 )
+        # A request of the scan's own (a feed not asked ahead, a redirect, a retry, another source's): from now on
+        # the scan sends everything not sent ahead yet itself, under its caps (`Limits`); and the requests sent
+        # ahead that none of its own has taken are answered first, or a host (or the network) would have more at
+        # once than the caps allow.
+        self.ahead.stop()
+        if waiting := self.ahead.under_way():
+            done, _ = await asyncio.wait([asyncio.wrap_future(f) for f in waiting])
+            for each in done:
+                if not each.cancelled():
+                    each.exception()  # seen here; its answer is still the one to take
         self.own += 1
         try:
             return await self.inner.handle_async_request(request)

@@ -19,10 +19,11 @@ Imports only the standard library until the thread runs: the command's own loadi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +89,11 @@ class Prefetch:
 
     def __init__(self, config: Path) -> None:
         self.config = config
-        self._answers: dict[Key, Future[Answer]] = {}
-        self._every: list[Future[Answer]] = []  # taken or not
         self._lock = threading.Lock()
+        self._answers: dict[Key, Future[Answer]] = {}  # not taken yet
+        self._every: list[Future[Answer]] = []  # taken or not
+        # The requests under way or to go that the scan has not taken: `under_way`.
+        self._untaken: set[Future[Answer]] = set()
         # Set once every request to be sent ahead is in `_answers` (or none will be), and once the first round of
         # them is out: what the command waits for (at most FIRST_ROUND_WITHIN), and the scan before its first look.
         self.ready = threading.Event()
@@ -100,7 +103,7 @@ class Prefetch:
         # scan at its busiest, as the last answers come in.
         self._closing: Future[None] = Future()
         self.sent = 0
-        self.taken = 0
+        self.taken = 0  # answers the scan took (`http.AnsweredAhead`)
         self._thread: threading.Thread | None = None
 
     def start(self) -> Prefetch:
@@ -117,12 +120,21 @@ class Prefetch:
             return None
         with self._lock:
             future = self._answers.pop(key, None)
+            if future is not None:
+                self._untaken.discard(future)
         if future is None or future.cancelled():  # never sent (the look ahead ended first)
             return None
         if future.done() and future.exception() is None and time.monotonic() - future.result().at > FRESH_FOR:
             return None
-        self.taken += 1
         return future
+
+    def under_way(self) -> list[Future[Answer]]:
+        """The requests on their way that the scan has not taken: a request of its own waits for them, so that no
+        host, and the network, ever has more at once than the scan's caps allow (`http.per_host`, `concurrency`).
+        Nothing more is sent ahead from the scan's first request of its own (`stop`): a wait of one answer's time
+        at most."""
+        with self._lock:
+            return [f for f in self._untaken if f.running()]
 
     def stop(self) -> None:
         """Nothing more is sent ahead: the scan sends its own from now on, or does not fetch at all. A request not
@@ -133,6 +145,13 @@ class Prefetch:
                 future.cancel()  # only those not under way: an answer on its way is still taken
         self.ready.set()
         self.out.set()
+
+    def forget(self) -> None:
+        """Nothing sent ahead is taken: what was asked may have changed since (the scan waited for another one).
+        Those under way still count against the host's caps until answered (`under_way`)."""
+        self.stop()
+        with self._lock:
+            self._answers.clear()
 
     def close(self) -> None:
         """The command is done with the answers: the thread may close its connections and end."""
@@ -160,9 +179,20 @@ class Prefetch:
             pass
         finally:
             self.stop()
+            self._settle()
 
-    def _plan(self) -> tuple[HttpSettings, httpx.AsyncClient, list[httpx.Request]] | None:
-        """The requests to send ahead and how: None when there are none."""
+    def _settle(self) -> None:
+        """Whatever is left unanswered (the thread ended in the middle of a request) is the scan's to send."""
+        from mentionwatch.http import NotAhead
+
+        with self._lock:
+            left = [f for f in self._every if f.running()]  # those not sent were cancelled by `stop`
+        for future in left:
+            with contextlib.suppress(InvalidStateError):  # answered meanwhile
+                future.set_exception(NotAhead("the look ahead ended"))
+
+    def _plan(self) -> tuple[HttpSettings, httpx.AsyncClient, list[tuple[httpx.Request, Future[Answer]]]] | None:
+        """The requests to send ahead, each with its answer to be, and how: None when there are none."""
         import yaml
 
         try:
@@ -170,9 +200,9 @@ class Prefetch:
             raw = yaml.load(self.config.read_text(encoding="utf-8"), Loader=loader)
         except (OSError, ValueError, yaml.YAMLError):
             return None
-        settings = _settings(raw)
         urls = _feed_urls(raw)
-        if settings is None or not urls:
+        settings = _settings(raw) if urls else None
+        if settings is None:
             return None
         from mentionwatch.cache import default_cache_path, read_validators
         from mentionwatch.http import ask_if_changed, build_client, key_of, mark_internal
@@ -185,55 +215,83 @@ class Prefetch:
             except Exception:  # a URL httpx refuses is the scan's to report
                 continue
         cached = read_validators(default_cache_path(), [str(r.url) for r in requests])
-        asked = []
-        for request in requests:
-            validators = cached.get(str(request.url))
-            if validators is None:
-                continue
-            mark_internal(request)
-            ask_if_changed(request, validators)
-            asked.append(request)
+        planned: list[tuple[httpx.Request, Future[Answer]]] = []
         with self._lock:
             if self._stop.is_set():
                 return None
-            for request in asked:
+            for request in requests:
+                validators = cached.get(str(request.url))
+                if validators is None:
+                    continue
+                mark_internal(request)
+                ask_if_changed(request, validators)
+                key = key_of(request)
+                if key in self._answers:
+                    continue  # a feed listed twice: asked ahead once, the second time by the scan (as without)
                 future: Future[Answer] = Future()
-                self._answers[key_of(request)] = future
+                self._answers[key] = future
                 self._every.append(future)
+                self._untaken.add(future)
+                planned.append((request, future))
         self.ready.set()
-        return (settings, client, asked) if asked else None
+        return (settings, client, planned) if planned else None
 
-    async def _send_all(self, settings: HttpSettings, client: httpx.AsyncClient, requests: list[httpx.Request]) -> None:
+    async def _send_all(
+        self, settings: HttpSettings, client: httpx.AsyncClient, planned: list[tuple[httpx.Request, Future[Answer]]]
+    ) -> None:
         import asyncio
 
-        from mentionwatch.http import key_of, until_idle
+        from mentionwatch.http import NotAhead, until_idle
 
         everyone = asyncio.Semaphore(settings.concurrency)
         hosts: dict[str, asyncio.Semaphore] = {}
+        held: set[str] = set()  # hosts that answered with an error or a pause: the scan's own to ask from then on
+
+        async def send(request: httpx.Request, future: Future[Answer]) -> None:
+            host = request.url.host
+            async with everyone, hosts.setdefault(host, asyncio.Semaphore(settings.per_host)):
+                if host in held or self._stop.is_set():
+                    future.cancel()
+                if not future.set_running_or_notify_cancel():  # cancelled: by `stop`, or above
+                    return
+                self.sent += 1
+                try:
+                    answer = await _exchange(client, request, settings.max_bytes)
+                except Exception as exc:  # handed to the scan, which makes of it what it would have
+                    future.set_exception(exc)
+                    held.add(host)
+                except BaseException:
+                    future.set_exception(NotAhead("the look ahead ended"))
+                    raise
+                else:
+                    if answer.status >= 400 or _pauses(answer):
+                        held.add(host)  # the pause (Retry-After, a spent rate limit) is the scan's to keep
+                    future.set_result(answer)
+                finally:
+                    with self._lock:
+                        self._untaken.discard(future)
+
         async with client:
-
-            async def send(request: httpx.Request) -> None:
-                future = self._answers.get(key_of(request))
-                host = hosts.setdefault(request.url.host, asyncio.Semaphore(settings.per_host))
-                async with everyone, host:
-                    if future is None or not future.set_running_or_notify_cancel():  # cancelled by `stop`
-                        return
-                    self.sent += 1
-                    try:
-                        future.set_result(await _exchange(client, request, settings.max_bytes))
-                    except Exception as exc:  # handed to the scan, which makes of it what it would have
-                        future.set_exception(exc)
-
-            tasks = [asyncio.ensure_future(send(r)) for r in requests]
+            tasks = [asyncio.ensure_future(send(request, future)) for request, future in planned]
             # Out once the loop has nothing more to do than wait: every request that could be written is.
             await until_idle(FIRST_ROUND_WITHIN)
             self.out.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.wrap_future(self._closing)
 
 
+def _pauses(answer: Answer) -> bool:
+    """Whether an answer asks its host to be left alone a while: Retry-After, or a rate-limit budget spent."""
+    import httpx
+
+    from mentionwatch.http import rate_limit_pause
+
+    headers = httpx.Headers(answer.headers)
+    return "retry-after" in headers or rate_limit_pause(headers, time.time()) is not None
+
+
 async def _exchange(client: httpx.AsyncClient, request: httpx.Request, max_bytes: int) -> Answer:
-    from mentionwatch.http import Answer, TooLarge
+    from mentionwatch.http import Answer, NotAhead
 
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
@@ -241,9 +299,12 @@ async def _exchange(client: httpx.AsyncClient, request: httpx.Request, max_bytes
         size = 0
         async for chunk in response.aiter_raw():
             size += len(chunk)
-            if size > max_bytes:
-                raise TooLarge(f"larger than {max_bytes} bytes")
             chunks.append(chunk)
+            if size > max_bytes:
+                if response.headers.get("content-encoding", "identity").lower() != "identity":
+                    # Its decoded size is not known from this: the scan reads it itself, to say what it would.
+                    raise NotAhead(f"larger than {max_bytes} bytes before decoding")
+                break  # one byte over the cap: the scan's own reading says so, as of any answer
     finally:
         await response.aclose()
     extensions = {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import time
 from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from mentionwatch.pipeline import ScanEnv, ScanResult
     from mentionwatch.redaction import Redactor
     from mentionwatch.store import MentionStore, NotifyMark
+
+
+# Longer than taking a free lock takes: another scan held it.
+_LOCK_WAITED = 0.05
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -254,7 +259,11 @@ def scan(
         scope = [pair_scope(s.config.identity(), b.name) for s, b in pairs]
         lock = ExitStack()
         closers.append(lock)
+        asked_until = time.monotonic()
         lock.enter_context(store.scan_lock(config.store.lock_timeout, scope))
+        if env.prefetched is not None and time.monotonic() - asked_until > _LOCK_WAITED:
+            # Another scan of these pairs ran meanwhile: a feed may have changed since it was asked ahead.
+            env.prefetched.forget()
         source_since: dict[str, datetime] = {}
         if since_last:
             overlap = parse_duration(config.store.overlap)
