@@ -193,12 +193,15 @@ def started(config: Path) -> Prefetch:
     return ahead
 
 
-async def scan_requests(urls: list[str], ahead: Prefetch, inner: httpx.AsyncBaseTransport) -> list[httpx.Response]:
-    """Send `urls` as the scan does (its client, its conditional headers) through `AnsweredAhead`."""
+async def scan_requests(
+    urls: list[str], ahead: Prefetch, inner: httpx.AsyncBaseTransport, settings: Any = None
+) -> list[httpx.Response]:
+    """Send `urls` as the scan does (its client, its conditional headers) through `AnsweredAhead`, one by one."""
     from mentionwatch.http import ask_if_changed, mark_internal
 
-    answered = AnsweredAhead(inner, ahead)
-    async with build_client(http_settings_default(), transport=answered) as client:
+    settings = settings or http_settings_default()
+    answered = AnsweredAhead(inner, ahead, settings)
+    async with build_client(settings, transport=answered) as client:
         out = []
         cache = HttpCache(default_cache_path())
         for url in urls:
@@ -254,17 +257,15 @@ def test_each_request_goes_out_once_and_its_answer_is_the_scans(tmp_path: Path, 
     ahead.close()
 
 
-def test_a_gzipped_answer_is_handed_over_as_sent_and_read_as_the_scan_reads_it(
-    tmp_path: Path, server: LoopbackServer
-) -> None:
+def test_a_gzipped_answer_is_handed_over_decoded(tmp_path: Path, server: LoopbackServer) -> None:
     url = f"{server.url}/z.xml"
     feed = Feed(server, "/z.xml", zipped=True)
     feed.version = "v2"
     cached([url])
     ahead = started(config_for(tmp_path, [url]))
     [response] = asyncio.run(scan_requests([url], ahead, Counting()))
-    assert response.headers["content-encoding"] == "gzip"
-    assert response.content == feed.body  # decoded by the scan's client, as from the network
+    assert response.content == feed.body
+    assert "content-encoding" not in response.headers and response.headers["etag"] == '"v2"'
     ahead.close()
 
 
@@ -330,7 +331,9 @@ def test_the_look_ahead_keeps_the_caps_and_a_request_of_the_scans_own_waits_for_
     cached(urls[:2])  # g.xml is not in the cache: not asked ahead
     ahead = started(config_for(tmp_path, urls, "http:\n  concurrency: 1\n"))
     own = Counting()
-    responses = asyncio.run(scan_requests(urls[1:], ahead, own))
+    from mentionwatch.http import HttpSettings
+
+    responses = asyncio.run(scan_requests(urls[1:], ahead, own, HttpSettings(concurrency=1)))
     assert [r.status_code for r in responses] == [304, 304]
     assert own.sent == urls[2:] and ahead.sent == 2 and ahead.taken == 1
     assert sorted(r.path for r in server.requests) == ["/f.xml", "/g.xml", "/slow.xml"]
@@ -377,7 +380,7 @@ def through(future: Future[Answer] | None) -> tuple[httpx.Response | Exception, 
     inner = Inner()
 
     async def send() -> httpx.Response:
-        response = await AnsweredAhead(inner, table).handle_async_request(request)
+        response = await AnsweredAhead(inner, table, http_settings_default()).handle_async_request(request)
         await response.aread()
         return response
 
@@ -512,12 +515,14 @@ def test_a_host_that_asks_for_a_pause_is_left_to_the_scan(tmp_path: Path, server
     ahead.close()
 
 
+@pytest.mark.parametrize("zipped", [False, True])
 def test_a_body_over_the_cap_is_handed_over_cut_and_read_as_the_scan_reads_one(
-    tmp_path: Path, server: LoopbackServer
+    tmp_path: Path, server: LoopbackServer, zipped: bool
 ) -> None:
-    """Not asked for again: the scan's own reading finds it over `max_bytes`, as of any answer."""
+    """Not asked for again: the scan's own reading finds it over `max_bytes`, as of any answer; gzipped too (its
+    size is the decoded one, as the scan's own reading counts it)."""
     url = f"{server.url}/big.xml"
-    feed = Feed(server, "/big.xml")
+    feed = Feed(server, "/big.xml", zipped=zipped)
     feed.version = "v2"
     feed.body = ALERTS * 3  # 3 x 24 KB
     cached([url])
@@ -526,7 +531,7 @@ def test_a_body_over_the_cap_is_handed_over_cut_and_read_as_the_scan_reads_one(
     from mentionwatch.http import HttpSettings, SourceHttp
 
     async def read() -> str:
-        transport = AnsweredAhead(Counting(), ahead)
+        transport = AnsweredAhead(Counting(), ahead, HttpSettings(max_bytes=4096))
         async with build_client(HttpSettings(max_bytes=4096), transport=transport) as client:
             cache = HttpCache(default_cache_path())
             try:
@@ -639,3 +644,45 @@ def test_many_feeds_are_each_asked_once_and_give_what_they_give_without(
         assert sorted(r.path for r in server.requests) == sorted(f"/m{i}.xml" for i in range(120))
     without = run_cli("scan", "-c", str(plain), "--no-store", "-f", "jsonl")
     assert lines(run) == lines(without)
+
+
+def test_a_stalled_request_sent_ahead_holds_up_no_request_of_the_scans_own_with_room_under_the_caps(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    """A feed sent ahead stalls (not yet taken: the scan's own request to another host, or with room on this one,
+    goes out at once)."""
+    slow = f"{server.url}/slow.xml"
+    counted = InFlight()
+    counted.route(server, "/slow.xml", Reply(304, b"", {"ETag": '"v1"'}), 2.0)
+    Feed(server, "/f.xml")
+    other = f"http://localhost:{server.url.rsplit(':', 1)[1]}/f.xml"  # the same server by another host name
+    same = f"{server.url}/f.xml"
+    cached([slow])
+    ahead = started(config_for(tmp_path, [slow]))
+    assert soon(lambda: counted.now == 1)
+    own = Counting()
+    started_at = time.monotonic()
+    responses = asyncio.run(scan_requests([other, same], ahead, own))
+    assert time.monotonic() - started_at < 1.5, "not held up by the stalled one"
+    assert [r.status_code for r in responses] == [200, 200] and own.sent == [other, same]
+    ahead.close()
+
+
+def test_sending_ahead_stops_while_the_scan_has_not_taken_what_came(
+    tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changed feeds' bodies are held until the scan takes them: past HOLD_AT nothing more is sent ahead, and the
+    scan reads the rest itself as it goes."""
+    monkeypatch.setattr(prefetch, "HOLD_AT", 1000)
+    urls = [f"{server.url}/h{i}.xml" for i in range(3)]
+    for i in range(3):
+        Feed(server, f"/h{i}.xml").version = "v2"  # changed: a 200 with the whole feed (24 KB)
+    cached(urls)
+    ahead = started(config_for(tmp_path, urls, "http:\n  concurrency: 1\n"))
+    assert soon(lambda: len(server.requests) >= 1)
+    time.sleep(0.3)  # time enough for the next two to go out, were they sent ahead
+    assert ahead.sent == 1 and len(server.requests) == 1
+    own = Counting()
+    responses = asyncio.run(scan_requests(urls, ahead, own))
+    assert [r.status_code for r in responses] == [200, 200, 200] and own.sent == urls[1:]
+    ahead.close()

@@ -234,18 +234,18 @@ Key = tuple[str, str, tuple[tuple[bytes, bytes], ...], bool]
 
 @dataclass(frozen=True)
 class Answer:
-    """What the network answered a request sent ahead, as it came (the body not decoded)."""
+    """What the network answered a request sent ahead: status, headers and body (decoded, and without the headers
+    that describe it as sent), and when it came (`time.monotonic()`)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
     extensions: dict[str, Any]
-    at: float  # time.monotonic()
+    at: float
 
 
 class NotAhead(Exception):
-    """A request sent ahead that got no answer to take (the look ahead ended first; a compressed body over the cap,
-    whose decoded size the scan must tell itself): the scan sends its own."""
+    """A request sent ahead that got no answer to take (the look ahead ended first): the scan sends its own."""
 
 
 class Answers(Protocol):
@@ -255,7 +255,7 @@ class Answers(Protocol):
 
     def take(self, key: Key) -> Future[Answer] | None: ...
 
-    def under_way(self) -> list[Future[Answer]]: ...
+    def under_way(self, host: str | None = None) -> list[Future[Answer]]: ...
 
     def stop(self) -> None: ...
 
@@ -273,14 +273,18 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
     """The scan's transport when its command sent requests ahead (`prefetch`): a request that is one of them gets
     the answer that came to it, as the network gave it; any other goes to `inner`."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, ahead: Answers) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, ahead: Answers, settings: HttpSettings) -> None:
         self.inner = inner
         self.ahead = ahead
+        self.settings = settings
         self.own = 0  # requests sent by `inner`, under way
+        self._in_flight: dict[str, int] = {}  # by host: the scan's requests under way here, taken or its own
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         future = self.ahead.take(key_of(request))
         if future is not None:
+            host = request.url.host
+            self._in_flight[host] = self._in_flight.get(host, 0) + 1
             try:
                 answer = await asyncio.wrap_future(future)
             except asyncio.CancelledError:
@@ -290,6 +294,8 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
                 answer = None  # never sent: the look ahead stopped first
             except NotAhead:
                 answer = None
+            finally:
+                self._in_flight[host] -= 1
             if answer is not None:
                 self.ahead.taken += 1
                 return httpx.Response(
@@ -300,20 +306,33 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
                     extensions=answer.extensions,
                 )
         # A request of the scan's own (a feed not asked ahead, a redirect, a retry, another source's): from now on
-        # the scan sends everything not sent ahead yet itself, under its caps (`Limits`); and the requests sent
-        # ahead that none of its own has taken are answered first, or a host (or the network) would have more at
-        # once than the caps allow.
+        # the scan sends everything not sent ahead yet itself, under its caps (`Limits`).
         self.ahead.stop()
-        if waiting := self.ahead.under_way():
-            done, _ = await asyncio.wait([asyncio.wrap_future(f) for f in waiting])
-            for each in done:
-                if not each.cancelled():
-                    each.exception()  # seen here; its answer is still the one to take
+        host = request.url.host
+        await self._room(host)
         self.own += 1
+        self._in_flight[host] = self._in_flight.get(host, 0) + 1
         try:
             return await self.inner.handle_async_request(request)
         finally:
             self.own -= 1
+            self._in_flight[host] -= 1
+
+    async def _room(self, host: str) -> None:
+        """Wait while the requests sent ahead that the scan has not taken fill a cap with its own: `Limits` caps
+        what passes here (taken and own), not what the look ahead sent before the scan began."""
+        while True:
+            ahead, to_host = self.ahead.under_way(), self.ahead.under_way(host)
+            over_all = len(ahead) + sum(self._in_flight.values()) >= self.settings.concurrency
+            over_host = len(to_host) + self._in_flight.get(host, 0) >= self.settings.per_host
+            if not (over_all or over_host):
+                return
+            waiting = [asyncio.wrap_future(f) for f in (ahead if over_all else to_host)]
+            # Re-checked as any of them is answered, or the scan's own end (a poll: they are not awaited here).
+            done, _ = await asyncio.wait(waiting, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            for each in done:
+                if not each.cancelled():
+                    each.exception()  # seen here; its answer is still the one to take
 
     async def aclose(self) -> None:
         self.ahead.stop()

@@ -1203,7 +1203,7 @@ async def _scan(
     settings = http_settings(config)
     transport = env.transport
     if env.prefetched is not None:
-        transport = answered = AnsweredAhead(transport or network_transport(settings), env.prefetched)
+        transport = answered = AnsweredAhead(transport or network_transport(settings), env.prefetched, settings)
         work.network_waits = lambda: answered.own > 0
     async with build_client(settings, transport=transport) as client:
         task = asyncio.create_task(

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 # An answer older than this is not taken: the scan waited that long (for another scan's lock), and asks again.
 FRESH_FOR = 30.0
+# Answers in that the scan has not taken, in bytes, past which nothing more is sent ahead: the scan, still loading,
+# would otherwise hold every changed feed's body at once (it reads them one by one as they come, without).
+HOLD_AT = 16 * 1024 * 1024
 # How long the command waits for the first round of requests to be out before it goes on loading: the requests'
 # thread then has the interpreter to itself (one thread at a time runs Python code).
 FIRST_ROUND_WITHIN = 0.3
@@ -92,8 +95,10 @@ class Prefetch:
         self._lock = threading.Lock()
         self._answers: dict[Key, Future[Answer]] = {}  # not taken yet
         self._every: list[Future[Answer]] = []  # taken or not
-        # The requests under way or to go that the scan has not taken: `under_way`.
-        self._untaken: set[Future[Answer]] = set()
+        # The requests under way or to go that the scan has not taken, and their hosts: `under_way`.
+        self._untaken: dict[Future[Answer], str] = {}
+        # The bodies of the answers in that the scan has not taken, in bytes: sending ahead stops past HOLD_AT.
+        self._held = 0
         # Set once every request to be sent ahead is in `_answers` (or none will be), and once the first round of
         # them is out: what the command waits for (at most FIRST_ROUND_WITHIN), and the scan before its first look.
         self.ready = threading.Event()
@@ -121,20 +126,20 @@ class Prefetch:
         with self._lock:
             future = self._answers.pop(key, None)
             if future is not None:
-                self._untaken.discard(future)
+                self._untaken.pop(future, None)
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self._held -= len(future.result().body)
         if future is None or future.cancelled():  # never sent (the look ahead ended first)
             return None
         if future.done() and future.exception() is None and time.monotonic() - future.result().at > FRESH_FOR:
             return None
         return future
 
-    def under_way(self) -> list[Future[Answer]]:
-        """The requests on their way that the scan has not taken: a request of its own waits for them, so that no
-        host, and the network, ever has more at once than the scan's caps allow (`http.per_host`, `concurrency`).
-        Nothing more is sent ahead from the scan's first request of its own (`stop`): a wait of one answer's time
-        at most."""
+    def under_way(self, host: str | None = None) -> list[Future[Answer]]:
+        """The requests on their way (to `host`, or any) that the scan has not taken: they count against the scan's
+        caps (`http.per_host`, `concurrency`) as its own do (`http.AnsweredAhead`)."""
         with self._lock:
-            return [f for f in self._untaken if f.running()]
+            return [f for f, to in self._untaken.items() if f.running() and host in (None, to)]
 
     def stop(self) -> None:
         """Nothing more is sent ahead: the scan sends its own from now on, or does not fetch at all. A request not
@@ -231,7 +236,7 @@ class Prefetch:
                 future: Future[Answer] = Future()
                 self._answers[key] = future
                 self._every.append(future)
-                self._untaken.add(future)
+                self._untaken[future] = request.url.host
                 planned.append((request, future))
         self.ready.set()
         return (settings, client, planned) if planned else None
@@ -250,6 +255,8 @@ class Prefetch:
         async def send(request: httpx.Request, future: Future[Answer]) -> None:
             host = request.url.host
             async with everyone, hosts.setdefault(host, asyncio.Semaphore(settings.per_host)):
+                if self._held > HOLD_AT:
+                    self.stop()  # the scan is slow to take what came: it reads the rest itself, as it goes
                 if host in held or self._stop.is_set():
                     future.cancel()
                 if not future.set_running_or_notify_cancel():  # cancelled: by `stop`, or above
@@ -266,10 +273,13 @@ class Prefetch:
                 else:
                     if answer.status >= 400 or _pauses(answer):
                         held.add(host)  # the pause (Retry-After, a spent rate limit) is the scan's to keep
+                    with self._lock:
+                        if future in self._untaken:
+                            self._held += len(answer.body)
                     future.set_result(answer)
                 finally:
                     with self._lock:
-                        self._untaken.discard(future)
+                        self._untaken.pop(future, None)
 
         async with client:
             tasks = [asyncio.ensure_future(send(request, future)) for request, future in planned]
@@ -291,24 +301,29 @@ def _pauses(answer: Answer) -> bool:
 
 
 async def _exchange(client: httpx.AsyncClient, request: httpx.Request, max_bytes: int) -> Answer:
-    from mentionwatch.http import Answer, NotAhead
+    """The answer to `request`, its body decoded (gzip, deflate, br, as the scan's client decodes) and read to one
+    byte over `max_bytes` at most: the scan's own reading of it then says what it says of any answer that long."""
+    from mentionwatch.http import Answer
 
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
         chunks = []
         size = 0
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
+        async for chunk in response.aiter_bytes():
             chunks.append(chunk)
+            size += len(chunk)
             if size > max_bytes:
-                if response.headers.get("content-encoding", "identity").lower() != "identity":
-                    # Its decoded size is not known from this: the scan reads it itself, to say what it would.
-                    raise NotAhead(f"larger than {max_bytes} bytes before decoding")
-                break  # one byte over the cap: the scan's own reading says so, as of any answer
+                break
     finally:
         await response.aclose()
+    body = b"".join(chunks)[: max_bytes + 1]
+    # Handed over decoded: without the headers that describe the bytes as they were sent.
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _AS_SENT]
     extensions = {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}
-    return Answer(response.status_code, list(response.headers.raw), b"".join(chunks), extensions, time.monotonic())
+    return Answer(response.status_code, headers, body, extensions, time.monotonic())
+
+
+_AS_SENT = (b"content-encoding", b"content-length", b"transfer-encoding")
 
 
 def _settings(raw: Any) -> HttpSettings | None:
