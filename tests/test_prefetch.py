@@ -686,3 +686,19 @@ def test_sending_ahead_stops_while_the_scan_has_not_taken_what_came(
     responses = asyncio.run(scan_requests(urls, ahead, own))
     assert [r.status_code for r in responses] == [200, 200, 200] and own.sent == urls[1:]
     ahead.close()
+
+
+def test_a_busy_host_holds_up_no_request_sent_ahead_to_another(tmp_path: Path, server: LoopbackServer) -> None:
+    """`per_host: 1, concurrency: 2`, two feeds on a stalled host and one on another: the third goes out at once
+    (the second, queued for its host, does not hold the other slot)."""
+    counted = InFlight()
+    counted.route(server, "/slow.xml", Reply(304, b"", {"ETag": '"v1"'}), 2.0)
+    Feed(server, "/f.xml")
+    Feed(server, "/g.xml")
+    other = f"http://localhost:{server.url.rsplit(':', 1)[1]}/g.xml"  # the same server by another host name
+    urls = [f"{server.url}/slow.xml", f"{server.url}/f.xml", other]
+    cached(urls)
+    ahead = started(config_for(tmp_path, urls, "http:\n  concurrency: 2\n  per_host: 1\n"))
+    assert soon(lambda: "/g.xml" in [r.path for r in server.requests], within=1.0)
+    assert "/f.xml" not in [r.path for r in server.requests]  # its host's one slot is the stalled one's
+    ahead.close()

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 # An answer older than this is not taken: the scan waited that long (for another scan's lock), and asks again.
 FRESH_FOR = 30.0
-# Answers in that the scan has not taken, in bytes, past which nothing more is sent ahead: the scan, still loading,
-# would otherwise hold every changed feed's body at once (it reads them one by one as they come, without).
+# Answers in that the scan has not taken, in bytes, past which nothing more is sent ahead (those on their way still
+# come): the scan, still loading, would otherwise hold every changed feed's body at once (without the look ahead it
+# reads them one by one as they come).
 HOLD_AT = 16 * 1024 * 1024
 # How long the command waits for the first round of requests to be out before it goes on loading: the requests'
 # thread then has the interpreter to itself (one thread at a time runs Python code).
@@ -254,7 +255,8 @@ class Prefetch:
 
         async def send(request: httpx.Request, future: Future[Answer]) -> None:
             host = request.url.host
-            async with everyone, hosts.setdefault(host, asyncio.Semaphore(settings.per_host)):
+            # Host first, as `http.Limits`: a request queued for a busy host must not hold one of the slots of all.
+            async with hosts.setdefault(host, asyncio.Semaphore(settings.per_host)), everyone:
                 if self._held > HOLD_AT:
                     self.stop()  # the scan is slow to take what came: it reads the rest itself, as it goes
                 if host in held or self._stop.is_set():
