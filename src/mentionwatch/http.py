@@ -328,15 +328,20 @@ class AnsweredAhead(httpx.AsyncBaseTransport):
             if not (over_all or over_host):
                 return
             waiting = [asyncio.wrap_future(f) for f in (ahead if over_all else to_host)]
+            for each in waiting:
+                each.add_done_callback(_seen)
             # Re-checked as any of them is answered, or the scan's own end (a poll: they are not awaited here).
-            done, _ = await asyncio.wait(waiting, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
-            for each in done:
-                if not each.cancelled():
-                    each.exception()  # seen here; its answer is still the one to take
+            await asyncio.wait(waiting, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
 
     async def aclose(self) -> None:
         self.ahead.stop()
         await self.inner.aclose()
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    """An answer waited for here, not taken: its failure is the request's that takes it, not logged as unseen."""
+    if not future.cancelled():
+        future.exception()
 
 
 class Response:

@@ -5,10 +5,14 @@ and a feed takes about as long to answer. So when the command line is a plain `s
 that changes what is asked for), the command reads the feed URLs straight from the config's YAML and, for each one
 the HTTP cache holds validators for, sends the conditional request the scan will send, at once, on a thread of its
 own, while the scan loads. The scan then takes an answer as that of its own request only when that request is the
-very same one (method, URL, every header: a validator changed by another scan meanwhile is another request) and
-was answered in the last `FRESH_FOR` seconds; otherwise it sends its own. What comes back is handed over as the
-network gave it (status, headers, body as sent): the scan checks, retries, follows redirects, decodes and counts
-it as any other answer.
+very same one (method, URL, every header but `Cookie`: a validator changed by another scan meanwhile is another
+request) and was answered in the last `FRESH_FOR` seconds; otherwise it sends its own (`http.AnsweredAhead`). What
+comes back is handed over as the network gave it (status, headers; the body decoded, and cut one byte over
+`max_bytes`): the scan checks, retries, follows redirects and counts it as any other answer.
+
+The scan's caps hold for both together: a request is sent ahead under `concurrency` and `per_host` (its host's
+slot first); the scan's first request of its own stops the look ahead, and waits while what was sent ahead and not
+taken fills a cap with its own; a host that answers an error or a pause is left to the scan.
 
 Only conditional requests are sent ahead: an unchanged feed answers them with a 304 of no body. The cost: a scan
 that stops before it fetches (a config error) has asked its feeds once whether they changed. `http: {prefetch:
