@@ -612,7 +612,7 @@ def test_a_scan_that_waited_for_another_takes_nothing_asked_before(
             assert soon(lambda: len(server.requests) == 1)  # this scan asked ahead, and waits for the store
             feed.version = "v2"
             feed.body = feed.body.replace(b"Slack", b"Acme")  # the feed changes meanwhile
-            time.sleep(0.3)
+            time.sleep(2.0)  # held until the scan has loaded and waits at the lock, however busy the machine
 
     holder = threading.Thread(target=other_scan)
     holder.start()
