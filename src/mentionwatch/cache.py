@@ -59,16 +59,24 @@ def read_validators(path: Path, urls: Iterable[str]) -> dict[str, Cached]:
     found: dict[str, Cached] = {}
     try:
         for url in urls:
-            row = db.execute(
-                "SELECT etag, last_modified, headers FROM responses WHERE key = ?", (_key(url),)
-            ).fetchone()
-            if row is not None and (row[0] or row[1]):
-                found[url] = Cached(row[0], row[1], dict(json.loads(row[2])))
-    except (sqlite3.Error, ValueError, TypeError):
+            cached = _validators(db, url)
+            if cached is not None and (cached.etag or cached.last_modified):
+                found[url] = cached
+    except sqlite3.Error:
         return {}
     finally:
         db.close()
     return found
+
+
+def _validators(db: sqlite3.Connection, url: str) -> Cached | None:
+    row = db.execute("SELECT etag, last_modified, headers FROM responses WHERE key = ?", (_key(url),)).fetchone()
+    if row is None:
+        return None
+    try:
+        return Cached(row[0], row[1], dict(json.loads(row[2])))
+    except (ValueError, TypeError):
+        return None
 
 
 def _key(url: str) -> str:
@@ -100,17 +108,7 @@ class HttpCache:
 
     def validators(self, url: str) -> Cached | None:
         """The validators of the answer kept for `url`, without its body (a 304 seldom needs it: `body`)."""
-        if self._db is None:
-            return None
-        row = self._db.execute(
-            "SELECT etag, last_modified, headers FROM responses WHERE key = ?", (_key(url),)
-        ).fetchone()
-        if row is None:
-            return None
-        try:
-            return Cached(row[0], row[1], dict(json.loads(row[2])))
-        except (ValueError, TypeError):
-            return None
+        return _validators(self._db, url) if self._db is not None else None
 
     def body(self, url: str) -> bytes | None:
         """The body of the answer kept for `url`; None when there is none, or it cannot be read."""

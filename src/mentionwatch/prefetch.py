@@ -148,7 +148,10 @@ class Prefetch:
 
     def stop(self) -> None:
         """Nothing more is sent ahead: the scan sends its own from now on, or does not fetch at all. A request not
-        yet sent is cancelled, taken or not: the scan sends it itself at once, rather than wait for its turn here."""
+        yet sent is cancelled, taken or not: the scan sends it itself at once, rather than wait for its turn here.
+        Called on each request of the scan's own: once stopped, nothing more to do (no request is planned after)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         with self._lock:
             for future in self._every:
